@@ -1,0 +1,152 @@
+//! What the admin commands print: aligned text for people, `--json` for
+//! scripts.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{AdminError, AdminResult};
+use crate::config::Config;
+use crate::store::{AppSummary, GroupSummary, Store, StoreError, UserSummary};
+
+/// Printed once, when an app is created or its secret rotated.
+#[derive(Debug, Serialize)]
+pub struct AppCredentials {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub issuer: String,
+    pub discovery_url: String,
+}
+
+impl AppCredentials {
+    pub fn new(
+        config: &Config,
+        slug: &str,
+        client_id: String,
+        client_secret: Option<String>,
+    ) -> Self {
+        let issuer = issuer(config, slug);
+        Self {
+            client_id,
+            client_secret,
+            discovery_url: format!("{issuer}.well-known/openid-configuration"),
+            issuer,
+        }
+    }
+}
+
+fn issuer(config: &Config, slug: &str) -> String {
+    config.public_url.join(&format!("/application/o/{slug}/"))
+}
+
+fn print_json(value: &impl Serialize) -> AdminResult<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|error| AdminError::Invalid(error.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+pub fn print_credentials(credentials: &AppCredentials, json: bool) -> AdminResult<()> {
+    if json {
+        return print_json(credentials);
+    }
+    println!("client_id:     {}", credentials.client_id);
+    match &credentials.client_secret {
+        Some(secret) => println!(
+            "client_secret: {secret}\n               (shown once: store it in the app now)"
+        ),
+        None => println!("client_secret: none (public client: PKCE is required)"),
+    }
+    println!("issuer:        {}", credentials.issuer);
+    println!("discovery_url: {}", credentials.discovery_url);
+    Ok(())
+}
+
+pub fn print_users(users: &[UserSummary], json: bool) -> AdminResult<()> {
+    if json {
+        return print_json(&users);
+    }
+    println!("{:<24} {:<32} {:<9} GROUPS", "USERNAME", "EMAIL", "STATUS");
+    for user in users {
+        let status = if user.disabled { "disabled" } else { "active" };
+        println!(
+            "{:<24} {:<32} {:<9} {}",
+            user.username,
+            user.email,
+            status,
+            user.groups.join(",")
+        );
+    }
+    Ok(())
+}
+
+pub fn print_groups(groups: &[GroupSummary], json: bool) -> AdminResult<()> {
+    if json {
+        return print_json(&groups);
+    }
+    println!("{:<24} MEMBERS", "GROUP");
+    for group in groups {
+        println!("{:<24} {}", group.name, group.members.join(","));
+    }
+    Ok(())
+}
+
+pub fn print_apps(apps: &[AppSummary], json: bool) -> AdminResult<()> {
+    if json {
+        return print_json(&apps);
+    }
+    println!("{:<20} {:<24} {:<12} CLIENT_ID", "SLUG", "NAME", "TYPE");
+    for app in apps {
+        let kind = if app.public { "public" } else { "confidential" };
+        println!(
+            "{:<20} {:<24} {:<12} {}",
+            app.slug, app.name, kind, app.client_id
+        );
+    }
+    Ok(())
+}
+
+/// Everything an operator pastes into the app's OIDC settings.
+pub async fn show_app(store: &Store, config: &Config, slug: &str, json: bool) -> AdminResult<()> {
+    let apps = store.list_apps().await?;
+    let app = apps
+        .into_iter()
+        .find(|app| app.slug == slug)
+        .ok_or_else(|| StoreError::NotFound {
+            kind: "app",
+            name: slug.to_owned(),
+        })?;
+    let issuer = issuer(config, slug);
+    let url = |path: &str| config.public_url.join(path);
+    let details = json!({
+        "slug": app.slug,
+        "name": app.name,
+        "client_id": app.client_id,
+        "public": app.public,
+        "redirect_uris": app.redirect_uris,
+        "groups": app.groups,
+        "issuer": issuer,
+        "discovery_url": format!("{issuer}.well-known/openid-configuration"),
+        "authorization_endpoint": url("/application/o/authorize/"),
+        "token_endpoint": url("/application/o/token/"),
+        "userinfo_endpoint": url("/application/o/userinfo/"),
+        "jwks_uri": url(&format!("/application/o/{slug}/jwks/")),
+    });
+    if json {
+        return print_json(&details);
+    }
+    if let Some(fields) = details.as_object() {
+        for (key, value) in fields {
+            let shown = match value {
+                serde_json::Value::String(text) => text.clone(),
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .filter_map(|item| item.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                other => other.to_string(),
+            };
+            println!("{key:<23} {shown}");
+        }
+    }
+    Ok(())
+}

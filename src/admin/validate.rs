@@ -1,0 +1,138 @@
+//! What the operator may type. Each check names the value and the rule.
+
+use super::{AdminError, AdminResult};
+
+fn refuse<T>(message: String) -> AdminResult<T> {
+    Err(AdminError::Invalid(message))
+}
+
+pub fn username(value: &str) -> AdminResult<()> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._@-".contains(c);
+    if value.is_empty() || value.len() > 64 || !value.chars().all(allowed) {
+        return refuse(format!(
+            "invalid username {value:?}: use 1 to 64 letters, digits, '.', '_', '@' or '-'"
+        ));
+    }
+    Ok(())
+}
+
+pub fn email(value: &str) -> AdminResult<()> {
+    let valid = match value.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+        }
+        None => false,
+    };
+    if !valid || value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refuse(format!("invalid email address {value:?}"));
+    }
+    Ok(())
+}
+
+pub fn display_name(value: &str) -> AdminResult<()> {
+    if value.trim().is_empty() || value.len() > 200 || value.chars().any(char::is_control) {
+        return refuse(format!(
+            "invalid name {value:?}: 1 to 200 printable characters"
+        ));
+    }
+    Ok(())
+}
+
+/// Group names travel in `|`-separated proxy headers, so `|` is refused.
+pub fn group_name(value: &str) -> AdminResult<()> {
+    if value.is_empty()
+        || value.len() > 100
+        || value
+            .chars()
+            .any(|c| c.is_control() || c == '|' || c == ',')
+    {
+        return refuse(format!(
+            "invalid group name {value:?}: 1 to 100 characters, no '|', ',' or control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// Slugs appear in URLs and issuers.
+pub fn slug(value: &str) -> AdminResult<()> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    if value.is_empty() || value.len() > 64 || !value.chars().all(allowed) {
+        return refuse(format!(
+            "invalid slug {value:?}: use 1 to 64 lowercase letters, digits, '-' or '_'"
+        ));
+    }
+    Ok(())
+}
+
+/// RFC 6749 §3.1.2: absolute, no fragment. Stored exactly as typed, since
+/// matching is string for string.
+pub fn redirect_uri(value: &str) -> AdminResult<()> {
+    let parsed = url::Url::parse(value).map_err(|error| {
+        AdminError::Invalid(format!("malformed redirect URI {value:?}: {error}"))
+    })?;
+    if parsed.fragment().is_some() {
+        return refuse(format!(
+            "malformed redirect URI {value:?}: it must not have a #fragment"
+        ));
+    }
+    if parsed.cannot_be_a_base()
+        || parsed.host_str().is_none() && matches!(parsed.scheme(), "http" | "https")
+    {
+        return refuse(format!(
+            "malformed redirect URI {value:?}: it must be an absolute URL"
+        ));
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refuse(format!(
+            "malformed redirect URI {value:?}: it contains whitespace"
+        ));
+    }
+    Ok(())
+}
+
+pub fn password(value: &str) -> AdminResult<()> {
+    if value.chars().count() < 8 {
+        return refuse("the password must be at least 8 characters long".into());
+    }
+    if value.len() > 1024 {
+        return refuse("the password must be at most 1024 bytes long".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_must_be_absolute_without_fragment() {
+        assert!(redirect_uri("https://grafana.example.com/login/generic_oauth").is_ok());
+        assert!(redirect_uri("http://127.0.0.1:3000/cb?x=1").is_ok());
+        assert!(redirect_uri("com.example.app:/callback").is_ok());
+        for bad in [
+            "/relative",
+            "https://a.example/cb#frag",
+            "not a uri",
+            "mailto:x@y.z",
+            "https://a.example/ c",
+        ] {
+            assert!(redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(username("ada.lovelace").is_ok());
+        assert!(username("ada lovelace").is_err());
+        assert!(email("ada@example.com").is_ok());
+        assert!(email("ada@localhost").is_err());
+        assert!(slug("open-webui").is_ok());
+        assert!(slug("Open WebUI").is_err());
+        assert!(group_name("a|b").is_err());
+        assert!(password("short").is_err());
+    }
+}

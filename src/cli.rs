@@ -1,0 +1,290 @@
+//! The command line: `latch serve` and the admin subcommands, one clap enum.
+//! `anyhow` lives here and only here, at the edge.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::admin::{self, AppAdd};
+use crate::config::{Config, ConfigArgs, mask_password};
+use crate::server::Server;
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "latch",
+    version,
+    about = "A small, fast single sign-on identity provider"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the identity provider.
+    Serve,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage groups.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Manage the apps that sign people in through Latch.
+    #[command(subcommand)]
+    App(AppCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user; without --password-stdin a strong password is generated and printed once.
+    Add {
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Full name, as apps will show it.
+        #[arg(long)]
+        name: Option<String>,
+        /// Group to add the user to (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password, read from standard input.
+    Passwd {
+        username: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Lock a user out of every app at once: sessions end, tokens stop working.
+    Disable { username: String },
+    /// Let a disabled user sign in again.
+    Enable { username: String },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupCommand {
+    /// Create a group.
+    Add { name: String },
+    /// Add a user to a group.
+    AddMember { group: String, username: String },
+    /// Remove a user from a group.
+    RemoveMember { group: String, username: String },
+    /// List groups and their members.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AppCommand {
+    /// Register an OpenID Connect app; prints its client_id and (once) its secret.
+    Add {
+        /// Short name used in URLs, e.g. grafana.
+        slug: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Exact redirect URI (repeatable; at least one).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A public client (a browser or mobile app that cannot keep a secret): PKCE is required.
+        #[arg(long)]
+        public: bool,
+        /// Only members of this group may use the app (repeatable; none: every active user).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List apps.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an app's settings and the URLs to configure in it.
+    Show {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an app; its tokens stop working.
+    Remove { slug: String },
+    /// Replace a confidential app's client secret; prints the new one once.
+    RotateSecret {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = cli.config.load()?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::User(command) => user(&open(&config).await?, command).await,
+        Command::Group(command) => group(&open(&config).await?, command).await,
+        Command::App(command) => app(&open(&config).await?, &config, command).await,
+    }
+}
+
+async fn open(config: &Config) -> anyhow::Result<Store> {
+    Store::connect(&config.database_url).await.with_context(|| {
+        format!(
+            "cannot open the database {}",
+            mask_password(&config.database_url)
+        )
+    })
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    init_logging();
+    let server = Server::build(&config).await?;
+    let address = server.local_addr()?;
+    tracing::info!(
+        %address,
+        public_url = config.public_url.as_str(),
+        database = %mask_password(&config.database_url),
+        "latch is listening"
+    );
+    server.run(shutdown_signal()).await?;
+    tracing::info!("latch stopped");
+    Ok(())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {},
+            () = terminate => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add {
+            username,
+            email,
+            name,
+            groups,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                Some(admin::read_password_stdin()?)
+            } else {
+                None
+            };
+            let generated =
+                admin::add_user(store, &username, &email, name.as_deref(), &groups, password)
+                    .await?;
+            println!("Created user {username}.");
+            if let Some(password) = generated {
+                println!("Password (shown once): {password}");
+            }
+        }
+        UserCommand::Passwd { username, .. } => {
+            admin::set_password(store, &username, admin::read_password_stdin()?).await?;
+            println!("Password of {username} changed.");
+        }
+        UserCommand::Disable { username } => {
+            admin::set_disabled(store, &username, true).await?;
+            println!("Disabled {username}: their sessions and tokens no longer work.");
+        }
+        UserCommand::Enable { username } => {
+            admin::set_disabled(store, &username, false).await?;
+            println!("Enabled {username}.");
+        }
+        UserCommand::List { json } => admin::print_users(&store.list_users().await?, json)?,
+    }
+    Ok(())
+}
+
+async fn group(store: &Store, command: GroupCommand) -> anyhow::Result<()> {
+    match command {
+        GroupCommand::Add { name } => {
+            admin::add_group(store, &name).await?;
+            println!("Created group {name}.");
+        }
+        GroupCommand::AddMember { group, username } => {
+            store.add_group_member(&group, &username).await?;
+            println!("Added {username} to {group}.");
+        }
+        GroupCommand::RemoveMember { group, username } => {
+            store.remove_group_member(&group, &username).await?;
+            println!("Removed {username} from {group}.");
+        }
+        GroupCommand::List { json } => admin::print_groups(&store.list_groups().await?, json)?,
+    }
+    Ok(())
+}
+
+async fn app(store: &Store, config: &Config, command: AppCommand) -> anyhow::Result<()> {
+    match command {
+        AppCommand::Add {
+            slug,
+            name,
+            redirect_uris,
+            public,
+            groups,
+            json,
+        } => {
+            let created = admin::add_app(
+                store,
+                config,
+                AppAdd {
+                    slug,
+                    name,
+                    redirect_uris,
+                    public,
+                    groups,
+                },
+            )
+            .await?;
+            admin::print_credentials(&created, json)?;
+        }
+        AppCommand::List { json } => admin::print_apps(&store.list_apps().await?, json)?,
+        AppCommand::Show { slug, json } => admin::show_app(store, config, &slug, json).await?,
+        AppCommand::Remove { slug } => {
+            store.remove_app(&slug).await?;
+            println!("Removed app {slug}.");
+        }
+        AppCommand::RotateSecret { slug, json } => {
+            let rotated = admin::rotate_secret(store, config, &slug).await?;
+            admin::print_credentials(&rotated, json)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,328 @@
+//! One `Config`, assembled from flags, `LATCH_*` environment variables and an
+//! optional TOML file, in that order of precedence. Every value is checked
+//! here, once, so a bad setting stops the process at start with its name.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:9000";
+const DEFAULT_DATA_DIR: &str = "./latch-data";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub public_url: PublicUrl,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub code_ttl: Duration,
+    pub access_token_ttl: Duration,
+    pub session_ttl: Duration,
+}
+
+/// The externally visible base URL, without a trailing slash. Every absolute
+/// URL Latch emits is built from it, never from a request's Host header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let url = Url::parse(raw).map_err(|error| error.to_string())?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err("the scheme must be http or https".into());
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err("it must not have a query or fragment".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("it must not contain credentials".into());
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("it must name a host".into());
+        }
+        Ok(Self(url.as_str().trim_end_matches('/').to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+
+    /// `path` must start with `/`.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid setting `{setting}` ({env} / --{flag}): {value:?}: {reason}")]
+    Invalid {
+        setting: &'static str,
+        env: &'static str,
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+}
+
+/// The raw settings as given on the command line or in the environment.
+/// Global so that `latch --database-url … user add` and
+/// `latch user add … --database-url …` both work.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ConfigArgs {
+    /// TOML file with any of the settings below (keys in snake_case).
+    #[arg(long, env = "LATCH_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:9000].
+    #[arg(long, env = "LATCH_LISTEN", global = true)]
+    pub listen: Option<String>,
+    /// URL under which browsers and apps reach Latch [default: http://127.0.0.1:9000].
+    #[arg(long, env = "LATCH_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Directory for the SQLite database [default: ./latch-data].
+    #[arg(long, env = "LATCH_DATA_DIR", global = true)]
+    pub data_dir: Option<String>,
+    /// sqlite://… or postgres://… [default: sqlite://<data dir>/latch.db].
+    #[arg(long, env = "LATCH_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Lifetime of authorization codes, e.g. 60s [default: 60s].
+    #[arg(long, env = "LATCH_CODE_TTL", global = true)]
+    pub code_ttl: Option<String>,
+    /// Lifetime of access tokens, e.g. 5m [default: 5m].
+    #[arg(long, env = "LATCH_ACCESS_TOKEN_TTL", global = true)]
+    pub access_token_ttl: Option<String>,
+    /// Lifetime of a sign-in session, e.g. 24h [default: 24h].
+    #[arg(long, env = "LATCH_SESSION_TTL", global = true)]
+    pub session_ttl: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    public_url: Option<String>,
+    data_dir: Option<String>,
+    database_url: Option<String>,
+    code_ttl: Option<String>,
+    access_token_ttl: Option<String>,
+    session_ttl: Option<String>,
+}
+
+impl ConfigArgs {
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let pick = |given: &Option<String>, from_file: Option<String>| given.clone().or(from_file);
+
+        let listen = match pick(&self.listen, file.listen) {
+            Some(raw) => raw.parse().map_err(|error: std::net::AddrParseError| {
+                invalid("listen", &raw, error.to_string())
+            })?,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|_| invalid("listen", DEFAULT_LISTEN, "bad built-in default".into()))?,
+        };
+        let public_url_raw =
+            pick(&self.public_url, file.public_url).unwrap_or_else(|| DEFAULT_PUBLIC_URL.into());
+        let public_url = PublicUrl::parse(&public_url_raw)
+            .map_err(|reason| invalid("public_url", &public_url_raw, reason))?;
+        let data_dir_raw =
+            pick(&self.data_dir, file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+        if data_dir_raw.trim().is_empty() {
+            return Err(invalid(
+                "data_dir",
+                &data_dir_raw,
+                "must not be empty".into(),
+            ));
+        }
+        let data_dir = PathBuf::from(data_dir_raw);
+        let database_url = match pick(&self.database_url, file.database_url) {
+            Some(raw) => check_database_url(&raw)?,
+            None => format!("sqlite://{}", data_dir.join("latch.db").display()),
+        };
+        Ok(Config {
+            listen,
+            public_url,
+            data_dir,
+            database_url,
+            code_ttl: duration("code_ttl", pick(&self.code_ttl, file.code_ttl), "60s")?,
+            access_token_ttl: duration(
+                "access_token_ttl",
+                pick(&self.access_token_ttl, file.access_token_ttl),
+                "5m",
+            )?,
+            session_ttl: duration(
+                "session_ttl",
+                pick(&self.session_ttl, file.session_ttl),
+                "24h",
+            )?,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::File {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|error| ConfigError::File {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    })
+}
+
+fn check_database_url(raw: &str) -> Result<String, ConfigError> {
+    let scheme = raw.split_once("://").map(|(scheme, _)| scheme);
+    match scheme {
+        Some("sqlite" | "postgres" | "postgresql") => Ok(raw.to_owned()),
+        _ => Err(invalid(
+            "database_url",
+            &mask_password(raw),
+            "must start with sqlite:// or postgres://".into(),
+        )),
+    }
+}
+
+fn duration(
+    setting: &'static str,
+    raw: Option<String>,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let raw = raw.unwrap_or_else(|| default.to_owned());
+    let parsed = humantime::parse_duration(&raw)
+        .map_err(|error| invalid(setting, &raw, error.to_string()))?;
+    if parsed.as_secs() == 0 {
+        return Err(invalid(setting, &raw, "must be at least one second".into()));
+    }
+    Ok(parsed)
+}
+
+fn invalid(setting: &'static str, value: &str, reason: String) -> ConfigError {
+    let (env, flag) = match setting {
+        "listen" => ("LATCH_LISTEN", "listen"),
+        "public_url" => ("LATCH_PUBLIC_URL", "public-url"),
+        "data_dir" => ("LATCH_DATA_DIR", "data-dir"),
+        "database_url" => ("LATCH_DATABASE_URL", "database-url"),
+        "code_ttl" => ("LATCH_CODE_TTL", "code-ttl"),
+        "access_token_ttl" => ("LATCH_ACCESS_TOKEN_TTL", "access-token-ttl"),
+        _ => ("LATCH_SESSION_TTL", "session-ttl"),
+    };
+    ConfigError::Invalid {
+        setting,
+        env,
+        flag,
+        value: value.to_owned(),
+        reason,
+    }
+}
+
+/// A database URL safe to print: the password, if any, replaced by `***`.
+pub fn mask_password(database_url: &str) -> String {
+    match Url::parse(database_url) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => database_url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let config = ConfigArgs::default().load().unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(config.public_url.as_str(), "http://127.0.0.1:9000");
+        assert_eq!(config.database_url, "sqlite://./latch-data/latch.db");
+        assert_eq!(config.code_ttl, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_setting() {
+        let args = ConfigArgs {
+            listen: Some("nine thousand".into()),
+            ..Default::default()
+        };
+        let message = args.load().unwrap_err().to_string();
+        assert!(message.contains("LATCH_LISTEN"), "{message}");
+        let args = ConfigArgs {
+            public_url: Some("ftp://x".into()),
+            ..Default::default()
+        };
+        assert!(args.load().unwrap_err().to_string().contains("public_url"));
+        let args = ConfigArgs {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        };
+        assert!(
+            args.load()
+                .unwrap_err()
+                .to_string()
+                .contains("LATCH_DATABASE_URL")
+        );
+        let args = ConfigArgs {
+            code_ttl: Some("soon".into()),
+            ..Default::default()
+        };
+        assert!(args.load().unwrap_err().to_string().contains("code_ttl"));
+    }
+
+    #[test]
+    fn flags_and_env_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latch.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9100\"\npublic_url = \"https://sso.example.com/\"\n",
+        )
+        .unwrap();
+        let args = ConfigArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let config = args.load().unwrap();
+        assert_eq!(config.listen.port(), 9100);
+        assert_eq!(config.public_url.as_str(), "https://sso.example.com");
+        let args = ConfigArgs {
+            config: Some(path),
+            listen: Some("127.0.0.1:9200".into()),
+            ..Default::default()
+        };
+        assert_eq!(args.load().unwrap().listen.port(), 9200);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latch.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").unwrap();
+        let args = ConfigArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        assert!(args.load().unwrap_err().to_string().contains("lisen"));
+    }
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            mask_password("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! Compact JWS serialization (RFC 7515) of JSON claims.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+
+use super::keys::{KeyError, SigningKey};
+
+#[derive(Serialize)]
+struct Header<'a> {
+    alg: &'static str,
+    typ: &'a str,
+    kid: &'a str,
+}
+
+/// `typ` is `JWT` for ID tokens and `at+jwt` for access tokens (RFC 9068).
+pub fn sign(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
+    let header = Header {
+        alg: key.alg().as_str(),
+        typ,
+        kid: key.kid(),
+    };
+    let header = serde_json::to_vec(&header).map_err(|_| KeyError::Sign)?;
+    let claims = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
+    let mut token = URL_SAFE_NO_PAD.encode(header);
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(claims));
+    let signature = key.sign(token.as_bytes())?;
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    Ok(token)
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JwsError {
+    #[error("not a compact JWS")]
+    Malformed,
+    #[error("signed by an unknown key")]
+    UnknownKey,
+    #[error("bad signature")]
+    BadSignature,
+}
+
+#[derive(serde::Deserialize)]
+struct PresentedHeader {
+    alg: String,
+    kid: Option<String>,
+}
+
+/// Checks the signature with the key the header names (the algorithm must
+/// be that key's: no `none`, no algorithm confusion) and returns the claims.
+pub fn verify<'k, T: serde::de::DeserializeOwned>(
+    token: &str,
+    find_key: impl FnOnce(&str) -> Option<&'k SigningKey>,
+) -> Result<T, JwsError> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(claims), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwsError::Malformed);
+    };
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| JwsError::Malformed)
+    };
+    let header: PresentedHeader =
+        serde_json::from_slice(&decode(header)?).map_err(|_| JwsError::Malformed)?;
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(find_key)
+        .ok_or(JwsError::UnknownKey)?;
+    if header.alg != key.alg().as_str() {
+        return Err(JwsError::UnknownKey);
+    }
+    let signed_len = token.len() - signature.len() - 1;
+    if !key.verify(&token.as_bytes()[..signed_len], &decode(signature)?) {
+        return Err(JwsError::BadSignature);
+    }
+    serde_json::from_slice(&decode(claims)?).map_err(|_| JwsError::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::keys::SigningAlg;
+    use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+
+    #[test]
+    fn the_signature_verifies_with_the_published_key() {
+        let (key, _) = SigningKey::generate(SigningAlg::RS256).unwrap();
+        let token = sign(&key, "JWT", &serde_json::json!({"sub": "x"})).unwrap();
+        let (signed, signature) = token.rsplit_once('.').unwrap();
+        let jwk = key.public_jwk();
+        let public = RsaPublicKeyComponents {
+            n: URL_SAFE_NO_PAD.decode(&jwk.n).unwrap(),
+            e: URL_SAFE_NO_PAD.decode(&jwk.e).unwrap(),
+        };
+        public
+            .verify(
+                &RSA_PKCS1_2048_8192_SHA256,
+                signed.as_bytes(),
+                &URL_SAFE_NO_PAD.decode(signature).unwrap(),
+            )
+            .unwrap();
+        let header: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(token.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["kid"], key.kid());
+        assert_eq!(header["alg"], "RS256");
+    }
+
+    #[test]
+    fn verify_accepts_only_untampered_tokens_from_known_keys() {
+        let (key, _) = SigningKey::generate(SigningAlg::RS256).unwrap();
+        let token = sign(&key, "JWT", &serde_json::json!({"sub": "x"})).unwrap();
+        let claims: serde_json::Value =
+            verify(&token, |kid| (kid == key.kid()).then_some(&key)).unwrap();
+        assert_eq!(claims["sub"], "x");
+        let tampered = token.replacen(".", ".e30", 1);
+        assert!(verify::<serde_json::Value>(&tampered, |_| Some(&key)).is_err());
+        assert_eq!(
+            verify::<serde_json::Value>(&token, |_| None),
+            Err(JwsError::UnknownKey)
+        );
+        assert_eq!(
+            verify::<serde_json::Value>("a.b", |_| Some(&key)),
+            Err(JwsError::Malformed)
+        );
+        let unsigned = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"k"}"#),
+            URL_SAFE_NO_PAD.encode("{}")
+        );
+        assert!(verify::<serde_json::Value>(&unsigned, |_| Some(&key)).is_err());
+    }
+}

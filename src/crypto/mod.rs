@@ -1,0 +1,8 @@
+//! Randomness, hashing, password hashing, signing keys and JWS.
+
+pub mod jws;
+pub mod keys;
+pub mod password;
+pub mod secret;
+
+pub use secret::{constant_time_eq, random_token, sha256_b64, sha256_hex};

@@ -1,0 +1,17 @@
+//! Latch: a small single sign-on identity provider.
+//!
+//! Layers, outermost first: `cli` (parsing, anyhow at the edge), `web` (axum
+//! handlers and the one place errors become responses), `oidc` and `login`
+//! (protocol logic, no HTTP), `store` (the database, no protocol), `crypto`.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::await_holding_lock)]
+
+pub mod admin;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod login;
+pub mod oidc;
+pub mod server;
+pub mod store;
+pub mod web;

@@ -1,0 +1,100 @@
+//! Scopes and the claims each one releases.
+
+use serde_json::{Map, Value, json};
+
+use crate::store::UserClaims;
+
+/// The scopes Latch knows, in the order they are listed in responses.
+pub const SUPPORTED_SCOPES: [&str; 3] = ["openid", "profile", "email"];
+
+pub const SUPPORTED_CLAIMS: [&str; 17] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "azp",
+    "name",
+    "given_name",
+    "family_name",
+    "preferred_username",
+    "nickname",
+    "groups",
+    "email",
+    "email_verified",
+];
+
+/// The granted subset of a requested `scope`: known scopes only (unknown ones
+/// are ignored, not fatal), each once, in canonical order.
+pub fn granted_scope(requested: &str) -> String {
+    let requested: Vec<&str> = requested.split(' ').collect();
+    SUPPORTED_SCOPES
+        .iter()
+        .copied()
+        .filter(|scope| requested.contains(scope))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn has_scope(scope: &str, wanted: &str) -> bool {
+    scope.split(' ').any(|granted| granted == wanted)
+}
+
+/// `sub` plus what `scope` allows. Groups travel with `profile`, as in
+/// Authentik, so apps that map groups to roles need no extra scope.
+pub fn user_claims(user: &UserClaims, scope: &str) -> Map<String, Value> {
+    let mut claims = Map::new();
+    claims.insert("sub".into(), json!(user.id));
+    if has_scope(scope, "profile") {
+        let (given, family) = user.name.split_once(' ').unwrap_or((&user.name, ""));
+        claims.insert("name".into(), json!(user.name));
+        claims.insert("given_name".into(), json!(given));
+        if !family.is_empty() {
+            claims.insert("family_name".into(), json!(family));
+        }
+        claims.insert("preferred_username".into(), json!(user.username));
+        claims.insert("nickname".into(), json!(user.username));
+        claims.insert("groups".into(), json!(user.groups));
+    }
+    if has_scope(scope, "email") {
+        claims.insert("email".into(), json!(user.email));
+        // Addresses are entered by the administrator, who vouches for them.
+        claims.insert("email_verified".into(), json!(true));
+    }
+    claims
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_scopes_are_dropped_and_order_is_canonical() {
+        assert_eq!(
+            granted_scope("email  openid foo profile email"),
+            "openid profile email"
+        );
+        assert_eq!(granted_scope("foo"), "");
+    }
+
+    #[test]
+    fn claims_follow_scopes() {
+        let user = UserClaims {
+            id: "u1".into(),
+            username: "ada".into(),
+            email: "ada@example.com".into(),
+            name: "Ada Lovelace".into(),
+            groups: vec!["admins".into()],
+        };
+        let only_openid = user_claims(&user, "openid");
+        assert_eq!(only_openid.len(), 1);
+        let all = user_claims(&user, "openid profile email");
+        assert_eq!(all["given_name"], "Ada");
+        assert_eq!(all["family_name"], "Lovelace");
+        assert_eq!(all["groups"], json!(["admins"]));
+        assert_eq!(all["email_verified"], true);
+    }
+}

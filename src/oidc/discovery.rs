@@ -1,0 +1,76 @@
+//! OpenID Provider Metadata (OIDC Discovery 1.0), one document per app.
+//! Lists only what works: endpoints that later work adds (revocation,
+//! introspection, end session) appear here when they do.
+
+use serde::Serialize;
+
+use super::Provider;
+use super::claims::{SUPPORTED_CLAIMS, SUPPORTED_SCOPES};
+use super::error::{ErrorCode, ProtocolResult, client_error};
+
+#[derive(Debug, Serialize)]
+pub struct Discovery {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub userinfo_endpoint: String,
+    pub jwks_uri: String,
+    pub response_types_supported: [&'static str; 1],
+    pub response_modes_supported: [&'static str; 1],
+    pub grant_types_supported: [&'static str; 1],
+    pub subject_types_supported: [&'static str; 1],
+    pub id_token_signing_alg_values_supported: [&'static str; 1],
+    pub scopes_supported: [&'static str; 3],
+    pub claims_supported: [&'static str; 17],
+    pub token_endpoint_auth_methods_supported: [&'static str; 3],
+    pub code_challenge_methods_supported: [&'static str; 1],
+    pub authorization_response_iss_parameter_supported: bool,
+    pub claims_parameter_supported: bool,
+    pub request_parameter_supported: bool,
+    pub request_uri_parameter_supported: bool,
+}
+
+impl Provider {
+    pub async fn discovery(&self, slug: &str) -> ProtocolResult<Discovery> {
+        if self.store.app_by_slug(slug).await?.is_none() {
+            return client_error(ErrorCode::InvalidRequest, "no such application");
+        }
+        Ok(self.discovery_document(slug))
+    }
+
+    fn discovery_document(&self, slug: &str) -> Discovery {
+        let url = |path: &str| self.public_url.join(path);
+        Discovery {
+            issuer: self.issuer(slug),
+            authorization_endpoint: url("/application/o/authorize/"),
+            token_endpoint: url("/application/o/token/"),
+            userinfo_endpoint: url("/application/o/userinfo/"),
+            jwks_uri: url(&format!("/application/o/{slug}/jwks/")),
+            response_types_supported: ["code"],
+            response_modes_supported: ["query"],
+            grant_types_supported: ["authorization_code"],
+            subject_types_supported: ["public"],
+            id_token_signing_alg_values_supported: ["RS256"],
+            scopes_supported: SUPPORTED_SCOPES,
+            claims_supported: SUPPORTED_CLAIMS,
+            token_endpoint_auth_methods_supported: [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
+            code_challenge_methods_supported: ["S256"],
+            authorization_response_iss_parameter_supported: true,
+            claims_parameter_supported: false,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
+        }
+    }
+
+    /// The JWK Set for an app's `jwks_uri`.
+    pub async fn jwks(&self, slug: &str) -> ProtocolResult<std::sync::Arc<str>> {
+        if self.store.app_by_slug(slug).await?.is_none() {
+            return client_error(ErrorCode::InvalidRequest, "no such application");
+        }
+        Ok(self.keys.jwks_json())
+    }
+}

@@ -1,0 +1,99 @@
+//! Protocol errors, carrying the registered OAuth 2.0 error codes. They know
+//! nothing of HTTP; `web::error` maps them to responses in one place.
+
+use std::borrow::Cow;
+
+use crate::crypto::keys::KeyError;
+use crate::store::StoreError;
+
+/// RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, OIDC Core §3.1.2.6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    InvalidScope,
+    AccessDenied,
+    InvalidToken,
+    RequestNotSupported,
+    RequestUriNotSupported,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::InvalidToken => "invalid_token",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+        }
+    }
+}
+
+/// An error the client is told about in the protocol's own format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {description}", code.as_str())]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    /// Plain ASCII without `"` or `\`, so it can go into JSON and
+    /// `WWW-Authenticate` unescaped (RFC 6749 §5.2).
+    pub description: Cow<'static, str>,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+}
+
+/// A failure that is Latch's, not the client's.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing failed: {0}")]
+    Signing(#[from] KeyError),
+}
+
+/// The result of a protocol step: the client's fault, or ours.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error(transparent)]
+    Client(#[from] OAuthError),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+impl From<StoreError> for ProtocolError {
+    fn from(error: StoreError) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<KeyError> for ProtocolError {
+    fn from(error: KeyError) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+pub type ProtocolResult<T> = Result<T, ProtocolError>;
+
+pub fn client_error<T>(
+    code: ErrorCode,
+    description: impl Into<Cow<'static, str>>,
+) -> ProtocolResult<T> {
+    Err(ProtocolError::Client(OAuthError::new(code, description)))
+}

@@ -1,0 +1,162 @@
+use sqlx::Row;
+
+use super::{NewAccessToken, Store, StoreResult};
+use crate::clock::UnixTime;
+
+pub struct NewCode<'a> {
+    pub code_hash: &'a str,
+    pub app_id: &'a str,
+    pub user_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub scope: &'a str,
+    pub nonce: Option<&'a str>,
+    pub code_challenge: Option<&'a str>,
+    pub auth_time: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// A redemption attempt: everything the code must be bound to, and the
+/// access token to record if it is.
+pub struct CodeRedemption<'a> {
+    pub code_hash: &'a str,
+    pub app_id: &'a str,
+    pub redirect_uri: &'a str,
+    /// S256 of the presented verifier; `None` when no verifier was sent.
+    pub code_challenge: Option<&'a str>,
+    pub jti: &'a str,
+    pub token_expires_at: UnixTime,
+}
+
+/// What a redeemed code grants.
+#[derive(Debug, Clone)]
+pub struct CodeGrant {
+    pub user_id: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub auth_time: UnixTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct CodeState {
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub expires_at: UnixTime,
+    pub used: bool,
+    pub user_disabled: bool,
+}
+
+impl Store {
+    pub async fn insert_code(&self, code: NewCode<'_>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO authorization_codes \
+             (code_hash, app_id, user_id, redirect_uri, scope, nonce, code_challenge, auth_time, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(code.code_hash)
+        .bind(code.app_id)
+        .bind(code.user_id)
+        .bind(code.redirect_uri)
+        .bind(code.scope)
+        .bind(code.nonce)
+        .bind(code.code_challenge)
+        .bind(code.auth_time)
+        .bind(code.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Redeems the code and records the access token it buys, in one
+    /// transaction whose first statement is the atomic `UPDATE … WHERE
+    /// used_at IS NULL`: of two instances racing on one code exactly one
+    /// wins, and a replay that loses the race waits for the winner's token
+    /// row, so `revoke_tokens_of_code` finds it. Every binding of the code
+    /// (client, redirect URI, PKCE challenge, expiry, active user) is part of
+    /// the condition, so a wrong attempt changes nothing and the success path
+    /// is a single statement; `code_state` explains a failure afterwards.
+    pub async fn redeem_code(
+        &self,
+        redemption: CodeRedemption<'_>,
+        now: UnixTime,
+    ) -> StoreResult<Option<CodeGrant>> {
+        let mut transaction = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE authorization_codes SET used_at = $1 \
+             WHERE code_hash = $2 AND app_id = $3 AND used_at IS NULL AND expires_at > $1 AND redirect_uri = $4 \
+             AND ((code_challenge IS NULL AND $5 IS NULL) OR code_challenge = $5) \
+             AND EXISTS (SELECT 1 FROM users u WHERE u.id = authorization_codes.user_id AND u.disabled_at IS NULL) \
+             RETURNING user_id, scope, nonce, auth_time",
+        )
+        .bind(now)
+        .bind(redemption.code_hash)
+        .bind(redemption.app_id)
+        .bind(redemption.redirect_uri)
+        .bind(redemption.code_challenge)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let grant = CodeGrant {
+            user_id: row.try_get("user_id")?,
+            scope: row.try_get("scope")?,
+            nonce: row.try_get("nonce")?,
+            auth_time: row.try_get("auth_time")?,
+        };
+        let token = NewAccessToken {
+            jti: redemption.jti,
+            app_id: redemption.app_id,
+            user_id: &grant.user_id,
+            scope: &grant.scope,
+            code_hash: Some(redemption.code_hash),
+            issued_at: now,
+            expires_at: redemption.token_expires_at,
+        };
+        Self::insert_access_token(&mut transaction, token).await?;
+        transaction.commit().await?;
+        Ok(Some(grant))
+    }
+
+    /// The stored state of this app's code, to explain a failed redemption.
+    pub async fn code_state(
+        &self,
+        code_hash: &str,
+        app_id: &str,
+    ) -> StoreResult<Option<CodeState>> {
+        let row = sqlx::query(
+            "SELECT c.redirect_uri, c.code_challenge, c.expires_at, c.used_at, u.disabled_at \
+             FROM authorization_codes c JOIN users u ON u.id = c.user_id WHERE c.code_hash = $1 AND c.app_id = $2",
+        )
+        .bind(code_hash)
+        .bind(app_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(CodeState {
+                redirect_uri: row.try_get("redirect_uri")?,
+                code_challenge: row.try_get("code_challenge")?,
+                expires_at: row.try_get("expires_at")?,
+                used: row.try_get::<Option<i64>, _>("used_at")?.is_some(),
+                user_disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+            })
+        })
+        .transpose()
+        .map_err(|error: sqlx::Error| error.into())
+    }
+
+    /// Revokes everything issued for a code: called when the code is replayed.
+    pub async fn revoke_tokens_of_code(
+        &self,
+        code_hash: &str,
+        app_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let revoked = sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $1 WHERE code_hash = $2 AND app_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(code_hash)
+        .bind(app_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(revoked.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,119 @@
+use serde::Serialize;
+use sqlx::{Any, Row, Transaction};
+
+use super::{Store, StoreError, StoreResult};
+use crate::clock::UnixTime;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupSummary {
+    pub name: String,
+    pub members: Vec<String>,
+}
+
+impl Store {
+    pub async fn create_group(&self, name: &str, now: UnixTime) -> StoreResult<()> {
+        sqlx::query("INSERT INTO groups (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(name)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::on_unique("group", name))?;
+        Ok(())
+    }
+
+    pub(super) async fn group_exists_in(
+        &self,
+        transaction: &mut Transaction<'_, Any>,
+        name: &str,
+    ) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 AS found FROM groups WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut **transaction)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn add_group_member(&self, group: &str, username: &str) -> StoreResult<()> {
+        let added = sqlx::query(
+            "INSERT INTO group_members (group_id, user_id) \
+             SELECT g.id, u.id FROM groups g, users u WHERE g.name = $1 AND u.username = $2 ON CONFLICT DO NOTHING",
+        )
+        .bind(group)
+        .bind(username)
+        .execute(&self.pool)
+        .await?;
+        if added.rows_affected() == 0 {
+            self.check_group_and_user(group, username).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn remove_group_member(&self, group: &str, username: &str) -> StoreResult<()> {
+        let removed = sqlx::query(
+            "DELETE FROM group_members WHERE group_id = (SELECT id FROM groups WHERE name = $1) \
+             AND user_id = (SELECT id FROM users WHERE username = $2)",
+        )
+        .bind(group)
+        .bind(username)
+        .execute(&self.pool)
+        .await?;
+        if removed.rows_affected() == 0 {
+            self.check_group_and_user(group, username).await?;
+            return Err(StoreError::NotFound {
+                kind: "member of group",
+                name: format!("{username} in {group}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Names the missing half when a membership change matched nothing.
+    async fn check_group_and_user(&self, group: &str, username: &str) -> StoreResult<()> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM groups WHERE name = $1) AS groups_found, \
+                    (SELECT COUNT(*) FROM users WHERE username = $2) AS users_found",
+        )
+        .bind(group)
+        .bind(username)
+        .fetch_one(&self.pool)
+        .await?;
+        if row.try_get::<i64, _>("groups_found")? == 0 {
+            return Err(StoreError::NotFound {
+                kind: "group",
+                name: group.to_owned(),
+            });
+        }
+        if row.try_get::<i64, _>("users_found")? == 0 {
+            return Err(StoreError::NotFound {
+                kind: "user",
+                name: username.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn list_groups(&self) -> StoreResult<Vec<GroupSummary>> {
+        let rows = sqlx::query(
+            "SELECT g.name, u.username FROM groups g LEFT JOIN group_members m ON m.group_id = g.id \
+             LEFT JOIN users u ON u.id = m.user_id ORDER BY g.name, u.username",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut groups: Vec<GroupSummary> = Vec::new();
+        for row in rows {
+            let name: String = row.try_get("name")?;
+            let member: Option<String> = row.try_get("username")?;
+            if groups.last().is_none_or(|last| last.name != name) {
+                groups.push(GroupSummary {
+                    name,
+                    members: Vec::new(),
+                });
+            }
+            if let (Some(member), Some(group)) = (member, groups.last_mut()) {
+                group.members.push(member);
+            }
+        }
+        Ok(groups)
+    }
+}

@@ -1,0 +1,174 @@
+//! The database. One `Store` over an `sqlx::AnyPool`; the backend is chosen
+//! once, from the URL scheme, when connecting, and every query text below is
+//! in the subset SQLite and PostgreSQL share (`$n` placeholders, `RETURNING`,
+//! `ON CONFLICT`, TEXT and BIGINT columns). The store knows nothing of HTTP or
+//! OAuth: it keeps rows and answers questions about them.
+
+mod apps;
+mod codes;
+mod groups;
+mod keys;
+mod sessions;
+mod tokens;
+mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use apps::{App, AppSummary, NewApp};
+pub use codes::{CodeGrant, CodeRedemption, CodeState, NewCode};
+pub use groups::GroupSummary;
+pub use keys::StoredKey;
+pub use sessions::SessionUser;
+pub use tokens::{AccessTokenGrant, NewAccessToken};
+pub use users::{NewUser, UserClaims, UserCredentials, UserSummary};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("{kind} {name:?} already exists")]
+    Duplicate { kind: &'static str, name: String },
+    #[error("no {kind} named {name:?}")]
+    NotFound { kind: &'static str, name: String },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    #[error("cannot create the data directory {path}: {reason}")]
+    DataDir { path: String, reason: String },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Self::Unavailable(error)
+            }
+            other => Self::Database(other),
+        }
+    }
+}
+
+impl StoreError {
+    /// Unique-key violations become `Duplicate` so callers can say which
+    /// name was taken instead of echoing SQL.
+    fn on_unique(kind: &'static str, name: &str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        let name = name.to_owned();
+        move |error| match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Duplicate { kind, name }
+            }
+            _ => StoreError::from(error),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Option<Self> {
+        match url.split_once("://").map(|(scheme, _)| scheme) {
+            Some("sqlite") => Some(Self::Sqlite),
+            Some("postgres" | "postgresql") => Some(Self::Postgres),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Store {
+    /// Connects and brings the schema up to date. Safe to call from several
+    /// processes at once: the migrator serializes them (an advisory lock on
+    /// PostgreSQL, the database write lock on SQLite).
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url).ok_or_else(|| {
+            StoreError::Corrupt(format!("unsupported database URL scheme in {url:?}"))
+        })?;
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside a writer, the busy timeout
+                        // lets the server and an admin command share the file.
+                        connection
+                            .execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// `sqlite://path` with the file (and its directory) created when missing.
+fn sqlite_url(url: &str) -> StoreResult<String> {
+    let rest = url.trim_start_matches("sqlite://");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:"
+        && let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|error| StoreError::DataDir {
+            path: parent.display().to_string(),
+            reason: error.to_string(),
+        })?;
+    }
+    Ok(match query {
+        "" => format!("sqlite://{path}?mode=rwc"),
+        query if query.contains("mode=") => url.to_owned(),
+        query => format!("sqlite://{path}?{query}&mode=rwc"),
+    })
+}
+
+/// Short lists (such as redirect URIs) are stored as a JSON array in one TEXT column.
+fn decode_list(raw: &str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(raw).map_err(|error| StoreError::Corrupt(error.to_string()))
+}
+
+fn encode_list(items: &[String]) -> String {
+    serde_json::Value::from(items.to_vec()).to_string()
+}

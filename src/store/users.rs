@@ -1,0 +1,216 @@
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreError, StoreResult};
+use crate::clock::UnixTime;
+
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserSummary {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub disabled: bool,
+    pub groups: Vec<String>,
+    pub created_at: UnixTime,
+}
+
+/// What a login needs: nothing is revealed about whether the user exists.
+pub struct UserCredentials {
+    pub id: String,
+    pub password_hash: String,
+    pub disabled: bool,
+}
+
+/// What tokens and userinfo say about a user.
+#[derive(Debug, Clone)]
+pub struct UserClaims {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub groups: Vec<String>,
+}
+
+impl Store {
+    /// Creates the user and their memberships in one transaction: an unknown
+    /// group leaves nothing behind.
+    pub async fn create_user(
+        &self,
+        user: NewUser,
+        groups: &[String],
+        now: UnixTime,
+    ) -> StoreResult<String> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO users (id, username, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&id)
+        .bind(&user.username)
+        .bind(&user.email)
+        .bind(&user.name)
+        .bind(&user.password_hash)
+        .bind(now)
+        .execute(&mut *transaction)
+        .await
+        .map_err(StoreError::on_unique("user", &user.username))?;
+        for group in groups {
+            let added = sqlx::query(
+                "INSERT INTO group_members (group_id, user_id) SELECT id, $1 FROM groups WHERE name = $2 ON CONFLICT DO NOTHING",
+            )
+            .bind(&id)
+            .bind(group)
+            .execute(&mut *transaction)
+            .await?;
+            if added.rows_affected() == 0 && !self.group_exists_in(&mut transaction, group).await? {
+                return Err(StoreError::NotFound {
+                    kind: "group",
+                    name: group.clone(),
+                });
+            }
+        }
+        transaction.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn user_credentials(&self, username: &str) -> StoreResult<Option<UserCredentials>> {
+        let row =
+            sqlx::query("SELECT id, password_hash, disabled_at FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| {
+            Ok(UserCredentials {
+                id: row.try_get("id")?,
+                password_hash: row.try_get("password_hash")?,
+                disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+            })
+        })
+        .transpose()
+        .map_err(|error: sqlx::Error| error.into())
+    }
+
+    pub async fn set_password_hash(&self, username: &str, password_hash: &str) -> StoreResult<()> {
+        let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
+            .bind(password_hash)
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
+        not_found_if_none(updated.rows_affected(), username)
+    }
+
+    /// Disabling also ends every session and revokes every access token of
+    /// the user, in the same transaction: out everywhere, at once.
+    pub async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let mut transaction = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE users SET disabled_at = CASE WHEN $1 = 1 THEN COALESCE(disabled_at, $2) ELSE NULL END WHERE username = $3 RETURNING id",
+        )
+        .bind(i64::from(disabled))
+        .bind(now)
+        .bind(username)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound {
+                kind: "user",
+                name: username.to_owned(),
+            });
+        };
+        let id: String = row.try_get("id")?;
+        if disabled {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(&id)
+                .execute(&mut *transaction)
+                .await?;
+            sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    pub async fn list_users(&self) -> StoreResult<Vec<UserSummary>> {
+        let rows = sqlx::query(
+            "SELECT u.id, u.username, u.email, u.name, u.disabled_at, u.created_at, g.name AS group_name \
+             FROM users u LEFT JOIN group_members m ON m.user_id = u.id LEFT JOIN groups g ON g.id = m.group_id \
+             ORDER BY u.username, g.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut users: Vec<UserSummary> = Vec::new();
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let group: Option<String> = row.try_get("group_name")?;
+            if users.last().is_none_or(|last| last.id != id) {
+                users.push(UserSummary {
+                    id,
+                    username: row.try_get("username")?,
+                    email: row.try_get("email")?,
+                    name: row.try_get("name")?,
+                    disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+                    groups: Vec::new(),
+                    created_at: row.try_get("created_at")?,
+                });
+            }
+            if let (Some(group), Some(user)) = (group, users.last_mut()) {
+                user.groups.push(group);
+            }
+        }
+        Ok(users)
+    }
+
+    /// Claims of an active user; `None` when the user is unknown or disabled.
+    pub async fn active_user_claims(&self, user_id: &str) -> StoreResult<Option<UserClaims>> {
+        let rows = sqlx::query(
+            "SELECT u.username, u.email, u.name, g.name AS group_name \
+             FROM users u LEFT JOIN group_members m ON m.user_id = u.id LEFT JOIN groups g ON g.id = m.group_id \
+             WHERE u.id = $1 AND u.disabled_at IS NULL ORDER BY g.name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let mut groups = Vec::new();
+        for row in &rows {
+            if let Some(group) = row.try_get::<Option<String>, _>("group_name")? {
+                groups.push(group);
+            }
+        }
+        Ok(Some(UserClaims {
+            id: user_id.to_owned(),
+            username: first.try_get("username")?,
+            email: first.try_get("email")?,
+            name: first.try_get("name")?,
+            groups,
+        }))
+    }
+}
+
+fn not_found_if_none(rows: u64, username: &str) -> StoreResult<()> {
+    if rows == 0 {
+        return Err(StoreError::NotFound {
+            kind: "user",
+            name: username.to_owned(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! The one place where errors become HTTP responses. Each protocol has its
+//! own error format: JSON for the token endpoint (RFC 6749 §5.2),
+//! `WWW-Authenticate` for bearer tokens (RFC 6750 §3), HTML for pages a
+//! person sees. Internal causes are logged, never sent.
+
+use axum::Json;
+use axum::http::header::{CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::pages::error_page;
+use crate::login::LoginError;
+use crate::oidc::error::{ErrorCode, InternalError, OAuthError, ProtocolError};
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub enum WebError {
+    /// Token endpoint: JSON body. `basic_auth` says whether the client used
+    /// the Authorization header, which makes `invalid_client` carry a
+    /// `WWW-Authenticate: Basic` challenge.
+    Token {
+        error: OAuthError,
+        basic_auth: bool,
+    },
+    /// A protected resource: `None` when no token was presented at all.
+    Bearer(Option<OAuthError>),
+    /// A JSON resource (discovery, JWKS) that does not exist.
+    NotFound(&'static str),
+    /// A page a person reads.
+    Page {
+        status: StatusCode,
+        title: &'static str,
+        message: String,
+    },
+    Internal(InternalError),
+}
+
+impl WebError {
+    pub fn page(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
+        Self::Page {
+            status,
+            title,
+            message: message.into(),
+        }
+    }
+
+    /// Maps a token-endpoint protocol error.
+    pub fn token(basic_auth: bool) -> impl Fn(ProtocolError) -> Self {
+        move |error| match error {
+            ProtocolError::Client(error) => Self::Token { error, basic_auth },
+            ProtocolError::Internal(error) => Self::Internal(error),
+        }
+    }
+
+    pub fn bearer(error: ProtocolError) -> Self {
+        match error {
+            ProtocolError::Client(error) => Self::Bearer(Some(error)),
+            ProtocolError::Internal(error) => Self::Internal(error),
+        }
+    }
+
+    pub fn not_found(error: ProtocolError) -> Self {
+        match error {
+            ProtocolError::Client(_) => Self::NotFound("no such application"),
+            ProtocolError::Internal(error) => Self::Internal(error),
+        }
+    }
+}
+
+impl From<InternalError> for WebError {
+    fn from(error: InternalError) -> Self {
+        Self::Internal(error)
+    }
+}
+
+impl From<StoreError> for WebError {
+    fn from(error: StoreError) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<LoginError> for WebError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::Store(error) => error.into(),
+            other => {
+                tracing::error!(error = %other, "sign-in failed internally");
+                Self::page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Please try again.",
+                )
+            }
+        }
+    }
+}
+
+fn token_status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Token { error, basic_auth } => {
+                let status = token_status(error.code);
+                let body = Json(
+                    json!({"error": error.code.as_str(), "error_description": error.description}),
+                );
+                let mut response = (status, body).into_response();
+                let headers = response.headers_mut();
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+                if error.code == ErrorCode::InvalidClient && basic_auth {
+                    headers.insert(
+                        WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"latch\""),
+                    );
+                }
+                response
+            }
+            Self::Bearer(error) => {
+                let (status, challenge) = match &error {
+                    None => (
+                        StatusCode::UNAUTHORIZED,
+                        "Bearer realm=\"latch\"".to_owned(),
+                    ),
+                    Some(error) => (
+                        if error.code == ErrorCode::InvalidRequest {
+                            StatusCode::BAD_REQUEST
+                        } else {
+                            StatusCode::UNAUTHORIZED
+                        },
+                        format!(
+                            "Bearer realm=\"latch\", error=\"{}\", error_description=\"{}\"",
+                            error.code.as_str(),
+                            error.description
+                        ),
+                    ),
+                };
+                let body = error.map(|error| json!({"error": error.code.as_str(), "error_description": error.description}));
+                let mut response = (
+                    status,
+                    Json(body.unwrap_or_else(|| json!({"error": "unauthorized"}))),
+                )
+                    .into_response();
+                if let Ok(challenge) = HeaderValue::from_str(&challenge) {
+                    response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+                }
+                response
+            }
+            Self::NotFound(message) => {
+                (StatusCode::NOT_FOUND, Json(json!({"error": message}))).into_response()
+            }
+            Self::Page {
+                status,
+                title,
+                message,
+            } => error_page(status, title, &message),
+            Self::Internal(error) => internal_response(&error),
+        }
+    }
+}
+
+/// 503 when the database is out of reach (the client may retry), 500
+/// otherwise. The cause goes to the log only.
+fn internal_response(error: &InternalError) -> Response {
+    let unavailable = matches!(error, InternalError::Store(StoreError::Unavailable(_)));
+    if unavailable {
+        tracing::warn!(%error, "database unavailable");
+    } else {
+        tracing::error!(%error, "internal error");
+    }
+    let (status, code) = if unavailable {
+        (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+    } else {
+        (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+    };
+    (status, Json(json!({"error": code, "error_description": "the server could not complete the request"}))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oauth(code: ErrorCode) -> OAuthError {
+        OAuthError::new(code, "why")
+    }
+
+    #[test]
+    fn invalid_client_is_401_with_a_basic_challenge_only_after_basic() {
+        let response = WebError::Token {
+            error: oauth(ErrorCode::InvalidClient),
+            basic_auth: true,
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()[WWW_AUTHENTICATE],
+            "Basic realm=\"latch\""
+        );
+        let response = WebError::Token {
+            error: oauth(ErrorCode::InvalidClient),
+            basic_auth: false,
+        }
+        .into_response();
+        assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
+        let response = WebError::Token {
+            error: oauth(ErrorCode::InvalidGrant),
+            basic_auth: true,
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
+    }
+
+    #[test]
+    fn bearer_errors_carry_rfc_6750_challenges() {
+        let response = WebError::Bearer(None).into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()[WWW_AUTHENTICATE],
+            "Bearer realm=\"latch\""
+        );
+        let response = WebError::Bearer(Some(oauth(ErrorCode::InvalidToken))).into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            response.headers()[WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .contains("error=\"invalid_token\"")
+        );
+    }
+
+    #[test]
+    fn an_unreachable_database_is_503() {
+        let error = InternalError::Store(StoreError::Unavailable(sqlx::Error::PoolTimedOut));
+        assert_eq!(
+            WebError::Internal(error).into_response().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}

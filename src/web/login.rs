@@ -1,0 +1,142 @@
+//! The sign-in page. Works without JavaScript; every answer is the same for
+//! unknown users, wrong passwords and disabled accounts.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+
+use super::AppState;
+use super::cookies;
+use super::error::WebError;
+use super::oidc::current_session;
+use super::pages::{LoginPage, MessagePage, render};
+use crate::clock;
+use crate::login::{LoginError, csrf_matches, new_csrf_token, safe_next};
+use crate::oidc::params::Params;
+
+/// The CSRF cookie lives as long as a person may reasonably take to sign in.
+const CSRF_MAX_AGE: i64 = 60 * 60;
+
+fn params(raw: &[u8]) -> Params {
+    Params::from_pairs(serde_urlencoded::from_bytes(raw).unwrap_or_default()).unwrap_or_default()
+}
+
+pub async fn form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = params(query.unwrap_or_default().as_bytes());
+    let next = safe_next(query.get("next"));
+    show_form(
+        &state,
+        &headers,
+        StatusCode::OK,
+        next,
+        query.get("login_hint").unwrap_or_default(),
+        None,
+    )
+}
+
+/// Renders the form, reusing the browser's CSRF cookie or setting a new one.
+fn show_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    next: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    let existing = cookies::read(headers, cookies::CSRF).filter(|token| token.len() == 43);
+    let csrf_token = existing.clone().unwrap_or_else(new_csrf_token);
+    let page = render(
+        status,
+        &LoginPage {
+            csrf_token: &csrf_token,
+            next,
+            username,
+            error,
+        },
+    );
+    match existing {
+        Some(_) => page,
+        None => {
+            let cookie = cookies::build(
+                cookies::CSRF,
+                &csrf_token,
+                CSRF_MAX_AGE,
+                state.secure_cookies,
+            );
+            (AppendHeaders([(SET_COOKIE, cookie)]), page).into_response()
+        }
+    }
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let now = clock::now();
+    let form = params(&body);
+    let next = safe_next(form.get("next"));
+    let username = form.get("username").unwrap_or_default();
+    if !csrf_matches(
+        cookies::read(&headers, cookies::CSRF).as_deref(),
+        form.get("csrf_token"),
+    ) {
+        let message = "This sign-in form has expired. Please sign in again.";
+        return Ok(show_form(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            next,
+            username,
+            Some(message),
+        ));
+    }
+    let password = form.get("password").unwrap_or_default().to_owned();
+    match state.authenticator.sign_in(username, password, now).await {
+        Ok(session) => {
+            let cookie = cookies::build(
+                cookies::SESSION,
+                &session.token,
+                session.expires_at - now,
+                state.secure_cookies,
+            );
+            tracing::info!(username, "signed in");
+            Ok((AppendHeaders([(SET_COOKIE, cookie)]), Redirect::to(next)).into_response())
+        }
+        Err(LoginError::InvalidCredentials) => {
+            tracing::info!(username, "sign-in refused");
+            let message = "Invalid username or password.";
+            Ok(show_form(
+                &state,
+                &headers,
+                StatusCode::UNAUTHORIZED,
+                next,
+                username,
+                Some(message),
+            ))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Where a person lands after signing in with nowhere else to go.
+pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+    let signed_in = current_session(&state, &headers, clock::now())
+        .await?
+        .is_some();
+    if !signed_in {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    let page = MessagePage {
+        title: "Signed in",
+        message: "You are signed in to Latch. You can close this page.",
+        is_error: false,
+    };
+    Ok(render(StatusCode::OK, &page))
+}

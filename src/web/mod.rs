@@ -1,0 +1,75 @@
+//! HTTP: the router, shared state, and thin handlers that parse a request,
+//! call the protocol layer and map its result.
+
+pub mod cookies;
+pub mod error;
+mod login;
+mod oidc;
+pub mod pages;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::routing::get;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::login::Authenticator;
+use crate::oidc::Provider;
+
+/// Request bodies larger than this are refused with 413: no OAuth or login
+/// form comes near it.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub provider: Arc<Provider>,
+    pub authenticator: Arc<Authenticator>,
+    /// `Secure` on cookies, set when the public URL is https.
+    pub secure_cookies: bool,
+}
+
+pub fn router(state: AppState) -> Router {
+    // Token, userinfo, discovery and JWKS are called by browser apps from
+    // other origins; they use no cookies, so any origin may call them.
+    // The authorization endpoint and the login page get no CORS.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    let apis = Router::new()
+        .route("/application/o/token/", axum::routing::post(oidc::token))
+        .route(
+            "/application/o/userinfo/",
+            get(oidc::userinfo).post(oidc::userinfo),
+        )
+        .route(
+            "/application/o/{slug}/.well-known/openid-configuration",
+            get(oidc::discovery),
+        )
+        .route("/application/o/{slug}/jwks/", get(oidc::jwks))
+        .layer(cors);
+    let pages = Router::new()
+        .route(
+            "/application/o/authorize/",
+            get(oidc::authorize_get).post(oidc::authorize_post),
+        )
+        .route("/login", get(login::form).post(login::submit))
+        .route("/", get(login::home));
+    apis.merge(pages)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(security_header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .with_state(state)
+}
+
+fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
