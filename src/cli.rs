@@ -1,7 +1,6 @@
 //! The command line: `latch serve` and the admin subcommands, one clap enum.
 //! `anyhow` lives here and only here, at the edge.
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::admin::{self, AppAdd};
@@ -10,11 +9,7 @@ use crate::server::Server;
 use crate::store::Store;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "latch",
-    version,
-    about = "A small, fast single sign-on identity provider"
-)]
+#[command(name = "latch", version, about = "A small, fast single sign-on identity provider")]
 pub struct Cli {
     #[command(flatten)]
     config: ConfigArgs,
@@ -140,12 +135,10 @@ pub async fn run() -> anyhow::Result<()> {
 }
 
 async fn open(config: &Config) -> anyhow::Result<Store> {
-    Store::connect(&config.database_url).await.with_context(|| {
-        format!(
-            "cannot open the database {}",
-            mask_password(&config.database_url)
-        )
-    })
+    // Every error's Display carries its cause, so only the top one is printed.
+    Store::connect(&config.database_url)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot open the database {}: {error}", mask_password(&config.database_url)))
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -165,11 +158,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 async fn shutdown_signal() {
@@ -195,21 +185,9 @@ async fn shutdown_signal() {
 
 async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {
     match command {
-        UserCommand::Add {
-            username,
-            email,
-            name,
-            groups,
-            password_stdin,
-        } => {
-            let password = if password_stdin {
-                Some(admin::read_password_stdin()?)
-            } else {
-                None
-            };
-            let generated =
-                admin::add_user(store, &username, &email, name.as_deref(), &groups, password)
-                    .await?;
+        UserCommand::Add { username, email, name, groups, password_stdin } => {
+            let password = if password_stdin { Some(admin::read_password_stdin()?) } else { None };
+            let generated = admin::add_user(store, &username, &email, name.as_deref(), &groups, password).await?;
             println!("Created user {username}.");
             if let Some(password) = generated {
                 println!("Password (shown once): {password}");
@@ -253,26 +231,8 @@ async fn group(store: &Store, command: GroupCommand) -> anyhow::Result<()> {
 
 async fn app(store: &Store, config: &Config, command: AppCommand) -> anyhow::Result<()> {
     match command {
-        AppCommand::Add {
-            slug,
-            name,
-            redirect_uris,
-            public,
-            groups,
-            json,
-        } => {
-            let created = admin::add_app(
-                store,
-                config,
-                AppAdd {
-                    slug,
-                    name,
-                    redirect_uris,
-                    public,
-                    groups,
-                },
-            )
-            .await?;
+        AppCommand::Add { slug, name, redirect_uris, public, groups, json } => {
+            let created = admin::add_app(store, config, AppAdd { slug, name, redirect_uris, public, groups }).await?;
             admin::print_credentials(&created, json)?;
         }
         AppCommand::List { json } => admin::print_apps(&store.list_apps().await?, json)?,

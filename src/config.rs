@@ -64,13 +64,7 @@ impl PublicUrl {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid setting `{setting}` ({env} / --{flag}): {value:?}: {reason}")]
-    Invalid {
-        setting: &'static str,
-        env: &'static str,
-        flag: &'static str,
-        value: String,
-        reason: String,
-    },
+    Invalid { setting: &'static str, env: &'static str, flag: &'static str, value: String, reason: String },
     #[error("cannot read config file {path}: {reason}")]
     File { path: PathBuf, reason: String },
 }
@@ -127,25 +121,19 @@ impl ConfigArgs {
         let pick = |given: &Option<String>, from_file: Option<String>| given.clone().or(from_file);
 
         let listen = match pick(&self.listen, file.listen) {
-            Some(raw) => raw.parse().map_err(|error: std::net::AddrParseError| {
-                invalid("listen", &raw, error.to_string())
-            })?,
-            None => DEFAULT_LISTEN
-                .parse()
-                .map_err(|_| invalid("listen", DEFAULT_LISTEN, "bad built-in default".into()))?,
+            Some(raw) => {
+                raw.parse().map_err(|error: std::net::AddrParseError| invalid("listen", &raw, error.to_string()))?
+            }
+            None => {
+                DEFAULT_LISTEN.parse().map_err(|_| invalid("listen", DEFAULT_LISTEN, "bad built-in default".into()))?
+            }
         };
-        let public_url_raw =
-            pick(&self.public_url, file.public_url).unwrap_or_else(|| DEFAULT_PUBLIC_URL.into());
-        let public_url = PublicUrl::parse(&public_url_raw)
-            .map_err(|reason| invalid("public_url", &public_url_raw, reason))?;
-        let data_dir_raw =
-            pick(&self.data_dir, file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+        let public_url_raw = pick(&self.public_url, file.public_url).unwrap_or_else(|| DEFAULT_PUBLIC_URL.into());
+        let public_url =
+            PublicUrl::parse(&public_url_raw).map_err(|reason| invalid("public_url", &public_url_raw, reason))?;
+        let data_dir_raw = pick(&self.data_dir, file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into());
         if data_dir_raw.trim().is_empty() {
-            return Err(invalid(
-                "data_dir",
-                &data_dir_raw,
-                "must not be empty".into(),
-            ));
+            return Err(invalid("data_dir", &data_dir_raw, "must not be empty".into()));
         }
         let data_dir = PathBuf::from(data_dir_raw);
         let database_url = match pick(&self.database_url, file.database_url) {
@@ -158,51 +146,29 @@ impl ConfigArgs {
             data_dir,
             database_url,
             code_ttl: duration("code_ttl", pick(&self.code_ttl, file.code_ttl), "60s")?,
-            access_token_ttl: duration(
-                "access_token_ttl",
-                pick(&self.access_token_ttl, file.access_token_ttl),
-                "5m",
-            )?,
-            session_ttl: duration(
-                "session_ttl",
-                pick(&self.session_ttl, file.session_ttl),
-                "24h",
-            )?,
+            access_token_ttl: duration("access_token_ttl", pick(&self.access_token_ttl, file.access_token_ttl), "5m")?,
+            session_ttl: duration("session_ttl", pick(&self.session_ttl, file.session_ttl), "24h")?,
         })
     }
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::File {
-        path: path.to_owned(),
-        reason: error.to_string(),
-    })?;
-    toml::from_str(&text).map_err(|error| ConfigError::File {
-        path: path.to_owned(),
-        reason: error.to_string(),
-    })
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| ConfigError::File { path: path.to_owned(), reason: error.to_string() })?;
+    toml::from_str(&text).map_err(|error| ConfigError::File { path: path.to_owned(), reason: error.to_string() })
 }
 
 fn check_database_url(raw: &str) -> Result<String, ConfigError> {
     let scheme = raw.split_once("://").map(|(scheme, _)| scheme);
     match scheme {
         Some("sqlite" | "postgres" | "postgresql") => Ok(raw.to_owned()),
-        _ => Err(invalid(
-            "database_url",
-            &mask_password(raw),
-            "must start with sqlite:// or postgres://".into(),
-        )),
+        _ => Err(invalid("database_url", &mask_password(raw), "must start with sqlite:// or postgres://".into())),
     }
 }
 
-fn duration(
-    setting: &'static str,
-    raw: Option<String>,
-    default: &str,
-) -> Result<Duration, ConfigError> {
+fn duration(setting: &'static str, raw: Option<String>, default: &str) -> Result<Duration, ConfigError> {
     let raw = raw.unwrap_or_else(|| default.to_owned());
-    let parsed = humantime::parse_duration(&raw)
-        .map_err(|error| invalid(setting, &raw, error.to_string()))?;
+    let parsed = humantime::parse_duration(&raw).map_err(|error| invalid(setting, &raw, error.to_string()))?;
     if parsed.as_secs() == 0 {
         return Err(invalid(setting, &raw, "must be at least one second".into()));
     }
@@ -219,13 +185,7 @@ fn invalid(setting: &'static str, value: &str, reason: String) -> ConfigError {
         "access_token_ttl" => ("LATCH_ACCESS_TOKEN_TTL", "access-token-ttl"),
         _ => ("LATCH_SESSION_TTL", "session-ttl"),
     };
-    ConfigError::Invalid {
-        setting,
-        env,
-        flag,
-        value: value.to_owned(),
-        reason,
-    }
+    ConfigError::Invalid { setting, env, flag, value: value.to_owned(), reason }
 }
 
 /// A database URL safe to print: the password, if any, replaced by `***`.
@@ -254,31 +214,14 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_its_setting() {
-        let args = ConfigArgs {
-            listen: Some("nine thousand".into()),
-            ..Default::default()
-        };
+        let args = ConfigArgs { listen: Some("nine thousand".into()), ..Default::default() };
         let message = args.load().unwrap_err().to_string();
         assert!(message.contains("LATCH_LISTEN"), "{message}");
-        let args = ConfigArgs {
-            public_url: Some("ftp://x".into()),
-            ..Default::default()
-        };
+        let args = ConfigArgs { public_url: Some("ftp://x".into()), ..Default::default() };
         assert!(args.load().unwrap_err().to_string().contains("public_url"));
-        let args = ConfigArgs {
-            database_url: Some("mysql://x".into()),
-            ..Default::default()
-        };
-        assert!(
-            args.load()
-                .unwrap_err()
-                .to_string()
-                .contains("LATCH_DATABASE_URL")
-        );
-        let args = ConfigArgs {
-            code_ttl: Some("soon".into()),
-            ..Default::default()
-        };
+        let args = ConfigArgs { database_url: Some("mysql://x".into()), ..Default::default() };
+        assert!(args.load().unwrap_err().to_string().contains("LATCH_DATABASE_URL"));
+        let args = ConfigArgs { code_ttl: Some("soon".into()), ..Default::default() };
         assert!(args.load().unwrap_err().to_string().contains("code_ttl"));
     }
 
@@ -286,23 +229,12 @@ mod tests {
     fn flags_and_env_win_over_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("latch.toml");
-        std::fs::write(
-            &path,
-            "listen = \"127.0.0.1:9100\"\npublic_url = \"https://sso.example.com/\"\n",
-        )
-        .unwrap();
-        let args = ConfigArgs {
-            config: Some(path.clone()),
-            ..Default::default()
-        };
+        std::fs::write(&path, "listen = \"127.0.0.1:9100\"\npublic_url = \"https://sso.example.com/\"\n").unwrap();
+        let args = ConfigArgs { config: Some(path.clone()), ..Default::default() };
         let config = args.load().unwrap();
         assert_eq!(config.listen.port(), 9100);
         assert_eq!(config.public_url.as_str(), "https://sso.example.com");
-        let args = ConfigArgs {
-            config: Some(path),
-            listen: Some("127.0.0.1:9200".into()),
-            ..Default::default()
-        };
+        let args = ConfigArgs { config: Some(path), listen: Some("127.0.0.1:9200".into()), ..Default::default() };
         assert_eq!(args.load().unwrap().listen.port(), 9200);
     }
 
@@ -311,18 +243,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("latch.toml");
         std::fs::write(&path, "lisen = \"x\"\n").unwrap();
-        let args = ConfigArgs {
-            config: Some(path),
-            ..Default::default()
-        };
+        let args = ConfigArgs { config: Some(path), ..Default::default() };
         assert!(args.load().unwrap_err().to_string().contains("lisen"));
     }
 
     #[test]
     fn passwords_are_masked() {
-        assert_eq!(
-            mask_password("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
+        assert_eq!(mask_password("postgres://u:secret@h/db"), "postgres://u:***@h/db");
     }
 }

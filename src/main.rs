@@ -5,7 +5,7 @@ async fn main() -> ExitCode {
     match latch::cli::run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {error}");
             ExitCode::FAILURE
         }
     }

@@ -24,10 +24,7 @@ pub enum StartError {
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error("cannot listen on {address}: {source}")]
-    Listen {
-        address: SocketAddr,
-        source: std::io::Error,
-    },
+    Listen { address: SocketAddr, source: std::io::Error },
 }
 
 pub struct Server {
@@ -55,10 +52,7 @@ impl Server {
             store.clone(),
             keys,
             config.public_url.clone(),
-            Lifetimes {
-                code: config.code_ttl,
-                access_token: config.access_token_ttl,
-            },
+            Lifetimes { code: config.code_ttl, access_token: config.access_token_ttl },
         );
         let hasher = PasswordHasher::for_this_machine()?;
         let authenticator = Authenticator::new(store.clone(), hasher, config.session_ttl);
@@ -67,18 +61,7 @@ impl Server {
             authenticator: Arc::new(authenticator),
             secure_cookies: config.public_url.is_https(),
         };
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::Listen {
-                    address: config.listen,
-                    source,
-                })?;
-        Ok(Self {
-            listener,
-            router: router(state),
-            store,
-        })
+        Ok(Self { listener, router: router(state), store })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -87,13 +70,8 @@ impl Server {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests
     /// and closes the pool.
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let result = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let result = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
         self.store.close().await;
         result
     }

@@ -14,9 +14,7 @@ use crate::crypto::password::{PasswordError, generate_password, hash_password_bl
 use crate::crypto::{random_token, sha256_hex};
 use crate::store::{NewApp, NewUser, Store, StoreError};
 
-pub use output::{
-    AppCredentials, print_apps, print_credentials, print_groups, print_users, show_app,
-};
+pub use output::{AppCredentials, print_apps, print_credentials, print_groups, print_users, show_app};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -37,10 +35,7 @@ pub type AdminResult<T> = Result<T, AdminError>;
 pub fn read_password_stdin() -> AdminResult<String> {
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input)?;
-    let password = input
-        .strip_suffix('\n')
-        .map(|rest| rest.strip_suffix('\r').unwrap_or(rest))
-        .unwrap_or(&input);
+    let password = input.strip_suffix('\n').map(|rest| rest.strip_suffix('\r').unwrap_or(rest)).unwrap_or(&input);
     validate::password(password)?;
     Ok(password.to_owned())
 }
@@ -66,12 +61,7 @@ pub async fn add_user(
         }
     };
     let password_hash = hash_password_blocking(&password)?;
-    let user = NewUser {
-        username: username.to_owned(),
-        email: email.to_owned(),
-        name: name.to_owned(),
-        password_hash,
-    };
+    let user = NewUser { username: username.to_owned(), email: email.to_owned(), name: name.to_owned(), password_hash };
     store.create_user(user, groups, clock::now()).await?;
     Ok(generated)
 }
@@ -83,9 +73,7 @@ pub async fn set_password(store: &Store, username: &str, password: String) -> Ad
 }
 
 pub async fn set_disabled(store: &Store, username: &str, disabled: bool) -> AdminResult<()> {
-    store
-        .set_user_disabled(username, disabled, clock::now())
-        .await?;
+    store.set_user_disabled(username, disabled, clock::now()).await?;
     Ok(())
 }
 
@@ -119,47 +107,19 @@ pub async fn add_app(store: &Store, config: &Config, app: AppAdd) -> AdminResult
         redirect_uris: app.redirect_uris,
     };
     store.create_app(new_app, &app.groups, clock::now()).await?;
-    Ok(AppCredentials::new(
-        config,
-        &app.slug,
-        client_id,
-        client_secret,
-    ))
+    Ok(AppCredentials::new(config, &app.slug, client_id, client_secret))
 }
 
-pub async fn rotate_secret(
-    store: &Store,
-    config: &Config,
-    slug: &str,
-) -> AdminResult<AppCredentials> {
-    let app = store
-        .app_by_slug(slug)
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            kind: "app",
-            name: slug.into(),
-        })?;
+pub async fn rotate_secret(store: &Store, config: &Config, slug: &str) -> AdminResult<AppCredentials> {
+    let app = store.app_by_slug(slug).await?.ok_or_else(|| StoreError::NotFound { kind: "app", name: slug.into() })?;
     let secret = random_token();
-    if !store
-        .set_client_secret_hash(slug, &sha256_hex(&secret))
-        .await?
-    {
-        return Err(AdminError::Invalid(format!(
-            "app {slug:?} is a public client and has no secret to rotate"
-        )));
+    if !store.set_client_secret_hash(slug, &sha256_hex(&secret)).await? {
+        return Err(AdminError::Invalid(format!("app {slug:?} is a public client and has no secret to rotate")));
     }
-    Ok(AppCredentials::new(
-        config,
-        slug,
-        app.client_id,
-        Some(secret),
-    ))
+    Ok(AppCredentials::new(config, slug, app.client_id, Some(secret)))
 }
 
 /// 160 random bits, hex: unguessable, and safe in any config file.
 fn new_client_id() -> String {
-    crate::crypto::secret::random_bytes::<20>()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    crate::crypto::secret::random_bytes::<20>().iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -18,19 +18,9 @@ pub struct AppCredentials {
 }
 
 impl AppCredentials {
-    pub fn new(
-        config: &Config,
-        slug: &str,
-        client_id: String,
-        client_secret: Option<String>,
-    ) -> Self {
+    pub fn new(config: &Config, slug: &str, client_id: String, client_secret: Option<String>) -> Self {
         let issuer = issuer(config, slug);
-        Self {
-            client_id,
-            client_secret,
-            discovery_url: format!("{issuer}.well-known/openid-configuration"),
-            issuer,
-        }
+        Self { client_id, client_secret, discovery_url: format!("{issuer}.well-known/openid-configuration"), issuer }
     }
 }
 
@@ -39,8 +29,7 @@ fn issuer(config: &Config, slug: &str) -> String {
 }
 
 fn print_json(value: &impl Serialize) -> AdminResult<()> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|error| AdminError::Invalid(error.to_string()))?;
+    let text = serde_json::to_string_pretty(value).map_err(|error| AdminError::Invalid(error.to_string()))?;
     println!("{text}");
     Ok(())
 }
@@ -51,9 +40,7 @@ pub fn print_credentials(credentials: &AppCredentials, json: bool) -> AdminResul
     }
     println!("client_id:     {}", credentials.client_id);
     match &credentials.client_secret {
-        Some(secret) => println!(
-            "client_secret: {secret}\n               (shown once: store it in the app now)"
-        ),
+        Some(secret) => println!("client_secret: {secret}\n               (shown once: store it in the app now)"),
         None => println!("client_secret: none (public client: PKCE is required)"),
     }
     println!("issuer:        {}", credentials.issuer);
@@ -68,13 +55,7 @@ pub fn print_users(users: &[UserSummary], json: bool) -> AdminResult<()> {
     println!("{:<24} {:<32} {:<9} GROUPS", "USERNAME", "EMAIL", "STATUS");
     for user in users {
         let status = if user.disabled { "disabled" } else { "active" };
-        println!(
-            "{:<24} {:<32} {:<9} {}",
-            user.username,
-            user.email,
-            status,
-            user.groups.join(",")
-        );
+        println!("{:<24} {:<32} {:<9} {}", user.username, user.email, status, user.groups.join(","));
     }
     Ok(())
 }
@@ -97,10 +78,7 @@ pub fn print_apps(apps: &[AppSummary], json: bool) -> AdminResult<()> {
     println!("{:<20} {:<24} {:<12} CLIENT_ID", "SLUG", "NAME", "TYPE");
     for app in apps {
         let kind = if app.public { "public" } else { "confidential" };
-        println!(
-            "{:<20} {:<24} {:<12} {}",
-            app.slug, app.name, kind, app.client_id
-        );
+        println!("{:<20} {:<24} {:<12} {}", app.slug, app.name, kind, app.client_id);
     }
     Ok(())
 }
@@ -111,10 +89,7 @@ pub async fn show_app(store: &Store, config: &Config, slug: &str, json: bool) ->
     let app = apps
         .into_iter()
         .find(|app| app.slug == slug)
-        .ok_or_else(|| StoreError::NotFound {
-            kind: "app",
-            name: slug.to_owned(),
-        })?;
+        .ok_or_else(|| StoreError::NotFound { kind: "app", name: slug.to_owned() })?;
     let issuer = issuer(config, slug);
     let url = |path: &str| config.public_url.join(path);
     let details = json!({
@@ -138,11 +113,9 @@ pub async fn show_app(store: &Store, config: &Config, slug: &str, json: bool) ->
         for (key, value) in fields {
             let shown = match value {
                 serde_json::Value::String(text) => text.clone(),
-                serde_json::Value::Array(items) => items
-                    .iter()
-                    .filter_map(|item| item.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                serde_json::Value::Array(items) => {
+                    items.iter().filter_map(|item| item.as_str()).collect::<Vec<_>>().join(" ")
+                }
                 other => other.to_string(),
             };
             println!("{key:<23} {shown}");

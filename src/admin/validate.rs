@@ -9,9 +9,7 @@ fn refuse<T>(message: String) -> AdminResult<T> {
 pub fn username(value: &str) -> AdminResult<()> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "._@-".contains(c);
     if value.is_empty() || value.len() > 64 || !value.chars().all(allowed) {
-        return refuse(format!(
-            "invalid username {value:?}: use 1 to 64 letters, digits, '.', '_', '@' or '-'"
-        ));
+        return refuse(format!("invalid username {value:?}: use 1 to 64 letters, digits, '.', '_', '@' or '-'"));
     }
     Ok(())
 }
@@ -35,24 +33,15 @@ pub fn email(value: &str) -> AdminResult<()> {
 
 pub fn display_name(value: &str) -> AdminResult<()> {
     if value.trim().is_empty() || value.len() > 200 || value.chars().any(char::is_control) {
-        return refuse(format!(
-            "invalid name {value:?}: 1 to 200 printable characters"
-        ));
+        return refuse(format!("invalid name {value:?}: 1 to 200 printable characters"));
     }
     Ok(())
 }
 
 /// Group names travel in `|`-separated proxy headers, so `|` is refused.
 pub fn group_name(value: &str) -> AdminResult<()> {
-    if value.is_empty()
-        || value.len() > 100
-        || value
-            .chars()
-            .any(|c| c.is_control() || c == '|' || c == ',')
-    {
-        return refuse(format!(
-            "invalid group name {value:?}: 1 to 100 characters, no '|', ',' or control characters"
-        ));
+    if value.is_empty() || value.len() > 100 || value.chars().any(|c| c.is_control() || c == '|' || c == ',') {
+        return refuse(format!("invalid group name {value:?}: 1 to 100 characters, no '|', ',' or control characters"));
     }
     Ok(())
 }
@@ -61,9 +50,7 @@ pub fn group_name(value: &str) -> AdminResult<()> {
 pub fn slug(value: &str) -> AdminResult<()> {
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
     if value.is_empty() || value.len() > 64 || !value.chars().all(allowed) {
-        return refuse(format!(
-            "invalid slug {value:?}: use 1 to 64 lowercase letters, digits, '-' or '_'"
-        ));
+        return refuse(format!("invalid slug {value:?}: use 1 to 64 lowercase letters, digits, '-' or '_'"));
     }
     Ok(())
 }
@@ -71,25 +58,16 @@ pub fn slug(value: &str) -> AdminResult<()> {
 /// RFC 6749 §3.1.2: absolute, no fragment. Stored exactly as typed, since
 /// matching is string for string.
 pub fn redirect_uri(value: &str) -> AdminResult<()> {
-    let parsed = url::Url::parse(value).map_err(|error| {
-        AdminError::Invalid(format!("malformed redirect URI {value:?}: {error}"))
-    })?;
+    let parsed = url::Url::parse(value)
+        .map_err(|error| AdminError::Invalid(format!("malformed redirect URI {value:?}: {error}")))?;
     if parsed.fragment().is_some() {
-        return refuse(format!(
-            "malformed redirect URI {value:?}: it must not have a #fragment"
-        ));
+        return refuse(format!("malformed redirect URI {value:?}: it must not have a #fragment"));
     }
-    if parsed.cannot_be_a_base()
-        || parsed.host_str().is_none() && matches!(parsed.scheme(), "http" | "https")
-    {
-        return refuse(format!(
-            "malformed redirect URI {value:?}: it must be an absolute URL"
-        ));
+    if parsed.cannot_be_a_base() || parsed.host_str().is_none() && matches!(parsed.scheme(), "http" | "https") {
+        return refuse(format!("malformed redirect URI {value:?}: it must be an absolute URL"));
     }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return refuse(format!(
-            "malformed redirect URI {value:?}: it contains whitespace"
-        ));
+        return refuse(format!("malformed redirect URI {value:?}: it contains whitespace"));
     }
     Ok(())
 }
@@ -113,13 +91,7 @@ mod tests {
         assert!(redirect_uri("https://grafana.example.com/login/generic_oauth").is_ok());
         assert!(redirect_uri("http://127.0.0.1:3000/cb?x=1").is_ok());
         assert!(redirect_uri("com.example.app:/callback").is_ok());
-        for bad in [
-            "/relative",
-            "https://a.example/cb#frag",
-            "not a uri",
-            "mailto:x@y.z",
-            "https://a.example/ c",
-        ] {
+        for bad in ["/relative", "https://a.example/cb#frag", "not a uri", "mailto:x@y.z", "https://a.example/ c"] {
             assert!(redirect_uri(bad).is_err(), "{bad}");
         }
     }

@@ -15,11 +15,7 @@ struct Header<'a> {
 
 /// `typ` is `JWT` for ID tokens and `at+jwt` for access tokens (RFC 9068).
 pub fn sign(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
-    let header = Header {
-        alg: key.alg().as_str(),
-        typ,
-        kid: key.kid(),
-    };
+    let header = Header { alg: key.alg().as_str(), typ, kid: key.kid() };
     let header = serde_json::to_vec(&header).map_err(|_| KeyError::Sign)?;
     let claims = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
     let mut token = URL_SAFE_NO_PAD.encode(header);
@@ -54,23 +50,13 @@ pub fn verify<'k, T: serde::de::DeserializeOwned>(
     find_key: impl FnOnce(&str) -> Option<&'k SigningKey>,
 ) -> Result<T, JwsError> {
     let mut parts = token.split('.');
-    let (Some(header), Some(claims), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(header), Some(claims), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JwsError::Malformed);
     };
-    let decode = |part: &str| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| JwsError::Malformed)
-    };
-    let header: PresentedHeader =
-        serde_json::from_slice(&decode(header)?).map_err(|_| JwsError::Malformed)?;
-    let key = header
-        .kid
-        .as_deref()
-        .and_then(find_key)
-        .ok_or(JwsError::UnknownKey)?;
+    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| JwsError::Malformed);
+    let header: PresentedHeader = serde_json::from_slice(&decode(header)?).map_err(|_| JwsError::Malformed)?;
+    let key = header.kid.as_deref().and_then(find_key).ok_or(JwsError::UnknownKey)?;
     if header.alg != key.alg().as_str() {
         return Err(JwsError::UnknownKey);
     }
@@ -98,18 +84,10 @@ mod tests {
             e: URL_SAFE_NO_PAD.decode(&jwk.e).unwrap(),
         };
         public
-            .verify(
-                &RSA_PKCS1_2048_8192_SHA256,
-                signed.as_bytes(),
-                &URL_SAFE_NO_PAD.decode(signature).unwrap(),
-            )
+            .verify(&RSA_PKCS1_2048_8192_SHA256, signed.as_bytes(), &URL_SAFE_NO_PAD.decode(signature).unwrap())
             .unwrap();
-        let header: serde_json::Value = serde_json::from_slice(
-            &URL_SAFE_NO_PAD
-                .decode(token.split('.').next().unwrap())
-                .unwrap(),
-        )
-        .unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
         assert_eq!(header["kid"], key.kid());
         assert_eq!(header["alg"], "RS256");
     }
@@ -118,24 +96,14 @@ mod tests {
     fn verify_accepts_only_untampered_tokens_from_known_keys() {
         let (key, _) = SigningKey::generate(SigningAlg::RS256).unwrap();
         let token = sign(&key, "JWT", &serde_json::json!({"sub": "x"})).unwrap();
-        let claims: serde_json::Value =
-            verify(&token, |kid| (kid == key.kid()).then_some(&key)).unwrap();
+        let claims: serde_json::Value = verify(&token, |kid| (kid == key.kid()).then_some(&key)).unwrap();
         assert_eq!(claims["sub"], "x");
         let tampered = token.replacen(".", ".e30", 1);
         assert!(verify::<serde_json::Value>(&tampered, |_| Some(&key)).is_err());
-        assert_eq!(
-            verify::<serde_json::Value>(&token, |_| None),
-            Err(JwsError::UnknownKey)
-        );
-        assert_eq!(
-            verify::<serde_json::Value>("a.b", |_| Some(&key)),
-            Err(JwsError::Malformed)
-        );
-        let unsigned = format!(
-            "{}.{}.",
-            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"k"}"#),
-            URL_SAFE_NO_PAD.encode("{}")
-        );
+        assert_eq!(verify::<serde_json::Value>(&token, |_| None), Err(JwsError::UnknownKey));
+        assert_eq!(verify::<serde_json::Value>("a.b", |_| Some(&key)), Err(JwsError::Malformed));
+        let unsigned =
+            format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"k"}"#), URL_SAFE_NO_PAD.encode("{}"));
         assert!(verify::<serde_json::Value>(&unsigned, |_| Some(&key)).is_err());
     }
 }

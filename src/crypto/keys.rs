@@ -5,9 +5,7 @@
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
-use aws_lc_rs::signature::{
-    KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaPublicKeyComponents,
-};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Serialize;
@@ -67,11 +65,7 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("SigningKey")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .finish_non_exhaustive()
+        formatter.debug_struct("SigningKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
     }
 }
 
@@ -79,9 +73,7 @@ impl SigningKey {
     /// A fresh key and its PKCS#8 form, base64, for the store.
     pub fn generate(alg: SigningAlg) -> Result<(Self, String), KeyError> {
         let pair = match alg {
-            SigningAlg::RS256 => {
-                RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generate)?
-            }
+            SigningAlg::RS256 => RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generate)?,
         };
         let pkcs8 = pair.as_der().map_err(|_| KeyError::Generate)?;
         let stored = STANDARD.encode(pkcs8.as_ref());
@@ -89,14 +81,9 @@ impl SigningKey {
     }
 
     pub fn from_stored(kid: &str, alg: &str, pkcs8_b64: &str) -> Result<Self, KeyError> {
-        let unreadable = |reason: String| KeyError::Unreadable {
-            kid: kid.to_owned(),
-            reason,
-        };
+        let unreadable = |reason: String| KeyError::Unreadable { kid: kid.to_owned(), reason };
         let alg = SigningAlg::parse(alg)?;
-        let der = STANDARD
-            .decode(pkcs8_b64)
-            .map_err(|error| unreadable(error.to_string()))?;
+        let der = STANDARD.decode(pkcs8_b64).map_err(|error| unreadable(error.to_string()))?;
         let pair = RsaKeyPair::from_pkcs8(&der).map_err(|error| unreadable(error.to_string()))?;
         let key = Self::from_pair(alg, pair);
         if key.kid != kid {
@@ -111,18 +98,10 @@ impl SigningKey {
             n: public.modulus().big_endian_without_leading_zero().to_vec(),
             e: public.exponent().big_endian_without_leading_zero().to_vec(),
         };
-        let (n, e) = (
-            URL_SAFE_NO_PAD.encode(&public.n),
-            URL_SAFE_NO_PAD.encode(&public.e),
-        );
+        let (n, e) = (URL_SAFE_NO_PAD.encode(&public.n), URL_SAFE_NO_PAD.encode(&public.e));
         // RFC 7638: SHA-256 over the required members in lexicographic order.
         let kid = sha256_b64(&format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#), false);
-        Self {
-            kid,
-            alg,
-            pair,
-            public,
-        }
+        Self { kid, alg, pair, public }
     }
 
     pub fn kid(&self) -> &str {
@@ -145,21 +124,12 @@ impl SigningKey {
     }
 
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.public
-            .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
-            .is_ok()
+        self.public.verify(&RSA_PKCS1_2048_8192_SHA256, message, signature).is_ok()
     }
 
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         let mut signature = vec![0u8; self.pair.public_modulus_len()];
-        self.pair
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &SystemRandom::new(),
-                message,
-                &mut signature,
-            )
-            .map_err(|_| KeyError::Sign)?;
+        self.pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut signature).map_err(|_| KeyError::Sign)?;
         Ok(signature)
     }
 }

@@ -43,9 +43,7 @@ pub fn hash_password_blocking(password: &str) -> Result<String, PasswordError> {
 
 fn verify_blocking(password: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {
-        Ok(parsed) => argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }
@@ -53,27 +51,16 @@ fn verify_blocking(password: &str, stored: &str) -> bool {
 impl PasswordHasher {
     pub fn new(max_concurrent: usize) -> Result<Self, PasswordError> {
         let dummy_hash = hash_password_blocking("latch-dummy-password")?;
-        Ok(Self {
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
-            dummy_hash: dummy_hash.into(),
-        })
+        Ok(Self { permits: Arc::new(Semaphore::new(max_concurrent.max(1))), dummy_hash: dummy_hash.into() })
     }
 
     /// One hash per available core.
     pub fn for_this_machine() -> Result<Self, PasswordError> {
-        Self::new(
-            std::thread::available_parallelism()
-                .map(usize::from)
-                .unwrap_or(2),
-        )
+        Self::new(std::thread::available_parallelism().map(usize::from).unwrap_or(2))
     }
 
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|error| PasswordError::Task(error.to_string()))?;
+        let _permit = self.permits.acquire().await.map_err(|error| PasswordError::Task(error.to_string()))?;
         tokio::task::spawn_blocking(move || hash_password_blocking(&password))
             .await
             .map_err(|error| PasswordError::Task(error.to_string()))?
@@ -81,16 +68,8 @@ impl PasswordHasher {
 
     /// `stored` is `None` for an unknown user; the dummy hash is checked then,
     /// and the answer is always `false`.
-    pub async fn verify(
-        &self,
-        password: String,
-        stored: Option<String>,
-    ) -> Result<bool, PasswordError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|error| PasswordError::Task(error.to_string()))?;
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, PasswordError> {
+        let _permit = self.permits.acquire().await.map_err(|error| PasswordError::Task(error.to_string()))?;
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let matches = tokio::task::spawn_blocking(move || verify_blocking(&password, &stored))
@@ -126,19 +105,9 @@ mod tests {
         let hasher = PasswordHasher::new(1).unwrap();
         let stored = hasher.hash("correct horse".into()).await.unwrap();
         assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(
-            hasher
-                .verify("correct horse".into(), Some(stored.clone()))
-                .await
-                .unwrap()
-        );
+        assert!(hasher.verify("correct horse".into(), Some(stored.clone())).await.unwrap());
         assert!(!hasher.verify("wrong".into(), Some(stored)).await.unwrap());
-        assert!(
-            !hasher
-                .verify("latch-dummy-password".into(), None)
-                .await
-                .unwrap()
-        );
+        assert!(!hasher.verify("latch-dummy-password".into(), None).await.unwrap());
     }
 
     #[test]

@@ -26,10 +26,7 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 /// The stored form of a secret: lowercase hex SHA-256.
 pub fn sha256_hex(secret: &str) -> String {
     let hash = digest(&SHA256, secret.as_bytes());
-    hash.as_ref()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hash.as_ref().iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// base64url of the left half of SHA-256 (OIDC `at_hash`) or of all of it
@@ -37,11 +34,7 @@ pub fn sha256_hex(secret: &str) -> String {
 pub fn sha256_b64(input: &str, half: bool) -> String {
     let hash = digest(&SHA256, input.as_bytes());
     let bytes = hash.as_ref();
-    let used = if half {
-        &bytes[..bytes.len() / 2]
-    } else {
-        bytes
-    };
+    let used = if half { &bytes[..bytes.len() / 2] } else { bytes };
     URL_SAFE_NO_PAD.encode(used)
 }
 
@@ -64,17 +57,11 @@ mod tests {
     #[test]
     fn pkce_s256_matches_rfc_7636_appendix_b() {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        assert_eq!(
-            sha256_b64(verifier, false),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
+        assert_eq!(sha256_b64(verifier, false), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
     }
 
     #[test]
     fn hex_digest_is_stable() {
-        assert_eq!(
-            sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

@@ -32,43 +32,24 @@ pub struct NewSession {
 
 impl Authenticator {
     pub fn new(store: Store, hasher: PasswordHasher, session_ttl: std::time::Duration) -> Self {
-        Self {
-            store,
-            hasher,
-            session_ttl: i64::try_from(session_ttl.as_secs()).unwrap_or(i64::MAX),
-        }
+        Self { store, hasher, session_ttl: i64::try_from(session_ttl.as_secs()).unwrap_or(i64::MAX) }
     }
 
-    pub async fn sign_in(
-        &self,
-        username: &str,
-        password: String,
-        now: UnixTime,
-    ) -> Result<NewSession, LoginError> {
+    pub async fn sign_in(&self, username: &str, password: String, now: UnixTime) -> Result<NewSession, LoginError> {
         let credentials = self.store.user_credentials(username.trim()).await?;
-        let stored = credentials
-            .as_ref()
-            .map(|credentials| credentials.password_hash.clone());
+        let stored = credentials.as_ref().map(|credentials| credentials.password_hash.clone());
         let password_ok = self.hasher.verify(password, stored).await?;
-        let Some(credentials) =
-            credentials.filter(|credentials| password_ok && !credentials.disabled)
-        else {
+        let Some(credentials) = credentials.filter(|credentials| password_ok && !credentials.disabled) else {
             return Err(LoginError::InvalidCredentials);
         };
         let token = random_token();
         let expires_at = now.saturating_add(self.session_ttl);
-        self.store
-            .create_session(&sha256_hex(&token), &credentials.id, now, expires_at)
-            .await?;
+        self.store.create_session(&sha256_hex(&token), &credentials.id, now, expires_at).await?;
         Ok(NewSession { token, expires_at })
     }
 
     /// The live session a cookie names, if any.
-    pub async fn session(
-        &self,
-        token: &str,
-        now: UnixTime,
-    ) -> Result<Option<SessionUser>, StoreError> {
+    pub async fn session(&self, token: &str, now: UnixTime) -> Result<Option<SessionUser>, StoreError> {
         self.store.active_session(&sha256_hex(token), now).await
     }
 }
@@ -81,9 +62,7 @@ pub fn new_csrf_token() -> String {
 
 pub fn csrf_matches(cookie: Option<&str>, form: Option<&str>) -> bool {
     match (cookie, form) {
-        (Some(cookie), Some(form)) if !cookie.is_empty() => {
-            constant_time_eq(cookie.as_bytes(), form.as_bytes())
-        }
+        (Some(cookie), Some(form)) if !cookie.is_empty() => constant_time_eq(cookie.as_bytes(), form.as_bytes()),
         _ => false,
     }
 }
@@ -92,11 +71,7 @@ pub fn csrf_matches(cookie: Option<&str>, form: Option<&str>) -> bool {
 /// never another origin (`//host`, `/\host` and absolute URLs are refused).
 pub fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(next)
-            if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") =>
-        {
-            next
-        }
+        Some(next) if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") => next,
         _ => "/",
     }
 }
@@ -107,16 +82,8 @@ mod tests {
 
     #[test]
     fn next_never_leaves_this_origin() {
-        assert_eq!(
-            safe_next(Some("/application/o/authorize/?a=b")),
-            "/application/o/authorize/?a=b"
-        );
-        for hostile in [
-            "//evil.example",
-            "/\\evil.example",
-            "https://evil.example/",
-            "evil",
-        ] {
+        assert_eq!(safe_next(Some("/application/o/authorize/?a=b")), "/application/o/authorize/?a=b");
+        for hostile in ["//evil.example", "/\\evil.example", "https://evil.example/", "evil"] {
             assert_eq!(safe_next(Some(hostile)), "/", "{hostile}");
         }
         assert_eq!(safe_next(None), "/");

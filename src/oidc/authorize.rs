@@ -44,40 +44,24 @@ impl Provider {
         let params = match params {
             Ok(params) => params,
             Err(repeated) => {
-                return Ok(AuthorizeOutcome::ErrorPage(format!(
-                    "The parameter {repeated:?} was sent more than once."
-                )));
+                return Ok(AuthorizeOutcome::ErrorPage(format!("The parameter {repeated:?} was sent more than once.")));
             }
         };
         let Some(client_id) = params.get("client_id") else {
-            return Ok(AuthorizeOutcome::ErrorPage(
-                "The request has no client_id.".into(),
-            ));
+            return Ok(AuthorizeOutcome::ErrorPage("The request has no client_id.".into()));
         };
         let Some(app) = self.store.app_by_client_id(client_id).await? else {
-            return Ok(AuthorizeOutcome::ErrorPage(format!(
-                "No app is registered with client_id {client_id:?}."
-            )));
+            return Ok(AuthorizeOutcome::ErrorPage(format!("No app is registered with client_id {client_id:?}.")));
         };
         let Some(redirect_uri) = params.get("redirect_uri") else {
-            return Ok(AuthorizeOutcome::ErrorPage(
-                "The request has no redirect_uri; it is required.".into(),
-            ));
+            return Ok(AuthorizeOutcome::ErrorPage("The request has no redirect_uri; it is required.".into()));
         };
-        if !app
-            .redirect_uris
-            .iter()
-            .any(|registered| registered == redirect_uri)
-        {
-            return Ok(AuthorizeOutcome::ErrorPage(explain_mismatch(
-                redirect_uri,
-                &app.redirect_uris,
-            )));
+        if !app.redirect_uris.iter().any(|registered| registered == redirect_uri) {
+            return Ok(AuthorizeOutcome::ErrorPage(explain_mismatch(redirect_uri, &app.redirect_uris)));
         }
         let state = params.get("state");
-        let back = |error: OAuthError| {
-            AuthorizeOutcome::Redirect(self.error_redirect(&app, redirect_uri, &error, state))
-        };
+        let back =
+            |error: OAuthError| AuthorizeOutcome::Redirect(self.error_redirect(&app, redirect_uri, &error, state));
 
         let request = match validate(&app, &params) {
             Ok(request) => request,
@@ -86,15 +70,8 @@ impl Provider {
         let Some(session) = session else {
             return Ok(AuthorizeOutcome::SignIn);
         };
-        if !self
-            .store
-            .user_may_use_app(&app.id, &session.user_id)
-            .await?
-        {
-            return Ok(back(OAuthError::new(
-                ErrorCode::AccessDenied,
-                "you are not allowed to use this app",
-            )));
+        if !self.store.user_may_use_app(&app.id, &session.user_id).await? {
+            return Ok(back(OAuthError::new(ErrorCode::AccessDenied, "you are not allowed to use this app")));
         }
         let code = random_token();
         self.store
@@ -112,24 +89,11 @@ impl Provider {
             .await?;
         let mut response = vec![("code", code.as_str())];
         response.extend(request.state.map(|state| ("state", state)));
-        Ok(AuthorizeOutcome::Redirect(self.redirect_with(
-            &app,
-            redirect_uri,
-            &response,
-        )))
+        Ok(AuthorizeOutcome::Redirect(self.redirect_with(&app, redirect_uri, &response)))
     }
 
-    fn error_redirect(
-        &self,
-        app: &App,
-        redirect_uri: &str,
-        error: &OAuthError,
-        state: Option<&str>,
-    ) -> String {
-        let mut response = vec![
-            ("error", error.code.as_str()),
-            ("error_description", error.description.as_ref()),
-        ];
+    fn error_redirect(&self, app: &App, redirect_uri: &str, error: &OAuthError, state: Option<&str>) -> String {
+        let mut response = vec![("error", error.code.as_str()), ("error_description", error.description.as_ref())];
         response.extend(state.map(|state| ("state", state)));
         self.redirect_with(app, redirect_uri, &response)
     }
@@ -140,9 +104,7 @@ impl Provider {
         let issuer = self.issuer(&app.slug);
         match Url::parse(redirect_uri) {
             Ok(mut url) => {
-                url.query_pairs_mut()
-                    .extend_pairs(response)
-                    .append_pair("iss", &issuer);
+                url.query_pairs_mut().extend_pairs(response).append_pair("iss", &issuer);
                 url.into()
             }
             // Registration only admits absolute URLs; keep the exact string otherwise.
@@ -157,31 +119,19 @@ fn validate<'p>(app: &App, params: &'p Params) -> Result<ValidRequest<'p>, OAuth
         None => return invalid(ErrorCode::InvalidRequest, "response_type is required"),
         Some("code") => {}
         Some(_) => {
-            return invalid(
-                ErrorCode::UnsupportedResponseType,
-                "only response_type=code is supported",
-            );
+            return invalid(ErrorCode::UnsupportedResponseType, "only response_type=code is supported");
         }
     }
     if params.get("request").is_some() {
-        return invalid(
-            ErrorCode::RequestNotSupported,
-            "request objects are not supported",
-        );
+        return invalid(ErrorCode::RequestNotSupported, "request objects are not supported");
     }
     if params.get("request_uri").is_some() {
-        return invalid(
-            ErrorCode::RequestUriNotSupported,
-            "request_uri is not supported",
-        );
+        return invalid(ErrorCode::RequestUriNotSupported, "request_uri is not supported");
     }
     if let Some(mode) = params.get("response_mode")
         && mode != "query"
     {
-        return invalid(
-            ErrorCode::InvalidRequest,
-            "only response_mode=query is supported",
-        );
+        return invalid(ErrorCode::InvalidRequest, "only response_mode=query is supported");
     }
     let scope = granted_scope(params.get("scope").unwrap_or_default());
     if !has_scope(&scope, "openid") {
@@ -190,22 +140,13 @@ fn validate<'p>(app: &App, params: &'p Params) -> Result<ValidRequest<'p>, OAuth
     let code_challenge = params.get("code_challenge");
     match (code_challenge, params.get("code_challenge_method")) {
         (None, Some(_)) => {
-            return invalid(
-                ErrorCode::InvalidRequest,
-                "code_challenge_method without code_challenge",
-            );
+            return invalid(ErrorCode::InvalidRequest, "code_challenge_method without code_challenge");
         }
         (Some(_), None | Some("plain")) => {
-            return invalid(
-                ErrorCode::InvalidRequest,
-                "only code_challenge_method=S256 is supported",
-            );
+            return invalid(ErrorCode::InvalidRequest, "only code_challenge_method=S256 is supported");
         }
         (Some(challenge), Some("S256")) if !is_s256_challenge(challenge) => {
-            return invalid(
-                ErrorCode::InvalidRequest,
-                "code_challenge must be 43 base64url characters",
-            );
+            return invalid(ErrorCode::InvalidRequest, "code_challenge must be 43 base64url characters");
         }
         (Some(_), Some("S256")) | (None, None) => {}
         (Some(_), Some(_)) => {
@@ -213,23 +154,12 @@ fn validate<'p>(app: &App, params: &'p Params) -> Result<ValidRequest<'p>, OAuth
         }
     }
     if app.is_public() && code_challenge.is_none() {
-        return invalid(
-            ErrorCode::InvalidRequest,
-            "PKCE with S256 is required for public clients",
-        );
+        return invalid(ErrorCode::InvalidRequest, "PKCE with S256 is required for public clients");
     }
-    Ok(ValidRequest {
-        scope,
-        state: params.get("state"),
-        nonce: params.get("nonce"),
-        code_challenge,
-    })
+    Ok(ValidRequest { scope, state: params.get("state"), nonce: params.get("nonce"), code_challenge })
 }
 
 /// A SHA-256 digest, base64url without padding.
 fn is_s256_challenge(challenge: &str) -> bool {
-    challenge.len() == 43
-        && challenge
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+    challenge.len() == 43 && challenge.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
 }

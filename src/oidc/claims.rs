@@ -31,12 +31,7 @@ pub const SUPPORTED_CLAIMS: [&str; 17] = [
 /// are ignored, not fatal), each once, in canonical order.
 pub fn granted_scope(requested: &str) -> String {
     let requested: Vec<&str> = requested.split(' ').collect();
-    SUPPORTED_SCOPES
-        .iter()
-        .copied()
-        .filter(|scope| requested.contains(scope))
-        .collect::<Vec<_>>()
-        .join(" ")
+    SUPPORTED_SCOPES.iter().copied().filter(|scope| requested.contains(scope)).collect::<Vec<_>>().join(" ")
 }
 
 pub fn has_scope(scope: &str, wanted: &str) -> bool {
@@ -73,10 +68,7 @@ mod tests {
 
     #[test]
     fn unknown_scopes_are_dropped_and_order_is_canonical() {
-        assert_eq!(
-            granted_scope("email  openid foo profile email"),
-            "openid profile email"
-        );
+        assert_eq!(granted_scope("email  openid foo profile email"), "openid profile email");
         assert_eq!(granted_scope("foo"), "");
     }
 

@@ -13,12 +13,7 @@ use crate::store::App;
 
 /// RFC 6749 §2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`.
 pub fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
-    let malformed = || {
-        OAuthError::new(
-            ErrorCode::InvalidClient,
-            "malformed Basic authorization header",
-        )
-    };
+    let malformed = || OAuthError::new(ErrorCode::InvalidClient, "malformed Basic authorization header");
     let (scheme, encoded) = header.trim().split_once(' ').ok_or_else(malformed)?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(malformed());
@@ -34,60 +29,37 @@ pub fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
 }
 
 fn percent_decode(input: &str) -> Option<String> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(&format!("v={}", input.replace('&', "%26"))).ok()?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={}", input.replace('&', "%26"))).ok()?;
     pairs.into_iter().next().map(|(_, value)| value)
 }
 
 impl Provider {
     /// The app behind the presented credentials, or `invalid_client`.
     /// `basic` is the decoded `Authorization: Basic` header, if one was sent.
-    pub async fn authenticate_client(
-        &self,
-        basic: Option<&(String, String)>,
-        params: &Params,
-    ) -> ProtocolResult<App> {
+    pub async fn authenticate_client(&self, basic: Option<&(String, String)>, params: &Params) -> ProtocolResult<App> {
         let body_id = params.get("client_id");
         let body_secret = params.get("client_secret");
         let (client_id, secret) = match (basic, body_id, body_secret) {
             (Some(_), _, Some(_)) => {
-                return client_error(
-                    ErrorCode::InvalidRequest,
-                    "use one client authentication method, not two",
-                );
+                return client_error(ErrorCode::InvalidRequest, "use one client authentication method, not two");
             }
             (Some((id, _)), Some(body_id), None) if id != body_id => {
-                return client_error(
-                    ErrorCode::InvalidRequest,
-                    "client_id differs from the Authorization header",
-                );
+                return client_error(ErrorCode::InvalidRequest, "client_id differs from the Authorization header");
             }
             (Some((id, secret)), _, None) => (id.as_str(), Some(secret.as_str())),
             (None, Some(id), secret) => (id, secret),
             (None, None, _) => {
-                return client_error(
-                    ErrorCode::InvalidClient,
-                    "client authentication is required",
-                );
+                return client_error(ErrorCode::InvalidClient, "client authentication is required");
             }
         };
         let unknown = || OAuthError::new(ErrorCode::InvalidClient, "client authentication failed");
-        let app = self
-            .store
-            .app_by_client_id(client_id)
-            .await?
-            .ok_or_else(unknown)?;
+        let app = self.store.app_by_client_id(client_id).await?.ok_or_else(unknown)?;
         match (&app.client_secret_hash, secret) {
-            (Some(stored), Some(secret))
-                if constant_time_eq(stored.as_bytes(), sha256_hex(secret).as_bytes()) =>
-            {
+            (Some(stored), Some(secret)) if constant_time_eq(stored.as_bytes(), sha256_hex(secret).as_bytes()) => {
                 Ok(app)
             }
             (None, None) => Ok(app),
-            (None, Some(_)) => client_error(
-                ErrorCode::InvalidClient,
-                "this client is public and has no secret",
-            ),
+            (None, Some(_)) => client_error(ErrorCode::InvalidClient, "this client is public and has no secret"),
             _ => Err(unknown().into()),
         }
     }
@@ -100,29 +72,14 @@ mod tests {
     #[test]
     fn basic_credentials_are_form_urlencoded() {
         let header = format!("Basic {}", STANDARD.encode("my%3Aclient:s%2Bcr+t"));
-        assert_eq!(
-            parse_basic(&header).unwrap(),
-            ("my:client".into(), "s+cr t".into())
-        );
-        assert_eq!(
-            parse_basic(&format!("basic {}", STANDARD.encode("a:b&c"))).unwrap(),
-            ("a".into(), "b&c".into())
-        );
+        assert_eq!(parse_basic(&header).unwrap(), ("my:client".into(), "s+cr t".into()));
+        assert_eq!(parse_basic(&format!("basic {}", STANDARD.encode("a:b&c"))).unwrap(), ("a".into(), "b&c".into()));
     }
 
     #[test]
     fn malformed_basic_headers_are_invalid_client() {
-        for header in [
-            "Bearer x",
-            "Basic",
-            "Basic !!!",
-            &format!("Basic {}", STANDARD.encode("no-colon")),
-        ] {
-            assert_eq!(
-                parse_basic(header).unwrap_err().code,
-                ErrorCode::InvalidClient,
-                "{header}"
-            );
+        for header in ["Bearer x", "Basic", "Basic !!!", &format!("Basic {}", STANDARD.encode("no-colon"))] {
+            assert_eq!(parse_basic(header).unwrap_err().code, ErrorCode::InvalidClient, "{header}");
         }
     }
 }

@@ -53,11 +53,7 @@ impl Provider {
             id_token_signing_alg_values_supported: ["RS256"],
             scopes_supported: SUPPORTED_SCOPES,
             claims_supported: SUPPORTED_CLAIMS,
-            token_endpoint_auth_methods_supported: [
-                "client_secret_basic",
-                "client_secret_post",
-                "none",
-            ],
+            token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
             code_challenge_methods_supported: ["S256"],
             authorization_response_iss_parameter_supported: true,
             claims_parameter_supported: false,

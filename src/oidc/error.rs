@@ -52,10 +52,7 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            code,
-            description: description.into(),
-        }
+        Self { code, description: description.into() }
     }
 }
 
@@ -91,9 +88,6 @@ impl From<KeyError> for ProtocolError {
 
 pub type ProtocolResult<T> = Result<T, ProtocolError>;
 
-pub fn client_error<T>(
-    code: ErrorCode,
-    description: impl Into<Cow<'static, str>>,
-) -> ProtocolResult<T> {
+pub fn client_error<T>(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> ProtocolResult<T> {
     Err(ProtocolError::Client(OAuthError::new(code, description)))
 }

@@ -27,10 +27,9 @@ impl KeyRing {
     pub async fn load_or_create(store: &Store, now: UnixTime) -> Result<Self, InternalError> {
         let mut stored = store.signing_keys().await?;
         if stored.is_empty() {
-            let (key, private_key) =
-                tokio::task::spawn_blocking(|| SigningKey::generate(SigningAlg::RS256))
-                    .await
-                    .map_err(|_| InternalError::Signing(KeyError::Generate))??;
+            let (key, private_key) = tokio::task::spawn_blocking(|| SigningKey::generate(SigningAlg::RS256))
+                .await
+                .map_err(|_| InternalError::Signing(KeyError::Generate))??;
             store
                 .insert_first_signing_key(StoredKey {
                     kid: key.kid().to_owned(),
@@ -49,12 +48,9 @@ impl KeyRing {
             return Err(StoreError::Corrupt("no signing key is stored".into()).into());
         }
         let public: Vec<PublicJwk> = keys.iter().map(SigningKey::public_jwk).collect();
-        let jwks_json = serde_json::to_string(&JwkSet { keys: &public })
-            .map_err(|_| InternalError::Signing(KeyError::Sign))?;
-        Ok(Self {
-            keys,
-            jwks_json: jwks_json.into(),
-        })
+        let jwks_json =
+            serde_json::to_string(&JwkSet { keys: &public }).map_err(|_| InternalError::Signing(KeyError::Sign))?;
+        Ok(Self { keys, jwks_json: jwks_json.into() })
     }
 
     /// The key new tokens are signed with: the newest. `load_or_create`

@@ -21,19 +21,12 @@ impl Params {
 
     /// A parameter sent empty counts as absent (RFC 6749 §3.1).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(String::as_str)
-            .filter(|value| !value.is_empty())
+        self.0.get(name).map(String::as_str).filter(|value| !value.is_empty())
     }
 
     /// The parameters, sorted by name, for rebuilding a request URL.
     pub fn sorted_pairs(&self) -> Vec<(&str, &str)> {
-        let mut pairs: Vec<_> = self
-            .0
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
-            .collect();
+        let mut pairs: Vec<_> = self.0.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
         pairs.sort_unstable();
         pairs
     }
@@ -46,10 +39,7 @@ mod tests {
     #[test]
     fn repeated_parameters_are_refused_and_empty_ones_absent() {
         let pair = |name: &str, value: &str| (name.to_owned(), value.to_owned());
-        assert_eq!(
-            Params::from_pairs(vec![pair("a", "1"), pair("a", "2")]).unwrap_err(),
-            "a"
-        );
+        assert_eq!(Params::from_pairs(vec![pair("a", "1"), pair("a", "2")]).unwrap_err(), "a");
         let params = Params::from_pairs(vec![pair("a", ""), pair("b", "x")]).unwrap();
         assert_eq!(params.get("a"), None);
         assert_eq!(params.get("b"), Some("x"));

@@ -4,10 +4,7 @@
 
 /// Why a redirect URI was refused, phrased for the person configuring the app.
 pub fn explain_mismatch(sent: &str, registered: &[String]) -> String {
-    let Some(closest) = registered
-        .iter()
-        .max_by_key(|candidate| common_prefix_len(sent, candidate))
-    else {
+    let Some(closest) = registered.iter().max_by_key(|candidate| common_prefix_len(sent, candidate)) else {
         return format!("The app has no registered redirect URI, so {sent:?} cannot be used.");
     };
     let shared = common_prefix_len(sent, closest);
@@ -48,10 +45,7 @@ fn differing_part(sent: &url::Url, registered: &url::Url) -> &'static str {
 }
 
 fn common_prefix_len(left: &str, right: &str) -> usize {
-    left.chars()
-        .zip(right.chars())
-        .take_while(|(a, b)| a == b)
-        .count()
+    left.chars().zip(right.chars()).take_while(|(a, b)| a == b).count()
 }
 
 #[cfg(test)]
@@ -64,14 +58,9 @@ mod tests {
             "https://app.example.com/api/auth/callback/authentik".to_owned(),
             "https://other.example.com/cb".to_owned(),
         ];
-        let message = explain_mismatch(
-            "https://app.example.com/api/auth/callback/custom",
-            &registered,
-        );
+        let message = explain_mismatch("https://app.example.com/api/auth/callback/custom", &registered);
         assert!(
-            message.contains(
-                r#"path "/api/auth/callback/custom" vs registered "/api/auth/callback/authentik""#
-            ),
+            message.contains(r#"path "/api/auth/callback/custom" vs registered "/api/auth/callback/authentik""#),
             "{message}"
         );
     }
@@ -79,22 +68,10 @@ mod tests {
     #[test]
     fn names_scheme_host_port_and_query() {
         let registered = vec!["https://app.example.com:8443/cb?x=1".to_owned()];
-        assert!(
-            explain_mismatch("http://app.example.com:8443/cb?x=1", &registered)
-                .contains("the scheme differs")
-        );
-        assert!(
-            explain_mismatch("https://app.example.org:8443/cb?x=1", &registered)
-                .contains("the host differs")
-        );
-        assert!(
-            explain_mismatch("https://app.example.com:9443/cb?x=1", &registered)
-                .contains("the port differs")
-        );
-        assert!(
-            explain_mismatch("https://app.example.com:8443/cb?x=2", &registered)
-                .contains("the query differs")
-        );
+        assert!(explain_mismatch("http://app.example.com:8443/cb?x=1", &registered).contains("the scheme differs"));
+        assert!(explain_mismatch("https://app.example.org:8443/cb?x=1", &registered).contains("the host differs"));
+        assert!(explain_mismatch("https://app.example.com:9443/cb?x=1", &registered).contains("the port differs"));
+        assert!(explain_mismatch("https://app.example.com:8443/cb?x=2", &registered).contains("the query differs"));
         assert!(explain_mismatch("not a url", &registered).contains("not an absolute URL"));
         assert!(explain_mismatch("https://a/", &[]).contains("no registered redirect URI"));
     }

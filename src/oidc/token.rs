@@ -36,28 +36,15 @@ pub struct AccessTokenClaims {
 }
 
 impl Provider {
-    pub async fn token(
-        &self,
-        app: &App,
-        params: &Params,
-        now: UnixTime,
-    ) -> ProtocolResult<TokenResponse> {
+    pub async fn token(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<TokenResponse> {
         match params.get("grant_type") {
             Some("authorization_code") => self.exchange_code(app, params, now).await,
-            Some(_) => client_error(
-                ErrorCode::UnsupportedGrantType,
-                "only grant_type=authorization_code is supported",
-            ),
+            Some(_) => client_error(ErrorCode::UnsupportedGrantType, "only grant_type=authorization_code is supported"),
             None => client_error(ErrorCode::InvalidRequest, "grant_type is required"),
         }
     }
 
-    async fn exchange_code(
-        &self,
-        app: &App,
-        params: &Params,
-        now: UnixTime,
-    ) -> ProtocolResult<TokenResponse> {
+    async fn exchange_code(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<TokenResponse> {
         let Some(code) = params.get("code") else {
             return client_error(ErrorCode::InvalidRequest, "code is required");
         };
@@ -66,16 +53,10 @@ impl Provider {
         };
         let verifier = params.get("code_verifier");
         if verifier.is_some_and(|verifier| !is_valid_verifier(verifier)) {
-            return client_error(
-                ErrorCode::InvalidRequest,
-                "code_verifier must be 43 to 128 unreserved characters",
-            );
+            return client_error(ErrorCode::InvalidRequest, "code_verifier must be 43 to 128 unreserved characters");
         }
         if app.is_public() && verifier.is_none() {
-            return client_error(
-                ErrorCode::InvalidRequest,
-                "code_verifier is required for public clients",
-            );
+            return client_error(ErrorCode::InvalidRequest, "code_verifier is required for public clients");
         }
         let code_hash = sha256_hex(code);
         let challenge = verifier.map(|verifier| sha256_b64(verifier, false));
@@ -90,9 +71,7 @@ impl Provider {
             token_expires_at: expires_at,
         };
         let Some(grant) = self.store.redeem_code(redemption, now).await? else {
-            return self
-                .explain_failed_redemption(app, &code_hash, redirect_uri, challenge.as_deref(), now)
-                .await;
+            return self.explain_failed_redemption(app, &code_hash, redirect_uri, challenge.as_deref(), now).await;
         };
         let Some(user) = self.store.active_user_claims(&grant.user_id).await? else {
             return client_error(ErrorCode::InvalidGrant, "the user is disabled");
@@ -113,11 +92,7 @@ impl Provider {
                 scope: grant.scope.clone(),
             },
         )?;
-        let id_token = jws::sign(
-            key,
-            "JWT",
-            &self.id_token_claims(app, &grant, &user, &access_token, now),
-        )?;
+        let id_token = jws::sign(key, "JWT", &self.id_token_claims(app, &grant, &user, &access_token, now))?;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
@@ -160,15 +135,10 @@ impl Provider {
         now: UnixTime,
     ) -> ProtocolResult<T> {
         let Some(state) = self.store.code_state(code_hash, &app.id).await? else {
-            return client_error(
-                ErrorCode::InvalidGrant,
-                "the code is unknown or was issued to another client",
-            );
+            return client_error(ErrorCode::InvalidGrant, "the code is unknown or was issued to another client");
         };
         let reason = if state.used {
-            self.store
-                .revoke_tokens_of_code(code_hash, &app.id, now)
-                .await?;
+            self.store.revoke_tokens_of_code(code_hash, &app.id, now).await?;
             tracing::warn!(app = %app.slug, "authorization code replayed; tokens issued for it were revoked");
             "the code was already used"
         } else if state.expires_at <= now {
@@ -191,7 +161,5 @@ impl Provider {
 /// RFC 7636 §4.1: 43 to 128 characters of `[A-Za-z0-9-._~]`.
 fn is_valid_verifier(verifier: &str) -> bool {
     (43..=128).contains(&verifier.len())
-        && verifier
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || b"-._~".contains(&byte))
+        && verifier.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-._~".contains(&byte))
 }

@@ -12,19 +12,9 @@ use crate::clock::UnixTime;
 use crate::crypto::jws;
 
 impl Provider {
-    pub async fn userinfo(
-        &self,
-        access_token: &str,
-        now: UnixTime,
-    ) -> ProtocolResult<Map<String, Value>> {
-        let invalid = || {
-            client_error(
-                ErrorCode::InvalidToken,
-                "the access token is invalid, expired or revoked",
-            )
-        };
-        let Ok(claims) = jws::verify::<AccessTokenClaims>(access_token, |kid| self.keys.key(kid))
-        else {
+    pub async fn userinfo(&self, access_token: &str, now: UnixTime) -> ProtocolResult<Map<String, Value>> {
+        let invalid = || client_error(ErrorCode::InvalidToken, "the access token is invalid, expired or revoked");
+        let Ok(claims) = jws::verify::<AccessTokenClaims>(access_token, |kid| self.keys.key(kid)) else {
             return invalid();
         };
         if claims.exp <= now {

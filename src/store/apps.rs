@@ -55,12 +55,7 @@ fn app_from_row(row: &AnyRow) -> StoreResult<App> {
 
 impl Store {
     /// The app and its group restrictions in one transaction.
-    pub async fn create_app(
-        &self,
-        app: NewApp,
-        groups: &[String],
-        now: UnixTime,
-    ) -> StoreResult<()> {
+    pub async fn create_app(&self, app: NewApp, groups: &[String], now: UnixTime) -> StoreResult<()> {
         let id = uuid::Uuid::new_v4().to_string();
         let mut transaction = self.pool.begin().await?;
         sqlx::query(
@@ -86,10 +81,7 @@ impl Store {
             .execute(&mut *transaction)
             .await?;
             if added.rows_affected() == 0 && !self.group_exists_in(&mut transaction, group).await? {
-                return Err(StoreError::NotFound {
-                    kind: "group",
-                    name: group.clone(),
-                });
+                return Err(StoreError::NotFound { kind: "group", name: group.clone() });
             }
         }
         transaction.commit().await?;
@@ -97,12 +89,10 @@ impl Store {
     }
 
     pub async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<App>> {
-        let row = sqlx::query(&format!(
-            "SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1"
-        ))
-        .bind(client_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1"))
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(app_from_row).transpose()
     }
 
@@ -130,17 +120,12 @@ impl Store {
                     slug,
                     name: row.try_get("name")?,
                     client_id: row.try_get("client_id")?,
-                    public: row
-                        .try_get::<Option<String>, _>("client_secret_hash")?
-                        .is_none(),
+                    public: row.try_get::<Option<String>, _>("client_secret_hash")?.is_none(),
                     redirect_uris: decode_list(&row.try_get::<String, _>("redirect_uris")?)?,
                     groups: Vec::new(),
                 });
             }
-            if let (Some(group), Some(app)) = (
-                row.try_get::<Option<String>, _>("group_name")?,
-                apps.last_mut(),
-            ) {
+            if let (Some(group), Some(app)) = (row.try_get::<Option<String>, _>("group_name")?, apps.last_mut()) {
                 app.groups.push(group);
             }
         }
@@ -148,28 +133,21 @@ impl Store {
     }
 
     pub async fn remove_app(&self, slug: &str) -> StoreResult<()> {
-        let removed = sqlx::query("DELETE FROM apps WHERE slug = $1")
-            .bind(slug)
-            .execute(&self.pool)
-            .await?;
+        let removed = sqlx::query("DELETE FROM apps WHERE slug = $1").bind(slug).execute(&self.pool).await?;
         if removed.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                kind: "app",
-                name: slug.to_owned(),
-            });
+            return Err(StoreError::NotFound { kind: "app", name: slug.to_owned() });
         }
         Ok(())
     }
 
     /// Replaces a confidential app's secret; public apps have none to replace.
     pub async fn set_client_secret_hash(&self, slug: &str, secret_hash: &str) -> StoreResult<bool> {
-        let updated = sqlx::query(
-            "UPDATE apps SET client_secret_hash = $1 WHERE slug = $2 AND client_secret_hash IS NOT NULL",
-        )
-        .bind(secret_hash)
-        .bind(slug)
-        .execute(&self.pool)
-        .await?;
+        let updated =
+            sqlx::query("UPDATE apps SET client_secret_hash = $1 WHERE slug = $2 AND client_secret_hash IS NOT NULL")
+                .bind(secret_hash)
+                .bind(slug)
+                .execute(&self.pool)
+                .await?;
         Ok(updated.rows_affected() == 1)
     }
 

@@ -74,11 +74,7 @@ impl Store {
     /// (client, redirect URI, PKCE challenge, expiry, active user) is part of
     /// the condition, so a wrong attempt changes nothing and the success path
     /// is a single statement; `code_state` explains a failure afterwards.
-    pub async fn redeem_code(
-        &self,
-        redemption: CodeRedemption<'_>,
-        now: UnixTime,
-    ) -> StoreResult<Option<CodeGrant>> {
+    pub async fn redeem_code(&self, redemption: CodeRedemption<'_>, now: UnixTime) -> StoreResult<Option<CodeGrant>> {
         let mut transaction = self.pool.begin().await?;
         let row = sqlx::query(
             "UPDATE authorization_codes SET used_at = $1 \
@@ -116,11 +112,7 @@ impl Store {
     }
 
     /// The stored state of this app's code, to explain a failed redemption.
-    pub async fn code_state(
-        &self,
-        code_hash: &str,
-        app_id: &str,
-    ) -> StoreResult<Option<CodeState>> {
+    pub async fn code_state(&self, code_hash: &str, app_id: &str) -> StoreResult<Option<CodeState>> {
         let row = sqlx::query(
             "SELECT c.redirect_uri, c.code_challenge, c.expires_at, c.used_at, u.disabled_at \
              FROM authorization_codes c JOIN users u ON u.id = c.user_id WHERE c.code_hash = $1 AND c.app_id = $2",
@@ -143,12 +135,7 @@ impl Store {
     }
 
     /// Revokes everything issued for a code: called when the code is replayed.
-    pub async fn revoke_tokens_of_code(
-        &self,
-        code_hash: &str,
-        app_id: &str,
-        now: UnixTime,
-    ) -> StoreResult<bool> {
+    pub async fn revoke_tokens_of_code(&self, code_hash: &str, app_id: &str, now: UnixTime) -> StoreResult<bool> {
         let revoked = sqlx::query(
             "UPDATE access_tokens SET revoked_at = $1 WHERE code_hash = $2 AND app_id = $3 AND revoked_at IS NULL",
         )

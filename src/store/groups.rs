@@ -60,10 +60,7 @@ impl Store {
         .await?;
         if removed.rows_affected() == 0 {
             self.check_group_and_user(group, username).await?;
-            return Err(StoreError::NotFound {
-                kind: "member of group",
-                name: format!("{username} in {group}"),
-            });
+            return Err(StoreError::NotFound { kind: "member of group", name: format!("{username} in {group}") });
         }
         Ok(())
     }
@@ -79,16 +76,10 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         if row.try_get::<i64, _>("groups_found")? == 0 {
-            return Err(StoreError::NotFound {
-                kind: "group",
-                name: group.to_owned(),
-            });
+            return Err(StoreError::NotFound { kind: "group", name: group.to_owned() });
         }
         if row.try_get::<i64, _>("users_found")? == 0 {
-            return Err(StoreError::NotFound {
-                kind: "user",
-                name: username.to_owned(),
-            });
+            return Err(StoreError::NotFound { kind: "user", name: username.to_owned() });
         }
         Ok(())
     }
@@ -105,10 +96,7 @@ impl Store {
             let name: String = row.try_get("name")?;
             let member: Option<String> = row.try_get("username")?;
             if groups.last().is_none_or(|last| last.name != name) {
-                groups.push(GroupSummary {
-                    name,
-                    members: Vec::new(),
-                });
+                groups.push(GroupSummary { name, members: Vec::new() });
             }
             if let (Some(member), Some(group)) = (member, groups.last_mut()) {
                 group.members.push(member);

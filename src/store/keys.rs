@@ -13,11 +13,9 @@ pub struct StoredKey {
 impl Store {
     /// All signing keys, oldest first.
     pub async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
-        let rows = sqlx::query(
-            "SELECT kid, alg, private_key, created_at FROM signing_keys ORDER BY created_at, kid",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query("SELECT kid, alg, private_key, created_at FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(StoredKey {
@@ -46,15 +44,13 @@ impl Store {
         if claimed.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_key, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.private_key)
-        .bind(key.created_at)
-        .execute(&mut *transaction)
-        .await?;
+        sqlx::query("INSERT INTO signing_keys (kid, alg, private_key, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&key.kid)
+            .bind(&key.alg)
+            .bind(&key.private_key)
+            .bind(key.created_at)
+            .execute(&mut *transaction)
+            .await?;
         transaction.commit().await?;
         Ok(true)
     }

@@ -37,6 +37,8 @@ pub enum StoreError {
     Duplicate { kind: &'static str, name: String },
     #[error("no {kind} named {name:?}")]
     NotFound { kind: &'static str, name: String },
+    #[error("{username:?} is not a member of {group:?}")]
+    NotMember { group: String, username: String },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is unreadable: {0}")]
@@ -48,9 +50,7 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                Self::Unavailable(error)
-            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => Self::Unavailable(error),
             other => Self::Database(other),
         }
     }
@@ -62,9 +62,7 @@ impl StoreError {
     fn on_unique(kind: &'static str, name: &str) -> impl FnOnce(sqlx::Error) -> StoreError {
         let name = name.to_owned();
         move |error| match &error {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Duplicate { kind, name }
-            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate { kind, name },
             _ => StoreError::from(error),
         }
     }
@@ -101,9 +99,8 @@ impl Store {
     /// PostgreSQL, the database write lock on SQLite).
     pub async fn connect(url: &str) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
-        let backend = Backend::from_url(url).ok_or_else(|| {
-            StoreError::Corrupt(format!("unsupported database URL scheme in {url:?}"))
-        })?;
+        let backend = Backend::from_url(url)
+            .ok_or_else(|| StoreError::Corrupt(format!("unsupported database URL scheme in {url:?}")))?;
         let url = match backend {
             Backend::Sqlite => sqlite_url(url)?,
             Backend::Postgres => url.to_owned(),
@@ -129,7 +126,7 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
+        migrate(&pool, backend).await?;
         Ok(Self { pool })
     }
 
@@ -143,19 +140,32 @@ impl Store {
     }
 }
 
+/// Brings the schema up to date. On PostgreSQL, instances starting together
+/// queue on an advisory lock held for the whole run (sqlx's own lock is
+/// taken only after it has created its bookkeeping table, which two
+/// instances could otherwise race on). SQLite serializes on its write lock.
+async fn migrate(pool: &AnyPool, backend: Backend) -> StoreResult<()> {
+    const MIGRATION_LOCK: i64 = 0x6c61_7463_6801;
+    let mut connection = pool.acquire().await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *connection).await?;
+    }
+    let result = MIGRATOR.run(&mut *connection).await;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *connection).await?;
+    }
+    Ok(result?)
+}
+
 /// `sqlite://path` with the file (and its directory) created when missing.
 fn sqlite_url(url: &str) -> StoreResult<String> {
     let rest = url.trim_start_matches("sqlite://");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path != ":memory:"
-        && let Some(parent) = Path::new(path)
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
+        && let Some(parent) = Path::new(path).parent().filter(|parent| !parent.as_os_str().is_empty())
     {
-        std::fs::create_dir_all(parent).map_err(|error| StoreError::DataDir {
-            path: parent.display().to_string(),
-            reason: error.to_string(),
-        })?;
+        std::fs::create_dir_all(parent)
+            .map_err(|error| StoreError::DataDir { path: parent.display().to_string(), reason: error.to_string() })?;
     }
     Ok(match query {
         "" => format!("sqlite://{path}?mode=rwc"),

@@ -29,11 +29,7 @@ impl Store {
     }
 
     /// `None` for an unknown, expired or ended session, or a disabled user.
-    pub async fn active_session(
-        &self,
-        id_hash: &str,
-        now: UnixTime,
-    ) -> StoreResult<Option<SessionUser>> {
+    pub async fn active_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<Option<SessionUser>> {
         let row = sqlx::query(
             "SELECT s.user_id, s.auth_time FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
@@ -42,13 +38,8 @@ impl Store {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(SessionUser {
-                user_id: row.try_get("user_id")?,
-                auth_time: row.try_get("auth_time")?,
-            })
-        })
-        .transpose()
-        .map_err(|error: sqlx::Error| error.into())
+        row.map(|row| Ok(SessionUser { user_id: row.try_get("user_id")?, auth_time: row.try_get("auth_time")? }))
+            .transpose()
+            .map_err(|error: sqlx::Error| error.into())
     }
 }

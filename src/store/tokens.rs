@@ -42,11 +42,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn live_access_token(
-        &self,
-        jti: &str,
-        now: UnixTime,
-    ) -> StoreResult<Option<AccessTokenGrant>> {
+    pub async fn live_access_token(&self, jti: &str, now: UnixTime) -> StoreResult<Option<AccessTokenGrant>> {
         let row = sqlx::query(
             "SELECT t.user_id, t.app_id, t.scope FROM access_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.jti = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL",

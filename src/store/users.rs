@@ -42,12 +42,7 @@ pub struct UserClaims {
 impl Store {
     /// Creates the user and their memberships in one transaction: an unknown
     /// group leaves nothing behind.
-    pub async fn create_user(
-        &self,
-        user: NewUser,
-        groups: &[String],
-        now: UnixTime,
-    ) -> StoreResult<String> {
+    pub async fn create_user(&self, user: NewUser, groups: &[String], now: UnixTime) -> StoreResult<String> {
         let id = uuid::Uuid::new_v4().to_string();
         let mut transaction = self.pool.begin().await?;
         sqlx::query(
@@ -71,10 +66,7 @@ impl Store {
             .execute(&mut *transaction)
             .await?;
             if added.rows_affected() == 0 && !self.group_exists_in(&mut transaction, group).await? {
-                return Err(StoreError::NotFound {
-                    kind: "group",
-                    name: group.clone(),
-                });
+                return Err(StoreError::NotFound { kind: "group", name: group.clone() });
             }
         }
         transaction.commit().await?;
@@ -82,11 +74,10 @@ impl Store {
     }
 
     pub async fn user_credentials(&self, username: &str) -> StoreResult<Option<UserCredentials>> {
-        let row =
-            sqlx::query("SELECT id, password_hash, disabled_at FROM users WHERE username = $1")
-                .bind(username)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query("SELECT id, password_hash, disabled_at FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|row| {
             Ok(UserCredentials {
                 id: row.try_get("id")?,
@@ -109,12 +100,7 @@ impl Store {
 
     /// Disabling also ends every session and revokes every access token of
     /// the user, in the same transaction: out everywhere, at once.
-    pub async fn set_user_disabled(
-        &self,
-        username: &str,
-        disabled: bool,
-        now: UnixTime,
-    ) -> StoreResult<()> {
+    pub async fn set_user_disabled(&self, username: &str, disabled: bool, now: UnixTime) -> StoreResult<()> {
         let mut transaction = self.pool.begin().await?;
         let row = sqlx::query(
             "UPDATE users SET disabled_at = CASE WHEN $1 = 1 THEN COALESCE(disabled_at, $2) ELSE NULL END WHERE username = $3 RETURNING id",
@@ -125,17 +111,11 @@ impl Store {
         .fetch_optional(&mut *transaction)
         .await?;
         let Some(row) = row else {
-            return Err(StoreError::NotFound {
-                kind: "user",
-                name: username.to_owned(),
-            });
+            return Err(StoreError::NotFound { kind: "user", name: username.to_owned() });
         };
         let id: String = row.try_get("id")?;
         if disabled {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(&id)
-                .execute(&mut *transaction)
-                .await?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(&id).execute(&mut *transaction).await?;
             sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(&id)
@@ -207,10 +187,7 @@ impl Store {
 
 fn not_found_if_none(rows: u64, username: &str) -> StoreResult<()> {
     if rows == 0 {
-        return Err(StoreError::NotFound {
-            kind: "user",
-            name: username.to_owned(),
-        });
+        return Err(StoreError::NotFound { kind: "user", name: username.to_owned() });
     }
     Ok(())
 }

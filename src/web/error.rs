@@ -38,11 +38,7 @@ pub enum WebError {
 
 impl WebError {
     pub fn page(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
-        Self::Page {
-            status,
-            title,
-            message: message.into(),
-        }
+        Self::Page { status, title, message: message.into() }
     }
 
     /// Maps a token-endpoint protocol error.
@@ -86,11 +82,7 @@ impl From<LoginError> for WebError {
             LoginError::Store(error) => error.into(),
             other => {
                 tracing::error!(error = %other, "sign-in failed internally");
-                Self::page(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong",
-                    "Please try again.",
-                )
+                Self::page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again.")
             }
         }
     }
@@ -108,27 +100,19 @@ impl IntoResponse for WebError {
         match self {
             Self::Token { error, basic_auth } => {
                 let status = token_status(error.code);
-                let body = Json(
-                    json!({"error": error.code.as_str(), "error_description": error.description}),
-                );
+                let body = Json(json!({"error": error.code.as_str(), "error_description": error.description}));
                 let mut response = (status, body).into_response();
                 let headers = response.headers_mut();
                 headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
                 if error.code == ErrorCode::InvalidClient && basic_auth {
-                    headers.insert(
-                        WWW_AUTHENTICATE,
-                        HeaderValue::from_static("Basic realm=\"latch\""),
-                    );
+                    headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"latch\""));
                 }
                 response
             }
             Self::Bearer(error) => {
                 let (status, challenge) = match &error {
-                    None => (
-                        StatusCode::UNAUTHORIZED,
-                        "Bearer realm=\"latch\"".to_owned(),
-                    ),
+                    None => (StatusCode::UNAUTHORIZED, "Bearer realm=\"latch\"".to_owned()),
                     Some(error) => (
                         if error.code == ErrorCode::InvalidRequest {
                             StatusCode::BAD_REQUEST
@@ -142,25 +126,17 @@ impl IntoResponse for WebError {
                         ),
                     ),
                 };
-                let body = error.map(|error| json!({"error": error.code.as_str(), "error_description": error.description}));
-                let mut response = (
-                    status,
-                    Json(body.unwrap_or_else(|| json!({"error": "unauthorized"}))),
-                )
-                    .into_response();
+                let body =
+                    error.map(|error| json!({"error": error.code.as_str(), "error_description": error.description}));
+                let mut response =
+                    (status, Json(body.unwrap_or_else(|| json!({"error": "unauthorized"})))).into_response();
                 if let Ok(challenge) = HeaderValue::from_str(&challenge) {
                     response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
                 }
                 response
             }
-            Self::NotFound(message) => {
-                (StatusCode::NOT_FOUND, Json(json!({"error": message}))).into_response()
-            }
-            Self::Page {
-                status,
-                title,
-                message,
-            } => error_page(status, title, &message),
+            Self::NotFound(message) => (StatusCode::NOT_FOUND, Json(json!({"error": message}))).into_response(),
+            Self::Page { status, title, message } => error_page(status, title, &message),
             Self::Internal(error) => internal_response(&error),
         }
     }
@@ -180,7 +156,8 @@ fn internal_response(error: &InternalError) -> Response {
     } else {
         (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
     };
-    (status, Json(json!({"error": code, "error_description": "the server could not complete the request"}))).into_response()
+    (status, Json(json!({"error": code, "error_description": "the server could not complete the request"})))
+        .into_response()
 }
 
 #[cfg(test)]
@@ -193,27 +170,12 @@ mod tests {
 
     #[test]
     fn invalid_client_is_401_with_a_basic_challenge_only_after_basic() {
-        let response = WebError::Token {
-            error: oauth(ErrorCode::InvalidClient),
-            basic_auth: true,
-        }
-        .into_response();
+        let response = WebError::Token { error: oauth(ErrorCode::InvalidClient), basic_auth: true }.into_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(
-            response.headers()[WWW_AUTHENTICATE],
-            "Basic realm=\"latch\""
-        );
-        let response = WebError::Token {
-            error: oauth(ErrorCode::InvalidClient),
-            basic_auth: false,
-        }
-        .into_response();
+        assert_eq!(response.headers()[WWW_AUTHENTICATE], "Basic realm=\"latch\"");
+        let response = WebError::Token { error: oauth(ErrorCode::InvalidClient), basic_auth: false }.into_response();
         assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
-        let response = WebError::Token {
-            error: oauth(ErrorCode::InvalidGrant),
-            basic_auth: true,
-        }
-        .into_response();
+        let response = WebError::Token { error: oauth(ErrorCode::InvalidGrant), basic_auth: true }.into_response();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
     }
@@ -222,26 +184,15 @@ mod tests {
     fn bearer_errors_carry_rfc_6750_challenges() {
         let response = WebError::Bearer(None).into_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(
-            response.headers()[WWW_AUTHENTICATE],
-            "Bearer realm=\"latch\""
-        );
+        assert_eq!(response.headers()[WWW_AUTHENTICATE], "Bearer realm=\"latch\"");
         let response = WebError::Bearer(Some(oauth(ErrorCode::InvalidToken))).into_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert!(
-            response.headers()[WWW_AUTHENTICATE]
-                .to_str()
-                .unwrap()
-                .contains("error=\"invalid_token\"")
-        );
+        assert!(response.headers()[WWW_AUTHENTICATE].to_str().unwrap().contains("error=\"invalid_token\""));
     }
 
     #[test]
     fn an_unreachable_database_is_503() {
         let error = InternalError::Store(StoreError::Unavailable(sqlx::Error::PoolTimedOut));
-        assert_eq!(
-            WebError::Internal(error).into_response().status(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
+        assert_eq!(WebError::Internal(error).into_response().status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -23,21 +23,10 @@ fn params(raw: &[u8]) -> Params {
     Params::from_pairs(serde_urlencoded::from_bytes(raw).unwrap_or_default()).unwrap_or_default()
 }
 
-pub async fn form(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
+pub async fn form(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let query = params(query.unwrap_or_default().as_bytes());
     let next = safe_next(query.get("next"));
-    show_form(
-        &state,
-        &headers,
-        StatusCode::OK,
-        next,
-        query.get("login_hint").unwrap_or_default(),
-        None,
-    )
+    show_form(&state, &headers, StatusCode::OK, next, query.get("login_hint").unwrap_or_default(), None)
 }
 
 /// Renders the form, reusing the browser's CSRF cookie or setting a new one.
@@ -51,75 +40,37 @@ fn show_form(
 ) -> Response {
     let existing = cookies::read(headers, cookies::CSRF).filter(|token| token.len() == 43);
     let csrf_token = existing.clone().unwrap_or_else(new_csrf_token);
-    let page = render(
-        status,
-        &LoginPage {
-            csrf_token: &csrf_token,
-            next,
-            username,
-            error,
-        },
-    );
+    let page = render(status, &LoginPage { csrf_token: &csrf_token, next, username, error });
     match existing {
         Some(_) => page,
         None => {
-            let cookie = cookies::build(
-                cookies::CSRF,
-                &csrf_token,
-                CSRF_MAX_AGE,
-                state.secure_cookies,
-            );
+            let cookie = cookies::build(cookies::CSRF, &csrf_token, CSRF_MAX_AGE, state.secure_cookies);
             (AppendHeaders([(SET_COOKIE, cookie)]), page).into_response()
         }
     }
 }
 
-pub async fn submit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, WebError> {
+pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
     let now = clock::now();
     let form = params(&body);
     let next = safe_next(form.get("next"));
     let username = form.get("username").unwrap_or_default();
-    if !csrf_matches(
-        cookies::read(&headers, cookies::CSRF).as_deref(),
-        form.get("csrf_token"),
-    ) {
+    if !csrf_matches(cookies::read(&headers, cookies::CSRF).as_deref(), form.get("csrf_token")) {
         let message = "This sign-in form has expired. Please sign in again.";
-        return Ok(show_form(
-            &state,
-            &headers,
-            StatusCode::BAD_REQUEST,
-            next,
-            username,
-            Some(message),
-        ));
+        return Ok(show_form(&state, &headers, StatusCode::BAD_REQUEST, next, username, Some(message)));
     }
     let password = form.get("password").unwrap_or_default().to_owned();
     match state.authenticator.sign_in(username, password, now).await {
         Ok(session) => {
-            let cookie = cookies::build(
-                cookies::SESSION,
-                &session.token,
-                session.expires_at - now,
-                state.secure_cookies,
-            );
+            let cookie =
+                cookies::build(cookies::SESSION, &session.token, session.expires_at - now, state.secure_cookies);
             tracing::info!(username, "signed in");
             Ok((AppendHeaders([(SET_COOKIE, cookie)]), Redirect::to(next)).into_response())
         }
         Err(LoginError::InvalidCredentials) => {
             tracing::info!(username, "sign-in refused");
             let message = "Invalid username or password.";
-            Ok(show_form(
-                &state,
-                &headers,
-                StatusCode::UNAUTHORIZED,
-                next,
-                username,
-                Some(message),
-            ))
+            Ok(show_form(&state, &headers, StatusCode::UNAUTHORIZED, next, username, Some(message)))
         }
         Err(error) => Err(error.into()),
     }
@@ -127,9 +78,7 @@ pub async fn submit(
 
 /// Where a person lands after signing in with nowhere else to go.
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
-    let signed_in = current_session(&state, &headers, clock::now())
-        .await?
-        .is_some();
+    let signed_in = current_session(&state, &headers, clock::now()).await?.is_some();
     if !signed_in {
         return Ok(Redirect::to("/login").into_response());
     }

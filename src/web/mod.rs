@@ -41,21 +41,12 @@ pub fn router(state: AppState) -> Router {
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
     let apis = Router::new()
         .route("/application/o/token/", axum::routing::post(oidc::token))
-        .route(
-            "/application/o/userinfo/",
-            get(oidc::userinfo).post(oidc::userinfo),
-        )
-        .route(
-            "/application/o/{slug}/.well-known/openid-configuration",
-            get(oidc::discovery),
-        )
+        .route("/application/o/userinfo/", get(oidc::userinfo).post(oidc::userinfo))
+        .route("/application/o/{slug}/.well-known/openid-configuration", get(oidc::discovery))
         .route("/application/o/{slug}/jwks/", get(oidc::jwks))
         .layer(cors);
     let pages = Router::new()
-        .route(
-            "/application/o/authorize/",
-            get(oidc::authorize_get).post(oidc::authorize_post),
-        )
+        .route("/application/o/authorize/", get(oidc::authorize_get).post(oidc::authorize_post))
         .route("/login", get(login::form).post(login::submit))
         .route("/", get(login::home));
     apis.merge(pages)

@@ -32,12 +32,5 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
 }
 
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    render(
-        status,
-        &MessagePage {
-            title,
-            message,
-            is_error: true,
-        },
-    )
+    render(status, &MessagePage { title, message, is_error: true })
 }

@@ -1,0 +1,354 @@
+//! The test harness: a Latch server on a random port with a fresh database
+//! (a temporary SQLite file, or a new PostgreSQL database per test), admin
+//! commands run through the real `latch` binary, and a cookie-keeping
+//! browser that does not follow redirects on its own.
+
+use std::process::Output;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::LOCATION;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(Backend)` once per backend, as
+/// `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+/// The server's PostgreSQL: `LATCH_TEST_POSTGRES_URL`, or the local default.
+fn postgres_admin_url() -> String {
+    std::env::var("LATCH_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh database for one test, or `None` (with a notice) when
+/// PostgreSQL is unreachable outside CI. Under CI it must be reachable.
+pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> Option<String> {
+    match backend {
+        Backend::Sqlite => Some(format!("sqlite://{}", dir.join("latch.db").display())),
+        Backend::Postgres => {
+            let admin_url = postgres_admin_url();
+            let connection = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(3))
+                .connect(&admin_url)
+                .await;
+            let pool = match connection {
+                Ok(pool) => pool,
+                Err(error) if std::env::var_os("CI").is_none() => {
+                    eprintln!("SKIPPED (PostgreSQL): no server at {admin_url}: {error}");
+                    return None;
+                }
+                Err(error) => panic!("PostgreSQL is required under CI but {admin_url} is unreachable: {error}"),
+            };
+            let name = format!("latch_test_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.expect("create test database");
+            pool.close().await;
+            let mut url = url::Url::parse(&admin_url).expect("postgres url");
+            url.set_path(&name);
+            Some(url.to_string())
+        }
+    }
+}
+
+fn drop_postgres_database(database_url: &str) {
+    let Some(name) = url::Url::parse(database_url).ok().map(|url| url.path().trim_start_matches('/').to_owned()) else {
+        return;
+    };
+    let admin_url = postgres_admin_url();
+    // Drop runs outside any runtime we may block: use a thread of our own.
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+        runtime.block_on(async {
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&admin_url).await.ok()?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&pool).await.ok()?;
+            Some(())
+        })
+    })
+    .join();
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub database_url: String,
+    pub backend: Backend,
+    server: JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+/// Settings a test may change before the server starts.
+#[derive(Default)]
+pub struct Options {
+    pub code_ttl: Option<&'static str>,
+    pub access_token_ttl: Option<&'static str>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, Options::default()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, options: Options) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = fresh_database(backend, dir.path()).await?;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let args = latch::config::ConfigArgs {
+            public_url: Some(base.clone()),
+            database_url: Some(database_url.clone()),
+            data_dir: Some(dir.path().display().to_string()),
+            code_ttl: options.code_ttl.map(Into::into),
+            access_token_ttl: options.access_token_ttl.map(Into::into),
+            ..Default::default()
+        };
+        let config = args.load().expect("config");
+        let server = latch::server::Server::with_listener(&config, listener).await.expect("server starts");
+        let server = tokio::spawn(async move {
+            server.run(std::future::pending()).await.expect("server runs");
+        });
+        Some(Self { base, database_url, backend, server, _dir: dir })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn issuer(&self, slug: &str) -> String {
+        self.url(&format!("/application/o/{slug}/"))
+    }
+
+    /// Runs `latch <args>` against this app's database, with `stdin`.
+    pub async fn latch(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        run_latch(&self.database_url, &self.base, args, stdin).await
+    }
+
+    /// Like `latch`, but the command must succeed; returns its stdout.
+    pub async fn admin(&self, args: &[&str]) -> String {
+        let output = self.latch(args, None).await;
+        assert!(output.status.success(), "latch {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    pub async fn add_user(&self, username: &str, password: &str, groups: &[&str]) {
+        let email = format!("{username}@example.com");
+        let mut args = vec!["user", "add", username, "--email", &email, "--name", "Test User", "--password-stdin"];
+        for group in groups {
+            args.extend(["--group", group]);
+        }
+        let output = self.latch(&args, Some(password)).await;
+        assert!(output.status.success(), "user add failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    /// Registers an app and returns its credentials as `app add --json` prints them.
+    pub async fn add_app(&self, slug: &str, redirect_uris: &[&str], extra: &[&str]) -> AppCredentials {
+        let mut args = vec!["app", "add", slug, "--name", slug, "--json"];
+        for uri in redirect_uris {
+            args.extend(["--redirect-uri", uri]);
+        }
+        args.extend(extra);
+        serde_json::from_str(&self.admin(&args).await).expect("app add --json prints JSON")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+        if self.backend == Backend::Postgres {
+            drop_postgres_database(&self.database_url);
+        }
+    }
+}
+
+pub async fn run_latch(database_url: &str, public_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_latch"))
+        .args(args)
+        .env("LATCH_DATABASE_URL", database_url)
+        .env("LATCH_PUBLIC_URL", public_url)
+        .env_remove("LATCH_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run latch");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().await.expect("latch output")
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AppCredentials {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub issuer: String,
+    pub discovery_url: String,
+}
+
+/// A browser: keeps cookies as browsers do, lets the test follow redirects.
+pub struct Browser {
+    pub client: reqwest::Client,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self { client }
+    }
+
+    /// Follows redirects while they stay on Latch (`base`); returns the last
+    /// response, which is a page on Latch or a redirect away from it.
+    pub async fn visit(&self, base: &str, url: &str) -> reqwest::Response {
+        let mut url = url.to_owned();
+        for _ in 0..10 {
+            let response = self.client.get(&url).send().await.expect("request");
+            match location(&response) {
+                Some(next) if response.status().is_redirection() => {
+                    let next = absolute(base, &next);
+                    if !next.starts_with(base) {
+                        return response;
+                    }
+                    url = next;
+                }
+                _ => return response,
+            }
+        }
+        panic!("too many redirects from {url}");
+    }
+
+    /// Starts at an authorization URL and, if Latch asks, signs in. Returns
+    /// the URL Latch finally sends the browser to (the app's callback).
+    pub async fn authorize(&self, base: &str, authorize_url: &str, username: &str, password: &str) -> url::Url {
+        let response = self.visit(base, authorize_url).await;
+        let response = if response.status() == StatusCode::OK {
+            let page_url = response.url().to_string();
+            let html = response.text().await.expect("login page");
+            let login = self.submit_login(base, &page_url, &html, username, password).await;
+            assert_eq!(login.status(), StatusCode::SEE_OTHER, "sign-in should redirect: {}", login.status());
+            let next = absolute(base, &location(&login).expect("location"));
+            self.visit(base, &next).await
+        } else {
+            response
+        };
+        if !response.status().is_redirection() {
+            panic!(
+                "expected a redirect to the app, got {}: {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
+        }
+        url::Url::parse(&absolute(base, &location(&response).expect("location"))).expect("callback url")
+    }
+
+    /// Fills in and posts the login form found in `html`.
+    pub async fn submit_login(
+        &self,
+        base: &str,
+        _page_url: &str,
+        html: &str,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let csrf = hidden_input(html, "csrf_token").expect("csrf_token in login form");
+        let next = hidden_input(html, "next").expect("next in login form");
+        self.client
+            .post(format!("{base}/login"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("next", next.as_str()),
+                ("username", username),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .expect("login post")
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> Option<String> {
+    response.headers().get(LOCATION).and_then(|value| value.to_str().ok()).map(str::to_owned)
+}
+
+pub fn absolute(base: &str, location: &str) -> String {
+    if location.starts_with('/') { format!("{base}{location}") } else { location.to_owned() }
+}
+
+/// The value of `<input type="hidden" name="…" value="…">`, unescaped.
+pub fn hidden_input(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(unescape_html(&html[start..end]))
+}
+
+/// Undoes HTML escaping: named entities and decimal or hex character references.
+fn unescape_html(escaped: &str) -> String {
+    let mut out = String::with_capacity(escaped.len());
+    let mut rest = escaped;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        rest = &rest[amp..];
+        let Some(semi) = rest.find(';') else { break };
+        let entity = &rest[1..semi];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "apos" => Some('\''),
+            _ if entity.starts_with("#x") || entity.starts_with("#X") => {
+                u32::from_str_radix(&entity[2..], 16).ok().and_then(char::from_u32)
+            }
+            _ if entity.starts_with('#') => entity[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match decoded {
+            Some(character) => {
+                out.push(character);
+                rest = &rest[semi + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A query parameter of a URL.
+pub fn query_param(url: &url::Url, name: &str) -> Option<String> {
+    url.query_pairs().find(|(key, _)| key == name).map(|(_, value)| value.into_owned())
+}

@@ -1,0 +1,5 @@
+//! Integration tests: Latch over real HTTP, driven the way apps and
+//! browsers drive it, on SQLite and on PostgreSQL.
+
+mod common;
+mod oidc_flow;
