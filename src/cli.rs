@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::admin::{self, AppAdd};
+use crate::admin::{self, AppAdd, AppOptionArgs, ProxyAppArgs};
 use crate::config::{Config, ConfigArgs, mask_password};
 use crate::server::Server;
 use crate::store::Store;
@@ -30,6 +30,26 @@ enum Command {
     /// Manage the apps that sign people in through Latch.
     #[command(subcommand)]
     App(AppCommand),
+    /// Manage token signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Create the next signing key: published at once, used after the grace period.
+    Rotate {
+        #[arg(long, default_value = "RS256", value_parser = ["RS256", "ES256", "EdDSA"])]
+        alg: String,
+        /// How long every instance publishes the key before signing with it.
+        #[arg(long, default_value = "1h")]
+        grace: String,
+    },
+    /// List signing keys (public information only).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,15 +103,15 @@ enum GroupCommand {
 
 #[derive(Debug, Subcommand)]
 enum AppCommand {
-    /// Register an OpenID Connect app; prints its client_id and (once) its secret.
+    /// Register an OpenID Connect app (prints its client_id and, once, its secret) or, with --proxy, a forward-auth app.
     Add {
         /// Short name used in URLs, e.g. grafana.
         slug: String,
         /// Display name.
         #[arg(long)]
         name: String,
-        /// Exact redirect URI (repeatable; at least one).
-        #[arg(long = "redirect-uri", required = true)]
+        /// Exact redirect URI (repeatable; at least one, unless --proxy).
+        #[arg(long = "redirect-uri", required_unless_present = "proxy")]
         redirect_uris: Vec<String>,
         /// A public client (a browser or mobile app that cannot keep a secret): PKCE is required.
         #[arg(long)]
@@ -99,8 +119,21 @@ enum AppCommand {
         /// Only members of this group may use the app (repeatable; none: every active user).
         #[arg(long = "group")]
         groups: Vec<String>,
+        #[command(flatten)]
+        options: AppOptionArgs,
+        #[command(flatten)]
+        proxy: ProxyAppArgs,
         #[arg(long)]
         json: bool,
+    },
+    /// Change an app's settings; only what is given changes.
+    Update {
+        slug: String,
+        /// Replace the redirect URIs with these (repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[command(flatten)]
+        options: AppOptionArgs,
     },
     /// List apps.
     List {
@@ -131,6 +164,7 @@ pub async fn run() -> anyhow::Result<()> {
         Command::User(command) => user(&open(&config).await?, command).await,
         Command::Group(command) => group(&open(&config).await?, command).await,
         Command::App(command) => app(&open(&config).await?, &config, command).await,
+        Command::Key(command) => key(&open(&config).await?, &config, command).await,
     }
 }
 
@@ -231,9 +265,18 @@ async fn group(store: &Store, command: GroupCommand) -> anyhow::Result<()> {
 
 async fn app(store: &Store, config: &Config, command: AppCommand) -> anyhow::Result<()> {
     match command {
-        AppCommand::Add { slug, name, redirect_uris, public, groups, json } => {
-            let created = admin::add_app(store, config, AppAdd { slug, name, redirect_uris, public, groups }).await?;
+        AppCommand::Add { slug, name, groups, proxy, json, .. } if proxy.proxy => {
+            let settings = admin::add_proxy_app(store, config, &slug, &name, &groups, &proxy).await?;
+            admin::print_proxy_settings(&settings, json)?;
+        }
+        AppCommand::Add { slug, name, redirect_uris, public, groups, options, json, .. } => {
+            let created =
+                admin::add_app(store, config, AppAdd { slug, name, redirect_uris, public, groups, options }).await?;
             admin::print_credentials(&created, json)?;
+        }
+        AppCommand::Update { slug, redirect_uris, options } => {
+            admin::update_app(store, &slug, &redirect_uris, &options).await?;
+            println!("Updated app {slug}.");
         }
         AppCommand::List { json } => admin::print_apps(&store.list_apps().await?, json)?,
         AppCommand::Show { slug, json } => admin::show_app(store, config, &slug, json).await?,
@@ -245,6 +288,18 @@ async fn app(store: &Store, config: &Config, command: AppCommand) -> anyhow::Res
             let rotated = admin::rotate_secret(store, config, &slug).await?;
             admin::print_credentials(&rotated, json)?;
         }
+    }
+    Ok(())
+}
+
+async fn key(store: &Store, config: &Config, command: KeyCommand) -> anyhow::Result<()> {
+    match command {
+        KeyCommand::Rotate { alg, grace } => {
+            let rotation = admin::rotate_key(store, config, &alg, &grace).await?;
+            println!("New {alg} key {} is published now and signs from {}.", rotation.kid, rotation.activates_at);
+            println!("The keys it replaces stay published until {}.", rotation.retire_previous_at);
+        }
+        KeyCommand::List { json } => admin::print_keys(&store.signing_keys().await?, json)?,
     }
     Ok(())
 }

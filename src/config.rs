@@ -21,6 +21,7 @@ pub struct Config {
     pub database_url: String,
     pub code_ttl: Duration,
     pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
     pub session_ttl: Duration,
 }
 
@@ -89,12 +90,15 @@ pub struct ConfigArgs {
     /// sqlite://… or postgres://… [default: sqlite://<data dir>/latch.db].
     #[arg(long, env = "LATCH_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
-    /// Lifetime of authorization codes, e.g. 60s [default: 60s].
-    #[arg(long, env = "LATCH_CODE_TTL", global = true)]
+    /// Default lifetime of authorization codes, e.g. 60s [default: 60s].
+    #[arg(long = "default-code-ttl", env = "LATCH_CODE_TTL", global = true)]
     pub code_ttl: Option<String>,
-    /// Lifetime of access tokens, e.g. 5m [default: 5m].
-    #[arg(long, env = "LATCH_ACCESS_TOKEN_TTL", global = true)]
+    /// Default lifetime of access and ID tokens, e.g. 5m [default: 5m].
+    #[arg(long = "default-access-token-ttl", env = "LATCH_ACCESS_TOKEN_TTL", global = true)]
     pub access_token_ttl: Option<String>,
+    /// Default lifetime of refresh tokens, sliding with each use, e.g. 30d [default: 30d].
+    #[arg(long = "default-refresh-token-ttl", env = "LATCH_REFRESH_TOKEN_TTL", global = true)]
+    pub refresh_token_ttl: Option<String>,
     /// Lifetime of a sign-in session, e.g. 24h [default: 24h].
     #[arg(long, env = "LATCH_SESSION_TTL", global = true)]
     pub session_ttl: Option<String>,
@@ -109,6 +113,7 @@ struct FileSettings {
     database_url: Option<String>,
     code_ttl: Option<String>,
     access_token_ttl: Option<String>,
+    refresh_token_ttl: Option<String>,
     session_ttl: Option<String>,
 }
 
@@ -147,6 +152,11 @@ impl ConfigArgs {
             database_url,
             code_ttl: duration("code_ttl", pick(&self.code_ttl, file.code_ttl), "60s")?,
             access_token_ttl: duration("access_token_ttl", pick(&self.access_token_ttl, file.access_token_ttl), "5m")?,
+            refresh_token_ttl: duration(
+                "refresh_token_ttl",
+                pick(&self.refresh_token_ttl, file.refresh_token_ttl),
+                "30d",
+            )?,
             session_ttl: duration("session_ttl", pick(&self.session_ttl, file.session_ttl), "24h")?,
         })
     }
@@ -181,8 +191,9 @@ fn invalid(setting: &'static str, value: &str, reason: String) -> ConfigError {
         "public_url" => ("LATCH_PUBLIC_URL", "public-url"),
         "data_dir" => ("LATCH_DATA_DIR", "data-dir"),
         "database_url" => ("LATCH_DATABASE_URL", "database-url"),
-        "code_ttl" => ("LATCH_CODE_TTL", "code-ttl"),
-        "access_token_ttl" => ("LATCH_ACCESS_TOKEN_TTL", "access-token-ttl"),
+        "code_ttl" => ("LATCH_CODE_TTL", "default-code-ttl"),
+        "access_token_ttl" => ("LATCH_ACCESS_TOKEN_TTL", "default-access-token-ttl"),
+        "refresh_token_ttl" => ("LATCH_REFRESH_TOKEN_TTL", "default-refresh-token-ttl"),
         _ => ("LATCH_SESSION_TTL", "session-ttl"),
     };
     ConfigError::Invalid { setting, env, flag, value: value.to_owned(), reason }

@@ -1,8 +1,8 @@
 //! Latch: a small single sign-on identity provider.
 //!
 //! Layers, outermost first: `cli` (parsing, anyhow at the edge), `web` (axum
-//! handlers and the one place errors become responses), `oidc` and `login`
-//! (protocol logic, no HTTP), `store` (the database, no protocol), `crypto`.
+//! handlers and the one place errors become responses), `oidc`, `proxy` and
+//! `login` (protocol logic, no HTTP), `store` (the database, no protocol), `crypto`.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::await_holding_lock)]
 
 pub mod admin;
@@ -12,6 +12,7 @@ pub mod config;
 pub mod crypto;
 pub mod login;
 pub mod oidc;
+pub mod proxy;
 pub mod server;
 pub mod store;
 pub mod web;

@@ -10,8 +10,9 @@ use crate::config::Config;
 use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::login::Authenticator;
 use crate::oidc::error::InternalError;
-use crate::oidc::keyring::KeyRing;
+use crate::oidc::keyring::Keys;
 use crate::oidc::{Lifetimes, Provider};
+use crate::proxy::ForwardAuth;
 use crate::store::{Store, StoreError};
 use crate::web::{AppState, router};
 
@@ -31,6 +32,22 @@ pub struct Server {
     listener: TcpListener,
     router: axum::Router,
     store: Store,
+    refresher: tokio::task::JoinHandle<()>,
+}
+
+/// How often each instance checks the store for new or retiring keys. A
+/// rotation's grace period must be longer, so that every instance publishes
+/// a key before any instance signs with it.
+pub const KEY_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+async fn refresh_keys(keys: Arc<Keys>, store: Store) {
+    let mut interval = tokio::time::interval(KEY_REFRESH_INTERVAL);
+    loop {
+        interval.tick().await;
+        if let Err(error) = keys.refresh(&store, clock::now()).await {
+            tracing::warn!(%error, "could not refresh signing keys");
+        }
+    }
 }
 
 impl Server {
@@ -47,12 +64,17 @@ impl Server {
     /// port before choosing the public URL.
     pub async fn with_listener(config: &Config, listener: TcpListener) -> Result<Self, StartError> {
         let store = Store::connect(&config.database_url).await?;
-        let keys = KeyRing::load_or_create(&store, clock::now()).await?;
+        let keys = Arc::new(Keys::load(&store, clock::now()).await?);
+        let refresher = tokio::spawn(refresh_keys(keys.clone(), store.clone()));
         let provider = Provider::new(
             store.clone(),
             keys,
             config.public_url.clone(),
-            Lifetimes { code: config.code_ttl, access_token: config.access_token_ttl },
+            Lifetimes {
+                code: config.code_ttl,
+                access_token: config.access_token_ttl,
+                refresh_token: config.refresh_token_ttl,
+            },
         );
         let hasher = PasswordHasher::for_this_machine()?;
         let authenticator = Authenticator::new(store.clone(), hasher, config.session_ttl);
@@ -60,8 +82,9 @@ impl Server {
             provider: Arc::new(provider),
             authenticator: Arc::new(authenticator),
             secure_cookies: config.public_url.is_https(),
+            forward_auth: Arc::new(ForwardAuth::new(store.clone(), config.public_url.clone())),
         };
-        Ok(Self { listener, router: router(state), store })
+        Ok(Self { listener, router: router(state), store, refresher })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -72,6 +95,7 @@ impl Server {
     /// and closes the pool.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let result = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        self.refresher.abort();
         self.store.close().await;
         result
     }

@@ -4,17 +4,21 @@
 //! command leaves nothing half-written.
 
 mod output;
+mod proxy;
 mod validate;
 
 use std::io::Read;
 
 use crate::clock;
 use crate::config::Config;
+use crate::crypto::keys::SigningAlg;
 use crate::crypto::password::{PasswordError, generate_password, hash_password_blocking};
 use crate::crypto::{random_token, sha256_hex};
-use crate::store::{NewApp, NewUser, Store, StoreError};
+use crate::oidc::keyring;
+use crate::store::{AppOptions, NewApp, NewUser, Store, StoreError};
 
-pub use output::{AppCredentials, print_apps, print_credentials, print_groups, print_users, show_app};
+pub use output::{AppCredentials, print_apps, print_credentials, print_groups, print_keys, print_users, show_app};
+pub use proxy::{ProxyAppArgs, ProxySettings, add_proxy_app, print_proxy_settings, proxy_settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -89,6 +93,65 @@ pub struct AppAdd {
     pub redirect_uris: Vec<String>,
     pub public: bool,
     pub groups: Vec<String>,
+    pub options: AppOptionArgs,
+}
+
+/// Per-app settings, shared by `app add` and `app update`; on update, only
+/// what is given changes.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct AppOptionArgs {
+    /// Lifetime of this app's authorization codes, e.g. 60s.
+    #[arg(long)]
+    pub code_ttl: Option<String>,
+    /// Lifetime of this app's access and ID tokens, e.g. 5m.
+    #[arg(long)]
+    pub access_token_ttl: Option<String>,
+    /// Lifetime of this app's refresh tokens (sliding), e.g. 30d.
+    #[arg(long)]
+    pub refresh_token_ttl: Option<String>,
+    /// implicit: no consent page (your own apps); explicit: ask each user once.
+    #[arg(long, value_parser = ["implicit", "explicit"])]
+    pub consent: Option<String>,
+    /// Algorithm of this app's ID and access tokens.
+    #[arg(long, value_parser = ["RS256", "ES256", "EdDSA"])]
+    pub signing_alg: Option<String>,
+    /// Allow the client credentials grant (confidential apps only).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub client_credentials: Option<bool>,
+    /// Exact URI the app may return to after sign-out (repeatable; replaces the list).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+}
+
+impl AppOptionArgs {
+    /// `base` with the given settings applied, each checked.
+    fn apply(&self, mut options: AppOptions, public: bool) -> AdminResult<AppOptions> {
+        let ttl = |flag: &str, raw: &Option<String>| -> AdminResult<Option<i64>> {
+            raw.as_deref().map(|raw| validate::lifetime(flag, raw)).transpose()
+        };
+        options.code_ttl = ttl("--code-ttl", &self.code_ttl)?.or(options.code_ttl);
+        options.access_token_ttl = ttl("--access-token-ttl", &self.access_token_ttl)?.or(options.access_token_ttl);
+        options.refresh_token_ttl = ttl("--refresh-token-ttl", &self.refresh_token_ttl)?.or(options.refresh_token_ttl);
+        if let Some(consent) = &self.consent {
+            options.consent = consent.clone();
+        }
+        if let Some(alg) = &self.signing_alg {
+            options.signing_alg = alg.clone();
+        }
+        if let Some(enabled) = self.client_credentials {
+            if enabled && public {
+                return Err(AdminError::Invalid("a public client cannot use the client credentials grant".into()));
+            }
+            options.client_credentials = enabled;
+        }
+        if !self.post_logout_redirect_uris.is_empty() {
+            for uri in &self.post_logout_redirect_uris {
+                validate::redirect_uri(uri)?;
+            }
+            options.post_logout_redirect_uris = self.post_logout_redirect_uris.clone();
+        }
+        Ok(options)
+    }
 }
 
 pub async fn add_app(store: &Store, config: &Config, app: AppAdd) -> AdminResult<AppCredentials> {
@@ -97,6 +160,9 @@ pub async fn add_app(store: &Store, config: &Config, app: AppAdd) -> AdminResult
     for uri in &app.redirect_uris {
         validate::redirect_uri(uri)?;
     }
+    let options = app.options.apply(AppOptions::default(), app.public)?;
+    let now = clock::now();
+    ensure_signing_key(store, &options.signing_alg, now).await?;
     let client_id = new_client_id();
     let client_secret = (!app.public).then(random_token);
     let new_app = NewApp {
@@ -105,9 +171,63 @@ pub async fn add_app(store: &Store, config: &Config, app: AppAdd) -> AdminResult
         client_id: client_id.clone(),
         client_secret_hash: client_secret.as_deref().map(sha256_hex),
         redirect_uris: app.redirect_uris,
+        options,
     };
-    store.create_app(new_app, &app.groups, clock::now()).await?;
+    store.create_app(new_app, &app.groups, now).await?;
     Ok(AppCredentials::new(config, &app.slug, client_id, client_secret))
+}
+
+/// Changes an app's settings; redirect URIs are replaced when given.
+pub async fn update_app(
+    store: &Store,
+    slug: &str,
+    redirect_uris: &[String],
+    changes: &AppOptionArgs,
+) -> AdminResult<()> {
+    let app = store.app_by_slug(slug).await?.ok_or_else(|| StoreError::NotFound { kind: "app", name: slug.into() })?;
+    for uri in redirect_uris {
+        validate::redirect_uri(uri)?;
+    }
+    let options = changes.apply(app.options.clone(), app.is_public())?;
+    ensure_signing_key(store, &options.signing_alg, clock::now()).await?;
+    let redirect_uris = (!redirect_uris.is_empty()).then_some(redirect_uris);
+    store.update_app(slug, &options, redirect_uris).await?;
+    Ok(())
+}
+
+async fn ensure_signing_key(store: &Store, alg: &str, now: i64) -> AdminResult<()> {
+    let alg = SigningAlg::parse(alg).map_err(|error| AdminError::Invalid(error.to_string()))?;
+    keyring::ensure_signing_key(store, alg, now).await.map_err(|error| AdminError::Invalid(error.to_string()))
+}
+
+/// Schedules the next signing key of `alg`: published now, signing after
+/// `grace`; the keys it replaces stay published until every token they
+/// signed has expired.
+pub async fn rotate_key(store: &Store, config: &Config, alg: &str, grace: &str) -> AdminResult<KeyRotation> {
+    let alg_parsed = SigningAlg::parse(alg).map_err(|error| AdminError::Invalid(error.to_string()))?;
+    let grace = validate::lifetime("--grace", grace)?;
+    let minimum = 2 * crate::server::KEY_REFRESH_INTERVAL.as_secs() as i64;
+    if grace < minimum {
+        return Err(AdminError::Invalid(format!(
+            "--grace must be at least {minimum}s, so that every instance publishes the key before it signs"
+        )));
+    }
+    let now = clock::now();
+    ensure_signing_key(store, alg, now).await?;
+    let default_ttl = i64::try_from(config.access_token_ttl.as_secs()).unwrap_or(i64::MAX);
+    let longest_ttl = store.longest_app_token_ttl().await?.unwrap_or(0).max(default_ttl);
+    let activates_at = now + grace;
+    let retire_previous_at = activates_at + longest_ttl + minimum;
+    let kid = keyring::rotate_signing_key(store, alg_parsed, now, activates_at, retire_previous_at)
+        .await
+        .map_err(|error| AdminError::Invalid(error.to_string()))?;
+    Ok(KeyRotation { kid, activates_at, retire_previous_at })
+}
+
+pub struct KeyRotation {
+    pub kid: String,
+    pub activates_at: i64,
+    pub retire_previous_at: i64,
 }
 
 pub async fn rotate_secret(store: &Store, config: &Config, slug: &str) -> AdminResult<AppCredentials> {

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{AdminError, AdminResult};
 use crate::config::Config;
-use crate::store::{AppSummary, GroupSummary, Store, StoreError, UserSummary};
+use crate::store::{AppSummary, GroupSummary, Store, StoreError, StoredKey, UserSummary};
 
 /// Printed once, when an app is created or its secret rotated.
 #[derive(Debug, Serialize)]
@@ -28,7 +28,7 @@ fn issuer(config: &Config, slug: &str) -> String {
     config.public_url.join(&format!("/application/o/{slug}/"))
 }
 
-fn print_json(value: &impl Serialize) -> AdminResult<()> {
+pub(super) fn print_json(value: &impl Serialize) -> AdminResult<()> {
     let text = serde_json::to_string_pretty(value).map_err(|error| AdminError::Invalid(error.to_string()))?;
     println!("{text}");
     Ok(())
@@ -83,8 +83,44 @@ pub fn print_apps(apps: &[AppSummary], json: bool) -> AdminResult<()> {
     Ok(())
 }
 
+/// Keys as `key list` shows them: never the private half. Times are Unix seconds.
+pub fn print_keys(keys: &[StoredKey], json: bool) -> AdminResult<()> {
+    let now = crate::clock::now();
+    let rows: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|key| {
+            let status = match key.retire_at {
+                Some(retire) if retire <= now => "retired",
+                Some(_) => "retiring",
+                None if key.activates_at > now => "next",
+                None => "active",
+            };
+            json!({"kid": key.kid, "alg": key.alg, "status": status, "created_at": key.created_at,
+                   "activates_at": key.activates_at, "retire_at": key.retire_at})
+        })
+        .collect();
+    if json {
+        return print_json(&rows);
+    }
+    println!("{:<45} {:<6} {:<9} ACTIVATES_AT  RETIRE_AT", "KID", "ALG", "STATUS");
+    for (key, row) in keys.iter().zip(&rows) {
+        let retire = key.retire_at.map(|at| at.to_string()).unwrap_or_else(|| "-".into());
+        println!(
+            "{:<45} {:<6} {:<9} {:<13} {retire}",
+            key.kid,
+            key.alg,
+            row["status"].as_str().unwrap_or(""),
+            key.activates_at
+        );
+    }
+    Ok(())
+}
+
 /// Everything an operator pastes into the app's OIDC settings.
 pub async fn show_app(store: &Store, config: &Config, slug: &str, json: bool) -> AdminResult<()> {
+    if let Some(settings) = super::proxy_settings(store, config, slug).await? {
+        return super::print_proxy_settings(&settings, json);
+    }
     let apps = store.list_apps().await?;
     let app = apps
         .into_iter()
@@ -99,6 +135,10 @@ pub async fn show_app(store: &Store, config: &Config, slug: &str, json: bool) ->
         "public": app.public,
         "redirect_uris": app.redirect_uris,
         "groups": app.groups,
+        "options": app.options,
+        "revocation_endpoint": url("/application/o/revoke/"),
+        "introspection_endpoint": url("/application/o/introspect/"),
+        "end_session_endpoint": url(&format!("/application/o/{slug}/end-session/")),
         "issuer": issuer,
         "discovery_url": format!("{issuer}.well-known/openid-configuration"),
         "authorization_endpoint": url("/application/o/authorize/"),

@@ -72,6 +72,16 @@ pub fn redirect_uri(value: &str) -> AdminResult<()> {
     Ok(())
 }
 
+/// A lifetime such as `60s`, `5m` or `30d`, in whole seconds.
+pub fn lifetime(flag: &str, value: &str) -> AdminResult<i64> {
+    match humantime::parse_duration(value) {
+        Ok(duration) if duration.as_secs() >= 1 => i64::try_from(duration.as_secs())
+            .map_err(|_| AdminError::Invalid(format!("invalid {flag} {value:?}: too long"))),
+        Ok(_) => refuse(format!("invalid {flag} {value:?}: must be at least one second")),
+        Err(error) => refuse(format!("invalid {flag} {value:?}: {error} (e.g. 60s, 5m, 30d)")),
+    }
+}
+
 pub fn password(value: &str) -> AdminResult<()> {
     if value.chars().count() < 8 {
         return refuse("the password must be at least 8 characters long".into());

@@ -80,8 +80,8 @@ mod tests {
         let (signed, signature) = token.rsplit_once('.').unwrap();
         let jwk = key.public_jwk();
         let public = RsaPublicKeyComponents {
-            n: URL_SAFE_NO_PAD.decode(&jwk.n).unwrap(),
-            e: URL_SAFE_NO_PAD.decode(&jwk.e).unwrap(),
+            n: URL_SAFE_NO_PAD.decode(jwk.n.as_ref().unwrap()).unwrap(),
+            e: URL_SAFE_NO_PAD.decode(jwk.e.as_ref().unwrap()).unwrap(),
         };
         public
             .verify(&RSA_PKCS1_2048_8192_SHA256, signed.as_bytes(), &URL_SAFE_NO_PAD.decode(signature).unwrap())

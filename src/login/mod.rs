@@ -68,10 +68,19 @@ pub fn csrf_matches(cookie: Option<&str>, form: Option<&str>) -> bool {
 }
 
 /// Where to send the browser after sign-in: only a path on this server,
-/// never another origin (`//host`, `/\host` and absolute URLs are refused).
+/// never another origin. `//host`, `/\host` and absolute URLs are refused,
+/// and so is any whitespace or control character, which browsers strip
+/// (`/\t/host` would become `//host`) or which would split the header.
 pub fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(next) if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") => next,
+        Some(next)
+            if next.starts_with('/')
+                && !next.starts_with("//")
+                && !next.contains('\\')
+                && !next.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            next
+        }
         _ => "/",
     }
 }
@@ -83,7 +92,9 @@ mod tests {
     #[test]
     fn next_never_leaves_this_origin() {
         assert_eq!(safe_next(Some("/application/o/authorize/?a=b")), "/application/o/authorize/?a=b");
-        for hostile in ["//evil.example", "/\\evil.example", "https://evil.example/", "evil"] {
+        for hostile in
+            ["//evil.example", "/\\evil.example", "https://evil.example/", "evil", "/\t/evil.example", "/\nx"]
+        {
             assert_eq!(safe_next(Some(hostile)), "/", "{hostile}");
         }
         assert_eq!(safe_next(None), "/");

@@ -3,35 +3,87 @@
 //! Problems with `client_id` or `redirect_uri` are shown to the person on a
 //! page and never redirected (the redirect target is not trusted yet); every
 //! other problem goes back to the app's registered redirect URI with `error`,
-//! `state` and `iss`.
+//! `state` and `iss`, in the response mode the app asked for.
 
 use url::Url;
 
 use super::Provider;
 use super::claims::{granted_scope, has_scope};
 use super::error::{ErrorCode, InternalError, OAuthError};
+use super::id_token_hint::HintedSubject;
 use super::params::Params;
 use super::redirect_uri::explain_mismatch;
 use crate::clock::UnixTime;
 use crate::crypto::{random_token, sha256_hex};
 use crate::store::{App, NewCode, SessionUser};
 
+/// A parameter Latch adds when it sends the browser to sign in again
+/// (prompt=login, max_age, another user hinted): a sign-in at or after this
+/// time satisfies the request when it comes back.
+pub const REAUTH_MARKER: &str = "latch_auth_after";
+
 #[derive(Debug)]
 pub enum AuthorizeOutcome {
     /// The request cannot be trusted enough to redirect: say why on a page.
     ErrorPage(String),
-    /// The browser must sign in, then repeat this same request.
-    SignIn,
-    /// Send the browser to this URL (the app's, with a code or an error).
-    Redirect(String),
+    /// The browser must sign in, then repeat the request with `resume`.
+    SignIn { login_hint: Option<String>, resume: Vec<(String, String)> },
+    /// The person must approve what the app will receive.
+    Consent { app_name: String, scopes: Vec<String>, resume: Vec<(String, String)> },
+    /// Answer the app.
+    Respond(AuthorizationResponse),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+/// The parameters that go back to the app, and how.
+#[derive(Debug)]
+pub struct AuthorizationResponse {
+    pub redirect_uri: String,
+    pub params: Vec<(&'static str, String)>,
+    pub mode: ResponseMode,
+}
+
+impl AuthorizationResponse {
+    /// The redirect URI (keeping its own query) with the parameters added.
+    pub fn redirect_url(&self) -> String {
+        match Url::parse(&self.redirect_uri) {
+            Ok(mut url) => {
+                url.query_pairs_mut().extend_pairs(&self.params);
+                url.into()
+            }
+            // Registration only admits absolute URLs.
+            Err(_) => self.redirect_uri.clone(),
+        }
+    }
+}
+
+/// The person's answer on the consent page (already CSRF-checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentDecision {
+    Allow,
+    Deny,
+}
+
+/// What the request asks of the browser's session.
+struct Prompt {
+    none: bool,
+    login: bool,
+    consent: bool,
 }
 
 /// The validated request, once the app and redirect URI are known good.
 struct ValidRequest<'p> {
     scope: String,
-    state: Option<&'p str>,
     nonce: Option<&'p str>,
     code_challenge: Option<&'p str>,
+    prompt: Prompt,
+    max_age: Option<i64>,
+    reauth_after: Option<i64>,
 }
 
 impl Provider {
@@ -39,6 +91,7 @@ impl Provider {
         &self,
         params: Result<Params, String>,
         session: Option<&SessionUser>,
+        decision: Option<ConsentDecision>,
         now: UnixTime,
     ) -> Result<AuthorizeOutcome, InternalError> {
         let params = match params {
@@ -59,57 +112,152 @@ impl Provider {
         if !app.redirect_uris.iter().any(|registered| registered == redirect_uri) {
             return Ok(AuthorizeOutcome::ErrorPage(explain_mismatch(redirect_uri, &app.redirect_uris)));
         }
-        let state = params.get("state");
-        let back =
-            |error: OAuthError| AuthorizeOutcome::Redirect(self.error_redirect(&app, redirect_uri, &error, state));
-
+        let (mode, mode_error) = match params.get("response_mode") {
+            None | Some("query") => (ResponseMode::Query, None),
+            Some("form_post") => (ResponseMode::FormPost, None),
+            Some(_) => (ResponseMode::Query, Some("response_mode must be query or form_post")),
+        };
+        let responder = Responder { provider: self, app: &app, redirect_uri, state: params.get("state"), mode };
+        if let Some(message) = mode_error {
+            return Ok(responder.error(OAuthError::new(ErrorCode::InvalidRequest, message)));
+        }
         let request = match validate(&app, &params) {
             Ok(request) => request,
-            Err(error) => return Ok(back(error)),
+            Err(error) => return Ok(responder.error(error)),
         };
+        let hinted = match params.get("id_token_hint") {
+            Some(hint) => match self.hinted_subject(hint, &app) {
+                Ok(hinted) => Some(hinted),
+                Err(error) => return Ok(responder.error(error)),
+            },
+            None => None,
+        };
+
+        let session = session.filter(|session| satisfies(session, &request, hinted.as_ref(), now));
         let Some(session) = session else {
-            return Ok(AuthorizeOutcome::SignIn);
+            if request.prompt.none {
+                return Ok(responder.error(OAuthError::new(ErrorCode::LoginRequired, "the user must sign in")));
+            }
+            return Ok(AuthorizeOutcome::SignIn {
+                login_hint: params.get("login_hint").map(str::to_owned),
+                resume: resume_params(&params, Some(now)),
+            });
         };
         if !self.store.user_may_use_app(&app.id, &session.user_id).await? {
-            return Ok(back(OAuthError::new(ErrorCode::AccessDenied, "you are not allowed to use this app")));
+            return Ok(responder.error(OAuthError::new(ErrorCode::AccessDenied, "you are not allowed to use this app")));
         }
+        match decision {
+            Some(ConsentDecision::Deny) => {
+                return Ok(responder.error(OAuthError::new(ErrorCode::AccessDenied, "the user denied the request")));
+            }
+            Some(ConsentDecision::Allow) => {
+                self.store.record_consent(&session.user_id, &app.id, &request.scope, now).await?;
+            }
+            None if self.needs_consent(&app, session, &request).await? => {
+                if request.prompt.none {
+                    return Ok(responder.error(OAuthError::new(ErrorCode::ConsentRequired, "consent is required")));
+                }
+                return Ok(AuthorizeOutcome::Consent {
+                    app_name: app.name.clone(),
+                    scopes: request.scope.split(' ').map(str::to_owned).collect(),
+                    resume: resume_params(&params, None),
+                });
+            }
+            None => {}
+        }
+
         let code = random_token();
+        let code_ttl = app.options.code_ttl.unwrap_or(self.code_ttl);
         self.store
             .insert_code(NewCode {
                 code_hash: &sha256_hex(&code),
                 app_id: &app.id,
                 user_id: &session.user_id,
+                session_hash: &session.id_hash,
                 redirect_uri,
                 scope: &request.scope,
                 nonce: request.nonce,
                 code_challenge: request.code_challenge,
                 auth_time: session.auth_time,
-                expires_at: now + self.code_ttl,
+                expires_at: now + code_ttl,
+                offline: has_scope(&request.scope, "offline_access"),
             })
             .await?;
-        let mut response = vec![("code", code.as_str())];
-        response.extend(request.state.map(|state| ("state", state)));
-        Ok(AuthorizeOutcome::Redirect(self.redirect_with(&app, redirect_uri, &response)))
+        Ok(responder.respond(vec![("code", code)]))
     }
 
-    fn error_redirect(&self, app: &App, redirect_uri: &str, error: &OAuthError, state: Option<&str>) -> String {
-        let mut response = vec![("error", error.code.as_str()), ("error_description", error.description.as_ref())];
-        response.extend(state.map(|state| ("state", state)));
-        self.redirect_with(app, redirect_uri, &response)
-    }
-
-    /// The registered URI (whose own query is kept) with the response
-    /// parameters and `iss` (RFC 9207) added to its query.
-    fn redirect_with(&self, app: &App, redirect_uri: &str, response: &[(&str, &str)]) -> String {
-        let issuer = self.issuer(&app.slug);
-        match Url::parse(redirect_uri) {
-            Ok(mut url) => {
-                url.query_pairs_mut().extend_pairs(response).append_pair("iss", &issuer);
-                url.into()
-            }
-            // Registration only admits absolute URLs; keep the exact string otherwise.
-            Err(_) => redirect_uri.to_owned(),
+    /// Explicit-consent apps ask once per user until the scope grows;
+    /// `prompt=consent` asks every time.
+    async fn needs_consent(
+        &self,
+        app: &App,
+        session: &SessionUser,
+        request: &ValidRequest<'_>,
+    ) -> Result<bool, InternalError> {
+        if request.prompt.consent {
+            return Ok(true);
         }
+        if app.options.consent != "explicit" {
+            return Ok(false);
+        }
+        let granted = self.store.consented_scope(&session.user_id, &app.id).await?;
+        Ok(!granted.is_some_and(|granted| request.scope.split(' ').all(|scope| has_scope(&granted, scope))))
+    }
+}
+
+/// Whether the session may answer this request without a new sign-in.
+fn satisfies(session: &SessionUser, request: &ValidRequest<'_>, hinted: Option<&HintedSubject>, now: UnixTime) -> bool {
+    let fresh_enough = request.reauth_after.is_some_and(|after| session.auth_time >= after);
+    if fresh_enough {
+        return true;
+    }
+    let too_old = request.max_age.is_some_and(|max_age| now - session.auth_time > max_age);
+    let other_user = hinted.is_some_and(|hinted| hinted.subject != session.user_id);
+    !(request.prompt.login || too_old || other_user)
+}
+
+/// The request's parameters to repeat it after sign-in or consent. A
+/// sign-in demanded by the request itself is marked with its time so that
+/// the repeat is satisfied by it.
+fn resume_params(params: &Params, reauth_after: Option<UnixTime>) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = params
+        .sorted_pairs()
+        .into_iter()
+        .filter(|(name, _)| *name != REAUTH_MARKER)
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    let marker = reauth_after.or_else(|| params.get(REAUTH_MARKER).and_then(|raw| raw.parse().ok()));
+    if let Some(marker) = marker {
+        pairs.push((REAUTH_MARKER.to_owned(), marker.to_string()));
+    }
+    pairs
+}
+
+/// Builds answers to the app: every one carries `state` and `iss` (RFC 9207).
+struct Responder<'a> {
+    provider: &'a Provider,
+    app: &'a App,
+    redirect_uri: &'a str,
+    state: Option<&'a str>,
+    mode: ResponseMode,
+}
+
+impl Responder<'_> {
+    fn respond(&self, mut params: Vec<(&'static str, String)>) -> AuthorizeOutcome {
+        params.extend(self.state.map(|state| ("state", state.to_owned())));
+        params.push(("iss", self.provider.issuer(&self.app.slug)));
+        AuthorizeOutcome::Respond(AuthorizationResponse {
+            redirect_uri: self.redirect_uri.to_owned(),
+            params,
+            mode: self.mode,
+        })
+    }
+
+    fn error(&self, error: OAuthError) -> AuthorizeOutcome {
+        self.respond(vec![
+            ("error", error.code.as_str().to_owned()),
+            ("error_description", error.description.into_owned()),
+        ])
     }
 }
 
@@ -118,9 +266,7 @@ fn validate<'p>(app: &App, params: &'p Params) -> Result<ValidRequest<'p>, OAuth
     match params.get("response_type") {
         None => return invalid(ErrorCode::InvalidRequest, "response_type is required"),
         Some("code") => {}
-        Some(_) => {
-            return invalid(ErrorCode::UnsupportedResponseType, "only response_type=code is supported");
-        }
+        Some(_) => return invalid(ErrorCode::UnsupportedResponseType, "only response_type=code is supported"),
     }
     if params.get("request").is_some() {
         return invalid(ErrorCode::RequestNotSupported, "request objects are not supported");
@@ -128,20 +274,13 @@ fn validate<'p>(app: &App, params: &'p Params) -> Result<ValidRequest<'p>, OAuth
     if params.get("request_uri").is_some() {
         return invalid(ErrorCode::RequestUriNotSupported, "request_uri is not supported");
     }
-    if let Some(mode) = params.get("response_mode")
-        && mode != "query"
-    {
-        return invalid(ErrorCode::InvalidRequest, "only response_mode=query is supported");
-    }
     let scope = granted_scope(params.get("scope").unwrap_or_default());
     if !has_scope(&scope, "openid") {
         return invalid(ErrorCode::InvalidScope, "the openid scope is required");
     }
     let code_challenge = params.get("code_challenge");
     match (code_challenge, params.get("code_challenge_method")) {
-        (None, Some(_)) => {
-            return invalid(ErrorCode::InvalidRequest, "code_challenge_method without code_challenge");
-        }
+        (None, Some(_)) => return invalid(ErrorCode::InvalidRequest, "code_challenge_method without code_challenge"),
         (Some(_), None | Some("plain")) => {
             return invalid(ErrorCode::InvalidRequest, "only code_challenge_method=S256 is supported");
         }
@@ -149,14 +288,36 @@ fn validate<'p>(app: &App, params: &'p Params) -> Result<ValidRequest<'p>, OAuth
             return invalid(ErrorCode::InvalidRequest, "code_challenge must be 43 base64url characters");
         }
         (Some(_), Some("S256")) | (None, None) => {}
-        (Some(_), Some(_)) => {
-            return invalid(ErrorCode::InvalidRequest, "unknown code_challenge_method");
-        }
+        (Some(_), Some(_)) => return invalid(ErrorCode::InvalidRequest, "unknown code_challenge_method"),
     }
     if app.is_public() && code_challenge.is_none() {
         return invalid(ErrorCode::InvalidRequest, "PKCE with S256 is required for public clients");
     }
-    Ok(ValidRequest { scope, state: params.get("state"), nonce: params.get("nonce"), code_challenge })
+    let prompts: Vec<&str> =
+        params.get("prompt").unwrap_or_default().split(' ').filter(|value| !value.is_empty()).collect();
+    let prompt = Prompt {
+        none: prompts.contains(&"none"),
+        login: prompts.contains(&"login"),
+        consent: prompts.contains(&"consent"),
+    };
+    if prompt.none && prompts.len() > 1 {
+        return invalid(ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values");
+    }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(seconds) if seconds >= 0 => Some(seconds),
+            _ => return invalid(ErrorCode::InvalidRequest, "max_age must be a non-negative number of seconds"),
+        },
+    };
+    Ok(ValidRequest {
+        scope,
+        nonce: params.get("nonce"),
+        code_challenge,
+        prompt,
+        max_age,
+        reauth_after: params.get(REAUTH_MARKER).and_then(|raw| raw.parse().ok()),
+    })
 }
 
 /// A SHA-256 digest, base64url without padding.

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 use crate::store::UserClaims;
 
 /// The scopes Latch knows, in the order they are listed in responses.
-pub const SUPPORTED_SCOPES: [&str; 3] = ["openid", "profile", "email"];
+pub const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 pub const SUPPORTED_CLAIMS: [&str; 17] = [
     "iss",
@@ -69,6 +69,7 @@ mod tests {
     #[test]
     fn unknown_scopes_are_dropped_and_order_is_canonical() {
         assert_eq!(granted_scope("email  openid foo profile email"), "openid profile email");
+        assert_eq!(granted_scope("offline_access openid"), "openid offline_access");
         assert_eq!(granted_scope("foo"), "");
     }
 

@@ -20,6 +20,9 @@ pub enum ErrorCode {
     InvalidToken,
     RequestNotSupported,
     RequestUriNotSupported,
+    LoginRequired,
+    ConsentRequired,
+    UnsupportedTokenType,
 }
 
 impl ErrorCode {
@@ -36,6 +39,9 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::UnsupportedTokenType => "unsupported_token_type",
         }
     }
 }
@@ -51,8 +57,28 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
+    /// Characters RFC 6749 §5.2 does not allow in a description (which may
+    /// quote a client's input) become `?`.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, description: description.into() }
+        let description = description.into();
+        let allowed = |c: char| matches!(c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e');
+        let description = if description.chars().all(allowed) {
+            description
+        } else {
+            Cow::Owned(description.chars().map(|c| if allowed(c) { c } else { '?' }).collect())
+        };
+        Self { code, description }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_keep_to_the_rfc_6749_character_set() {
+        let error = OAuthError::new(ErrorCode::InvalidRequest, "the parameter a\"b\\c\u{e9} was repeated");
+        assert_eq!(error.description, "the parameter a?b?c? was repeated");
     }
 }
 

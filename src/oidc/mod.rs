@@ -5,40 +5,48 @@ pub mod authorize;
 pub mod claims;
 pub mod client_auth;
 pub mod discovery;
+pub mod end_session;
 pub mod error;
+pub mod id_token_hint;
 pub mod keyring;
 pub mod params;
 pub mod redirect_uri;
+pub mod revocation;
 pub mod token;
 pub mod userinfo;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::PublicUrl;
 use crate::store::Store;
-use keyring::KeyRing;
+use keyring::Keys;
 
 pub struct Provider {
     store: Store,
-    keys: KeyRing,
+    keys: Arc<Keys>,
     public_url: PublicUrl,
     code_ttl: i64,
     access_token_ttl: i64,
+    refresh_token_ttl: i64,
 }
 
+/// Deployment-wide defaults; each app may set its own.
 pub struct Lifetimes {
     pub code: Duration,
     pub access_token: Duration,
+    pub refresh_token: Duration,
 }
 
 impl Provider {
-    pub fn new(store: Store, keys: KeyRing, public_url: PublicUrl, lifetimes: Lifetimes) -> Self {
+    pub fn new(store: Store, keys: Arc<Keys>, public_url: PublicUrl, lifetimes: Lifetimes) -> Self {
         Self {
             store,
             keys,
             public_url,
             code_ttl: seconds(lifetimes.code),
             access_token_ttl: seconds(lifetimes.access_token),
+            refresh_token_ttl: seconds(lifetimes.refresh_token),
         }
     }
 

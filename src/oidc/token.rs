@@ -1,16 +1,16 @@
-//! The token endpoint (RFC 6749 §4.1.3, OIDC Core §3.1.3):
-//! `grant_type=authorization_code`.
+//! The token endpoint (RFC 6749 §4.1.3, §4.4, §6; OIDC Core §3.1.3, §12).
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::Provider;
-use super::claims::user_claims;
+use super::claims::{has_scope, user_claims};
 use super::error::{ErrorCode, ProtocolResult, client_error};
 use super::params::Params;
 use crate::clock::UnixTime;
+use crate::crypto::keys::SigningAlg;
 use crate::crypto::{jws, random_token, sha256_b64, sha256_hex};
-use crate::store::{App, CodeGrant, CodeRedemption};
+use crate::store::{App, CodeRedemption, NewFamily, Rotation, UserClaims};
 
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
@@ -19,10 +19,13 @@ pub struct TokenResponse {
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     pub scope: String,
 }
 
-/// RFC 9068 access token claims.
+/// RFC 9068 access token claims. For the client credentials grant `sub` is
+/// the client itself.
 #[derive(Debug, Serialize, serde::Deserialize)]
 pub struct AccessTokenClaims {
     pub iss: String,
@@ -35,13 +38,34 @@ pub struct AccessTokenClaims {
     pub scope: String,
 }
 
+/// What an issued set of tokens is about.
+struct Issue<'a> {
+    app: &'a App,
+    user: Option<&'a UserClaims>,
+    scope: &'a str,
+    jti: String,
+    auth_time: Option<UnixTime>,
+    nonce: Option<&'a str>,
+    refresh_token: Option<String>,
+}
+
 impl Provider {
     pub async fn token(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<TokenResponse> {
         match params.get("grant_type") {
             Some("authorization_code") => self.exchange_code(app, params, now).await,
-            Some(_) => client_error(ErrorCode::UnsupportedGrantType, "only grant_type=authorization_code is supported"),
+            Some("refresh_token") => self.refresh(app, params, now).await,
+            Some("client_credentials") => self.client_credentials(app, params, now).await,
+            Some(_) => client_error(ErrorCode::UnsupportedGrantType, "this grant_type is not supported"),
             None => client_error(ErrorCode::InvalidRequest, "grant_type is required"),
         }
+    }
+
+    pub(super) fn access_token_ttl(&self, app: &App) -> i64 {
+        app.options.access_token_ttl.unwrap_or(self.access_token_ttl)
+    }
+
+    fn refresh_token_ttl(&self, app: &App) -> i64 {
+        app.options.refresh_token_ttl.unwrap_or(self.refresh_token_ttl)
     }
 
     async fn exchange_code(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<TokenResponse> {
@@ -61,14 +85,20 @@ impl Provider {
         let code_hash = sha256_hex(code);
         let challenge = verifier.map(|verifier| sha256_b64(verifier, false));
         let jti = random_token();
-        let expires_at = now + self.access_token_ttl;
+        let refresh_token = random_token();
+        let family_id = uuid::Uuid::new_v4().to_string();
         let redemption = CodeRedemption {
             code_hash: &code_hash,
             app_id: &app.id,
             redirect_uri,
             code_challenge: challenge.as_deref(),
             jti: &jti,
-            token_expires_at: expires_at,
+            token_expires_at: now + self.access_token_ttl(app),
+            family: NewFamily {
+                id: &family_id,
+                refresh_hash: &sha256_hex(&refresh_token),
+                refresh_expires_at: now + self.refresh_token_ttl(app),
+            },
         };
         let Some(grant) = self.store.redeem_code(redemption, now).await? else {
             return self.explain_failed_redemption(app, &code_hash, redirect_uri, challenge.as_deref(), now).await;
@@ -76,49 +106,147 @@ impl Provider {
         let Some(user) = self.store.active_user_claims(&grant.user_id).await? else {
             return client_error(ErrorCode::InvalidGrant, "the user is disabled");
         };
-        let issuer = self.issuer(&app.slug);
-        let key = self.keys.signing_key();
+        self.issue(
+            Issue {
+                app,
+                user: Some(&user),
+                scope: &grant.scope,
+                jti,
+                auth_time: Some(grant.auth_time),
+                nonce: grant.nonce.as_deref(),
+                refresh_token: grant.offline.then_some(refresh_token),
+            },
+            now,
+        )
+    }
+
+    /// Rotation on every use (RFC 9700 §4.14.2): the presented token is
+    /// spent, a new one replaces it, and presenting a spent one again
+    /// revokes the whole family.
+    async fn refresh(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<TokenResponse> {
+        let Some(presented) = params.get("refresh_token") else {
+            return client_error(ErrorCode::InvalidRequest, "refresh_token is required");
+        };
+        let presented_hash = sha256_hex(presented);
+        let next = random_token();
+        let jti = random_token();
+        let rotation = Rotation {
+            presented_hash: &presented_hash,
+            app_id: &app.id,
+            next_hash: &sha256_hex(&next),
+            next_expires_at: now + self.refresh_token_ttl(app),
+            jti: &jti,
+            access_expires_at: now + self.access_token_ttl(app),
+        };
+        let Some(grant) = self.store.rotate_refresh_token(rotation, now).await? else {
+            if let Some(family) = self.store.family_of_used_refresh_token(&presented_hash, &app.id).await? {
+                self.store.revoke_family(&family, now).await?;
+                tracing::warn!(app = %app.slug, "refresh token replayed; its family was revoked");
+            }
+            return client_error(
+                ErrorCode::InvalidGrant,
+                "the refresh token is invalid, expired, revoked or already used",
+            );
+        };
+        let scope = match params.get("scope") {
+            Some(requested) if !requested.split(' ').all(|scope| has_scope(&grant.scope, scope)) => {
+                return client_error(ErrorCode::InvalidScope, "a refresh cannot widen the granted scope");
+            }
+            Some(requested) => super::claims::granted_scope(requested),
+            None => grant.scope.clone(),
+        };
+        let Some(user) = self.store.active_user_claims(&grant.user_id).await? else {
+            return client_error(ErrorCode::InvalidGrant, "the user is disabled");
+        };
+        self.issue(
+            Issue {
+                app,
+                user: Some(&user),
+                scope: &scope,
+                jti,
+                auth_time: Some(grant.auth_time),
+                nonce: None,
+                refresh_token: Some(next),
+            },
+            now,
+        )
+    }
+
+    /// The client acting for itself (RFC 6749 §4.4): an access token whose
+    /// subject is the client; no ID token, no refresh token.
+    async fn client_credentials(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<TokenResponse> {
+        if app.is_public() || !app.options.client_credentials {
+            return client_error(ErrorCode::UnauthorizedClient, "this client may not use the client_credentials grant");
+        }
+        let scope = params.get("scope").map(super::claims::granted_scope).unwrap_or_default();
+        let jti = random_token();
+        let expires_at = now + self.access_token_ttl(app);
+        self.store.insert_client_token(&jti, &app.id, &scope, now, expires_at).await?;
+        self.issue(
+            Issue { app, user: None, scope: &scope, jti, auth_time: None, nonce: None, refresh_token: None },
+            now,
+        )
+    }
+
+    fn issue(&self, issue: Issue<'_>, now: UnixTime) -> ProtocolResult<TokenResponse> {
+        let app = issue.app;
+        let keys = self.keys.current();
+        let alg = SigningAlg::parse(&app.options.signing_alg)?;
+        let Some(key) = keys.signing_key(alg, now) else {
+            return Err(crate::crypto::keys::KeyError::UnknownAlg(alg.as_str().to_owned()).into());
+        };
+        let expires_in = self.access_token_ttl(app);
+        let subject = issue.user.map_or_else(|| app.client_id.clone(), |user| user.id.clone());
         let access_token = jws::sign(
             key,
             "at+jwt",
             &AccessTokenClaims {
-                iss: issuer.clone(),
-                sub: user.id.clone(),
+                iss: self.issuer(&app.slug),
+                sub: subject,
                 aud: app.client_id.clone(),
                 client_id: app.client_id.clone(),
-                exp: expires_at,
+                exp: now + expires_in,
                 iat: now,
-                jti,
-                scope: grant.scope.clone(),
+                jti: issue.jti.clone(),
+                scope: issue.scope.to_owned(),
             },
         )?;
-        let id_token = jws::sign(key, "JWT", &self.id_token_claims(app, &grant, &user, &access_token, now))?;
+        let id_token = match issue.user {
+            Some(user) if has_scope(issue.scope, "openid") => {
+                Some(jws::sign(key, "JWT", &self.id_token_claims(&issue, user, &access_token, now))?)
+            }
+            _ => None,
+        };
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
-            expires_in: self.access_token_ttl,
-            id_token: Some(id_token),
-            scope: grant.scope,
+            expires_in,
+            id_token,
+            refresh_token: issue.refresh_token,
+            scope: issue.scope.to_owned(),
         })
     }
 
     fn id_token_claims(
         &self,
-        app: &App,
-        grant: &CodeGrant,
-        user: &crate::store::UserClaims,
+        issue: &Issue<'_>,
+        user: &UserClaims,
         access_token: &str,
         now: UnixTime,
     ) -> Map<String, Value> {
-        let mut claims = user_claims(user, &grant.scope);
+        let app = issue.app;
+        let mut claims = user_claims(user, issue.scope);
         claims.insert("iss".into(), json!(self.issuer(&app.slug)));
         claims.insert("aud".into(), json!(app.client_id));
         claims.insert("azp".into(), json!(app.client_id));
         claims.insert("iat".into(), json!(now));
-        claims.insert("exp".into(), json!(now + self.access_token_ttl));
-        claims.insert("auth_time".into(), json!(grant.auth_time));
+        claims.insert("exp".into(), json!(now + self.access_token_ttl(app)));
+        if let Some(auth_time) = issue.auth_time {
+            claims.insert("auth_time".into(), json!(auth_time));
+        }
+        // SHA-256 for all three algorithms (for EdDSA as libraries compute it).
         claims.insert("at_hash".into(), json!(sha256_b64(access_token, true)));
-        if let Some(nonce) = &grant.nonce {
+        if let Some(nonce) = issue.nonce {
             claims.insert("nonce".into(), json!(nonce));
         }
         claims

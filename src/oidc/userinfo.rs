@@ -14,7 +14,8 @@ use crate::crypto::jws;
 impl Provider {
     pub async fn userinfo(&self, access_token: &str, now: UnixTime) -> ProtocolResult<Map<String, Value>> {
         let invalid = || client_error(ErrorCode::InvalidToken, "the access token is invalid, expired or revoked");
-        let Ok(claims) = jws::verify::<AccessTokenClaims>(access_token, |kid| self.keys.key(kid)) else {
+        let keys = self.keys.current();
+        let Ok(claims) = jws::verify::<AccessTokenClaims>(access_token, |kid| keys.key(kid)) else {
             return invalid();
         };
         if claims.exp <= now {

@@ -11,6 +11,35 @@ pub struct NewApp {
     pub client_id: String,
     pub client_secret_hash: Option<String>,
     pub redirect_uris: Vec<String>,
+    pub options: AppOptions,
+}
+
+/// Per-app settings an operator can change after creation. Lifetimes are
+/// seconds; `None` means the deployment's default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppOptions {
+    pub code_ttl: Option<i64>,
+    pub access_token_ttl: Option<i64>,
+    pub refresh_token_ttl: Option<i64>,
+    /// `implicit` or `explicit`.
+    pub consent: String,
+    pub signing_alg: String,
+    pub client_credentials: bool,
+    pub post_logout_redirect_uris: Vec<String>,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            code_ttl: None,
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+            consent: "implicit".into(),
+            signing_alg: "RS256".into(),
+            client_credentials: false,
+            post_logout_redirect_uris: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -22,6 +51,7 @@ pub struct App {
     /// `None` for a public client.
     pub client_secret_hash: Option<String>,
     pub redirect_uris: Vec<String>,
+    pub options: AppOptions,
 }
 
 impl App {
@@ -38,9 +68,24 @@ pub struct AppSummary {
     pub public: bool,
     pub redirect_uris: Vec<String>,
     pub groups: Vec<String>,
+    #[serde(flatten)]
+    pub options: AppOptions,
 }
 
-const APP_COLUMNS: &str = "id, slug, name, client_id, client_secret_hash, redirect_uris";
+const APP_COLUMNS: &str = "id, slug, name, client_id, client_secret_hash, redirect_uris, code_ttl, access_token_ttl, \
+     refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris";
+
+fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
+    Ok(AppOptions {
+        code_ttl: row.try_get("code_ttl")?,
+        access_token_ttl: row.try_get("access_token_ttl")?,
+        refresh_token_ttl: row.try_get("refresh_token_ttl")?,
+        consent: row.try_get("consent")?,
+        signing_alg: row.try_get("signing_alg")?,
+        client_credentials: row.try_get::<i64, _>("client_credentials")? != 0,
+        post_logout_redirect_uris: decode_list(&row.try_get::<String, _>("post_logout_redirect_uris")?)?,
+    })
+}
 
 fn app_from_row(row: &AnyRow) -> StoreResult<App> {
     Ok(App {
@@ -50,6 +95,7 @@ fn app_from_row(row: &AnyRow) -> StoreResult<App> {
         client_id: row.try_get("client_id")?,
         client_secret_hash: row.try_get("client_secret_hash")?,
         redirect_uris: decode_list(&row.try_get::<String, _>("redirect_uris")?)?,
+        options: options_from_row(row)?,
     })
 }
 
@@ -59,8 +105,9 @@ impl Store {
         let id = uuid::Uuid::new_v4().to_string();
         let mut transaction = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO apps (id, slug, name, client_id, client_secret_hash, redirect_uris, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO apps (id, slug, name, client_id, client_secret_hash, redirect_uris, created_at, code_ttl, \
+             access_token_ttl, refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&id)
         .bind(&app.slug)
@@ -69,6 +116,13 @@ impl Store {
         .bind(&app.client_secret_hash)
         .bind(encode_list(&app.redirect_uris))
         .bind(now)
+        .bind(app.options.code_ttl)
+        .bind(app.options.access_token_ttl)
+        .bind(app.options.refresh_token_ttl)
+        .bind(&app.options.consent)
+        .bind(&app.options.signing_alg)
+        .bind(i64::from(app.options.client_credentials))
+        .bind(encode_list(&app.options.post_logout_redirect_uris))
         .execute(&mut *transaction)
         .await
         .map_err(StoreError::on_unique("app", &app.slug))?;
@@ -106,8 +160,9 @@ impl Store {
 
     pub async fn list_apps(&self) -> StoreResult<Vec<AppSummary>> {
         let rows = sqlx::query(
-            "SELECT a.slug, a.name, a.client_id, a.client_secret_hash, a.redirect_uris, g.name AS group_name \
-             FROM apps a LEFT JOIN app_groups ag ON ag.app_id = a.id LEFT JOIN groups g ON g.id = ag.group_id \
+            "SELECT a.slug, a.name, a.client_id, a.client_secret_hash, a.redirect_uris, a.code_ttl, a.access_token_ttl, \
+             a.refresh_token_ttl, a.consent, a.signing_alg, a.client_credentials, a.post_logout_redirect_uris, \
+             g.name AS group_name FROM apps a LEFT JOIN app_groups ag ON ag.app_id = a.id LEFT JOIN groups g ON g.id = ag.group_id \
              ORDER BY a.slug, g.name",
         )
         .fetch_all(&self.pool)
@@ -123,6 +178,7 @@ impl Store {
                     public: row.try_get::<Option<String>, _>("client_secret_hash")?.is_none(),
                     redirect_uris: decode_list(&row.try_get::<String, _>("redirect_uris")?)?,
                     groups: Vec::new(),
+                    options: options_from_row(&row)?,
                 });
             }
             if let (Some(group), Some(app)) = (row.try_get::<Option<String>, _>("group_name")?, apps.last_mut()) {
@@ -130,6 +186,35 @@ impl Store {
             }
         }
         Ok(apps)
+    }
+
+    /// Replaces an app's options and, when given, its redirect URIs.
+    pub async fn update_app(
+        &self,
+        slug: &str,
+        options: &AppOptions,
+        redirect_uris: Option<&[String]>,
+    ) -> StoreResult<()> {
+        let updated = sqlx::query(
+            "UPDATE apps SET code_ttl = $1, access_token_ttl = $2, refresh_token_ttl = $3, consent = $4, signing_alg = $5, \
+             client_credentials = $6, post_logout_redirect_uris = $7, redirect_uris = COALESCE($8, redirect_uris) \
+             WHERE slug = $9",
+        )
+        .bind(options.code_ttl)
+        .bind(options.access_token_ttl)
+        .bind(options.refresh_token_ttl)
+        .bind(&options.consent)
+        .bind(&options.signing_alg)
+        .bind(i64::from(options.client_credentials))
+        .bind(encode_list(&options.post_logout_redirect_uris))
+        .bind(redirect_uris.map(encode_list))
+        .bind(slug)
+        .execute(&self.pool)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound { kind: "app", name: slug.to_owned() });
+        }
+        Ok(())
     }
 
     pub async fn remove_app(&self, slug: &str) -> StoreResult<()> {

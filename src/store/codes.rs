@@ -1,5 +1,6 @@
 use sqlx::Row;
 
+use super::tokens::NewFamily;
 use super::{NewAccessToken, Store, StoreResult};
 use crate::clock::UnixTime;
 
@@ -7,16 +8,20 @@ pub struct NewCode<'a> {
     pub code_hash: &'a str,
     pub app_id: &'a str,
     pub user_id: &'a str,
+    pub session_hash: &'a str,
     pub redirect_uri: &'a str,
     pub scope: &'a str,
     pub nonce: Option<&'a str>,
     pub code_challenge: Option<&'a str>,
     pub auth_time: UnixTime,
     pub expires_at: UnixTime,
+    /// Whether the exchange starts a refresh token family.
+    pub offline: bool,
 }
 
-/// A redemption attempt: everything the code must be bound to, and the
-/// access token to record if it is.
+/// A redemption attempt: everything the code must be bound to, the access
+/// token to record if it is, and the refresh token to record if the code
+/// was issued for offline access.
 pub struct CodeRedemption<'a> {
     pub code_hash: &'a str,
     pub app_id: &'a str,
@@ -25,6 +30,7 @@ pub struct CodeRedemption<'a> {
     pub code_challenge: Option<&'a str>,
     pub jti: &'a str,
     pub token_expires_at: UnixTime,
+    pub family: NewFamily<'a>,
 }
 
 /// What a redeemed code grants.
@@ -34,6 +40,8 @@ pub struct CodeGrant {
     pub scope: String,
     pub nonce: Option<String>,
     pub auth_time: UnixTime,
+    /// Whether a refresh token was recorded.
+    pub offline: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -48,32 +56,32 @@ pub struct CodeState {
 impl Store {
     pub async fn insert_code(&self, code: NewCode<'_>) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO authorization_codes \
-             (code_hash, app_id, user_id, redirect_uri, scope, nonce, code_challenge, auth_time, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO authorization_codes (code_hash, app_id, user_id, session_hash, redirect_uri, scope, nonce, \
+             code_challenge, auth_time, expires_at, offline) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(code.code_hash)
         .bind(code.app_id)
         .bind(code.user_id)
+        .bind(code.session_hash)
         .bind(code.redirect_uri)
         .bind(code.scope)
         .bind(code.nonce)
         .bind(code.code_challenge)
         .bind(code.auth_time)
         .bind(code.expires_at)
+        .bind(i64::from(code.offline))
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Redeems the code and records the access token it buys, in one
-    /// transaction whose first statement is the atomic `UPDATE … WHERE
-    /// used_at IS NULL`: of two instances racing on one code exactly one
-    /// wins, and a replay that loses the race waits for the winner's token
-    /// row, so `revoke_tokens_of_code` finds it. Every binding of the code
-    /// (client, redirect URI, PKCE challenge, expiry, active user) is part of
-    /// the condition, so a wrong attempt changes nothing and the success path
-    /// is a single statement; `code_state` explains a failure afterwards.
+    /// Redeems the code and records what it buys, in one transaction whose
+    /// first statement is the atomic `UPDATE … WHERE used_at IS NULL`: of two
+    /// instances racing on one code exactly one wins, and a replay that loses
+    /// the race waits for the winner's rows, so `revoke_tokens_of_code` finds
+    /// them. Every binding of the code (client, redirect URI, PKCE challenge,
+    /// expiry, active user) is part of the condition, so a wrong attempt
+    /// changes nothing; `code_state` explains a failure afterwards.
     pub async fn redeem_code(&self, redemption: CodeRedemption<'_>, now: UnixTime) -> StoreResult<Option<CodeGrant>> {
         let mut transaction = self.pool.begin().await?;
         let row = sqlx::query(
@@ -81,7 +89,7 @@ impl Store {
              WHERE code_hash = $2 AND app_id = $3 AND used_at IS NULL AND expires_at > $1 AND redirect_uri = $4 \
              AND ((code_challenge IS NULL AND $5 IS NULL) OR code_challenge = $5) \
              AND EXISTS (SELECT 1 FROM users u WHERE u.id = authorization_codes.user_id AND u.disabled_at IS NULL) \
-             RETURNING user_id, scope, nonce, auth_time",
+             RETURNING user_id, scope, nonce, auth_time, session_hash, offline",
         )
         .bind(now)
         .bind(redemption.code_hash)
@@ -96,6 +104,16 @@ impl Store {
             scope: row.try_get("scope")?,
             nonce: row.try_get("nonce")?,
             auth_time: row.try_get("auth_time")?,
+            offline: row.try_get::<i64, _>("offline")? != 0,
+        };
+        let session_hash: Option<String> = row.try_get("session_hash")?;
+        let family_id = if grant.offline {
+            let family = &redemption.family;
+            Self::insert_family(&mut transaction, family, redemption.app_id, &grant, session_hash.as_deref(), now)
+                .await?;
+            Some(family.id)
+        } else {
+            None
         };
         let token = NewAccessToken {
             jti: redemption.jti,
@@ -103,6 +121,7 @@ impl Store {
             user_id: &grant.user_id,
             scope: &grant.scope,
             code_hash: Some(redemption.code_hash),
+            family_id,
             issued_at: now,
             expires_at: redemption.token_expires_at,
         };
@@ -134,16 +153,29 @@ impl Store {
         .map_err(|error: sqlx::Error| error.into())
     }
 
-    /// Revokes everything issued for a code: called when the code is replayed.
-    pub async fn revoke_tokens_of_code(&self, code_hash: &str, app_id: &str, now: UnixTime) -> StoreResult<bool> {
-        let revoked = sqlx::query(
-            "UPDATE access_tokens SET revoked_at = $1 WHERE code_hash = $2 AND app_id = $3 AND revoked_at IS NULL",
+    /// Revokes everything issued for a code, including the refresh token
+    /// family it started: called when the code is replayed.
+    pub async fn revoke_tokens_of_code(&self, code_hash: &str, app_id: &str, now: UnixTime) -> StoreResult<()> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE token_families SET revoked_at = $1 WHERE revoked_at IS NULL AND id IN \
+             (SELECT family_id FROM access_tokens WHERE code_hash = $2 AND app_id = $3 AND family_id IS NOT NULL)",
         )
         .bind(now)
         .bind(code_hash)
         .bind(app_id)
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await?;
-        Ok(revoked.rows_affected() > 0)
+        sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND (code_hash = $2 AND app_id = $3 \
+             OR family_id IN (SELECT family_id FROM access_tokens WHERE code_hash = $2 AND app_id = $3))",
+        )
+        .bind(now)
+        .bind(code_hash)
+        .bind(app_id)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(())
     }
 }

@@ -8,14 +8,21 @@ pub struct StoredKey {
     pub alg: String,
     pub private_key: String,
     pub created_at: UnixTime,
+    /// Signs from this time on; published before it.
+    pub activates_at: UnixTime,
+    /// Unpublished from this time on; `None` while current.
+    pub retire_at: Option<UnixTime>,
 }
 
 impl Store {
     /// All signing keys, oldest first.
     pub async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
-        let rows = sqlx::query("SELECT kid, alg, private_key, created_at FROM signing_keys ORDER BY created_at, kid")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT kid, alg, private_key, created_at, activates_at, retire_at FROM signing_keys \
+             ORDER BY activates_at, created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|row| {
                 Ok(StoredKey {
@@ -23,35 +30,82 @@ impl Store {
                     alg: row.try_get("alg")?,
                     private_key: row.try_get("private_key")?,
                     created_at: row.try_get("created_at")?,
+                    activates_at: row.try_get("activates_at")?,
+                    retire_at: row.try_get("retire_at")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Into::into)
     }
 
-    /// Stores `key` as the deployment's first signing key unless another
-    /// instance already did. The claim on the `first_signing_key` fact is the
-    /// transaction's first statement, so concurrent first starts serialize on
-    /// it and exactly one key results. Returns whether `key` was stored.
+    /// What identifies the current key set: changes whenever a key is added
+    /// or scheduled to retire, so instances know when to reload.
+    pub async fn signing_keys_fingerprint(&self) -> StoreResult<String> {
+        let rows = sqlx::query("SELECT kid, activates_at, retire_at FROM signing_keys ORDER BY kid")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut fingerprint = String::new();
+        for row in rows {
+            let kid: String = row.try_get("kid")?;
+            let activates_at: i64 = row.try_get("activates_at")?;
+            let retire_at: Option<i64> = row.try_get("retire_at")?;
+            fingerprint.push_str(&format!("{kid}:{activates_at}:{retire_at:?};"));
+        }
+        Ok(fingerprint)
+    }
+
+    /// Stores `key` as the deployment's first key of its algorithm unless
+    /// another instance already did. The claim on the fact is the
+    /// transaction's first statement, so concurrent first starts serialize
+    /// on it and exactly one key results. Returns whether `key` was stored.
     pub async fn insert_first_signing_key(&self, key: StoredKey) -> StoreResult<bool> {
         let mut transaction = self.pool.begin().await?;
-        let claimed = sqlx::query(
-            "INSERT INTO deployment_facts (name, value) VALUES ('first_signing_key', $1) ON CONFLICT DO NOTHING",
-        )
-        .bind(&key.kid)
-        .execute(&mut *transaction)
-        .await?;
+        let claimed = sqlx::query("INSERT INTO deployment_facts (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(format!("first_signing_key_{}", key.alg))
+            .bind(&key.kid)
+            .execute(&mut *transaction)
+            .await?;
         if claimed.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query("INSERT INTO signing_keys (kid, alg, private_key, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&key.kid)
-            .bind(&key.alg)
-            .bind(&key.private_key)
-            .bind(key.created_at)
-            .execute(&mut *transaction)
-            .await?;
+        Self::insert_key(&mut transaction, &key).await?;
         transaction.commit().await?;
         Ok(true)
+    }
+
+    /// Adds the next key of an algorithm and schedules the retirement of the
+    /// keys it supersedes, in one transaction.
+    pub async fn insert_next_signing_key(&self, key: StoredKey, retire_previous_at: UnixTime) -> StoreResult<()> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("UPDATE signing_keys SET retire_at = $1 WHERE alg = $2 AND retire_at IS NULL")
+            .bind(retire_previous_at)
+            .bind(&key.alg)
+            .execute(&mut *transaction)
+            .await?;
+        Self::insert_key(&mut transaction, &key).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_key(transaction: &mut sqlx::Transaction<'_, sqlx::Any>, key: &StoredKey) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_key, created_at, activates_at, retire_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.private_key)
+        .bind(key.created_at)
+        .bind(key.activates_at)
+        .bind(key.retire_at)
+        .execute(&mut **transaction)
+        .await?;
+        Ok(())
+    }
+
+    /// The longest access token lifetime any app has, in seconds.
+    pub async fn longest_app_token_ttl(&self) -> StoreResult<Option<i64>> {
+        let row = sqlx::query("SELECT MAX(access_token_ttl) AS longest FROM apps").fetch_one(&self.pool).await?;
+        Ok(row.try_get("longest")?)
     }
 }

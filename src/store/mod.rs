@@ -6,8 +6,10 @@
 
 mod apps;
 mod codes;
+mod consents;
 mod groups;
 mod keys;
+mod proxy;
 mod sessions;
 mod tokens;
 mod users;
@@ -19,12 +21,15 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-pub use apps::{App, AppSummary, NewApp};
+pub use apps::{App, AppOptions, AppSummary, NewApp};
 pub use codes::{CodeGrant, CodeRedemption, CodeState, NewCode};
 pub use groups::GroupSummary;
 pub use keys::StoredKey;
+pub use proxy::{ForwardAuthCheck, NewProxyApp, NewProxyCode, ProxyApp, ProxyGrant, ProxyUser};
 pub use sessions::SessionUser;
-pub use tokens::{AccessTokenGrant, NewAccessToken};
+pub use tokens::{
+    AccessTokenGrant, ClientTokenGrant, NewAccessToken, NewFamily, RefreshGrant, RefreshTokenInfo, Rotation,
+};
 pub use users::{NewUser, UserClaims, UserCredentials, UserSummary};
 
 #[derive(Debug, thiserror::Error)]

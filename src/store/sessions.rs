@@ -6,6 +6,8 @@ use crate::clock::UnixTime;
 /// A live sign-in session and the active user it belongs to.
 #[derive(Debug, Clone)]
 pub struct SessionUser {
+    /// SHA-256 of the session cookie: how tokens issued in it find it.
+    pub id_hash: String,
     pub user_id: String,
     pub auth_time: UnixTime,
 }
@@ -38,8 +40,36 @@ impl Store {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| Ok(SessionUser { user_id: row.try_get("user_id")?, auth_time: row.try_get("auth_time")? }))
-            .transpose()
-            .map_err(|error: sqlx::Error| error.into())
+        row.map(|row| {
+            Ok(SessionUser {
+                id_hash: id_hash.to_owned(),
+                user_id: row.try_get("user_id")?,
+                auth_time: row.try_get("auth_time")?,
+            })
+        })
+        .transpose()
+        .map_err(|error: sqlx::Error| error.into())
+    }
+
+    /// Ends a session: the row goes, and so does everything issued from it
+    /// (refresh token families and the access tokens they bought).
+    pub async fn end_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<()> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *transaction).await?;
+        sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE session_hash = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id_hash)
+            .execute(&mut *transaction)
+            .await?;
+        sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $1 WHERE revoked_at IS NULL \
+             AND family_id IN (SELECT id FROM token_families WHERE session_hash = $2)",
+        )
+        .bind(now)
+        .bind(id_hash)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(())
     }
 }

@@ -1,5 +1,6 @@
 use sqlx::{Any, Row, Transaction};
 
+use super::codes::CodeGrant;
 use super::{Store, StoreResult};
 use crate::clock::UnixTime;
 
@@ -9,8 +10,16 @@ pub struct NewAccessToken<'a> {
     pub user_id: &'a str,
     pub scope: &'a str,
     pub code_hash: Option<&'a str>,
+    pub family_id: Option<&'a str>,
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
+}
+
+/// A refresh token family's id and its first refresh token.
+pub struct NewFamily<'a> {
+    pub id: &'a str,
+    pub refresh_hash: &'a str,
+    pub refresh_expires_at: UnixTime,
 }
 
 /// A live access token: unexpired, unrevoked, its user active.
@@ -19,6 +28,47 @@ pub struct AccessTokenGrant {
     pub user_id: String,
     pub app_id: String,
     pub scope: String,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// A live token of the client credentials grant.
+#[derive(Debug, Clone)]
+pub struct ClientTokenGrant {
+    pub app_id: String,
+    pub scope: String,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// What a rotated refresh token's family grants.
+#[derive(Debug, Clone)]
+pub struct RefreshGrant {
+    pub family_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub auth_time: UnixTime,
+}
+
+/// A refresh token as introspection reports it.
+#[derive(Debug, Clone)]
+pub struct RefreshTokenInfo {
+    pub user_id: String,
+    pub app_id: String,
+    pub scope: String,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// The rotation: the refresh token presented, the one replacing it, and the
+/// access token it buys.
+pub struct Rotation<'a> {
+    pub presented_hash: &'a str,
+    pub app_id: &'a str,
+    pub next_hash: &'a str,
+    pub next_expires_at: UnixTime,
+    pub jti: &'a str,
+    pub access_expires_at: UnixTime,
 }
 
 impl Store {
@@ -27,14 +77,15 @@ impl Store {
         token: NewAccessToken<'_>,
     ) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO access_tokens (jti, app_id, user_id, scope, code_hash, issued_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO access_tokens (jti, app_id, user_id, scope, code_hash, family_id, issued_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(token.jti)
         .bind(token.app_id)
         .bind(token.user_id)
         .bind(token.scope)
         .bind(token.code_hash)
+        .bind(token.family_id)
         .bind(token.issued_at)
         .bind(token.expires_at)
         .execute(&mut **transaction)
@@ -42,9 +93,246 @@ impl Store {
         Ok(())
     }
 
+    /// Starts a family for a code exchange, with its first refresh token.
+    pub(super) async fn insert_family(
+        transaction: &mut Transaction<'_, Any>,
+        family: &NewFamily<'_>,
+        app_id: &str,
+        grant: &CodeGrant,
+        session_hash: Option<&str>,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO token_families (id, app_id, user_id, session_hash, scope, auth_time, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(family.id)
+        .bind(app_id)
+        .bind(&grant.user_id)
+        .bind(session_hash)
+        .bind(&grant.scope)
+        .bind(grant.auth_time)
+        .bind(now)
+        .execute(&mut **transaction)
+        .await?;
+        Self::insert_refresh_token(transaction, family.refresh_hash, family.id, now, family.refresh_expires_at).await
+    }
+
+    async fn insert_refresh_token(
+        transaction: &mut Transaction<'_, Any>,
+        token_hash: &str,
+        family_id: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(family_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut **transaction)
+        .await?;
+        Ok(())
+    }
+
+    /// Rotates a refresh token: marks the presented one used (atomically,
+    /// first statement) and records its successor and a new access token.
+    /// `None` when the token is unknown, expired, already used, another
+    /// client's, or its family revoked or user disabled.
+    pub async fn rotate_refresh_token(
+        &self,
+        rotation: Rotation<'_>,
+        now: UnixTime,
+    ) -> StoreResult<Option<RefreshGrant>> {
+        let mut transaction = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+             AND family_id IN (SELECT f.id FROM token_families f JOIN users u ON u.id = f.user_id \
+                               WHERE f.app_id = $3 AND f.revoked_at IS NULL AND u.disabled_at IS NULL) \
+             RETURNING family_id",
+        )
+        .bind(now)
+        .bind(rotation.presented_hash)
+        .bind(rotation.app_id)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let family_id: String = row.try_get("family_id")?;
+        let family = sqlx::query("SELECT user_id, scope, auth_time FROM token_families WHERE id = $1")
+            .bind(&family_id)
+            .fetch_one(&mut *transaction)
+            .await?;
+        let grant = RefreshGrant {
+            user_id: family.try_get("user_id")?,
+            scope: family.try_get("scope")?,
+            auth_time: family.try_get("auth_time")?,
+            family_id,
+        };
+        Self::insert_refresh_token(
+            &mut transaction,
+            rotation.next_hash,
+            &grant.family_id,
+            now,
+            rotation.next_expires_at,
+        )
+        .await?;
+        let token = NewAccessToken {
+            jti: rotation.jti,
+            app_id: rotation.app_id,
+            user_id: &grant.user_id,
+            scope: &grant.scope,
+            code_hash: None,
+            family_id: Some(&grant.family_id),
+            issued_at: now,
+            expires_at: rotation.access_expires_at,
+        };
+        Self::insert_access_token(&mut transaction, token).await?;
+        transaction.commit().await?;
+        Ok(Some(grant))
+    }
+
+    /// The family of an already-rotated refresh token of this app: a second
+    /// use of a rotated token is a replay (RFC 9700 §4.14.2).
+    pub async fn family_of_used_refresh_token(&self, token_hash: &str, app_id: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query(
+            "SELECT r.family_id FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
+             WHERE r.token_hash = $1 AND f.app_id = $2 AND r.used_at IS NOT NULL",
+        )
+        .bind(token_hash)
+        .bind(app_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| row.try_get("family_id")).transpose()?)
+    }
+
+    /// Revokes a family: its refresh tokens and every access token it bought.
+    pub async fn revoke_family(&self, family_id: &str, now: UnixTime) -> StoreResult<()> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(family_id)
+            .execute(&mut *transaction)
+            .await?;
+        sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(family_id)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// A refresh token's family and owning app, if the token exists.
+    pub async fn refresh_token_owner(&self, token_hash: &str) -> StoreResult<Option<(String, String)>> {
+        let row = sqlx::query(
+            "SELECT r.family_id, f.app_id FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
+             WHERE r.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((row.try_get("family_id")?, row.try_get("app_id")?)))
+            .transpose()
+            .map_err(|error: sqlx::Error| error.into())
+    }
+
+    /// A refresh token that could be used now.
+    pub async fn live_refresh_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<Option<RefreshTokenInfo>> {
+        let row = sqlx::query(
+            "SELECT f.user_id, f.app_id, f.scope, r.issued_at, r.expires_at FROM refresh_tokens r \
+             JOIN token_families f ON f.id = r.family_id JOIN users u ON u.id = f.user_id \
+             WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > $2 AND f.revoked_at IS NULL \
+             AND u.disabled_at IS NULL",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(RefreshTokenInfo {
+                user_id: row.try_get("user_id")?,
+                app_id: row.try_get("app_id")?,
+                scope: row.try_get("scope")?,
+                issued_at: row.try_get("issued_at")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+        .map_err(|error: sqlx::Error| error.into())
+    }
+
+    /// The app an access token (of either grant) was issued to.
+    pub async fn access_token_app(&self, jti: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query(
+            "SELECT app_id FROM access_tokens WHERE jti = $1 UNION ALL SELECT app_id FROM client_tokens WHERE jti = $1",
+        )
+        .bind(jti)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| row.try_get("app_id")).transpose()?)
+    }
+
+    pub async fn revoke_access_token(&self, jti: &str, now: UnixTime) -> StoreResult<()> {
+        let mut transaction = self.pool.begin().await?;
+        for table in ["access_tokens", "client_tokens"] {
+            sqlx::query(&format!("UPDATE {table} SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL"))
+                .bind(now)
+                .bind(jti)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    pub async fn insert_client_token(
+        &self,
+        jti: &str,
+        app_id: &str,
+        scope: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO client_tokens (jti, app_id, scope, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(jti)
+        .bind(app_id)
+        .bind(scope)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn live_client_token(&self, jti: &str, now: UnixTime) -> StoreResult<Option<ClientTokenGrant>> {
+        let row = sqlx::query(
+            "SELECT app_id, scope, issued_at, expires_at FROM client_tokens \
+             WHERE jti = $1 AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(jti)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(ClientTokenGrant {
+                app_id: row.try_get("app_id")?,
+                scope: row.try_get("scope")?,
+                issued_at: row.try_get("issued_at")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+        .map_err(|error: sqlx::Error| error.into())
+    }
+
     pub async fn live_access_token(&self, jti: &str, now: UnixTime) -> StoreResult<Option<AccessTokenGrant>> {
         let row = sqlx::query(
-            "SELECT t.user_id, t.app_id, t.scope FROM access_tokens t JOIN users u ON u.id = t.user_id \
+            "SELECT t.user_id, t.app_id, t.scope, t.issued_at, t.expires_at FROM access_tokens t \
+             JOIN users u ON u.id = t.user_id \
              WHERE t.jti = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL",
         )
         .bind(jti)
@@ -56,6 +344,8 @@ impl Store {
                 user_id: row.try_get("user_id")?,
                 app_id: row.try_get("app_id")?,
                 scope: row.try_get("scope")?,
+                issued_at: row.try_get("issued_at")?,
+                expires_at: row.try_get("expires_at")?,
             })
         })
         .transpose()

@@ -116,6 +116,11 @@ impl Store {
         let id: String = row.try_get("id")?;
         if disabled {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(&id).execute(&mut *transaction).await?;
+            sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *transaction)
+                .await?;
             sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(&id)

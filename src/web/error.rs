@@ -12,6 +12,7 @@ use serde_json::json;
 use super::pages::error_page;
 use crate::login::LoginError;
 use crate::oidc::error::{ErrorCode, InternalError, OAuthError, ProtocolError};
+use crate::proxy::ProxyError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -73,6 +74,32 @@ impl From<InternalError> for WebError {
 impl From<StoreError> for WebError {
     fn from(error: StoreError) -> Self {
         Self::Internal(error.into())
+    }
+}
+
+/// Forward-auth failures are pages (the browser or the proxy's log shows
+/// them), never redirects: a refused `rd` must not send anyone anywhere.
+impl From<ProxyError> for WebError {
+    fn from(error: ProxyError) -> Self {
+        let bad_request = StatusCode::BAD_REQUEST;
+        match error {
+            ProxyError::Store(error) => error.into(),
+            ProxyError::Misconfigured(message) => {
+                tracing::warn!(%message, "forward auth: the proxy's configuration needs fixing");
+                Self::page(bad_request, "Forward auth is misconfigured", message)
+            }
+            ProxyError::NotRegistered { origin } => {
+                tracing::info!(%origin, "forward auth: refused a URL outside the proxy apps");
+                let message = format!("{origin} is not the address of an app registered with Latch.");
+                Self::page(bad_request, "Unknown app", message)
+            }
+            ProxyError::BadRequest(message) => Self::page(bad_request, "This sign-in link is not valid", message),
+            ProxyError::SignInExpired => Self::page(
+                bad_request,
+                "This sign-in link has expired",
+                "It was already used, is too old, or was opened in another browser. Open the app again to sign in.",
+            ),
+        }
     }
 }
 

@@ -5,13 +5,13 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 
-use super::AppState;
 use super::cookies;
 use super::error::WebError;
 use super::oidc::current_session;
 use super::pages::{LoginPage, MessagePage, render};
+use super::{AppState, redirect};
 use crate::clock;
 use crate::login::{LoginError, csrf_matches, new_csrf_token, safe_next};
 use crate::oidc::params::Params;
@@ -38,14 +38,19 @@ fn show_form(
     username: &str,
     error: Option<&str>,
 ) -> Response {
-    let existing = cookies::read(headers, cookies::CSRF).filter(|token| token.len() == 43);
-    let csrf_token = existing.clone().unwrap_or_else(new_csrf_token);
+    let (csrf_token, set_cookie) = csrf_token_for(headers, state.secure_cookies);
     let page = render(status, &LoginPage { csrf_token: &csrf_token, next, username, error });
-    match existing {
-        Some(_) => page,
+    (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response()
+}
+
+/// The browser's CSRF token, and the cookie to set when it has none yet.
+pub(super) fn csrf_token_for(headers: &HeaderMap, secure: bool) -> (String, Option<String>) {
+    match cookies::read(headers, cookies::CSRF).filter(|token| token.len() == 43) {
+        Some(existing) => (existing, None),
         None => {
-            let cookie = cookies::build(cookies::CSRF, &csrf_token, CSRF_MAX_AGE, state.secure_cookies);
-            (AppendHeaders([(SET_COOKIE, cookie)]), page).into_response()
+            let token = new_csrf_token();
+            let cookie = cookies::build(cookies::CSRF, &token, CSRF_MAX_AGE, secure);
+            (token, Some(cookie))
         }
     }
 }
@@ -65,7 +70,7 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Byt
             let cookie =
                 cookies::build(cookies::SESSION, &session.token, session.expires_at - now, state.secure_cookies);
             tracing::info!(username, "signed in");
-            Ok((AppendHeaders([(SET_COOKIE, cookie)]), Redirect::to(next)).into_response())
+            Ok((AppendHeaders([(SET_COOKIE, cookie)]), redirect(next)).into_response())
         }
         Err(LoginError::InvalidCredentials) => {
             tracing::info!(username, "sign-in refused");
@@ -80,7 +85,7 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Byt
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
     let signed_in = current_session(&state, &headers, clock::now()).await?.is_some();
     if !signed_in {
-        return Ok(Redirect::to("/login").into_response());
+        return Ok(redirect("/login"));
     }
     let page = MessagePage {
         title: "Signed in",

@@ -6,6 +6,7 @@ pub mod error;
 mod login;
 mod oidc;
 pub mod pages;
+mod proxy;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::login::Authenticator;
 use crate::oidc::Provider;
+use crate::proxy::ForwardAuth;
 
 /// Request bodies larger than this are refused with 413: no OAuth or login
 /// form comes near it.
@@ -29,6 +31,7 @@ pub struct AppState {
     pub authenticator: Arc<Authenticator>,
     /// `Secure` on cookies, set when the public URL is https.
     pub secure_cookies: bool,
+    pub forward_auth: Arc<ForwardAuth>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -42,14 +45,18 @@ pub fn router(state: AppState) -> Router {
     let apis = Router::new()
         .route("/application/o/token/", axum::routing::post(oidc::token))
         .route("/application/o/userinfo/", get(oidc::userinfo).post(oidc::userinfo))
+        .route("/application/o/revoke/", axum::routing::post(oidc::revoke))
+        .route("/application/o/introspect/", axum::routing::post(oidc::introspect))
         .route("/application/o/{slug}/.well-known/openid-configuration", get(oidc::discovery))
         .route("/application/o/{slug}/jwks/", get(oidc::jwks))
         .layer(cors);
     let pages = Router::new()
         .route("/application/o/authorize/", get(oidc::authorize_get).post(oidc::authorize_post))
+        .route("/application/o/{slug}/end-session/", get(oidc::end_session_get).post(oidc::end_session_post))
         .route("/login", get(login::form).post(login::submit))
         .route("/", get(login::home));
     apis.merge(pages)
+        .merge(proxy::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(security_header(
@@ -59,6 +66,21 @@ pub fn router(state: AppState) -> Router {
         .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .with_state(state)
+}
+
+/// A 303 redirect. Unlike `axum::response::Redirect`, a location that is not
+/// a valid header value (which input could make it) is a 400, not a panic.
+pub fn redirect(location: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match HeaderValue::from_str(location) {
+        Ok(value) => (axum::http::StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
+        Err(_) => error::WebError::page(
+            axum::http::StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The redirect target is not a valid URL.",
+        )
+        .into_response(),
+    }
 }
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

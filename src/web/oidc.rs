@@ -3,19 +3,23 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, PRAGMA, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 
-use super::AppState;
 use super::cookies;
 use super::error::WebError;
+use super::login::csrf_token_for;
+use super::pages::{ConsentPage, FORM_POST_SCRIPT, FormPostPage, MessagePage, form_post_csp, render};
+use super::{AppState, redirect};
 use crate::clock;
-use crate::oidc::authorize::AuthorizeOutcome;
+use crate::login::csrf_matches;
+use crate::oidc::authorize::{AuthorizeOutcome, ConsentDecision, ResponseMode};
 use crate::oidc::client_auth::parse_basic;
-use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::oidc::end_session::LogoutOutcome;
+use crate::oidc::error::{ErrorCode, OAuthError, ProtocolError};
 use crate::oidc::params::Params;
-use crate::store::SessionUser;
+use crate::store::{App, SessionUser};
 
 fn form_pairs(raw: &[u8]) -> Vec<(String, String)> {
     serde_urlencoded::from_bytes(raw).unwrap_or_default()
@@ -26,7 +30,11 @@ pub async fn authorize_get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
-    authorize(state, &headers, form_pairs(query.unwrap_or_default().as_bytes())).await
+    let pairs = form_pairs(query.unwrap_or_default().as_bytes());
+    if pairs.iter().any(|(name, _)| name == CONSENT_FIELD) {
+        return Err(WebError::page(StatusCode::BAD_REQUEST, "Invalid request", "Consent must be given with the form."));
+    }
+    authorize(state, &headers, pairs, None).await
 }
 
 pub async fn authorize_post(
@@ -34,28 +42,72 @@ pub async fn authorize_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    authorize(state, &headers, form_pairs(&body)).await
+    let mut pairs = form_pairs(&body);
+    let decision = take(&mut pairs, CONSENT_FIELD);
+    let csrf = take(&mut pairs, "csrf_token");
+    let decision = match decision.as_deref() {
+        None => None,
+        Some(answer) => {
+            if !csrf_matches(cookies::read(&headers, cookies::CSRF).as_deref(), csrf.as_deref()) {
+                let message = "This consent form has expired. Please start signing in to the app again.";
+                return Err(WebError::page(StatusCode::BAD_REQUEST, "Form expired", message));
+            }
+            Some(if answer == "allow" { ConsentDecision::Allow } else { ConsentDecision::Deny })
+        }
+    };
+    authorize(state, &headers, pairs, decision).await
 }
 
-async fn authorize(state: AppState, headers: &HeaderMap, pairs: Vec<(String, String)>) -> Result<Response, WebError> {
+/// The consent page's answer, posted back to the authorization endpoint.
+const CONSENT_FIELD: &str = "latch_consent";
+
+fn take(pairs: &mut Vec<(String, String)>, name: &str) -> Option<String> {
+    let position = pairs.iter().position(|(key, _)| key == name)?;
+    Some(pairs.remove(position).1)
+}
+
+async fn authorize(
+    state: AppState,
+    headers: &HeaderMap,
+    pairs: Vec<(String, String)>,
+    decision: Option<ConsentDecision>,
+) -> Result<Response, WebError> {
     let now = clock::now();
     let session = current_session(&state, headers, now).await?;
-    let params = Params::from_pairs(pairs);
-    let outcome = state.provider.authorize(params.clone(), session.as_ref(), now).await?;
+    let outcome = state.provider.authorize(Params::from_pairs(pairs), session.as_ref(), decision, now).await?;
     Ok(match outcome {
         AuthorizeOutcome::ErrorPage(message) => {
             tracing::info!(reason = %message, "authorization request refused");
             WebError::page(StatusCode::BAD_REQUEST, "This sign-in link is not valid", message).into_response()
         }
-        AuthorizeOutcome::SignIn => {
-            // Come back to the same request, as a GET, once signed in.
-            let params = params.unwrap_or_default();
-            let query = serde_urlencoded::to_string(params.sorted_pairs()).unwrap_or_default();
-            let next = format!("/application/o/authorize/?{query}");
-            let login = format!("/login?{}", serde_urlencoded::to_string([("next", next)]).unwrap_or_default());
-            Redirect::to(&login).into_response()
+        AuthorizeOutcome::SignIn { login_hint, resume } => {
+            let next =
+                format!("/application/o/authorize/?{}", serde_urlencoded::to_string(&resume).unwrap_or_default());
+            let mut login = vec![("next", next)];
+            login.extend(login_hint.map(|hint| ("login_hint", hint)));
+            redirect(&format!("/login?{}", serde_urlencoded::to_string(login).unwrap_or_default()))
         }
-        AuthorizeOutcome::Redirect(target) => Redirect::to(&target).into_response(),
+        AuthorizeOutcome::Consent { app_name, scopes, resume } => {
+            let (csrf_token, set_cookie) = csrf_token_for(headers, state.secure_cookies);
+            let page = render(
+                StatusCode::OK,
+                &ConsentPage { app_name: &app_name, scopes: &scopes, resume: &resume, csrf_token: &csrf_token },
+            );
+            (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response()
+        }
+        AuthorizeOutcome::Respond(response) => match response.mode {
+            ResponseMode::Query => redirect(&response.redirect_url()),
+            ResponseMode::FormPost => {
+                let page =
+                    FormPostPage { action: &response.redirect_uri, params: &response.params, script: FORM_POST_SCRIPT };
+                let mut page = render(StatusCode::OK, &page);
+                if let Ok(csp) = HeaderValue::from_str(&form_post_csp()) {
+                    page.headers_mut().insert(CONTENT_SECURITY_POLICY, csp);
+                }
+                page.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                page
+            }
+        },
     })
 }
 
@@ -70,8 +122,9 @@ pub(super) async fn current_session(
     }
 }
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
-    let now = clock::now();
+/// The parameters and authenticated client of a token-endpoint-style
+/// request (token, revocation, introspection).
+async fn authenticated(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(App, Params, bool), WebError> {
     let basic = match headers.get(AUTHORIZATION) {
         None => None,
         Some(value) => {
@@ -80,17 +133,91 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
             Some(parsed.and_then(parse_basic).map_err(|error| WebError::Token { error, basic_auth: true })?)
         }
     };
-    let to_web = WebError::token(basic.is_some());
-    let params = Params::from_pairs(form_pairs(&body)).map_err(|repeated| WebError::Token {
+    let basic_auth = basic.is_some();
+    let params = Params::from_pairs(form_pairs(body)).map_err(|repeated| WebError::Token {
         error: OAuthError::new(ErrorCode::InvalidRequest, format!("the parameter {repeated} was sent more than once")),
-        basic_auth: basic.is_some(),
+        basic_auth,
     })?;
-    let app = state.provider.authenticate_client(basic.as_ref(), &params).await.map_err(&to_web)?;
-    let response = state.provider.token(&app, &params, now).await.map_err(&to_web)?;
-    let mut response = Json(response).into_response();
+    let app = state.provider.authenticate_client(basic.as_ref(), &params).await.map_err(WebError::token(basic_auth))?;
+    Ok((app, params, basic_auth))
+}
+
+fn no_store(mut response: Response) -> Response {
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response.headers_mut().insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    response
+}
+
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
+    let now = clock::now();
+    let (app, params, basic_auth) = authenticated(&state, &headers, &body).await?;
+    let response = state.provider.token(&app, &params, now).await.map_err(WebError::token(basic_auth))?;
+    Ok(no_store(Json(response).into_response()))
+}
+
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
+    let now = clock::now();
+    let (app, params, basic_auth) = authenticated(&state, &headers, &body).await?;
+    state.provider.revoke(&app, &params, now).await.map_err(WebError::token(basic_auth))?;
+    Ok(no_store(StatusCode::OK.into_response()))
+}
+
+pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
+    let now = clock::now();
+    let (app, params, basic_auth) = authenticated(&state, &headers, &body).await?;
+    if app.is_public() {
+        let error = OAuthError::new(ErrorCode::InvalidClient, "introspection requires a confidential client");
+        return Err(WebError::Token { error, basic_auth });
+    }
+    let answer = state.provider.introspect(&app, &params, now).await.map_err(WebError::token(basic_auth))?;
+    Ok(no_store(Json(answer).into_response()))
+}
+
+pub async fn end_session_get(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, WebError> {
+    end_session(state, slug, &headers, form_pairs(query.unwrap_or_default().as_bytes())).await
+}
+
+pub async fn end_session_post(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    end_session(state, slug, &headers, form_pairs(&body)).await
+}
+
+async fn end_session(
+    state: AppState,
+    slug: String,
+    headers: &HeaderMap,
+    pairs: Vec<(String, String)>,
+) -> Result<Response, WebError> {
+    let now = clock::now();
+    let params = Params::from_pairs(pairs).map_err(|repeated| {
+        WebError::page(StatusCode::BAD_REQUEST, "Invalid request", format!("{repeated} was sent twice"))
+    })?;
+    let session = current_session(&state, headers, now).await?;
+    let outcome =
+        state.provider.end_session(&slug, &params, session.as_ref(), now).await.map_err(|error| match error {
+            ProtocolError::Client(error) => {
+                WebError::page(StatusCode::BAD_REQUEST, "Invalid sign-out request", error.description)
+            }
+            ProtocolError::Internal(error) => WebError::Internal(error),
+        })?;
+    let clear = cookies::build(cookies::SESSION, "", 0, state.secure_cookies);
+    let response = match outcome {
+        LogoutOutcome::Redirect(target) => redirect(&target),
+        LogoutOutcome::SignedOut => {
+            let page = MessagePage { title: "Signed out", message: "You are signed out of Latch.", is_error: false };
+            render(StatusCode::OK, &page)
+        }
+    };
+    Ok((AppendHeaders([(SET_COOKIE, clear)]), response).into_response())
 }
 
 pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {

@@ -34,3 +34,33 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     render(status, &MessagePage { title, message, is_error: true })
 }
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub app_name: &'a str,
+    pub scopes: &'a [String],
+    pub resume: &'a [(String, String)],
+    pub csrf_token: &'a str,
+}
+
+/// The auto-submitting form of `response_mode=form_post`. It works without
+/// JavaScript through its visible button; the one inline script is allowed
+/// by its hash, nothing else is.
+#[derive(Template)]
+#[template(path = "form_post.html")]
+pub struct FormPostPage<'a> {
+    pub action: &'a str,
+    pub params: &'a [(&'static str, String)],
+    pub script: &'static str,
+}
+
+pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
+
+/// `Content-Security-Policy` for the form_post page.
+pub fn form_post_csp() -> String {
+    use aws_lc_rs::digest::{SHA256, digest};
+    use base64::Engine;
+    let hash = base64::engine::general_purpose::STANDARD.encode(digest(&SHA256, FORM_POST_SCRIPT.as_bytes()));
+    format!("default-src 'none'; script-src 'sha256-{hash}'; frame-ancestors 'none'; base-uri 'none'")
+}

@@ -1,0 +1,357 @@
+//! Forward auth: nginx, Traefik and Caddy ask Latch, request by request,
+//! whether a browser may into an app that has no SSO of its own.
+//!
+//! **The check.** The proxy sends the original URL (in its own headers) and
+//! the browser's cookies. The URL's origin names the proxy app; a
+//! `latch_proxy_…` cookie names a row in `proxy_sessions`, which is bound to
+//! a Latch session; one query joins app, cookie, session, user and groups.
+//! So ending the session, signing out or disabling the user denies the very
+//! next request on every instance, and a check costs one indexed read: no
+//! password hashing, no signing.
+//!
+//! **Why the app gets a cookie of its own.** The app lives on its own host,
+//! where the browser does not send Latch's session cookie, and handing it
+//! Latch's own session token would let anything on that host (the app
+//! included) act as the user at Latch. Instead the app's host holds a
+//! separate random token that only admits to forward-auth checks in its
+//! scope and dies with the session it was issued in.
+//!
+//! **Signing in** (all on `/outpost.goauthentik.io/`, which the proxy routes
+//! to Latch on the app's host as well as on Latch's own):
+//! 1. `start?rd=<url>` on the app's host: `rd` must belong to a registered
+//!    proxy app (else refused: no open redirect). Sets a random state cookie
+//!    on the app's host and sends the browser to Latch's `sso`.
+//! 2. `sso?rd=…&state=…` on Latch's public URL: without a Latch session, to
+//!    the login page and back; with one, and if the app's groups admit the
+//!    user, a one-time code (stored hashed, 60 s, bound to the session, the
+//!    app and the state) goes back to the app's host.
+//! 3. `callback?code=…` on the app's host: the code is redeemed atomically,
+//!    only together with the state cookie that started the sign-in (so a
+//!    code cannot be pushed into someone else's browser), and the app's
+//!    cookie is set; then on to `rd`.
+//!
+//! Nothing is kept in process memory: any instance can serve any step.
+
+pub mod cookie;
+pub mod error;
+pub mod target;
+
+use crate::clock::UnixTime;
+use crate::config::PublicUrl;
+use crate::crypto::{random_token, sha256_hex};
+use crate::store::{NewProxyCode, ProxyApp, ProxyUser, SessionUser, Store};
+use cookie::{ProxyCookie, STATE_COOKIE, session_cookie_name};
+pub use error::{ProxyError, ProxyResult};
+use target::TargetUrl;
+
+/// Every forward-auth path starts with this, as Authentik's do, so proxy
+/// configs written for Authentik only change the host they point at.
+pub const PREFIX: &str = "/outpost.goauthentik.io";
+pub const START_PATH: &str = "/outpost.goauthentik.io/start";
+pub const SSO_PATH: &str = "/outpost.goauthentik.io/sso";
+pub const CALLBACK_PATH: &str = "/outpost.goauthentik.io/callback";
+pub const SIGN_OUT_PATH: &str = "/outpost.goauthentik.io/sign_out";
+pub const NGINX_PATH: &str = "/outpost.goauthentik.io/auth/nginx";
+pub const TRAEFIK_PATH: &str = "/outpost.goauthentik.io/auth/traefik";
+pub const CADDY_PATH: &str = "/outpost.goauthentik.io/auth/caddy";
+
+/// A code is redeemed within seconds of being issued; 60 s is generous.
+const CODE_TTL: i64 = 60;
+/// How long a person may take on the login page before the sign-in they
+/// started must be started again.
+const STATE_TTL: i64 = 60 * 60;
+
+/// The user a check admits, and the headers that tell the app who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity(ProxyUser);
+
+impl Identity {
+    /// Authentik's `X-authentik-*` names and the `Remote-*` ones Authelia
+    /// and many apps read. Groups are `|`-separated in the first (as
+    /// Authentik) and `,`-separated in the second (as Authelia); group names
+    /// may contain neither.
+    pub fn headers(&self) -> [(&'static str, String); 9] {
+        let user = &self.0;
+        [
+            ("X-authentik-username", user.username.clone()),
+            ("X-authentik-groups", user.groups.join("|")),
+            ("X-authentik-email", user.email.clone()),
+            ("X-authentik-name", user.name.clone()),
+            ("X-authentik-uid", user.id.clone()),
+            ("Remote-User", user.username.clone()),
+            ("Remote-Groups", user.groups.join(",")),
+            ("Remote-Email", user.email.clone()),
+            ("Remote-Name", user.name.clone()),
+        ]
+    }
+
+    pub fn username(&self) -> &str {
+        &self.0.username
+    }
+}
+
+/// The answer to a proxy's question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Signed in and admitted: pass, with these identity headers.
+    Allow(Identity),
+    /// Not signed in to this app (no cookie, or its session is over): the
+    /// browser should go to `start_url`, on the app's host.
+    SignIn { start_url: String },
+    /// Signed in, but the app's groups do not include the user.
+    Forbidden { app_name: String, username: String },
+}
+
+/// Where `start` sends the browser, with the state cookie to set first.
+#[derive(Debug)]
+pub struct Started {
+    pub location: String,
+    pub state_cookie: ProxyCookie,
+}
+
+/// What `sso` does with the browser.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SsoOutcome {
+    /// No Latch session: sign in at this URL, which leads back here.
+    SignIn { login_url: String },
+    /// The user may not use the app: say so, hand out nothing.
+    Forbidden { app_name: String },
+    /// On to the app's callback with a fresh code.
+    Redirect(String),
+}
+
+/// A finished sign-in: cookies to set on the app's host, then `location`.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub cookies: Vec<ProxyCookie>,
+    pub location: String,
+}
+
+pub struct ForwardAuth {
+    store: Store,
+    public_url: PublicUrl,
+}
+
+impl ForwardAuth {
+    pub fn new(store: Store, public_url: PublicUrl) -> Self {
+        Self { store, public_url }
+    }
+
+    /// The decision for `target`, given the sign-in cookies the browser sent.
+    pub async fn check(&self, target: &TargetUrl, cookie_tokens: &[String], now: UnixTime) -> ProxyResult<Decision> {
+        let hashes: Vec<String> = cookie_tokens.iter().map(|token| sha256_hex(token)).collect();
+        let check = self
+            .store
+            .forward_auth_check(target.origin(), &hashes, now)
+            .await?
+            .ok_or_else(|| ProxyError::NotRegistered { origin: target.origin().to_owned() })?;
+        Ok(match check.user {
+            None => Decision::SignIn { start_url: start_url(&check.app, target) },
+            Some(user) if !check.allowed => Decision::Forbidden { app_name: check.app.name, username: user.username },
+            Some(user) => Decision::Allow(Identity(user)),
+        })
+    }
+
+    /// Step 1, on the app's host.
+    pub async fn start(&self, rd: Option<&str>) -> ProxyResult<Started> {
+        let (app, target) = self.registered_target(rd).await?;
+        let state = random_token();
+        let query =
+            serde_urlencoded::to_string([("rd", target.as_str()), ("state", state.as_str())]).unwrap_or_default();
+        let state_cookie = ProxyCookie {
+            name: STATE_COOKIE.to_owned(),
+            value: state,
+            domain: None,
+            path: "/outpost.goauthentik.io/",
+            max_age: STATE_TTL,
+            secure: is_https(&app),
+        };
+        Ok(Started { location: self.public_url.join(&format!("{SSO_PATH}?{query}")), state_cookie })
+    }
+
+    /// Step 2, at Latch, with the browser's Latch session if it has one.
+    pub async fn sso(
+        &self,
+        rd: Option<&str>,
+        state: Option<&str>,
+        session: Option<&SessionUser>,
+        now: UnixTime,
+    ) -> ProxyResult<SsoOutcome> {
+        let (app, target) = self.registered_target(rd).await?;
+        let state = state
+            .filter(|state| !state.is_empty() && state.len() <= 128)
+            .ok_or_else(|| ProxyError::BadRequest("the state parameter is missing".into()))?;
+        let Some(session) = session else {
+            let here = serde_urlencoded::to_string([("rd", target.as_str()), ("state", state)]).unwrap_or_default();
+            let next = format!("{SSO_PATH}?{here}");
+            let login = serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default();
+            return Ok(SsoOutcome::SignIn { login_url: self.public_url.join(&format!("/login?{login}")) });
+        };
+        if !self.store.user_may_use_app(&app.app_id, &session.user_id).await? {
+            tracing::info!(app = %app.slug, user_id = %session.user_id, "forward auth: user not in the app's groups");
+            return Ok(SsoOutcome::Forbidden { app_name: app.name });
+        }
+        let code = random_token();
+        let code_hash = sha256_hex(&code);
+        let state_hash = sha256_hex(state);
+        let new_code = NewProxyCode {
+            code_hash: &code_hash,
+            state_hash: &state_hash,
+            app_id: &app.app_id,
+            session_hash: &session.id_hash,
+            target_url: target.as_str(),
+            expires_at: now.saturating_add(CODE_TTL),
+        };
+        self.store.insert_proxy_code(new_code, now).await?;
+        let query = serde_urlencoded::to_string([("code", code.as_str())]).unwrap_or_default();
+        Ok(SsoOutcome::Redirect(format!("{}{CALLBACK_PATH}?{query}", app.origin)))
+    }
+
+    /// Step 3, on the app's host: `state` is the browser's state cookie.
+    pub async fn callback(&self, code: Option<&str>, state: Option<&str>, now: UnixTime) -> ProxyResult<SignedIn> {
+        let code = code.filter(|code| !code.is_empty()).ok_or(ProxyError::SignInExpired)?;
+        let Some(state) = state else {
+            tracing::info!("forward auth: callback without the state cookie (expired, or another browser)");
+            return Err(ProxyError::SignInExpired);
+        };
+        let code_hash = sha256_hex(code);
+        let token = random_token();
+        let Some(grant) =
+            self.store.redeem_proxy_code(&code_hash, &sha256_hex(state), &sha256_hex(&token), now).await?
+        else {
+            if self.store.revoke_replayed_proxy_code(&code_hash).await? {
+                tracing::warn!("forward auth: a used code was presented again; its cookie is revoked");
+            }
+            return Err(ProxyError::SignInExpired);
+        };
+        let secure = is_https(&grant.app);
+        let session_cookie = ProxyCookie {
+            name: session_cookie_name(grant.app.scope()),
+            value: token,
+            domain: grant.app.cookie_domain.clone(),
+            path: "/",
+            max_age: grant.session_expires_at.saturating_sub(now),
+            secure,
+        };
+        let clear_state = ProxyCookie {
+            name: STATE_COOKIE.to_owned(),
+            value: String::new(),
+            domain: None,
+            path: "/outpost.goauthentik.io/",
+            max_age: 0,
+            secure,
+        };
+        tracing::info!(app = %grant.app.slug, "forward auth: signed in");
+        Ok(SignedIn { cookies: vec![session_cookie, clear_state], location: grant.target_url })
+    }
+
+    /// Signs the browser out of Latch: every session behind the sign-in
+    /// cookies it sent ends (and with it every app cookie and token issued in
+    /// it). Returns the cookies to clear: the ones named in the request
+    /// (host-only) and, for shared scopes, their parent-domain versions.
+    pub async fn sign_out(
+        &self,
+        cookie_tokens: &[String],
+        cookie_names: &[String],
+        now: UnixTime,
+    ) -> ProxyResult<Vec<ProxyCookie>> {
+        let hashes: Vec<String> = cookie_tokens.iter().map(|token| sha256_hex(token)).collect();
+        let sessions = self.store.proxy_sessions_of(&hashes).await?;
+        for (session_hash, _) in &sessions {
+            self.store.end_session(session_hash, now).await?;
+        }
+        if !sessions.is_empty() {
+            tracing::info!(sessions = sessions.len(), "forward auth: signed out");
+        }
+        let removal = |name: String, domain: Option<String>| ProxyCookie {
+            name,
+            value: String::new(),
+            domain,
+            path: "/",
+            max_age: 0,
+            secure: false,
+        };
+        let mut cookies: Vec<ProxyCookie> = cookie_names.iter().map(|name| removal(name.clone(), None)).collect();
+        for (_, scope) in sessions {
+            if !scope.contains("://") {
+                cookies.push(removal(session_cookie_name(&scope), Some(scope)));
+            }
+        }
+        Ok(cookies)
+    }
+
+    /// `rd` parsed, and the proxy app it belongs to: anything else is refused.
+    async fn registered_target(&self, rd: Option<&str>) -> ProxyResult<(ProxyApp, TargetUrl)> {
+        let rd =
+            rd.ok_or_else(|| ProxyError::BadRequest("the rd parameter (where to go after sign-in) is missing".into()))?;
+        let target = TargetUrl::parse(rd).map_err(ProxyError::BadRequest)?;
+        let app = self
+            .store
+            .proxy_app_by_origin(target.origin())
+            .await?
+            .ok_or_else(|| ProxyError::NotRegistered { origin: target.origin().to_owned() })?;
+        Ok((app, target))
+    }
+}
+
+fn is_https(app: &ProxyApp) -> bool {
+    app.origin.starts_with("https://")
+}
+
+/// `start` on the app's own host, carrying the URL to come back to.
+fn start_url(app: &ProxyApp, target: &TargetUrl) -> String {
+    let query = serde_urlencoded::to_string([("rd", target.as_str())]).unwrap_or_default();
+    format!("{}{START_PATH}?{query}", app.origin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(groups: &[&str]) -> ProxyUser {
+        ProxyUser {
+            id: "0b5e…".into(),
+            username: "ada".into(),
+            email: "ada@example.com".into(),
+            name: "Ada Lovelace".into(),
+            groups: groups.iter().map(|group| (*group).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn identity_headers_name_the_user_both_ways() {
+        let headers = Identity(user(&["admins", "staff"])).headers();
+        let get = |name: &str| headers.iter().find(|(key, _)| *key == name).map(|(_, value)| value.as_str());
+        assert_eq!(get("X-authentik-username"), Some("ada"));
+        assert_eq!(get("X-authentik-groups"), Some("admins|staff"));
+        assert_eq!(get("X-authentik-email"), Some("ada@example.com"));
+        assert_eq!(get("X-authentik-name"), Some("Ada Lovelace"));
+        assert_eq!(get("X-authentik-uid"), Some("0b5e…"));
+        assert_eq!(get("Remote-User"), Some("ada"));
+        assert_eq!(get("Remote-Groups"), Some("admins,staff"));
+        assert_eq!(get("Remote-Email"), Some("ada@example.com"));
+        assert_eq!(get("Remote-Name"), Some("Ada Lovelace"));
+        assert_eq!(Identity(user(&[])).headers()[1].1, "");
+    }
+
+    #[test]
+    fn start_urls_stay_on_the_app_host_and_carry_the_whole_target() {
+        let app = ProxyApp {
+            app_id: "id".into(),
+            slug: "uptime".into(),
+            name: "Uptime".into(),
+            client_id: "c".into(),
+            external_url: "https://uptime.example.com".into(),
+            origin: "https://uptime.example.com".into(),
+            cookie_domain: None,
+        };
+        let target = TargetUrl::parse("https://uptime.example.com/a b?x=1&y=2").unwrap();
+        let url = start_url(&app, &target);
+        assert_eq!(
+            url,
+            "https://uptime.example.com/outpost.goauthentik.io/start?rd=https%3A%2F%2Fuptime.example.com%2Fa%2520b%3Fx%3D1%26y%3D2"
+        );
+        let query = url.split_once('?').unwrap().1;
+        assert_eq!(target::rd_from_query(query).as_deref(), Some(target.as_str()));
+    }
+}

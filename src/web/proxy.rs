@@ -1,0 +1,179 @@
+//! Forward-auth handlers: read what the proxy or the browser sent, call
+//! `crate::proxy`, turn its answer into a response. Errors map to responses
+//! in `web::error`, like every other error.
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use axum::routing::{any, get};
+
+use super::AppState;
+use super::error::WebError;
+use super::oidc::current_session;
+use super::pages::{MessagePage, render};
+use crate::clock;
+use crate::proxy::cookie::{self, ProxyCookie};
+use crate::proxy::target::{self, TargetUrl};
+use crate::proxy::{
+    CADDY_PATH, CALLBACK_PATH, Decision, Identity, NGINX_PATH, SIGN_OUT_PATH, SSO_PATH, START_PATH, SsoOutcome,
+    TRAEFIK_PATH,
+};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(NGINX_PATH, any(auth_nginx))
+        .route(TRAEFIK_PATH, any(auth_redirecting))
+        .route(CADDY_PATH, any(auth_redirecting))
+        .route(START_PATH, get(start))
+        .route(SSO_PATH, get(sso))
+        .route(CALLBACK_PATH, get(callback))
+        .route(SIGN_OUT_PATH, get(sign_out).post(sign_out))
+}
+
+fn header<'a>(headers: &'a HeaderMap) -> impl Fn(&str) -> Option<&'a str> + 'a {
+    move |name| headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+fn cookie_headers(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers.get_all(COOKIE).iter().filter_map(|value| value.to_str().ok())
+}
+
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+async fn decide(state: &AppState, target: &TargetUrl, headers: &HeaderMap) -> Result<Decision, WebError> {
+    let tokens = cookie::session_tokens(cookie_headers(headers));
+    Ok(state.forward_auth.check(target, &tokens, clock::now()).await?)
+}
+
+/// nginx `auth_request`: 200, 401 (nginx's `error_page 401` then sends the
+/// browser to `start`) or 403.
+async fn auth_nginx(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+    let target = target::from_nginx(header(&headers))?;
+    Ok(match decide(&state, &target, &headers).await? {
+        Decision::Allow(identity) => allow(&identity),
+        Decision::SignIn { .. } => no_store(StatusCode::UNAUTHORIZED.into_response()),
+        Decision::Forbidden { app_name, username } => forbidden(&app_name, &username),
+    })
+}
+
+/// Traefik `forwardAuth` and Caddy `forward_auth` pass a non-2xx answer on
+/// to the browser, so signing in starts with a redirect from here.
+async fn auth_redirecting(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+    let target = target::from_forwarded(header(&headers))?;
+    Ok(match decide(&state, &target, &headers).await? {
+        Decision::Allow(identity) => allow(&identity),
+        Decision::SignIn { start_url } => no_store((StatusCode::FOUND, [(LOCATION, start_url)]).into_response()),
+        Decision::Forbidden { app_name, username } => forbidden(&app_name, &username),
+    })
+}
+
+fn allow(identity: &Identity) -> Response {
+    let mut response = no_store(StatusCode::OK.into_response());
+    for (name, value) in identity.headers() {
+        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value.as_bytes())) {
+            (Ok(name), Ok(value)) => {
+                response.headers_mut().insert(name, value);
+            }
+            _ => tracing::warn!(header = name, user = identity.username(), "identity header value not sendable"),
+        }
+    }
+    response
+}
+
+fn forbidden(app_name: &str, username: &str) -> Response {
+    tracing::info!(app = app_name, username, "forward auth: access denied");
+    let message = format!(
+        "You are signed in as {username}, but {app_name} is only open to members of certain groups. \
+         Ask an administrator for access."
+    );
+    no_store(WebError::page(StatusCode::FORBIDDEN, "No access to this app", message).into_response())
+}
+
+fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn set_cookies(cookies: &[ProxyCookie]) -> AppendHeaders<Vec<(HeaderName, String)>> {
+    AppendHeaders(cookies.iter().map(|cookie| (SET_COOKIE, cookie.header_value())).collect())
+}
+
+/// Step 1, on the app's host: refuses any `rd` outside the proxy apps.
+async fn start(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response, WebError> {
+    let rd = target::rd_from_query(query.as_deref().unwrap_or_default());
+    let started = state.forward_auth.start(rd.as_deref()).await?;
+    Ok(no_store((set_cookies(&[started.state_cookie]), Redirect::to(&started.location)).into_response()))
+}
+
+/// Step 2, at Latch: sign in if needed, then a code back to the app's host.
+async fn sso(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, WebError> {
+    let now = clock::now();
+    let session = current_session(&state, &headers, now).await?;
+    let (rd, sso_state) = (query_value(query.as_deref(), "rd"), query_value(query.as_deref(), "state"));
+    let outcome = state.forward_auth.sso(rd.as_deref(), sso_state.as_deref(), session.as_ref(), now).await?;
+    Ok(match outcome {
+        SsoOutcome::SignIn { login_url } => Redirect::to(&login_url).into_response(),
+        SsoOutcome::Forbidden { app_name } => {
+            let message =
+                format!("{app_name} is only open to members of certain groups. Ask an administrator for access.");
+            WebError::page(StatusCode::FORBIDDEN, "No access to this app", message).into_response()
+        }
+        SsoOutcome::Redirect(callback) => no_store(Redirect::to(&callback).into_response()),
+    })
+}
+
+/// Step 3, on the app's host: the code and this browser's state cookie buy
+/// the app's cookie.
+async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, WebError> {
+    let code = query_value(query.as_deref(), "code");
+    let state_cookie = cookie::state_token(cookie_headers(&headers));
+    let signed_in = state.forward_auth.callback(code.as_deref(), state_cookie.as_deref(), clock::now()).await?;
+    Ok(no_store((set_cookies(&signed_in.cookies), Redirect::to(&signed_in.location)).into_response()))
+}
+
+/// On the app's host: ends the Latch session behind the app's cookie.
+async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+    let tokens = cookie::session_tokens(cookie_headers(&headers));
+    let names = cookie::session_cookie_names(cookie_headers(&headers));
+    let removals = state.forward_auth.sign_out(&tokens, &names, clock::now()).await?;
+    let page = MessagePage {
+        title: "Signed out",
+        message: "You are signed out of Latch and of every app that signs in through it.",
+        is_error: false,
+    };
+    Ok(no_store((set_cookies(&removals), render(StatusCode::OK, &page)).into_response()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::ProxyError;
+
+    #[test]
+    fn forward_auth_errors_are_pages_never_redirects() {
+        for error in [
+            ProxyError::Misconfigured("no X-Original-URL".into()),
+            ProxyError::NotRegistered { origin: "https://evil.example".into() },
+            ProxyError::BadRequest("no rd".into()),
+            ProxyError::SignInExpired,
+        ] {
+            let response = WebError::from(error).into_response();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            assert!(response.headers().get(LOCATION).is_none());
+        }
+    }
+}
