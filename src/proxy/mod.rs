@@ -210,15 +210,20 @@ impl ForwardAuth {
     /// Step 3, on the app's host: `state` is the browser's state cookie.
     pub async fn callback(&self, code: Option<&str>, state: Option<&str>, now: UnixTime) -> ProxyResult<SignedIn> {
         let code = code.filter(|code| !code.is_empty()).ok_or(ProxyError::SignInExpired)?;
-        let Some(state) = state else {
-            tracing::info!("forward auth: callback without the state cookie (expired, or another browser)");
-            return Err(ProxyError::SignInExpired);
-        };
         let code_hash = sha256_hex(code);
         let token = random_token();
-        let Some(grant) =
-            self.store.redeem_proxy_code(&code_hash, &sha256_hex(state), &sha256_hex(&token), now).await?
-        else {
+        let redeemed = match state {
+            Some(state) => {
+                self.store.redeem_proxy_code(&code_hash, &sha256_hex(state), &sha256_hex(&token), now).await?
+            }
+            None => {
+                tracing::info!("forward auth: callback without the state cookie (expired, or another browser)");
+                None
+            }
+        };
+        let Some(grant) = redeemed else {
+            // A used code presented again, from anywhere, is a leak: what its
+            // first use issued stops working (as for OIDC codes).
             if self.store.revoke_replayed_proxy_code(&code_hash).await? {
                 tracing::warn!("forward auth: a used code was presented again; its cookie is revoked");
             }
