@@ -1,0 +1,637 @@
+//! Forward auth behind real proxies: Debian's nginx and Caddy, started here
+//! on loopback ports with the very configs the README shows
+//! (`docs/forward-auth/*.template`, only the addresses filled in), in front
+//! of a tiny upstream that echoes the headers it received, and of Latch.
+//!
+//! Latch listens on 127.0.0.1, nginx on 127.0.0.2 and Caddy on 127.0.0.3:
+//! as in production, the apps' hosts never see Latch's own cookie.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{Backend, Browser, CALLBACK, PASSWORD, TestApp, absolute, code_request, location};
+use crate::on_every_backend;
+
+const NGINX_TEMPLATE: &str = "docs/forward-auth/nginx.conf.template";
+const CADDY_TEMPLATE: &str = "docs/forward-auth/Caddyfile.template";
+/// The addresses the templates are written with, as the README shows them.
+const EXAMPLE_APP: &str = "https://uptime.example.com";
+const EXAMPLE_LATCH: &str = "https://sso.example.com";
+const EXAMPLE_UPSTREAM: &str = "127.0.0.1:3001";
+
+fn repo_file(path: &str) -> String {
+    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|error| panic!("cannot read {}: {error}", full.display()))
+}
+
+// ------------------------------------------------------------ the upstream
+
+/// An app with no SSO: answers every request with what it received, and
+/// remembers it, so a test can tell that a request never arrived.
+struct Upstream {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Value>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    async fn start() -> Self {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let log = log.clone();
+            async move {
+                let mut headers = serde_json::Map::new();
+                for (name, value) in request.headers() {
+                    let value = Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned());
+                    match headers.get_mut(name.as_str()) {
+                        Some(Value::Array(values)) => values.push(value),
+                        _ => {
+                            headers.insert(name.as_str().to_owned(), Value::Array(vec![value]));
+                        }
+                    }
+                }
+                let echo =
+                    json!({"method": request.method().as_str(), "uri": request.uri().to_string(), "headers": headers});
+                log.lock().unwrap().push(echo.clone());
+                axum::Json(echo)
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { addr, seen, server }
+    }
+
+    fn requests(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+// ------------------------------------------------------------- the proxies
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Nginx,
+    Caddy,
+}
+
+impl Kind {
+    fn binary(self) -> &'static str {
+        match self {
+            Self::Nginx => "nginx",
+            Self::Caddy => "caddy",
+        }
+    }
+
+    fn ip(self) -> &'static str {
+        match self {
+            Self::Nginx => "127.0.0.2",
+            Self::Caddy => "127.0.0.3",
+        }
+    }
+
+    fn slug(self) -> &'static str {
+        match self {
+            Self::Nginx => "behind-nginx",
+            Self::Caddy => "behind-caddy",
+        }
+    }
+}
+
+/// The proxy's binary, or `None` (with a notice) when it is not installed
+/// outside CI. Under CI it must be there: `.ci/run` installs it.
+fn find_binary(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/bin", "/sbin", "/usr/local/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file());
+    if found.is_none() {
+        if std::env::var_os("CI").is_some() {
+            panic!("{name} is required under CI (.ci/run installs it) but is not installed");
+        }
+        eprintln!("SKIPPED ({name} not installed)");
+    }
+    found
+}
+
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
+}
+
+/// Replaces `from` (which must occur: the template and this test must not
+/// drift apart) with `to`.
+fn fill(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "the template no longer contains {from:?}");
+    text.replace(from, to)
+}
+
+/// A proxy process with its config and logs in a temporary directory.
+struct Proxy {
+    kind: Kind,
+    /// The app's external URL: where browsers go.
+    base: String,
+    child: tokio::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl Proxy {
+    async fn start(kind: Kind, binary: &Path, port: u16, latch: &str, upstream: SocketAddr) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        // nginx workers may run as `nobody`: let them into the directory.
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let ip = kind.ip();
+        let base = format!("http://{ip}:{port}");
+        let mut command = tokio::process::Command::new(binary);
+        match kind {
+            Kind::Nginx => {
+                let site = repo_file(NGINX_TEMPLATE);
+                let site = fill(&site, "listen 80;", &format!("listen {ip}:{port};"));
+                let site = fill(&site, EXAMPLE_APP, &base);
+                let site = fill(&site, EXAMPLE_LATCH, latch);
+                let site = fill(&site, EXAMPLE_UPSTREAM, &upstream.to_string());
+                std::fs::write(dir.path().join("site.conf"), site).unwrap();
+                let d = dir.path().display();
+                let main = format!(
+                    "master_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
+                     events {{ worker_connections 256; }}\n\
+                     http {{\n    access_log {d}/access.log;\n    client_body_temp_path {d}/body;\n\
+                     \x20   proxy_temp_path {d}/proxy;\n    fastcgi_temp_path {d}/fastcgi;\n\
+                     \x20   uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n\
+                     \x20   include {d}/site.conf;\n}}\n"
+                );
+                let config = dir.path().join("nginx.conf");
+                std::fs::write(&config, main).unwrap();
+                command
+                    .arg("-p")
+                    .arg(dir.path())
+                    .arg("-e")
+                    .arg(dir.path().join("error.log"))
+                    .arg("-c")
+                    .arg(&config)
+                    .args(["-g", "daemon off;"]);
+            }
+            Kind::Caddy => {
+                let site = repo_file(CADDY_TEMPLATE);
+                let site = fill(&site, "uptime.example.com {", &format!("{base} {{"));
+                let site = fill(&site, EXAMPLE_LATCH, latch);
+                let site = fill(&site, EXAMPLE_UPSTREAM, &upstream.to_string());
+                let global = format!("{{\n\tadmin off\n\tauto_https off\n\tdefault_bind {ip}\n}}\n\n");
+                let config = dir.path().join("Caddyfile");
+                std::fs::write(&config, format!("{global}{site}")).unwrap();
+                command
+                    .args(["run", "--adapter", "caddyfile", "--config"])
+                    .arg(&config)
+                    .env("HOME", dir.path())
+                    .env("XDG_DATA_HOME", dir.path().join("data"))
+                    .env("XDG_CONFIG_HOME", dir.path().join("config"));
+            }
+        }
+        let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
+        let mut proxy = Self { kind, base, child, dir };
+        proxy.wait_until_listening(ip, port).await;
+        proxy
+    }
+
+    async fn wait_until_listening(&mut self, ip: &str, port: u16) {
+        for _ in 0..200 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{:?} exited with {status} before listening:\n{}", self.kind, self.logs());
+            }
+            if tokio::net::TcpStream::connect((ip, port)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{:?} did not listen on {ip}:{port} within 10 s:\n{}", self.kind, self.logs());
+    }
+
+    fn logs(&self) -> String {
+        ["stderr.log", "error.log"]
+            .iter()
+            .filter_map(|name| std::fs::read_to_string(self.dir.path().join(name)).ok())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+// --------------------------------------------------------------- the setup
+
+/// Latch with users `ada` (in admins and staff) and `bob` (in no group), the
+/// upstream, and each installed proxy guarding it as a proxy app open to
+/// the admins group only.
+struct Setup {
+    latch: TestApp,
+    upstream: Upstream,
+    proxies: Vec<Proxy>,
+}
+
+async fn setup(backend: Backend) -> Option<Setup> {
+    let latch = TestApp::spawn(backend).await?;
+    latch.admin(&["group", "add", "admins"]).await;
+    latch.admin(&["group", "add", "staff"]).await;
+    latch.add_user("ada", PASSWORD, &["admins", "staff"]).await;
+    latch.add_user("bob", PASSWORD, &[]).await;
+    let upstream = Upstream::start().await;
+    let mut proxies = Vec::new();
+    for kind in [Kind::Nginx, Kind::Caddy] {
+        let Some(binary) = find_binary(kind.binary()) else { continue };
+        let port = free_port(kind.ip());
+        let external = format!("http://{}:{port}", kind.ip());
+        let added = latch
+            .admin(&[
+                "app",
+                "add",
+                kind.slug(),
+                "--name",
+                kind.slug(),
+                "--proxy",
+                "--external-url",
+                &external,
+                "--group",
+                "admins",
+                "--json",
+            ])
+            .await;
+        let settings: Value = serde_json::from_str(&added).expect("app add --proxy --json prints JSON");
+        assert_eq!(settings["external_url"], external.as_str());
+        proxies.push(Proxy::start(kind, &binary, port, &latch.base, upstream.addr).await);
+    }
+    Some(Setup { latch, upstream, proxies })
+}
+
+// --------------------------------------------------------------- browsing
+
+/// Follows redirects wherever they lead (proxies, Latch); returns the final
+/// response and every URL visited on the way.
+async fn follow(browser: &Browser, url: &str) -> (reqwest::Response, Vec<String>) {
+    let mut url = url.to_owned();
+    let mut visited = Vec::new();
+    for _ in 0..15 {
+        visited.push(url.clone());
+        let response = browser.client.get(&url).send().await.unwrap();
+        if !response.status().is_redirection() {
+            return (response, visited);
+        }
+        let next = location(&response).unwrap_or_else(|| panic!("redirect without Location from {url}"));
+        url = url::Url::parse(&url).unwrap().join(&next).unwrap().to_string();
+    }
+    panic!("too many redirects: {visited:#?}");
+}
+
+/// Opens `url` and expects Latch's login page; signs in there as `username`
+/// and follows on. Returns the final response and every URL visited.
+async fn sign_in_through(
+    latch: &TestApp,
+    browser: &Browser,
+    url: &str,
+    username: &str,
+) -> (reqwest::Response, Vec<String>) {
+    let (page, mut visited) = follow(browser, url).await;
+    assert_eq!(page.status(), StatusCode::OK, "expected the login page, visited {visited:#?}");
+    assert!(page.url().as_str().starts_with(&latch.url("/login?")), "not the login page: {}", page.url());
+    let html = page.text().await.unwrap();
+    assert!(html.contains("name=\"password\""), "not the login page: {html}");
+    let login = browser.submit_login(&latch.base, "", &html, username, PASSWORD).await;
+    assert_eq!(login.status(), StatusCode::SEE_OTHER, "sign-in failed");
+    let next = absolute(&latch.base, &location(&login).unwrap());
+    let (response, more) = follow(browser, &next).await;
+    visited.extend(more);
+    (response, visited)
+}
+
+/// The upstream's echo of a request that got through.
+async fn echo(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let url = response.url().to_string();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "expected the upstream at {url}, got {status}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not the upstream's echo at {url}: {text}"))
+}
+
+fn header_values(echo: &Value, name: &str) -> Vec<String> {
+    echo["headers"][name]
+        .as_array()
+        .map(|values| values.iter().filter_map(|value| value.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+async fn user_id(latch: &TestApp, username: &str) -> String {
+    let users: Value = serde_json::from_str(&latch.admin(&["user", "list", "--json"]).await).unwrap();
+    let user = users.as_array().unwrap().iter().find(|user| user["username"] == username).unwrap();
+    user["id"].as_str().unwrap().to_owned()
+}
+
+/// A browser signed in to `proxy`'s app as ada.
+async fn signed_in(setup: &Setup, proxy: &Proxy) -> Browser {
+    let browser = Browser::new();
+    let (response, _) = sign_in_through(&setup.latch, &browser, &proxy.url("/"), "ada").await;
+    echo(response).await;
+    browser
+}
+
+/// A request the proxy refused: it sends the browser to sign in again
+/// (nginx and Caddy both answer with a redirect to `start` on the app's host).
+fn assert_sent_to_sign_in(response: &reqwest::Response, proxy: &Proxy) {
+    assert_eq!(response.status(), StatusCode::FOUND, "{:?} should refuse the request", proxy.kind);
+    let target = location(response).unwrap();
+    assert!(target.starts_with(&proxy.url("/outpost.goauthentik.io/start?rd=")), "{target}");
+}
+
+// ------------------------------------------------------------------ tests
+
+async fn sign_in_lands_on_the_original_url_with_identity_headers(backend: Backend) {
+    let Some(setup) = setup(backend).await else { return };
+    let uid = user_id(&setup.latch, "ada").await;
+    for proxy in &setup.proxies {
+        let browser = Browser::new();
+        let original = "/dash/board?tab=2&q=a%20b&rd=x";
+        let (response, visited) = sign_in_through(&setup.latch, &browser, &proxy.url(original), "ada").await;
+        assert!(
+            visited.iter().any(|url| url.starts_with(&proxy.url("/outpost.goauthentik.io/callback?code="))),
+            "{visited:#?}"
+        );
+        let seen = echo(response).await;
+        assert_eq!(seen["uri"], original, "{:?} lost the path or query: {seen}", proxy.kind);
+        for (name, value) in [
+            ("x-authentik-username", "ada"),
+            ("x-authentik-groups", "admins|staff"),
+            ("x-authentik-email", "ada@example.com"),
+            ("x-authentik-name", "Test User"),
+            ("x-authentik-uid", uid.as_str()),
+            ("remote-user", "ada"),
+            ("remote-groups", "admins,staff"),
+            ("remote-email", "ada@example.com"),
+            ("remote-name", "Test User"),
+        ] {
+            assert_eq!(header_values(&seen, name), vec![value.to_owned()], "{:?}: {name} in {seen}", proxy.kind);
+        }
+        // Signed in now: the next request goes straight through.
+        let response = browser.client.get(proxy.url("/other?x=1")).send().await.unwrap();
+        assert_eq!(echo(response).await["uri"], "/other?x=1");
+    }
+}
+
+async fn an_existing_latch_session_passes_without_a_password(backend: Backend) {
+    let Some(setup) = setup(backend).await else { return };
+    let credentials = setup.latch.add_app("grafana", &[CALLBACK], &[]).await;
+    let browser = Browser::new();
+    // Signed in to Latch through an OIDC app…
+    let params = code_request(&credentials.client_id, CALLBACK, "state-1");
+    let callback = browser.authorize(&setup.latch.base, &setup.latch.authorize_url(&params), "ada", PASSWORD).await;
+    assert!(callback.as_str().starts_with(CALLBACK));
+    // …then each proxied app lets the browser straight in.
+    for proxy in &setup.proxies {
+        let (response, visited) = follow(&browser, &proxy.url("/straight/in?yes=1")).await;
+        assert!(!visited.iter().any(|url| url.contains("/login")), "asked for a password again: {visited:#?}");
+        let seen = echo(response).await;
+        assert_eq!(seen["uri"], "/straight/in?yes=1");
+        assert_eq!(header_values(&seen, "remote-user"), vec!["ada".to_owned()]);
+    }
+}
+
+async fn users_outside_the_groups_are_refused_and_the_upstream_never_sees_them(backend: Backend) {
+    let Some(setup) = setup(backend).await else { return };
+    for proxy in &setup.proxies {
+        // bob is in no group: Latch refuses to sign him in to the app.
+        let browser = Browser::new();
+        let (response, _) = sign_in_through(&setup.latch, &browser, &proxy.url("/secret"), "bob").await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let response = browser.client.get(proxy.url("/secret")).send().await.unwrap();
+        assert_sent_to_sign_in(&response, proxy);
+    }
+    assert_eq!(setup.upstream.requests(), 0, "the upstream saw a refused request");
+    // ada gets in; once out of the group, her very next request is refused.
+    let browsers = {
+        let mut browsers = Vec::new();
+        for proxy in &setup.proxies {
+            browsers.push(signed_in(&setup, proxy).await);
+        }
+        browsers
+    };
+    setup.latch.admin(&["group", "remove-member", "admins", "ada"]).await;
+    let before = setup.upstream.requests();
+    for (proxy, browser) in setup.proxies.iter().zip(&browsers) {
+        let response = browser.client.get(proxy.url("/secret")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{:?}", proxy.kind);
+    }
+    assert_eq!(setup.upstream.requests(), before, "the upstream saw a refused request");
+}
+
+async fn forged_identity_headers_never_reach_the_upstream(backend: Backend) {
+    let Some(setup) = setup(backend).await else { return };
+    let forged = [
+        ("X-authentik-username", "mallory"),
+        ("X-Authentik-Groups", "root"),
+        ("x-authentik-email", "mallory@evil.example"),
+        ("X-authentik-name", "Mallory"),
+        ("X-authentik-uid", "0"),
+        ("Remote-User", "mallory"),
+        ("remote-groups", "root"),
+        ("Remote-Email", "mallory@evil.example"),
+        ("Remote-Name", "Mallory"),
+    ];
+    for proxy in &setup.proxies {
+        // Not signed in: forging gets nowhere, whatever else is forged along.
+        let before = setup.upstream.requests();
+        let stranger = Browser::new();
+        let mut request = stranger.client.get(proxy.url("/admin"));
+        for (name, value) in forged {
+            request = request.header(name, value);
+        }
+        let response = request
+            .header("X-Original-URL", "http://evil.example/")
+            .header("X-Forwarded-Host", "evil.example")
+            .header("X-Forwarded-Uri", "/elsewhere")
+            .send()
+            .await
+            .unwrap();
+        assert_sent_to_sign_in(&response, proxy);
+        assert_eq!(setup.upstream.requests(), before);
+
+        // Signed in as ada: the upstream sees ada, once, and never mallory.
+        let browser = signed_in(&setup, proxy).await;
+        let mut request = browser.client.get(proxy.url("/admin"));
+        for (name, value) in forged {
+            request = request.header(name, value);
+        }
+        let seen = echo(request.send().await.unwrap()).await;
+        for (name, _) in forged {
+            let values = header_values(&seen, &name.to_ascii_lowercase());
+            assert_eq!(values.len(), 1, "{:?} passed {name} twice: {seen}", proxy.kind);
+            assert!(!values[0].contains("mallory") && values[0] != "root" && values[0] != "0", "{name}: {seen}");
+        }
+        assert_eq!(header_values(&seen, "remote-user"), vec!["ada".to_owned()]);
+    }
+}
+
+async fn signing_out_refuses_the_next_request(backend: Backend) {
+    let Some(setup) = setup(backend).await else { return };
+    for proxy in &setup.proxies {
+        let browser = signed_in(&setup, proxy).await;
+        let response = browser.client.get(proxy.url("/outpost.goauthentik.io/sign_out")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let before = setup.upstream.requests();
+        let response = browser.client.get(proxy.url("/after")).send().await.unwrap();
+        assert_sent_to_sign_in(&response, proxy);
+        assert_eq!(setup.upstream.requests(), before);
+        // Out of Latch too: signing in again asks for the password.
+        let (page, _) = follow(&browser, &proxy.url("/after")).await;
+        assert!(page.url().as_str().starts_with(&setup.latch.url("/login?")), "{}", page.url());
+    }
+}
+
+async fn disabling_the_user_refuses_the_next_request(backend: Backend) {
+    let Some(setup) = setup(backend).await else { return };
+    let mut browsers = Vec::new();
+    for proxy in &setup.proxies {
+        browsers.push(signed_in(&setup, proxy).await);
+    }
+    setup.latch.admin(&["user", "disable", "ada"]).await;
+    let before = setup.upstream.requests();
+    for (proxy, browser) in setup.proxies.iter().zip(&browsers) {
+        let response = browser.client.get(proxy.url("/after")).send().await.unwrap();
+        assert_sent_to_sign_in(&response, proxy);
+    }
+    assert_eq!(setup.upstream.requests(), before);
+}
+
+async fn a_replayed_code_revokes_the_sign_in(backend: Backend) {
+    let Some(setup) = setup(backend).await else { return };
+    for proxy in &setup.proxies {
+        let browser = Browser::new();
+        let (response, visited) = sign_in_through(&setup.latch, &browser, &proxy.url("/"), "ada").await;
+        echo(response).await;
+        let callback = visited.iter().find(|url| url.contains("/outpost.goauthentik.io/callback?code=")).unwrap();
+        // Someone else presents the same code: refused, and ada's cookie dies.
+        let thief = Browser::new();
+        let response = thief.client.get(callback).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(location(&response).is_none());
+        let response = browser.client.get(proxy.url("/")).send().await.unwrap();
+        assert_sent_to_sign_in(&response, proxy);
+    }
+}
+
+async fn rd_outside_the_proxy_apps_is_refused_without_a_redirect(backend: Backend) {
+    let Some(setup) = setup(backend).await else { return };
+    let mut starts = vec![setup.latch.url("/outpost.goauthentik.io/start")];
+    starts.extend(setup.proxies.iter().map(|proxy| proxy.url("/outpost.goauthentik.io/start")));
+    let other_port = free_port("127.0.0.2");
+    for start in &starts {
+        for rd in [
+            "rd=https://evil.example/".to_owned(),
+            "rd=https%3A%2F%2Fevil.example%2F".to_owned(),
+            "rd=//evil.example/".to_owned(),
+            "rd=https://evil.example%5C@127.0.0.2/".to_owned(),
+            format!("rd=http://127.0.0.2:{other_port}/"),
+            format!("rd=https://evil.example/?next=http://127.0.0.2:{other_port}/"),
+            "rd=javascript:alert(1)".to_owned(),
+            String::new(),
+        ] {
+            let response = Browser::new().client.get(format!("{start}?{rd}")).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{start}?{rd}");
+            assert!(location(&response).is_none(), "{start}?{rd} redirected");
+        }
+    }
+    // Latch's own step refuses them too, signed in or not.
+    let browser = Browser::new();
+    browser.sign_in(&setup.latch.base, "ada", PASSWORD).await;
+    let query = serde_urlencoded::to_string([("rd", "https://evil.example/"), ("state", "s")]).unwrap();
+    let response =
+        browser.client.get(setup.latch.url(&format!("/outpost.goauthentik.io/sso?{query}"))).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(location(&response).is_none());
+}
+
+async fn proxy_misconfiguration_is_named_and_traefik_is_answered(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    app.admin(&["app", "add", "kuma", "--name", "Kuma", "--proxy", "--external-url", "https://kuma.example.com"]).await;
+    let client = Browser::new().client;
+    // nginx without X-Original-URL: a configuration error that says so.
+    let response = client.get(app.url("/outpost.goauthentik.io/auth/nginx")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("X-Original-URL"));
+    let response = client
+        .get(app.url("/outpost.goauthentik.io/auth/nginx"))
+        .header("X-Original-URL", "https://kuma.example.com/x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // Traefik (not installed here) sends X-Forwarded-*, as Caddy does.
+    let response = client.get(app.url("/outpost.goauthentik.io/auth/traefik")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("X-Forwarded-Proto"));
+    let forwarded = |host: &'static str| {
+        client
+            .get(app.url("/outpost.goauthentik.io/auth/traefik"))
+            .header("X-Forwarded-Method", "GET")
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", host)
+            .header("X-Forwarded-Uri", "/status?page=1&x=%2F")
+    };
+    let response = forwarded("kuma.example.com").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(
+        location(&response).unwrap(),
+        "https://kuma.example.com/outpost.goauthentik.io/start?rd=https%3A%2F%2Fkuma.example.com%2Fstatus%3Fpage%3D1%26x%3D%252F"
+    );
+    // A host that is no proxy app is refused, not redirected.
+    let response = forwarded("unknown.example.com").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(location(&response).is_none());
+    // `app show` prints what to paste into the proxy.
+    let shown: Value = serde_json::from_str(&app.admin(&["app", "show", "kuma", "--json"]).await).unwrap();
+    assert_eq!(shown["external_url"], "https://kuma.example.com");
+    assert_eq!(shown["traefik_auth_url"], app.url("/outpost.goauthentik.io/auth/traefik"));
+    assert_eq!(shown["start_url"], "https://kuma.example.com/outpost.goauthentik.io/start");
+}
+
+on_every_backend!(
+    sign_in_lands_on_the_original_url_with_identity_headers,
+    an_existing_latch_session_passes_without_a_password,
+    users_outside_the_groups_are_refused_and_the_upstream_never_sees_them,
+    forged_identity_headers_never_reach_the_upstream,
+    signing_out_refuses_the_next_request,
+    disabling_the_user_refuses_the_next_request,
+    a_replayed_code_revokes_the_sign_in,
+    rd_outside_the_proxy_apps_is_refused_without_a_redirect,
+    proxy_misconfiguration_is_named_and_traefik_is_answered,
+);
+
+/// The README shows the configs these tests run, character for character.
+#[test]
+fn the_readme_shows_the_tested_proxy_configs() {
+    let readme = repo_file("README.md");
+    for template in [NGINX_TEMPLATE, CADDY_TEMPLATE] {
+        let config = repo_file(template);
+        assert!(readme.contains(config.trim_end()), "README.md does not show {template} as it is");
+    }
+}
