@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::admin::{self, AppAdd, AppOptionArgs, ProxyAppArgs};
-use crate::config::{Config, ConfigArgs, mask_password};
+use crate::config::{Config, ConfigArgs, LogFormat, mask_password};
 use crate::server::Server;
 use crate::store::Store;
 
@@ -33,6 +33,32 @@ enum Command {
     /// Manage token signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Show the audit trail, newest first.
+    Events {
+        /// Only events about this username.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events about this app (slug).
+        #[arg(long)]
+        app: Option<String>,
+        /// Only events younger than this, e.g. 1h or 7d.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a consistent copy of the SQLite database while Latch runs.
+    Backup { file: std::path::PathBuf },
+    /// Put a backup in place of the SQLite database (Latch must be stopped).
+    Restore {
+        file: std::path::PathBuf,
+        /// Replace an existing database.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +105,8 @@ enum UserCommand {
     Disable { username: String },
     /// Let a disabled user sign in again.
     Enable { username: String },
+    /// Lift a sign-in lock caused by repeated failures.
+    Unlock { username: String },
     /// List users.
     List {
         #[arg(long)]
@@ -165,6 +193,22 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Group(command) => group(&open(&config).await?, command).await,
         Command::App(command) => app(&open(&config).await?, &config, command).await,
         Command::Key(command) => key(&open(&config).await?, &config, command).await,
+        Command::Events { user, app, since, limit, json } => {
+            let store = open(&config).await?;
+            let filter = admin::event_filter(user, app, since.as_deref(), limit)?;
+            admin::print_events(&store.list_events(&filter).await?, json)?;
+            Ok(())
+        }
+        Command::Backup { file } => {
+            open(&config).await?.backup_to(&file).await?;
+            println!("Backed up to {}.", file.display());
+            Ok(())
+        }
+        Command::Restore { file, force } => {
+            let restored = admin::restore(&config, &file, force).await?;
+            println!("Restored {} into {}.", file.display(), restored.display());
+            Ok(())
+        }
     }
 }
 
@@ -176,7 +220,7 @@ async fn open(config: &Config) -> anyhow::Result<Store> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    init_logging();
+    init_logging(config.log_format);
     let server = Server::build(&config).await?;
     let address = server.local_addr()?;
     tracing::info!(
@@ -190,10 +234,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logger = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logger.init(),
+        LogFormat::Json => logger.json().flatten_event(true).init(),
+    }
 }
 
 async fn shutdown_signal() {
@@ -239,6 +287,18 @@ async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {
             admin::set_disabled(store, &username, false).await?;
             println!("Enabled {username}.");
         }
+        UserCommand::Unlock { username } => {
+            let was_locked = store.clear_login_failures(&crate::login::user_subject(&username)).await?;
+            admin::record(store, "user_unlocked", Some(&username), None).await?;
+            println!(
+                "{}",
+                if was_locked {
+                    format!("Unlocked {username}.")
+                } else {
+                    format!("{username} had no failed sign-ins.")
+                }
+            );
+        }
         UserCommand::List { json } => admin::print_users(&store.list_users().await?, json)?,
     }
     Ok(())
@@ -282,6 +342,7 @@ async fn app(store: &Store, config: &Config, command: AppCommand) -> anyhow::Res
         AppCommand::Show { slug, json } => admin::show_app(store, config, &slug, json).await?,
         AppCommand::Remove { slug } => {
             store.remove_app(&slug).await?;
+            admin::record(store, "app_removed", None, Some(&slug)).await?;
             println!("Removed app {slug}.");
         }
         AppCommand::RotateSecret { slug, json } => {

@@ -2,7 +2,7 @@
 //! optional TOML file, in that order of precedence. Every value is checked
 //! here, once, so a bad setting stops the process at start with its name.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,6 +23,72 @@ pub struct Config {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub session_ttl: Duration,
+    pub log_format: LogFormat,
+    pub metrics_listen: Option<SocketAddr>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub throttle: ThrottleLimits,
+    pub event_retention: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Brute-force limits for the sign-in form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleLimits {
+    pub max_failures_per_user: i64,
+    pub max_failures_per_ip: i64,
+    pub window: Duration,
+    pub lockout: Duration,
+}
+
+/// An address range, `10.0.0.0/8` or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let (address, prefix) = match raw.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (raw, None),
+        };
+        let network: IpAddr = address.trim().parse().map_err(|_| format!("{address:?} is not an IP address"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(prefix) => prefix
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|prefix| *prefix <= max)
+                .ok_or_else(|| format!("bad prefix length in {raw:?}"))?,
+            None => max,
+        };
+        Ok(Self { network, prefix })
+    }
+
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let address = match address {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(address),
+            v4 => v4,
+        };
+        match (self.network, address) {
+            (IpAddr::V4(network), IpAddr::V4(address)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(network) & mask == u32::from(address) & mask
+            }
+            (IpAddr::V6(network), IpAddr::V6(address)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(network) & mask == u128::from(address) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The externally visible base URL, without a trailing slash. Every absolute
@@ -65,7 +131,7 @@ impl PublicUrl {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid setting `{setting}` ({env} / --{flag}): {value:?}: {reason}")]
-    Invalid { setting: &'static str, env: &'static str, flag: &'static str, value: String, reason: String },
+    Invalid { setting: &'static str, env: String, flag: String, value: String, reason: String },
     #[error("cannot read config file {path}: {reason}")]
     File { path: PathBuf, reason: String },
 }
@@ -102,6 +168,31 @@ pub struct ConfigArgs {
     /// Lifetime of a sign-in session, e.g. 24h [default: 24h].
     #[arg(long, env = "LATCH_SESSION_TTL", global = true)]
     pub session_ttl: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "LATCH_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+    /// Serve /metrics on this separate address instead of the main one.
+    #[arg(long, env = "LATCH_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<String>,
+    /// Comma-separated addresses or CIDR ranges of reverse proxies whose
+    /// X-Forwarded-For is believed [default: none].
+    #[arg(long, env = "LATCH_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
+    /// Failed sign-ins per username within the window before a lock [default: 5].
+    #[arg(long, env = "LATCH_LOGIN_MAX_FAILURES", global = true)]
+    pub login_max_failures: Option<String>,
+    /// Failed sign-ins per client IP within the window before a lock [default: 20].
+    #[arg(long, env = "LATCH_LOGIN_MAX_FAILURES_PER_IP", global = true)]
+    pub login_max_failures_per_ip: Option<String>,
+    /// The window failures are counted in, e.g. 5m [default: 5m].
+    #[arg(long, env = "LATCH_LOGIN_WINDOW", global = true)]
+    pub login_window: Option<String>,
+    /// How long a lock lasts, e.g. 15m [default: 15m].
+    #[arg(long, env = "LATCH_LOGIN_LOCKOUT", global = true)]
+    pub login_lockout: Option<String>,
+    /// How long audit events are kept, e.g. 90d [default: 90d].
+    #[arg(long, env = "LATCH_EVENT_RETENTION", global = true)]
+    pub event_retention: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,6 +206,14 @@ struct FileSettings {
     access_token_ttl: Option<String>,
     refresh_token_ttl: Option<String>,
     session_ttl: Option<String>,
+    log_format: Option<String>,
+    metrics_listen: Option<String>,
+    trusted_proxies: Option<String>,
+    login_max_failures: Option<String>,
+    login_max_failures_per_ip: Option<String>,
+    login_window: Option<String>,
+    login_lockout: Option<String>,
+    event_retention: Option<String>,
 }
 
 impl ConfigArgs {
@@ -158,6 +257,43 @@ impl ConfigArgs {
                 "30d",
             )?,
             session_ttl: duration("session_ttl", pick(&self.session_ttl, file.session_ttl), "24h")?,
+            log_format: match pick(&self.log_format, file.log_format).as_deref() {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => return Err(invalid("log_format", other, "must be text or json".into())),
+            },
+            metrics_listen: pick(&self.metrics_listen, file.metrics_listen)
+                .map(|raw| {
+                    raw.parse()
+                        .map_err(|error: std::net::AddrParseError| invalid("metrics_listen", &raw, error.to_string()))
+                })
+                .transpose()?,
+            trusted_proxies: pick(&self.trusted_proxies, file.trusted_proxies)
+                .map(|raw| {
+                    raw.split(',')
+                        .filter(|part| !part.trim().is_empty())
+                        .map(|part| {
+                            IpNet::parse(part.trim()).map_err(|reason| invalid("trusted_proxies", &raw, reason))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?
+                .unwrap_or_default(),
+            throttle: ThrottleLimits {
+                max_failures_per_user: count(
+                    "login_max_failures",
+                    pick(&self.login_max_failures, file.login_max_failures),
+                    5,
+                )?,
+                max_failures_per_ip: count(
+                    "login_max_failures_per_ip",
+                    pick(&self.login_max_failures_per_ip, file.login_max_failures_per_ip),
+                    20,
+                )?,
+                window: duration("login_window", pick(&self.login_window, file.login_window), "5m")?,
+                lockout: duration("login_lockout", pick(&self.login_lockout, file.login_lockout), "15m")?,
+            },
+            event_retention: duration("event_retention", pick(&self.event_retention, file.event_retention), "90d")?,
         })
     }
 }
@@ -176,6 +312,16 @@ fn check_database_url(raw: &str) -> Result<String, ConfigError> {
     }
 }
 
+fn count(setting: &'static str, raw: Option<String>, default: i64) -> Result<i64, ConfigError> {
+    match raw {
+        None => Ok(default),
+        Some(raw) => match raw.trim().parse::<i64>() {
+            Ok(value) if value >= 1 => Ok(value),
+            _ => Err(invalid(setting, &raw, "must be a whole number of at least 1".into())),
+        },
+    }
+}
+
 fn duration(setting: &'static str, raw: Option<String>, default: &str) -> Result<Duration, ConfigError> {
     let raw = raw.unwrap_or_else(|| default.to_owned());
     let parsed = humantime::parse_duration(&raw).map_err(|error| invalid(setting, &raw, error.to_string()))?;
@@ -186,16 +332,9 @@ fn duration(setting: &'static str, raw: Option<String>, default: &str) -> Result
 }
 
 fn invalid(setting: &'static str, value: &str, reason: String) -> ConfigError {
-    let (env, flag) = match setting {
-        "listen" => ("LATCH_LISTEN", "listen"),
-        "public_url" => ("LATCH_PUBLIC_URL", "public-url"),
-        "data_dir" => ("LATCH_DATA_DIR", "data-dir"),
-        "database_url" => ("LATCH_DATABASE_URL", "database-url"),
-        "code_ttl" => ("LATCH_CODE_TTL", "default-code-ttl"),
-        "access_token_ttl" => ("LATCH_ACCESS_TOKEN_TTL", "default-access-token-ttl"),
-        "refresh_token_ttl" => ("LATCH_REFRESH_TOKEN_TTL", "default-refresh-token-ttl"),
-        _ => ("LATCH_SESSION_TTL", "session-ttl"),
-    };
+    let env = format!("LATCH_{}", setting.to_uppercase());
+    let kebab = setting.replace('_', "-");
+    let flag = if setting.ends_with("token_ttl") || setting == "code_ttl" { format!("default-{kebab}") } else { kebab };
     ConfigError::Invalid { setting, env, flag, value: value.to_owned(), reason }
 }
 
@@ -256,6 +395,18 @@ mod tests {
         std::fs::write(&path, "lisen = \"x\"\n").unwrap();
         let args = ConfigArgs { config: Some(path), ..Default::default() };
         assert!(args.load().unwrap_err().to_string().contains("lisen"));
+    }
+
+    #[test]
+    fn trusted_proxy_ranges_match_addresses() {
+        let range = IpNet::parse("10.0.0.0/8").unwrap();
+        assert!(range.contains("10.1.2.3".parse().unwrap()));
+        assert!(range.contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!range.contains("11.0.0.1".parse().unwrap()));
+        assert!(IpNet::parse("::1").unwrap().contains("::1".parse().unwrap()));
+        assert!(IpNet::parse("10.0.0.0/33").is_err());
+        let args = ConfigArgs { trusted_proxies: Some("127.0.0.1, nonsense".into()), ..Default::default() };
+        assert!(args.load().unwrap_err().to_string().contains("LATCH_TRUSTED_PROXIES"));
     }
 
     #[test]

@@ -2,19 +2,23 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
+use crate::audit::Auditor;
 use crate::clock;
 use crate::config::Config;
 use crate::crypto::password::{PasswordError, PasswordHasher};
-use crate::login::Authenticator;
+use crate::login::{Authenticator, Limits};
+use crate::metrics::Metrics;
 use crate::oidc::error::InternalError;
 use crate::oidc::keyring::Keys;
 use crate::oidc::{Lifetimes, Provider};
 use crate::proxy::ForwardAuth;
 use crate::store::{Store, StoreError};
-use crate::web::{AppState, router};
+use crate::web::{AppState, metrics_router, router};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -28,17 +32,137 @@ pub enum StartError {
     Listen { address: SocketAddr, source: std::io::Error },
 }
 
-pub struct Server {
-    listener: TcpListener,
-    router: axum::Router,
-    store: Store,
-    refresher: tokio::task::JoinHandle<()>,
-}
-
 /// How often each instance checks the store for new or retiring keys. A
 /// rotation's grace period must be longer, so that every instance publishes
 /// a key before any instance signs with it.
-pub const KEY_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often expired rows are cleared away.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long shutdown waits for in-flight requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+pub struct Server {
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    router: axum::Router,
+    metrics_router: Option<axum::Router>,
+    store: Store,
+    background: Vec<JoinHandle<()>>,
+    audit_writer: JoinHandle<()>,
+}
+
+impl Server {
+    /// Binds `config.listen` (and `config.metrics_listen`), then builds as
+    /// `with_listener`.
+    pub async fn build(config: &Config) -> Result<Self, StartError> {
+        let listener = bind(config.listen).await?;
+        let mut server = Self::with_listener(config, listener).await?;
+        if let Some(address) = config.metrics_listen {
+            server.metrics_listener = Some(bind(address).await?);
+        }
+        Ok(server)
+    }
+
+    /// Connects to the store (migrating it) and loads or creates the
+    /// signing key. The listener is the caller's, so tests can learn the
+    /// port before choosing the public URL.
+    pub async fn with_listener(config: &Config, listener: TcpListener) -> Result<Self, StartError> {
+        let store = Store::connect(&config.database_url).await?;
+        let keys = Arc::new(Keys::load(&store, clock::now()).await?);
+        let (auditor, audit_writer) = Auditor::start(store.clone());
+        let provider = Provider::new(
+            store.clone(),
+            keys.clone(),
+            config.public_url.clone(),
+            Lifetimes {
+                code: config.code_ttl,
+                access_token: config.access_token_ttl,
+                refresh_token: config.refresh_token_ttl,
+            },
+            auditor.clone(),
+        );
+        let hasher = PasswordHasher::for_this_machine()?;
+        let limits = Limits::from_config(&config.throttle);
+        let authenticator = Authenticator::new(store.clone(), hasher, config.session_ttl, limits);
+        let state = AppState {
+            provider: Arc::new(provider),
+            authenticator: Arc::new(authenticator),
+            secure_cookies: config.public_url.is_https(),
+            forward_auth: Arc::new(ForwardAuth::new(store.clone(), config.public_url.clone())),
+            store: store.clone(),
+            metrics: Arc::new(Metrics::new()),
+            auditor,
+            trusted_proxies: config.trusted_proxies.clone().into(),
+        };
+        let separate_metrics = config.metrics_listen.is_some();
+        let background = vec![
+            tokio::spawn(refresh_keys(keys, store.clone())),
+            tokio::spawn(housekeeping(store.clone(), config.event_retention)),
+        ];
+        Ok(Self {
+            listener,
+            metrics_listener: None,
+            router: router(state.clone(), !separate_metrics),
+            metrics_router: separate_metrics.then(|| metrics_router(state)),
+            store,
+            background,
+            audit_writer,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, lets
+    /// in-flight requests finish (for at most `SHUTDOWN_GRACE`), writes the
+    /// queued audit events and closes the pool.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut signalled = stopped.clone();
+        let signalled = async move {
+            let _ = signalled.wait_for(|stop| *stop).await;
+        };
+        if let (Some(listener), Some(router)) = (self.metrics_listener, self.metrics_router) {
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                let until = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(until).await {
+                    tracing::error!(%error, "metrics listener failed");
+                }
+            });
+        }
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let serving = axum::serve(self.listener, service).with_graceful_shutdown(signalled);
+        let serving = tokio::spawn(async move { serving.await });
+        shutdown.await;
+        let _ = stop.send(true);
+        let result = match tokio::time::timeout(SHUTDOWN_GRACE, serving).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(std::io::Error::other(join)),
+            Err(_) => {
+                tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}; stopping anyway");
+                Ok(())
+            }
+        };
+        for task in self.background {
+            task.abort();
+        }
+        // The router (and with it every audit sender) is gone: the writer
+        // drains the queue and ends.
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.audit_writer).await;
+        self.store.close().await;
+        result
+    }
+}
+
+async fn bind(address: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(address).await.map_err(|source| StartError::Listen { address, source })
+}
 
 async fn refresh_keys(keys: Arc<Keys>, store: Store) {
     let mut interval = tokio::time::interval(KEY_REFRESH_INTERVAL);
@@ -50,53 +174,16 @@ async fn refresh_keys(keys: Arc<Keys>, store: Store) {
     }
 }
 
-impl Server {
-    /// Binds `config.listen`, then builds as `with_listener`.
-    pub async fn build(config: &Config) -> Result<Self, StartError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartError::Listen { address: config.listen, source })?;
-        Self::with_listener(config, listener).await
-    }
-
-    /// Connects to the store (migrating it) and loads or creates the
-    /// signing key. The listener is the caller's, so tests can learn the
-    /// port before choosing the public URL.
-    pub async fn with_listener(config: &Config, listener: TcpListener) -> Result<Self, StartError> {
-        let store = Store::connect(&config.database_url).await?;
-        let keys = Arc::new(Keys::load(&store, clock::now()).await?);
-        let refresher = tokio::spawn(refresh_keys(keys.clone(), store.clone()));
-        let provider = Provider::new(
-            store.clone(),
-            keys,
-            config.public_url.clone(),
-            Lifetimes {
-                code: config.code_ttl,
-                access_token: config.access_token_ttl,
-                refresh_token: config.refresh_token_ttl,
-            },
-        );
-        let hasher = PasswordHasher::for_this_machine()?;
-        let authenticator = Authenticator::new(store.clone(), hasher, config.session_ttl);
-        let state = AppState {
-            provider: Arc::new(provider),
-            authenticator: Arc::new(authenticator),
-            secure_cookies: config.public_url.is_https(),
-            forward_auth: Arc::new(ForwardAuth::new(store.clone(), config.public_url.clone())),
-        };
-        Ok(Self { listener, router: router(state), store, refresher })
-    }
-
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    /// Serves until `shutdown` completes, then finishes in-flight requests
-    /// and closes the pool.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let result = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
-        self.refresher.abort();
-        self.store.close().await;
-        result
+async fn housekeeping(store: Store, event_retention: Duration) {
+    let retention = i64::try_from(event_retention.as_secs()).unwrap_or(i64::MAX);
+    let mut interval = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    loop {
+        interval.tick().await;
+        let now = clock::now();
+        match store.delete_expired(now, now.saturating_sub(retention)).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::debug!(deleted, "expired rows deleted"),
+            Err(error) => tracing::warn!(%error, "housekeeping failed"),
+        }
     }
 }

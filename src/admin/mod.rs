@@ -9,15 +9,18 @@ mod validate;
 
 use std::io::Read;
 
+use crate::audit::{self, Actor};
 use crate::clock;
 use crate::config::Config;
 use crate::crypto::keys::SigningAlg;
 use crate::crypto::password::{PasswordError, generate_password, hash_password_blocking};
 use crate::crypto::{random_token, sha256_hex};
 use crate::oidc::keyring;
-use crate::store::{AppOptions, NewApp, NewUser, Store, StoreError};
+use crate::store::{AppOptions, EventFilter, NewApp, NewUser, Store, StoreError};
 
-pub use output::{AppCredentials, print_apps, print_credentials, print_groups, print_keys, print_users, show_app};
+pub use output::{
+    AppCredentials, print_apps, print_credentials, print_events, print_groups, print_keys, print_users, show_app,
+};
 pub use proxy::{ProxyAppArgs, ProxySettings, add_proxy_app, print_proxy_settings, proxy_settings};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,8 +31,8 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Password(#[from] PasswordError),
-    #[error("cannot read the password from standard input: {0}")]
-    Stdin(#[from] std::io::Error),
+    #[error("input/output error: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 pub type AdminResult<T> = Result<T, AdminError>;
@@ -78,7 +81,75 @@ pub async fn set_password(store: &Store, username: &str, password: String) -> Ad
 
 pub async fn set_disabled(store: &Store, username: &str, disabled: bool) -> AdminResult<()> {
     store.set_user_disabled(username, disabled, clock::now()).await?;
+    record(store, if disabled { "user_disabled" } else { "user_enabled" }, Some(username), None).await
+}
+
+/// Admin commands write their audit events directly: there is no request
+/// to keep fast, and the process ends right after.
+pub async fn record(store: &Store, kind: &str, username: Option<&str>, app: Option<&str>) -> AdminResult<()> {
+    let actor = Actor { username, app, ip: None, user_agent: Some("latch admin command") };
+    store.record_events(&[audit::event(kind, &actor, None, clock::now())]).await?;
     Ok(())
+}
+
+pub fn event_filter(
+    user: Option<String>,
+    app: Option<String>,
+    since: Option<&str>,
+    limit: i64,
+) -> AdminResult<EventFilter> {
+    let since = since.map(|raw| validate::lifetime("--since", raw)).transpose()?.map(|age| clock::now() - age);
+    if limit < 1 {
+        return Err(AdminError::Invalid("--limit must be at least 1".into()));
+    }
+    Ok(EventFilter { username: user, app, since, limit })
+}
+
+/// Copies a backup over the configured SQLite database, after checking it
+/// is one. The server must be stopped: its open file would be replaced
+/// under it.
+pub async fn restore(config: &Config, backup: &std::path::Path, force: bool) -> AdminResult<std::path::PathBuf> {
+    let Some(target) = config.database_url.strip_prefix("sqlite://").map(|rest| rest.split('?').next().unwrap_or(rest))
+    else {
+        return Err(AdminError::Invalid("restore works on SQLite; restore PostgreSQL with pg_restore or psql".into()));
+    };
+    let target = std::path::PathBuf::from(target);
+    if !backup.is_file() {
+        return Err(AdminError::Invalid(format!("no backup file at {}", backup.display())));
+    }
+    if target.exists() && !force {
+        return Err(AdminError::Invalid(format!(
+            "{} exists; stop Latch and pass --force to replace it",
+            target.display()
+        )));
+    }
+    if let Some(parent) = target.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    // Check a copy beside the target: opening it brings its schema up to date
+    // and proves it is a Latch database; only then does it replace the target.
+    let staged = std::path::PathBuf::from(format!("{}.restoring", target.display()));
+    std::fs::copy(backup, &staged)?;
+    let usable = match Store::connect(&format!("sqlite://{}", staged.display())).await {
+        Ok(store) => {
+            let usable = store.signing_keys().await.map(|keys| !keys.is_empty()).unwrap_or(false);
+            store.close().await;
+            usable
+        }
+        Err(_) => false,
+    };
+    if !usable {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", staged.display()));
+        }
+        return Err(AdminError::Invalid(format!("{} is not a Latch backup", backup.display())));
+    }
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", target.display()));
+        let _ = std::fs::remove_file(format!("{}{suffix}", staged.display()));
+    }
+    std::fs::rename(&staged, &target)?;
+    Ok(target)
 }
 
 pub async fn add_group(store: &Store, name: &str) -> AdminResult<()> {
@@ -174,6 +245,7 @@ pub async fn add_app(store: &Store, config: &Config, app: AppAdd) -> AdminResult
         options,
     };
     store.create_app(new_app, &app.groups, now).await?;
+    record(store, "app_created", None, Some(&app.slug)).await?;
     Ok(AppCredentials::new(config, &app.slug, client_id, client_secret))
 }
 
@@ -221,6 +293,7 @@ pub async fn rotate_key(store: &Store, config: &Config, alg: &str, grace: &str) 
     let kid = keyring::rotate_signing_key(store, alg_parsed, now, activates_at, retire_previous_at)
         .await
         .map_err(|error| AdminError::Invalid(error.to_string()))?;
+    record(store, "key_rotated", None, None).await?;
     Ok(KeyRotation { kid, activates_at, retire_previous_at })
 }
 

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{AdminError, AdminResult};
 use crate::config::Config;
-use crate::store::{AppSummary, GroupSummary, Store, StoreError, StoredKey, UserSummary};
+use crate::store::{AppSummary, AuditEvent, GroupSummary, Store, StoreError, StoredKey, UserSummary};
 
 /// Printed once, when an app is created or its secret rotated.
 #[derive(Debug, Serialize)]
@@ -79,6 +79,26 @@ pub fn print_apps(apps: &[AppSummary], json: bool) -> AdminResult<()> {
     for app in apps {
         let kind = if app.public { "public" } else { "confidential" };
         println!("{:<20} {:<24} {:<12} {}", app.slug, app.name, kind, app.client_id);
+    }
+    Ok(())
+}
+
+pub fn print_events(events: &[AuditEvent], json: bool) -> AdminResult<()> {
+    if json {
+        return print_json(&events);
+    }
+    println!("{:<11} {:<20} {:<16} {:<14} {:<16} DETAIL", "AT", "KIND", "USER", "APP", "IP");
+    for event in events {
+        let show = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
+        println!(
+            "{:<11} {:<20} {:<16} {:<14} {:<16} {}",
+            event.at,
+            event.kind,
+            show(&event.username),
+            show(&event.app),
+            show(&event.ip),
+            show(&event.detail)
+        );
     }
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! Signing people in: password check, sessions, CSRF, and where to go after.
 
 use crate::clock::UnixTime;
+use crate::config::ThrottleLimits;
 use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
-use crate::store::{SessionUser, Store, StoreError};
+use crate::store::{FailureLimit, SessionUser, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
@@ -11,6 +12,10 @@ pub enum LoginError {
     /// form reveals nothing about which accounts exist.
     #[error("invalid username or password")]
     InvalidCredentials,
+    /// Too many recent failures for this username or client address. Shown
+    /// to the person exactly like `InvalidCredentials`.
+    #[error("sign-in temporarily locked")]
+    Locked,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -21,6 +26,32 @@ pub struct Authenticator {
     store: Store,
     hasher: PasswordHasher,
     session_ttl: i64,
+    limits: Limits,
+}
+
+/// Brute-force limits, per username and per client address.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub per_user: FailureLimit,
+    pub per_ip: FailureLimit,
+}
+
+impl Limits {
+    pub fn from_config(limits: &ThrottleLimits) -> Self {
+        let seconds = |duration: std::time::Duration| i64::try_from(duration.as_secs()).unwrap_or(i64::MAX);
+        let limit = |max_failures| FailureLimit {
+            max_failures,
+            window: seconds(limits.window),
+            lockout: seconds(limits.lockout),
+        };
+        Self { per_user: limit(limits.max_failures_per_user), per_ip: limit(limits.max_failures_per_ip) }
+    }
+}
+
+/// The throttling key of a username: case-insensitive, so `Ada` and `ada`
+/// share one budget.
+pub fn user_subject(username: &str) -> String {
+    format!("user:{}", username.trim().to_lowercase())
 }
 
 /// A fresh session: the cookie value (shown to the browser only) and when
@@ -31,17 +62,34 @@ pub struct NewSession {
 }
 
 impl Authenticator {
-    pub fn new(store: Store, hasher: PasswordHasher, session_ttl: std::time::Duration) -> Self {
-        Self { store, hasher, session_ttl: i64::try_from(session_ttl.as_secs()).unwrap_or(i64::MAX) }
+    pub fn new(store: Store, hasher: PasswordHasher, session_ttl: std::time::Duration, limits: Limits) -> Self {
+        Self { store, hasher, session_ttl: i64::try_from(session_ttl.as_secs()).unwrap_or(i64::MAX), limits }
     }
 
-    pub async fn sign_in(&self, username: &str, password: String, now: UnixTime) -> Result<NewSession, LoginError> {
+    /// Checks the password, unless the username or the client address is
+    /// locked after too many failures (then even the right password fails).
+    /// Counters live in the store, so guesses spread over instances add up.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: String,
+        client_ip: &str,
+        now: UnixTime,
+    ) -> Result<NewSession, LoginError> {
+        let user_subject = user_subject(username);
+        let ip_subject = format!("ip:{client_ip}");
+        if self.store.is_locked(&user_subject, &ip_subject, now).await? {
+            return Err(LoginError::Locked);
+        }
         let credentials = self.store.user_credentials(username.trim()).await?;
         let stored = credentials.as_ref().map(|credentials| credentials.password_hash.clone());
         let password_ok = self.hasher.verify(password, stored).await?;
         let Some(credentials) = credentials.filter(|credentials| password_ok && !credentials.disabled) else {
+            self.store.record_login_failure(&user_subject, self.limits.per_user, now).await?;
+            self.store.record_login_failure(&ip_subject, self.limits.per_ip, now).await?;
             return Err(LoginError::InvalidCredentials);
         };
+        self.store.clear_login_failures(&user_subject).await?;
         let token = random_token();
         let expires_at = now.saturating_add(self.session_ttl);
         self.store.create_session(&sha256_hex(&token), &credentials.id, now, expires_at).await?;

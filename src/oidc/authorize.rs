@@ -13,6 +13,7 @@ use super::error::{ErrorCode, InternalError, OAuthError};
 use super::id_token_hint::HintedSubject;
 use super::params::Params;
 use super::redirect_uri::explain_mismatch;
+use crate::audit::Actor;
 use crate::clock::UnixTime;
 use crate::crypto::{random_token, sha256_hex};
 use crate::store::{App, NewCode, SessionUser};
@@ -152,6 +153,12 @@ impl Provider {
             }
             Some(ConsentDecision::Allow) => {
                 self.store.record_consent(&session.user_id, &app.id, &request.scope, now).await?;
+                let actor = Actor { app: Some(&app.slug), ..Default::default() };
+                self.auditor.record(
+                    "consent_granted",
+                    &actor,
+                    Some(format!("user {} scope {}", session.user_id, request.scope)),
+                );
             }
             None if self.needs_consent(&app, session, &request).await? => {
                 if request.prompt.none {

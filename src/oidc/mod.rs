@@ -18,6 +18,7 @@ pub mod userinfo;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::audit::Auditor;
 use crate::config::PublicUrl;
 use crate::store::Store;
 use keyring::Keys;
@@ -29,6 +30,7 @@ pub struct Provider {
     code_ttl: i64,
     access_token_ttl: i64,
     refresh_token_ttl: i64,
+    auditor: Auditor,
 }
 
 /// Deployment-wide defaults; each app may set its own.
@@ -39,7 +41,7 @@ pub struct Lifetimes {
 }
 
 impl Provider {
-    pub fn new(store: Store, keys: Arc<Keys>, public_url: PublicUrl, lifetimes: Lifetimes) -> Self {
+    pub fn new(store: Store, keys: Arc<Keys>, public_url: PublicUrl, lifetimes: Lifetimes, auditor: Auditor) -> Self {
         Self {
             store,
             keys,
@@ -47,6 +49,7 @@ impl Provider {
             code_ttl: seconds(lifetimes.code),
             access_token_ttl: seconds(lifetimes.access_token),
             refresh_token_ttl: seconds(lifetimes.refresh_token),
+            auditor,
         }
     }
 

@@ -7,6 +7,7 @@ use super::Provider;
 use super::claims::{has_scope, user_claims};
 use super::error::{ErrorCode, ProtocolResult, client_error};
 use super::params::Params;
+use crate::audit::Actor;
 use crate::clock::UnixTime;
 use crate::crypto::keys::SigningAlg;
 use crate::crypto::{jws, random_token, sha256_b64, sha256_hex};
@@ -38,6 +39,12 @@ pub struct AccessTokenClaims {
     pub scope: String,
 }
 
+/// A token response and whom it was for, for the audit trail.
+struct Issued {
+    response: TokenResponse,
+    username: Option<String>,
+}
+
 /// What an issued set of tokens is about.
 struct Issue<'a> {
     app: &'a App,
@@ -51,13 +58,16 @@ struct Issue<'a> {
 
 impl Provider {
     pub async fn token(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<TokenResponse> {
-        match params.get("grant_type") {
+        let issued = match params.get("grant_type") {
             Some("authorization_code") => self.exchange_code(app, params, now).await,
             Some("refresh_token") => self.refresh(app, params, now).await,
             Some("client_credentials") => self.client_credentials(app, params, now).await,
             Some(_) => client_error(ErrorCode::UnsupportedGrantType, "this grant_type is not supported"),
             None => client_error(ErrorCode::InvalidRequest, "grant_type is required"),
-        }
+        }?;
+        let actor = Actor { username: issued.username.as_deref(), app: Some(&app.slug), ..Default::default() };
+        self.auditor.record("tokens_issued", &actor, params.get("grant_type").map(str::to_owned));
+        Ok(issued.response)
     }
 
     pub(super) fn access_token_ttl(&self, app: &App) -> i64 {
@@ -68,7 +78,7 @@ impl Provider {
         app.options.refresh_token_ttl.unwrap_or(self.refresh_token_ttl)
     }
 
-    async fn exchange_code(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<TokenResponse> {
+    async fn exchange_code(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<Issued> {
         let Some(code) = params.get("code") else {
             return client_error(ErrorCode::InvalidRequest, "code is required");
         };
@@ -123,7 +133,7 @@ impl Provider {
     /// Rotation on every use (RFC 9700 §4.14.2): the presented token is
     /// spent, a new one replaces it, and presenting a spent one again
     /// revokes the whole family.
-    async fn refresh(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<TokenResponse> {
+    async fn refresh(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<Issued> {
         let Some(presented) = params.get("refresh_token") else {
             return client_error(ErrorCode::InvalidRequest, "refresh_token is required");
         };
@@ -142,6 +152,8 @@ impl Provider {
             if let Some(family) = self.store.family_of_used_refresh_token(&presented_hash, &app.id).await? {
                 self.store.revoke_family(&family, now).await?;
                 tracing::warn!(app = %app.slug, "refresh token replayed; its family was revoked");
+                let actor = Actor { app: Some(&app.slug), ..Default::default() };
+                self.auditor.record("refresh_token_reuse", &actor, Some("family revoked".into()));
             }
             return client_error(
                 ErrorCode::InvalidGrant,
@@ -174,7 +186,7 @@ impl Provider {
 
     /// The client acting for itself (RFC 6749 §4.4): an access token whose
     /// subject is the client; no ID token, no refresh token.
-    async fn client_credentials(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<TokenResponse> {
+    async fn client_credentials(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<Issued> {
         if app.is_public() || !app.options.client_credentials {
             return client_error(ErrorCode::UnauthorizedClient, "this client may not use the client_credentials grant");
         }
@@ -188,7 +200,7 @@ impl Provider {
         )
     }
 
-    fn issue(&self, issue: Issue<'_>, now: UnixTime) -> ProtocolResult<TokenResponse> {
+    fn issue(&self, issue: Issue<'_>, now: UnixTime) -> ProtocolResult<Issued> {
         let app = issue.app;
         let keys = self.keys.current();
         let alg = SigningAlg::parse(&app.options.signing_alg)?;
@@ -217,14 +229,15 @@ impl Provider {
             }
             _ => None,
         };
-        Ok(TokenResponse {
+        let response = TokenResponse {
             access_token,
             token_type: "Bearer",
             expires_in,
             id_token,
             refresh_token: issue.refresh_token,
             scope: issue.scope.to_owned(),
-        })
+        };
+        Ok(Issued { response, username: issue.user.map(|user| user.username.clone()) })
     }
 
     fn id_token_claims(
@@ -268,6 +281,8 @@ impl Provider {
         let reason = if state.used {
             self.store.revoke_tokens_of_code(code_hash, &app.id, now).await?;
             tracing::warn!(app = %app.slug, "authorization code replayed; tokens issued for it were revoked");
+            let actor = Actor { app: Some(&app.slug), ..Default::default() };
+            self.auditor.record("code_reuse", &actor, Some("tokens issued for the code revoked".into()));
             "the code was already used"
         } else if state.expires_at <= now {
             "the code has expired"

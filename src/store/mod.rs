@@ -7,10 +7,13 @@
 mod apps;
 mod codes;
 mod consents;
+mod events;
 mod groups;
+mod housekeeping;
 mod keys;
 mod proxy;
 mod sessions;
+mod throttle;
 mod tokens;
 mod users;
 
@@ -23,10 +26,12 @@ use sqlx::{AnyPool, Executor};
 
 pub use apps::{App, AppOptions, AppSummary, NewApp};
 pub use codes::{CodeGrant, CodeRedemption, CodeState, NewCode};
+pub use events::{AuditEvent, EventFilter};
 pub use groups::GroupSummary;
 pub use keys::StoredKey;
 pub use proxy::{ForwardAuthCheck, NewProxyApp, NewProxyCode, ProxyApp, ProxyGrant, ProxyUser};
 pub use sessions::SessionUser;
+pub use throttle::FailureLimit;
 pub use tokens::{
     AccessTokenGrant, ClientTokenGrant, NewAccessToken, NewFamily, RefreshGrant, RefreshTokenInfo, Rotation,
 };
@@ -48,6 +53,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Unsupported(String),
     #[error("cannot create the data directory {path}: {reason}")]
     DataDir { path: String, reason: String },
 }
@@ -94,6 +101,7 @@ impl Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    backend: Backend,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -132,7 +140,7 @@ impl Store {
             .connect_with(options)
             .await?;
         migrate(&pool, backend).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, backend })
     }
 
     pub async fn close(&self) {
@@ -141,6 +149,25 @@ impl Store {
 
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Connections open and idle, for metrics.
+    pub fn pool_usage(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
+    /// A consistent copy of a SQLite database, taken while it is in use.
+    /// PostgreSQL deployments use `pg_dump`.
+    pub async fn backup_to(&self, path: &Path) -> StoreResult<()> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Unsupported("backups of PostgreSQL are made with pg_dump".into()));
+        }
+        sqlx::query("VACUUM INTO $1").bind(path.display().to_string()).execute(&self.pool).await?;
         Ok(())
     }
 }

@@ -72,4 +72,12 @@ impl Store {
         transaction.commit().await?;
         Ok(())
     }
+
+    pub async fn count_active_sessions(&self, now: UnixTime) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS live FROM sessions WHERE expires_at > $1")
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("live")?)
+    }
 }

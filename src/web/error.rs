@@ -183,8 +183,12 @@ fn internal_response(error: &InternalError) -> Response {
     } else {
         (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
     };
-    (status, Json(json!({"error": code, "error_description": "the server could not complete the request"})))
-        .into_response()
+    let body = Json(json!({"error": code, "error_description": "the server could not complete the request"}));
+    let mut response = (status, body).into_response();
+    if matches!(error, InternalError::Store(_)) {
+        response.extensions_mut().insert(super::ops::DatabaseFailure);
+    }
+    response
 }
 
 #[cfg(test)]

@@ -10,10 +10,12 @@ use axum::response::{AppendHeaders, IntoResponse, Response};
 use super::cookies;
 use super::error::WebError;
 use super::oidc::current_session;
+use super::ops::Requester;
 use super::pages::{LoginPage, MessagePage, render};
 use super::{AppState, redirect};
 use crate::clock;
 use crate::login::{LoginError, csrf_matches, new_csrf_token, safe_next};
+use crate::metrics::LoginOutcome;
 use crate::oidc::params::Params;
 
 /// The CSRF cookie lives as long as a person may reasonably take to sign in.
@@ -55,7 +57,12 @@ pub(super) fn csrf_token_for(headers: &HeaderMap, secure: bool) -> (String, Opti
     }
 }
 
-pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
+pub async fn submit(
+    State(state): State<AppState>,
+    requester: Requester,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
     let now = clock::now();
     let form = params(&body);
     let next = safe_next(form.get("next"));
@@ -65,15 +72,20 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Byt
         return Ok(show_form(&state, &headers, StatusCode::BAD_REQUEST, next, username, Some(message)));
     }
     let password = form.get("password").unwrap_or_default().to_owned();
-    match state.authenticator.sign_in(username, password, now).await {
+    match state.authenticator.sign_in(username, password, &requester.ip, now).await {
         Ok(session) => {
             let cookie =
                 cookies::build(cookies::SESSION, &session.token, session.expires_at - now, state.secure_cookies);
-            tracing::info!(username, "signed in");
+            state.metrics.login(LoginOutcome::Success);
+            state.auditor.record("login_success", &requester.actor(Some(username), None), None);
             Ok((AppendHeaders([(SET_COOKIE, cookie)]), redirect(next)).into_response())
         }
-        Err(LoginError::InvalidCredentials) => {
-            tracing::info!(username, "sign-in refused");
+        Err(refused @ (LoginError::InvalidCredentials | LoginError::Locked)) => {
+            let locked = matches!(refused, LoginError::Locked);
+            state.metrics.login(if locked { LoginOutcome::Locked } else { LoginOutcome::Failure });
+            let detail = locked.then(|| "locked after repeated failures".to_owned());
+            state.auditor.record("login_failure", &requester.actor(Some(username), None), detail);
+            // The same answer either way: a lock reveals nothing either.
             let message = "Invalid username or password.";
             Ok(show_form(&state, &headers, StatusCode::UNAUTHORIZED, next, username, Some(message)))
         }

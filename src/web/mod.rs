@@ -5,6 +5,7 @@ pub mod cookies;
 pub mod error;
 mod login;
 mod oidc;
+pub mod ops;
 pub mod pages;
 mod proxy;
 
@@ -17,9 +18,13 @@ use axum::routing::get;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::audit::Auditor;
+use crate::config::IpNet;
 use crate::login::Authenticator;
+use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::proxy::ForwardAuth;
+use crate::store::Store;
 
 /// Request bodies larger than this are refused with 413: no OAuth or login
 /// form comes near it.
@@ -32,9 +37,14 @@ pub struct AppState {
     /// `Secure` on cookies, set when the public URL is https.
     pub secure_cookies: bool,
     pub forward_auth: Arc<ForwardAuth>,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub auditor: Auditor,
+    pub trusted_proxies: Arc<[IpNet]>,
 }
 
-pub fn router(state: AppState) -> Router {
+/// The main router. `/metrics` is on it unless it has an address of its own.
+pub fn router(state: AppState, with_metrics: bool) -> Router {
     // Token, userinfo, discovery and JWKS are called by browser apps from
     // other origins; they use no cookies, so any origin may call them.
     // The authorization endpoint and the login page get no CORS.
@@ -55,7 +65,12 @@ pub fn router(state: AppState) -> Router {
         .route("/application/o/{slug}/end-session/", get(oidc::end_session_get).post(oidc::end_session_post))
         .route("/login", get(login::form).post(login::submit))
         .route("/", get(login::home));
+    let mut operations = Router::new().route("/health/live", get(ops::live)).route("/health/ready", get(ops::ready));
+    if with_metrics {
+        operations = operations.route("/metrics", get(ops::metrics));
+    }
     apis.merge(pages)
+        .merge(operations)
         .merge(proxy::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
@@ -65,7 +80,13 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), ops::observe))
         .with_state(state)
+}
+
+/// `/metrics` alone, for a separate listen address.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route("/metrics", get(ops::metrics)).with_state(state)
 }
 
 /// A 303 redirect. Unlike `axum::response::Redirect`, a location that is not

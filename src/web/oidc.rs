@@ -10,6 +10,7 @@ use axum::response::{AppendHeaders, IntoResponse, Response};
 use super::cookies;
 use super::error::WebError;
 use super::login::csrf_token_for;
+use super::ops::Requester;
 use super::pages::{ConsentPage, FORM_POST_SCRIPT, FormPostPage, MessagePage, form_post_csp, render};
 use super::{AppState, redirect};
 use crate::clock;
@@ -152,6 +153,7 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
     let now = clock::now();
     let (app, params, basic_auth) = authenticated(&state, &headers, &body).await?;
     let response = state.provider.token(&app, &params, now).await.map_err(WebError::token(basic_auth))?;
+    state.metrics.token_issued(params.get("grant_type").unwrap_or_default());
     Ok(no_store(Json(response).into_response()))
 }
 
@@ -175,24 +177,27 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body:
 
 pub async fn end_session_get(
     State(state): State<AppState>,
+    requester: Requester,
     Path(slug): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
-    end_session(state, slug, &headers, form_pairs(query.unwrap_or_default().as_bytes())).await
+    end_session(state, requester, slug, &headers, form_pairs(query.unwrap_or_default().as_bytes())).await
 }
 
 pub async fn end_session_post(
     State(state): State<AppState>,
+    requester: Requester,
     Path(slug): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    end_session(state, slug, &headers, form_pairs(&body)).await
+    end_session(state, requester, slug, &headers, form_pairs(&body)).await
 }
 
 async fn end_session(
     state: AppState,
+    requester: Requester,
     slug: String,
     headers: &HeaderMap,
     pairs: Vec<(String, String)>,
@@ -209,6 +214,9 @@ async fn end_session(
             }
             ProtocolError::Internal(error) => WebError::Internal(error),
         })?;
+    if session.is_some() {
+        state.auditor.record("logout", &requester.actor(None, Some(&slug)), None);
+    }
     let clear = cookies::build(cookies::SESSION, "", 0, state.secure_cookies);
     let response = match outcome {
         LogoutOutcome::Redirect(target) => redirect(&target),

@@ -1,0 +1,77 @@
+//! The audit trail. Requests hand events to a background writer that stores
+//! them in batches, so recording who signed in where costs a request no
+//! database round trip; admin commands write theirs directly.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::clock::{self, UnixTime};
+use crate::store::{AuditEvent, Store};
+
+/// Events waiting to be written; beyond this, new events are dropped (and
+/// counted in the log) rather than letting memory grow without bound.
+const QUEUE: usize = 10_000;
+const BATCH: usize = 200;
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+#[derive(Clone)]
+pub struct Auditor {
+    sender: mpsc::Sender<AuditEvent>,
+}
+
+/// Who and where an event is about; every field optional.
+#[derive(Debug, Default, Clone)]
+pub struct Actor<'a> {
+    pub username: Option<&'a str>,
+    pub app: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+pub fn event(kind: &str, actor: &Actor<'_>, detail: Option<String>, at: UnixTime) -> AuditEvent {
+    AuditEvent {
+        at,
+        kind: kind.to_owned(),
+        username: actor.username.map(str::to_owned),
+        app: actor.app.map(str::to_owned),
+        ip: actor.ip.map(str::to_owned),
+        // User agents are client-chosen: keep them bounded.
+        user_agent: actor.user_agent.map(|agent| agent.chars().take(256).collect()),
+        detail,
+    }
+}
+
+impl Auditor {
+    /// Starts the writer; it stops, after writing what is queued, when every
+    /// `Auditor` clone is dropped.
+    pub fn start(store: Store) -> (Self, tokio::task::JoinHandle<()>) {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        (Self { sender }, tokio::spawn(write_events(store, receiver)))
+    }
+
+    pub fn record(&self, kind: &str, actor: &Actor<'_>, detail: Option<String>) {
+        if self.sender.try_send(event(kind, actor, detail, clock::now())).is_err() {
+            tracing::warn!(kind, "audit queue full; event dropped");
+        }
+    }
+}
+
+async fn write_events(store: Store, mut receiver: mpsc::Receiver<AuditEvent>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let open = tokio::select! {
+            received = receiver.recv_many(&mut batch, BATCH) => received > 0,
+            () = tokio::time::sleep(FLUSH_EVERY) => true,
+        };
+        if !batch.is_empty() {
+            if let Err(error) = store.record_events(&batch).await {
+                tracing::error!(%error, events = batch.len(), "could not store audit events");
+            }
+            batch.clear();
+        }
+        if !open {
+            return;
+        }
+    }
+}

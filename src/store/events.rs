@@ -1,0 +1,79 @@
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreResult};
+use crate::clock::UnixTime;
+
+/// One audit event. Never carries a secret: no passwords, codes or tokens.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub at: UnixTime,
+    pub kind: String,
+    pub username: Option<String>,
+    pub app: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct EventFilter {
+    pub username: Option<String>,
+    pub app: Option<String>,
+    pub since: Option<UnixTime>,
+    pub limit: i64,
+}
+
+impl Store {
+    /// Writes a batch of events in one transaction.
+    pub async fn record_events(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        let mut transaction = self.pool.begin().await?;
+        for event in events {
+            sqlx::query(
+                "INSERT INTO audit_events (id, at, kind, username, app, ip, user_agent, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(event.at)
+            .bind(&event.kind)
+            .bind(&event.username)
+            .bind(&event.app)
+            .bind(&event.ip)
+            .bind(&event.user_agent)
+            .bind(&event.detail)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Newest first.
+    pub async fn list_events(&self, filter: &EventFilter) -> StoreResult<Vec<AuditEvent>> {
+        let rows = sqlx::query(
+            "SELECT at, kind, username, app, ip, user_agent, detail FROM audit_events \
+             WHERE ($1 IS NULL OR username = $1) AND ($2 IS NULL OR app = $2) AND at >= $3 \
+             ORDER BY at DESC, id LIMIT $4",
+        )
+        .bind(&filter.username)
+        .bind(&filter.app)
+        .bind(filter.since.unwrap_or(0))
+        .bind(filter.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditEvent {
+                    at: row.try_get("at")?,
+                    kind: row.try_get("kind")?,
+                    username: row.try_get("username")?,
+                    app: row.try_get("app")?,
+                    ip: row.try_get("ip")?,
+                    user_agent: row.try_get("user_agent")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+}

@@ -1,0 +1,51 @@
+use super::{Store, StoreResult};
+use crate::clock::UnixTime;
+
+/// Rows deleted per statement: small, so no lock is held for long.
+const BATCH: i64 = 500;
+
+/// Expired rows, by table: `(table, key column, condition on $1 = cut-off)`.
+/// Used codes are kept past expiry for a while so that a replay is still
+/// recognized as one.
+const EXPIRED: [(&str, &str, &str); 7] = [
+    ("authorization_codes", "code_hash", "expires_at < $1 - 600"),
+    ("sessions", "id_hash", "expires_at < $1"),
+    ("access_tokens", "jti", "expires_at < $1"),
+    ("client_tokens", "jti", "expires_at < $1"),
+    ("refresh_tokens", "token_hash", "expires_at < $1"),
+    (
+        "token_families",
+        "id",
+        "NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = token_families.id) \
+       AND NOT EXISTS (SELECT 1 FROM access_tokens t WHERE t.family_id = token_families.id) AND created_at < $1 - 60",
+    ),
+    ("login_failures", "subject", "window_start < $1 - 86400 AND (locked_until IS NULL OR locked_until < $1)"),
+];
+
+impl Store {
+    /// Deletes expired codes, sessions, tokens and counters, and events older
+    /// than `events_before`, in small batches. Safe on several instances at
+    /// once: each statement deletes whatever is still there.
+    pub async fn delete_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64> {
+        let mut deleted = 0;
+        for (table, key, condition) in EXPIRED {
+            deleted += self.delete_in_batches(table, key, condition, now).await?;
+        }
+        deleted += self.delete_in_batches("audit_events", "id", "at < $1", events_before).await?;
+        Ok(deleted)
+    }
+
+    async fn delete_in_batches(&self, table: &str, key: &str, condition: &str, cutoff: UnixTime) -> StoreResult<u64> {
+        let statement =
+            format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {condition} LIMIT {BATCH})");
+        let mut deleted = 0;
+        loop {
+            let done = sqlx::query(&statement).bind(cutoff).execute(&self.pool).await?.rows_affected();
+            deleted += done;
+            if done < BATCH as u64 {
+                return Ok(deleted);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
