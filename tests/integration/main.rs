@@ -2,4 +2,5 @@
 //! browsers drive it, on SQLite and on PostgreSQL.
 
 mod common;
+mod forward_auth;
 mod oidc_flow;
