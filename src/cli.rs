@@ -29,7 +29,7 @@ enum Command {
     Group(GroupCommand),
     /// Manage the apps that sign people in through Latch.
     #[command(subcommand)]
-    App(AppCommand),
+    App(Box<AppCommand>),
     /// Manage token signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -191,7 +191,7 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::User(command) => user(&open(&config).await?, command).await,
         Command::Group(command) => group(&open(&config).await?, command).await,
-        Command::App(command) => app(&open(&config).await?, &config, command).await,
+        Command::App(command) => app(&open(&config).await?, &config, *command).await,
         Command::Key(command) => key(&open(&config).await?, &config, command).await,
         Command::Events { user, app, since, limit, json } => {
             let store = open(&config).await?;

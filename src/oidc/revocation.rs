@@ -54,13 +54,8 @@ impl Provider {
         let Some(token) = params.get("token") else {
             return client_error(ErrorCode::InvalidRequest, "token is required");
         };
-        if let Some(hint) = params.get("token_type_hint") {
-            if hint != "access_token" && hint != "refresh_token" {
-                return client_error(
-                    ErrorCode::UnsupportedTokenType,
-                    "token_type_hint must be access_token or refresh_token",
-                );
-            }
+        if params.get("token_type_hint").is_some_and(|hint| hint != "access_token" && hint != "refresh_token") {
+            return client_error(ErrorCode::UnsupportedTokenType, "token_type_hint must be access_token or refresh_token");
         }
         let not_yours = || client_error(ErrorCode::UnauthorizedClient, "the token was issued to another client");
         match self.classify(token) {
