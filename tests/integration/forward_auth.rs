@@ -614,6 +614,72 @@ async fn proxy_misconfiguration_is_named_and_traefik_is_answered(backend: Backen
     assert_eq!(shown["start_url"], "https://kuma.example.com/outpost.goauthentik.io/start");
 }
 
+/// A second Latch instance on `app`'s database and public URL, as behind a
+/// load balancer. Returns its own address.
+async fn second_instance(app: &TestApp, dir: &Path) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let args = latch::config::ConfigArgs {
+        public_url: Some(app.base.clone()),
+        database_url: Some(app.database_url.clone()),
+        data_dir: Some(dir.display().to_string()),
+        ..Default::default()
+    };
+    let server = latch::server::Server::with_listener(&args.load().unwrap(), listener).await.unwrap();
+    (base, tokio::spawn(async move { server.run(std::future::pending()).await.unwrap() }))
+}
+
+/// Every step of a sign-in, and every check, on alternating instances that
+/// share only the database: nothing lives in one process's memory.
+async fn any_instance_serves_any_step(backend: Backend) {
+    let Some(a) = TestApp::spawn(backend).await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (b, server_b) = second_instance(&a, dir.path()).await;
+    a.add_user("ada", PASSWORD, &[]).await;
+    a.admin(&["app", "add", "kuma", "--name", "Kuma", "--proxy", "--external-url", "https://kuma.example.com"]).await;
+    let browser = Browser::new();
+    let on = |base: &str, url: &str| url.replacen(&a.base, base, 1);
+    let check = |base: &str| {
+        browser
+            .client
+            .get(format!("{base}/outpost.goauthentik.io/auth/traefik"))
+            .header("X-Forwarded-Method", "GET")
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "kuma.example.com")
+            .header("X-Forwarded-Uri", "/dash?x=1")
+    };
+    // Check on B: not signed in, off to `start` (on the app's host, which
+    // here is played by A).
+    let response = check(&b).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let start = location(&response).unwrap().replacen("https://kuma.example.com", &a.base, 1);
+    let response = browser.client.get(&start).send().await.unwrap();
+    let sso = location(&response).unwrap();
+    assert!(sso.starts_with(&a.url("/outpost.goauthentik.io/sso?")), "{sso}");
+    // Latch's step on B: to the login page, signed in on B, back to A.
+    let response = browser.client.get(on(&b, &sso)).send().await.unwrap();
+    let login = location(&response).unwrap();
+    let page = browser.client.get(on(&b, &login)).send().await.unwrap().text().await.unwrap();
+    let signed_in = browser.submit_login(&b, "", &page, "ada", PASSWORD).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let next = absolute(&a.base, &location(&signed_in).unwrap());
+    let response = browser.client.get(&next).send().await.unwrap();
+    let callback = location(&response).unwrap();
+    assert!(callback.starts_with("https://kuma.example.com/outpost.goauthentik.io/callback?code="), "{callback}");
+    // The callback on B sets the app's cookie; the check on A honours it.
+    let response = browser.client.get(callback.replacen("https://kuma.example.com", &b, 1)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response).unwrap(), "https://kuma.example.com/dash?x=1");
+    let response = check(&a.base).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["remote-user"], "ada");
+    // Disabled through A's database: B refuses the very next check.
+    a.admin(&["user", "disable", "ada"]).await;
+    let response = check(&b).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    server_b.abort();
+}
+
 on_every_backend!(
     sign_in_lands_on_the_original_url_with_identity_headers,
     an_existing_latch_session_passes_without_a_password,
@@ -624,6 +690,7 @@ on_every_backend!(
     a_replayed_code_revokes_the_sign_in,
     rd_outside_the_proxy_apps_is_refused_without_a_redirect,
     proxy_misconfiguration_is_named_and_traefik_is_answered,
+    any_instance_serves_any_step,
 );
 
 /// The README shows the configs these tests run, character for character.
