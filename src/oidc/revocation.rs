@@ -55,7 +55,10 @@ impl Provider {
             return client_error(ErrorCode::InvalidRequest, "token is required");
         };
         if params.get("token_type_hint").is_some_and(|hint| hint != "access_token" && hint != "refresh_token") {
-            return client_error(ErrorCode::UnsupportedTokenType, "token_type_hint must be access_token or refresh_token");
+            return client_error(
+                ErrorCode::UnsupportedTokenType,
+                "token_type_hint must be access_token or refresh_token",
+            );
         }
         let not_yours = || client_error(ErrorCode::UnauthorizedClient, "the token was issued to another client");
         match self.classify(token) {

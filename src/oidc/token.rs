@@ -11,7 +11,7 @@ use crate::audit::Actor;
 use crate::clock::UnixTime;
 use crate::crypto::keys::SigningAlg;
 use crate::crypto::{jws, random_token, sha256_b64, sha256_hex};
-use crate::store::{App, CodeRedemption, NewFamily, Rotation, UserClaims};
+use crate::store::{App, CodeRedemption, NewFamily, Rotation, RotationOutcome, UserClaims};
 
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
@@ -148,25 +148,34 @@ impl Provider {
             jti: &jti,
             access_expires_at: now + self.access_token_ttl(app),
         };
-        let Some(grant) = self.store.rotate_refresh_token(rotation, now).await? else {
-            if let Some(family) = self.store.family_of_used_refresh_token(&presented_hash, &app.id).await? {
-                self.store.revoke_family(&family, now).await?;
-                tracing::warn!(app = %app.slug, "refresh token replayed; its family was revoked");
-                let actor = Actor { app: Some(&app.slug), ..Default::default() };
-                self.auditor.record("refresh_token_reuse", &actor, Some("family revoked".into()));
+        // A refresh may narrow the scope (RFC 6749 §6), never widen it.
+        let requested = params.get("scope");
+        let narrow = |granted: &str| match requested {
+            Some(requested) if requested.split(' ').all(|scope| has_scope(granted, scope)) => {
+                Some(super::claims::granted_scope(requested))
             }
-            return client_error(
-                ErrorCode::InvalidGrant,
-                "the refresh token is invalid, expired, revoked or already used",
-            );
+            Some(_) => None,
+            None => Some(granted.to_owned()),
         };
-        let scope = match params.get("scope") {
-            Some(requested) if !requested.split(' ').all(|scope| has_scope(&grant.scope, scope)) => {
+        let grant = match self.store.rotate_refresh_token(rotation, now, narrow).await? {
+            RotationOutcome::Rotated(grant) => grant,
+            RotationOutcome::ScopeRefused => {
                 return client_error(ErrorCode::InvalidScope, "a refresh cannot widen the granted scope");
             }
-            Some(requested) => super::claims::granted_scope(requested),
-            None => grant.scope.clone(),
+            RotationOutcome::NotFound => {
+                if let Some(family) = self.store.family_of_used_refresh_token(&presented_hash, &app.id).await? {
+                    self.store.revoke_family(&family, now).await?;
+                    tracing::warn!(app = %app.slug, "refresh token replayed; its family was revoked");
+                    let actor = Actor { app: Some(&app.slug), ..Default::default() };
+                    self.auditor.record("refresh_token_reuse", &actor, Some("family revoked".into()));
+                }
+                return client_error(
+                    ErrorCode::InvalidGrant,
+                    "the refresh token is invalid, expired, revoked or already used",
+                );
+            }
         };
+        let scope = grant.scope.clone();
         let Some(user) = self.store.active_user_claims(&grant.user_id).await? else {
             return client_error(ErrorCode::InvalidGrant, "the user is disabled");
         };

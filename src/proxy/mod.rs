@@ -125,6 +125,15 @@ pub enum SsoOutcome {
 pub struct SignedIn {
     pub cookies: Vec<ProxyCookie>,
     pub location: String,
+    /// The app signed in to, for the audit trail.
+    pub app_slug: String,
+}
+
+/// A finished sign-out: how many Latch sessions ended, cookies to clear.
+#[derive(Debug)]
+pub struct SignedOut {
+    pub sessions_ended: usize,
+    pub cookies: Vec<ProxyCookie>,
 }
 
 pub struct ForwardAuth {
@@ -247,7 +256,11 @@ impl ForwardAuth {
             secure,
         };
         tracing::info!(app = %grant.app.slug, "forward auth: signed in");
-        Ok(SignedIn { cookies: vec![session_cookie, clear_state], location: grant.target_url })
+        Ok(SignedIn {
+            cookies: vec![session_cookie, clear_state],
+            location: grant.target_url,
+            app_slug: grant.app.slug,
+        })
     }
 
     /// Signs the browser out of Latch: every session behind the sign-in
@@ -259,14 +272,19 @@ impl ForwardAuth {
         cookie_tokens: &[String],
         cookie_names: &[String],
         now: UnixTime,
-    ) -> ProxyResult<Vec<ProxyCookie>> {
+    ) -> ProxyResult<SignedOut> {
         let hashes: Vec<String> = cookie_tokens.iter().map(|token| sha256_hex(token)).collect();
         let sessions = self.store.proxy_sessions_of(&hashes).await?;
+        let mut ended: Vec<&str> = Vec::new();
         for (session_hash, _) in &sessions {
-            self.store.end_session(session_hash, now).await?;
+            if !ended.contains(&session_hash.as_str()) {
+                self.store.end_session(session_hash, now).await?;
+                ended.push(session_hash);
+            }
         }
-        if !sessions.is_empty() {
-            tracing::info!(sessions = sessions.len(), "forward auth: signed out");
+        let sessions_ended = ended.len();
+        if sessions_ended > 0 {
+            tracing::info!(sessions = sessions_ended, "forward auth: signed out");
         }
         let removal = |name: String, domain: Option<String>| ProxyCookie {
             name,
@@ -282,7 +300,7 @@ impl ForwardAuth {
                 cookies.push(removal(session_cookie_name(&scope), Some(scope)));
             }
         }
-        Ok(cookies)
+        Ok(SignedOut { sessions_ended, cookies })
     }
 
     /// `rd` parsed, and the proxy app it belongs to: anything else is refused.

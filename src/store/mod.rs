@@ -34,6 +34,7 @@ pub use sessions::SessionUser;
 pub use throttle::FailureLimit;
 pub use tokens::{
     AccessTokenGrant, ClientTokenGrant, NewAccessToken, NewFamily, RefreshGrant, RefreshTokenInfo, Rotation,
+    RotationOutcome,
 };
 pub use users::{NewUser, UserClaims, UserCredentials, UserSummary};
 

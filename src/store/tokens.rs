@@ -41,13 +41,23 @@ pub struct ClientTokenGrant {
     pub expires_at: UnixTime,
 }
 
-/// What a rotated refresh token's family grants.
+/// What a rotated refresh token's family grants, with the scope of the new
+/// access token.
 #[derive(Debug, Clone)]
 pub struct RefreshGrant {
     pub family_id: String,
     pub user_id: String,
     pub scope: String,
     pub auth_time: UnixTime,
+}
+
+#[derive(Debug)]
+pub enum RotationOutcome {
+    Rotated(RefreshGrant),
+    /// Unknown, expired, spent, another client's, or its family revoked.
+    NotFound,
+    /// The requested scope was refused; nothing was rotated.
+    ScopeRefused,
 }
 
 /// A refresh token as introspection reports it.
@@ -141,11 +151,16 @@ impl Store {
     /// first statement) and records its successor and a new access token.
     /// `None` when the token is unknown, expired, already used, another
     /// client's, or its family revoked or user disabled.
+    ///
+    /// `narrow` turns the family's scope into the scope of the new access
+    /// token, or refuses (`None`): then nothing changes and the presented
+    /// token stays usable.
     pub async fn rotate_refresh_token(
         &self,
         rotation: Rotation<'_>,
         now: UnixTime,
-    ) -> StoreResult<Option<RefreshGrant>> {
+        narrow: impl FnOnce(&str) -> Option<String>,
+    ) -> StoreResult<RotationOutcome> {
         let mut transaction = self.pool.begin().await?;
         let row = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
@@ -158,15 +173,19 @@ impl Store {
         .bind(rotation.app_id)
         .fetch_optional(&mut *transaction)
         .await?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else { return Ok(RotationOutcome::NotFound) };
         let family_id: String = row.try_get("family_id")?;
         let family = sqlx::query("SELECT user_id, scope, auth_time FROM token_families WHERE id = $1")
             .bind(&family_id)
             .fetch_one(&mut *transaction)
             .await?;
+        let Some(scope) = narrow(&family.try_get::<String, _>("scope")?) else {
+            transaction.rollback().await?;
+            return Ok(RotationOutcome::ScopeRefused);
+        };
         let grant = RefreshGrant {
             user_id: family.try_get("user_id")?,
-            scope: family.try_get("scope")?,
+            scope,
             auth_time: family.try_get("auth_time")?,
             family_id,
         };
@@ -190,7 +209,7 @@ impl Store {
         };
         Self::insert_access_token(&mut transaction, token).await?;
         transaction.commit().await?;
-        Ok(Some(grant))
+        Ok(RotationOutcome::Rotated(grant))
     }
 
     /// The family of an already-rotated refresh token of this app: a second

@@ -12,6 +12,7 @@ use axum::routing::{any, get};
 use super::AppState;
 use super::error::WebError;
 use super::oidc::current_session;
+use super::ops::Requester;
 use super::pages::{MessagePage, render};
 use crate::clock;
 use crate::proxy::cookie::{self, ProxyCookie};
@@ -136,26 +137,35 @@ async fn sso(
 /// the app's cookie.
 async fn callback(
     State(state): State<AppState>,
+    requester: Requester,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
     let code = query_value(query.as_deref(), "code");
     let state_cookie = cookie::state_token(cookie_headers(&headers));
     let signed_in = state.forward_auth.callback(code.as_deref(), state_cookie.as_deref(), clock::now()).await?;
+    state.auditor.record("proxy_sign_in", &requester.actor(None, Some(&signed_in.app_slug)), None);
     Ok(no_store((set_cookies(&signed_in.cookies), Redirect::to(&signed_in.location)).into_response()))
 }
 
 /// On the app's host: ends the Latch session behind the app's cookie.
-async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+async fn sign_out(
+    State(state): State<AppState>,
+    requester: Requester,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
     let tokens = cookie::session_tokens(cookie_headers(&headers));
     let names = cookie::session_cookie_names(cookie_headers(&headers));
-    let removals = state.forward_auth.sign_out(&tokens, &names, clock::now()).await?;
+    let signed_out = state.forward_auth.sign_out(&tokens, &names, clock::now()).await?;
+    if signed_out.sessions_ended > 0 {
+        state.auditor.record("proxy_sign_out", &requester.actor(None, None), None);
+    }
     let page = MessagePage {
         title: "Signed out",
         message: "You are signed out of Latch and of every app that signs in through it.",
         is_error: false,
     };
-    Ok(no_store((set_cookies(&removals), render(StatusCode::OK, &page)).into_response()))
+    Ok(no_store((set_cookies(&signed_out.cookies), render(StatusCode::OK, &page)).into_response()))
 }
 
 #[cfg(test)]
