@@ -70,7 +70,8 @@ pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> Option<S
     }
 }
 
-fn drop_postgres_database(database_url: &str) {
+/// Drops a database `fresh_database` created (best effort).
+pub fn drop_postgres_database(database_url: &str) {
     let Some(name) = url::Url::parse(database_url).ok().map(|url| url.path().trim_start_matches('/').to_owned()) else {
         return;
     };
