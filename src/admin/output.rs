@@ -77,7 +77,11 @@ pub fn print_apps(apps: &[AppSummary], json: bool) -> AdminResult<()> {
     }
     println!("{:<20} {:<24} {:<12} CLIENT_ID", "SLUG", "NAME", "TYPE");
     for app in apps {
-        let kind = if app.public { "public" } else { "confidential" };
+        let kind = match (&app.external_url, app.public) {
+            (Some(_), _) => "proxy",
+            (None, true) => "public",
+            (None, false) => "confidential",
+        };
         println!("{:<20} {:<24} {:<12} {}", app.slug, app.name, kind, app.client_id);
     }
     Ok(())

@@ -70,7 +70,14 @@ pub struct AppSummary {
     pub groups: Vec<String>,
     #[serde(flatten)]
     pub options: AppOptions,
+    /// Set for a forward-auth (proxy) app: the URL it is guarded at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
 }
+
+/// Restricts an app (`$1`) to a group (`$2`, by name).
+pub(super) const LINK_APP_GROUP: &str =
+    "INSERT INTO app_groups (app_id, group_id) SELECT $1, id FROM groups WHERE name = $2 ON CONFLICT DO NOTHING";
 
 const APP_COLUMNS: &str = "id, slug, name, client_id, client_secret_hash, redirect_uris, code_ttl, access_token_ttl, \
      refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris";
@@ -126,18 +133,7 @@ impl Store {
         .execute(&mut *transaction)
         .await
         .map_err(StoreError::on_unique("app", &app.slug))?;
-        for group in groups {
-            let added = sqlx::query(
-                "INSERT INTO app_groups (app_id, group_id) SELECT $1, id FROM groups WHERE name = $2 ON CONFLICT DO NOTHING",
-            )
-            .bind(&id)
-            .bind(group)
-            .execute(&mut *transaction)
-            .await?;
-            if added.rows_affected() == 0 && !self.group_exists_in(&mut transaction, group).await? {
-                return Err(StoreError::NotFound { kind: "group", name: group.clone() });
-            }
-        }
+        self.link_groups(&mut transaction, LINK_APP_GROUP, &id, groups).await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -162,7 +158,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT a.slug, a.name, a.client_id, a.client_secret_hash, a.redirect_uris, a.code_ttl, a.access_token_ttl, \
              a.refresh_token_ttl, a.consent, a.signing_alg, a.client_credentials, a.post_logout_redirect_uris, \
-             g.name AS group_name FROM apps a LEFT JOIN app_groups ag ON ag.app_id = a.id LEFT JOIN groups g ON g.id = ag.group_id \
+             g.name AS group_name, pa.external_url FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
+             LEFT JOIN app_groups ag ON ag.app_id = a.id LEFT JOIN groups g ON g.id = ag.group_id \
              ORDER BY a.slug, g.name",
         )
         .fetch_all(&self.pool)
@@ -179,6 +176,7 @@ impl Store {
                     redirect_uris: decode_list(&row.try_get::<String, _>("redirect_uris")?)?,
                     groups: Vec::new(),
                     options: options_from_row(&row)?,
+                    external_url: row.try_get("external_url")?,
                 });
             }
             if let (Some(group), Some(app)) = (row.try_get::<Option<String>, _>("group_name")?, apps.last_mut()) {

@@ -127,18 +127,7 @@ impl Store {
             .execute(&mut *transaction)
             .await
             .map_err(StoreError::on_unique("proxy app for", &app.origin))?;
-        for group in groups {
-            let added = sqlx::query(
-                "INSERT INTO app_groups (app_id, group_id) SELECT $1, id FROM groups WHERE name = $2 ON CONFLICT DO NOTHING",
-            )
-            .bind(&id)
-            .bind(group)
-            .execute(&mut *transaction)
-            .await?;
-            if added.rows_affected() == 0 && !self.group_exists_in(&mut transaction, group).await? {
-                return Err(StoreError::NotFound { kind: "group", name: group.clone() });
-            }
-        }
+        self.link_groups(&mut transaction, super::apps::LINK_APP_GROUP, &id, groups).await?;
         transaction.commit().await?;
         Ok(())
     }
