@@ -22,11 +22,26 @@ impl Store {
         Ok(())
     }
 
-    pub(super) async fn group_exists_in(
+    /// Links `id` to each named group with `insert` (which binds `$1` = id,
+    /// `$2` = group name, and inserts nothing for an unknown name); an
+    /// unknown group fails the caller's whole transaction.
+    pub(super) async fn link_groups(
         &self,
         transaction: &mut Transaction<'_, Any>,
-        name: &str,
-    ) -> StoreResult<bool> {
+        insert: &str,
+        id: &str,
+        groups: &[String],
+    ) -> StoreResult<()> {
+        for group in groups {
+            let added = sqlx::query(insert).bind(id).bind(group).execute(&mut **transaction).await?;
+            if added.rows_affected() == 0 && !self.group_exists_in(transaction, group).await? {
+                return Err(StoreError::NotFound { kind: "group", name: group.clone() });
+            }
+        }
+        Ok(())
+    }
+
+    async fn group_exists_in(&self, transaction: &mut Transaction<'_, Any>, name: &str) -> StoreResult<bool> {
         let row = sqlx::query("SELECT 1 AS found FROM groups WHERE name = $1")
             .bind(name)
             .fetch_optional(&mut **transaction)

@@ -57,18 +57,7 @@ impl Store {
         .execute(&mut *transaction)
         .await
         .map_err(StoreError::on_unique("user", &user.username))?;
-        for group in groups {
-            let added = sqlx::query(
-                "INSERT INTO group_members (group_id, user_id) SELECT id, $1 FROM groups WHERE name = $2 ON CONFLICT DO NOTHING",
-            )
-            .bind(&id)
-            .bind(group)
-            .execute(&mut *transaction)
-            .await?;
-            if added.rows_affected() == 0 && !self.group_exists_in(&mut transaction, group).await? {
-                return Err(StoreError::NotFound { kind: "group", name: group.clone() });
-            }
-        }
+        self.link_groups(&mut transaction, "INSERT INTO group_members (group_id, user_id) SELECT id, $1 FROM groups WHERE name = $2 ON CONFLICT DO NOTHING", &id, groups).await?;
         transaction.commit().await?;
         Ok(id)
     }
