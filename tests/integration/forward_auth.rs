@@ -680,6 +680,69 @@ async fn any_instance_serves_any_step(backend: Backend) {
     server_b.abort();
 }
 
+/// Drives start → sso → callback against Latch directly (the app hosts are
+/// example names that do not resolve) and returns the callback's answer.
+async fn sign_in_directly(latch: &TestApp, browser: &Browser, target: &str) -> reqwest::Response {
+    let external = url::Url::parse(target).unwrap().origin().ascii_serialization();
+    let query = serde_urlencoded::to_string([("rd", target)]).unwrap();
+    let response =
+        browser.client.get(latch.url(&format!("/outpost.goauthentik.io/start?{query}"))).send().await.unwrap();
+    let sso = location(&response).unwrap();
+    let response = browser.client.get(&sso).send().await.unwrap();
+    let callback = location(&response).unwrap();
+    assert!(callback.starts_with(&format!("{external}/outpost.goauthentik.io/callback?code=")), "{callback}");
+    browser.client.get(callback.replacen(&external, &latch.base, 1)).send().await.unwrap()
+}
+
+/// `--cookie-domain`: one sign-in covers every app sharing the domain (each
+/// still checking its own groups), and no app outside it.
+async fn a_cookie_domain_covers_the_apps_that_share_it(backend: Backend) {
+    let Some(latch) = TestApp::spawn(backend).await else { return };
+    latch.admin(&["group", "add", "admins"]).await;
+    latch.add_user("ada", PASSWORD, &[]).await;
+    for (slug, host, extra) in [
+        ("kuma", "kuma.example.com", &["--cookie-domain", "example.com"][..]),
+        ("grafana", "grafana.example.com", &["--cookie-domain", "example.com"][..]),
+        ("admin", "admin.example.com", &["--cookie-domain", "example.com", "--group", "admins"][..]),
+        ("alone", "alone.example.com", &[][..]),
+    ] {
+        let external = format!("https://{host}");
+        let mut args = vec!["app", "add", slug, "--name", slug, "--proxy", "--external-url", &external];
+        args.extend(extra);
+        latch.admin(&args).await;
+    }
+    let browser = Browser::new();
+    browser.sign_in(&latch.base, "ada", PASSWORD).await;
+    let response = sign_in_directly(&latch, &browser, "https://kuma.example.com/a?b=c").await;
+    assert_eq!(location(&response).unwrap(), "https://kuma.example.com/a?b=c");
+    let cookie = crate::common::set_cookies(&response)
+        .into_iter()
+        .find(|cookie| cookie.starts_with("latch_proxy_") && !cookie.starts_with("latch_proxy_state"))
+        .expect("the app's cookie");
+    assert!(cookie.contains("; Domain=example.com") && cookie.contains("; Secure") && cookie.contains("; HttpOnly"));
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let check = |host: &str| {
+        crate::common::http()
+            .get(latch.url("/outpost.goauthentik.io/auth/traefik"))
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", host)
+            .header("X-Forwarded-Uri", "/")
+            .header("Cookie", pair.clone())
+            .send()
+    };
+    assert_eq!(check("kuma.example.com").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(check("grafana.example.com").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(check("admin.example.com").await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(check("alone.example.com").await.unwrap().status(), StatusCode::FOUND);
+    // A host-only app's cookie stays with that app.
+    let response = sign_in_directly(&latch, &browser, "https://alone.example.com/").await;
+    let cookie = crate::common::set_cookies(&response)
+        .into_iter()
+        .find(|cookie| cookie.starts_with("latch_proxy_") && !cookie.starts_with("latch_proxy_state"))
+        .expect("the app's cookie");
+    assert!(!cookie.contains("Domain="), "{cookie}");
+}
+
 on_every_backend!(
     sign_in_lands_on_the_original_url_with_identity_headers,
     an_existing_latch_session_passes_without_a_password,
@@ -691,6 +754,7 @@ on_every_backend!(
     rd_outside_the_proxy_apps_is_refused_without_a_redirect,
     proxy_misconfiguration_is_named_and_traefik_is_answered,
     any_instance_serves_any_step,
+    a_cookie_domain_covers_the_apps_that_share_it,
 );
 
 /// The README shows the configs these tests run, character for character.
