@@ -125,16 +125,21 @@ impl Store {
                 Backend::Sqlite => 8,
                 Backend::Postgres => 16,
             })
-            .acquire_timeout(Duration::from_secs(5))
+            // A request waits this long for a connection, then gets a 503.
+            .acquire_timeout(Duration::from_secs(3))
             .after_connect(move |connection, _| {
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside a writer, the busy timeout
-                        // lets the server and an admin command share the file.
-                        connection
-                            .execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-                            .await?;
-                    }
+                    // SQLite: WAL lets readers run beside a writer, the busy
+                    // timeout lets the server and an admin command share the
+                    // file. PostgreSQL: no statement may hang a request.
+                    let setup = match backend {
+                        Backend::Sqlite => {
+                            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+                             PRAGMA synchronous = NORMAL;"
+                        }
+                        Backend::Postgres => "SET statement_timeout = '10s'",
+                    };
+                    connection.execute(setup).await?;
                     Ok(())
                 })
             })
