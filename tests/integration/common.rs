@@ -314,7 +314,7 @@ pub fn hidden_input(html: &str, name: &str) -> Option<String> {
 }
 
 /// Undoes HTML escaping: named entities and decimal or hex character references.
-fn unescape_html(escaped: &str) -> String {
+pub fn unescape_html(escaped: &str) -> String {
     let mut out = String::with_capacity(escaped.len());
     let mut rest = escaped;
     while let Some(amp) = rest.find('&') {
@@ -352,4 +352,187 @@ fn unescape_html(escaped: &str) -> String {
 /// A query parameter of a URL.
 pub fn query_param(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs().find(|(key, _)| key == name).map(|(_, value)| value.into_owned())
+}
+
+// ---- Helpers for the protocol tests: one place that knows how a request
+// ---- looks on the wire, so each test reads as what it sends and expects.
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const CALLBACK: &str = "https://app.example.com/oauth2/callback";
+
+/// A client that does not follow redirects and keeps no cookies: an app's backend.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+impl TestApp {
+    /// `/application/o/authorize/?<params>`, form-encoded.
+    pub fn authorize_url(&self, params: &[(&str, &str)]) -> String {
+        let query = serde_urlencoded::to_string(params).expect("encode query");
+        self.url(&format!("/application/o/authorize/?{query}"))
+    }
+
+    /// POSTs `form` to the token endpoint, with `client_secret_basic` when
+    /// `basic` is given.
+    pub async fn token(&self, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> reqwest::Response {
+        let request = http().post(self.url("/application/o/token/")).form(form);
+        let request = match basic {
+            Some((id, secret)) => request.basic_auth(id, Some(secret)),
+            None => request,
+        };
+        request.send().await.expect("token request")
+    }
+
+    /// Exchanges `code` as the app in `credentials` would: `client_secret_basic`
+    /// for a confidential client, `client_id` in the body for a public one.
+    pub async fn redeem(
+        &self,
+        credentials: &AppCredentials,
+        code: &str,
+        redirect_uri: &str,
+        verifier: Option<&str>,
+    ) -> reqwest::Response {
+        let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect_uri)];
+        form.extend(verifier.map(|verifier| ("code_verifier", verifier)));
+        match &credentials.client_secret {
+            Some(secret) => self.token(Some((&credentials.client_id, secret)), &form).await,
+            None => {
+                form.push(("client_id", &credentials.client_id));
+                self.token(None, &form).await
+            }
+        }
+    }
+
+    /// GET userinfo with `Authorization: Bearer`.
+    pub async fn userinfo(&self, access_token: &str) -> reqwest::Response {
+        http().get(self.url("/application/o/userinfo/")).bearer_auth(access_token).send().await.expect("userinfo")
+    }
+}
+
+/// The parameters of an ordinary code request, `scope=openid profile email`.
+pub fn code_request<'a>(client_id: &'a str, redirect_uri: &'a str, state: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("scope", "openid profile email"),
+        ("state", state),
+    ]
+}
+
+impl Browser {
+    /// Opens the login page and signs in; returns the answer to the POST.
+    pub async fn sign_in(&self, base: &str, username: &str, password: &str) -> reqwest::Response {
+        let page = self.client.get(format!("{base}/login")).send().await.expect("login page");
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.expect("login page");
+        self.submit_login(base, "", &html, username, password).await
+    }
+
+    /// Runs the authorization request `params` (signing in if asked) and
+    /// returns the code Latch sends back.
+    pub async fn code(&self, app: &TestApp, params: &[(&str, &str)], username: &str, password: &str) -> String {
+        let callback = self.authorize(&app.base, &app.authorize_url(params), username, password).await;
+        query_param(&callback, "code").unwrap_or_else(|| panic!("no code in {callback}"))
+    }
+}
+
+/// The `Set-Cookie` headers of a response.
+pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response.headers().get(name).and_then(|value| value.to_str().ok()).map(str::to_owned)
+}
+
+/// A successful token response: 200, `Cache-Control: no-store`, JSON.
+pub async fn token_ok(response: reqwest::Response) -> serde_json::Value {
+    let status = response.status();
+    let cache_control = header(&response, "cache-control");
+    let body: serde_json::Value = response.json().await.expect("token response is JSON");
+    assert_eq!(status, StatusCode::OK, "token request failed: {body}");
+    assert_eq!(cache_control.as_deref(), Some("no-store"), "token response must not be cached");
+    assert!(body["access_token"].is_string(), "{body}");
+    body
+}
+
+/// A token-endpoint error (RFC 6749 §5.2): the status, JSON with `error`,
+/// `Cache-Control: no-store`, and no `"` or `\` in the description.
+pub async fn token_error(response: reqwest::Response, status: StatusCode, error: &str) -> serde_json::Value {
+    let actual = response.status();
+    let cache_control = header(&response, "cache-control");
+    let content_type = header(&response, "content-type").unwrap_or_default();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "expected {status} {error}, got {actual}: {text}");
+    assert!(content_type.starts_with("application/json"), "content type {content_type:?}: {text}");
+    assert_eq!(cache_control.as_deref(), Some("no-store"), "error responses must not be cached either");
+    let body: serde_json::Value = serde_json::from_str(&text).expect("error body is JSON");
+    assert_eq!(body["error"], error, "{body}");
+    assert_rfc6749_text(&body["error"]);
+    assert_rfc6749_text(&body["error_description"]);
+    body
+}
+
+/// `error` and `error_description` use only %x20-21 / %x23-5B / %x5D-7E.
+pub fn assert_rfc6749_text(value: &serde_json::Value) {
+    match value {
+        serde_json::Value::Null => {}
+        serde_json::Value::String(text) => assert!(
+            text.chars().all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\'),
+            "not allowed in an OAuth error text: {text:?}"
+        ),
+        other => panic!("error texts are strings, got {other}"),
+    }
+}
+
+/// The decoded header (`0`) or payload (`1`) of a compact JWS.
+pub fn jwt_part(token: &str, index: usize) -> serde_json::Value {
+    use base64::Engine;
+    let part = token.split('.').nth(index).expect("JWS part");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON")
+}
+
+/// The text of the `role="alert"` element of a page (an error message), unescaped.
+pub fn alert_text(html: &str) -> Option<String> {
+    let start = html.find("role=\"alert\">")? + "role=\"alert\">".len();
+    let end = html[start..].find("</")? + start;
+    Some(unescape_html(html[start..end].trim()))
+}
+
+/// A redirect away from Latch to `redirect_uri` carrying an authorization
+/// error: `error`, a description, the `state` sent, `iss`, and no `code`.
+pub fn assert_error_redirect(response: &reqwest::Response, redirect_uri: &str, error: &str, state: &str, issuer: &str) {
+    assert!(response.status().is_redirection(), "expected a redirect, got {}", response.status());
+    let target = url::Url::parse(&location(response).expect("Location")).expect("absolute Location");
+    let registered = url::Url::parse(redirect_uri).expect("registered URI");
+    assert_eq!(
+        (target.scheme(), target.host_str(), target.port(), target.path()),
+        (registered.scheme(), registered.host_str(), registered.port(), registered.path()),
+        "the error must go to the registered redirect URI: {target}"
+    );
+    assert_eq!(query_param(&target, "error").as_deref(), Some(error), "{target}");
+    let description = query_param(&target, "error_description").unwrap_or_default();
+    assert!(!description.is_empty(), "no error_description: {target}");
+    assert_rfc6749_text(&serde_json::Value::String(description));
+    assert_eq!(query_param(&target, "state").as_deref(), Some(state), "{target}");
+    assert_eq!(query_param(&target, "iss").as_deref(), Some(issuer), "{target}");
+    assert_eq!(query_param(&target, "code"), None, "an error carries no code: {target}");
+}
+
+/// An HTML error page (400), never a redirect: returns its message, unescaped.
+pub async fn assert_error_page(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(location(&response), None, "an error page must never redirect");
+    let content_type = header(&response, "content-type").unwrap_or_default();
+    assert!(content_type.starts_with("text/html"), "content type {content_type:?}");
+    let html = response.text().await.expect("page");
+    alert_text(&html).unwrap_or_else(|| panic!("no error message on the page: {html}"))
 }
