@@ -1,0 +1,69 @@
+//! Discovery advertises exactly what works: the endpoints, grants, response
+//! modes and prompts of the rest of the protocol surface, and says `false`
+//! to what Latch does not do.
+
+use std::collections::BTreeSet;
+
+use openidconnect::core::CoreResponseMode;
+use reqwest::StatusCode;
+
+use crate::common::Backend;
+use crate::on_every_backend;
+use crate::relying_party::{Rp, http, server};
+
+fn set(document: &serde_json::Value, field: &str) -> BTreeSet<String> {
+    let values = document[field].as_array().unwrap_or_else(|| panic!("{field} must be an array: {document}"));
+    values.iter().map(|value| value.as_str().expect("strings").to_owned()).collect()
+}
+
+fn expected(values: &[&str]) -> BTreeSet<String> {
+    values.iter().map(|value| (*value).to_owned()).collect()
+}
+
+async fn discovery_advertises_exactly_what_works(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let rp = Rp::register(&app, "web", &[]).await;
+    let document = &rp.discovery;
+
+    // The endpoints, on the public URL, each one answering.
+    assert_eq!(rp.endpoint("revocation_endpoint"), app.url("/application/o/revoke/"));
+    assert_eq!(rp.endpoint("introspection_endpoint"), app.url("/application/o/introspect/"));
+    assert_eq!(rp.endpoint("end_session_endpoint"), app.url("/application/o/web/end-session/"));
+    for field in ["revocation_endpoint", "introspection_endpoint"] {
+        let response = http().post(rp.endpoint(field)).form(&[("token", "x")]).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{field} asks the client to authenticate");
+    }
+    let response = http().get(rp.endpoint("end_session_endpoint")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "end_session_endpoint");
+
+    assert_eq!(
+        set(document, "grant_types_supported"),
+        expected(&["authorization_code", "refresh_token", "client_credentials"]),
+        "no implicit, no password grant"
+    );
+    assert_eq!(set(document, "response_types_supported"), expected(&["code"]));
+    assert_eq!(set(document, "response_modes_supported"), expected(&["query", "form_post"]));
+    assert_eq!(set(document, "prompt_values_supported"), expected(&["none", "login", "consent"]));
+    assert_eq!(set(document, "code_challenge_methods_supported"), expected(&["S256"]));
+    let algs = set(document, "id_token_signing_alg_values_supported");
+    assert!(expected(&["RS256", "ES256", "EdDSA"]).is_subset(&algs), "{algs:?}");
+    assert!(set(document, "scopes_supported").contains("offline_access"));
+    for field in ["revocation_endpoint_auth_methods_supported", "introspection_endpoint_auth_methods_supported"] {
+        assert!(set(document, field).contains("client_secret_basic"), "{field}");
+    }
+    assert_eq!(document["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(document["claims_parameter_supported"], false);
+    // Both default to true when absent (OIDC Discovery §3), so they must say false.
+    assert_eq!(document["request_uri_parameter_supported"], false);
+    assert_eq!(document["request_parameter_supported"], false);
+
+    // And a client library reads them.
+    let metadata = rp.metadata().await;
+    let modes = metadata.response_modes_supported().expect("response_modes_supported");
+    assert!(modes.contains(&CoreResponseMode::FormPost) && modes.contains(&CoreResponseMode::Query));
+    let more = metadata.additional_metadata();
+    assert!(more.revocation_endpoint.is_some() && more.introspection_endpoint.is_some());
+    assert!(more.end_session_endpoint.is_some());
+}
+
+on_every_backend!(discovery_advertises_exactly_what_works);
