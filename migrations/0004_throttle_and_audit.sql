@@ -25,6 +25,7 @@ CREATE INDEX audit_events_by_app ON audit_events (app, at);
 
 -- Housekeeping deletes expired rows by these.
 CREATE INDEX authorization_codes_by_expiry ON authorization_codes (expires_at);
+CREATE INDEX authorization_codes_by_session ON authorization_codes (session_hash);
 CREATE INDEX sessions_by_expiry ON sessions (expires_at);
 CREATE INDEX access_tokens_by_expiry ON access_tokens (expires_at);
 CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens (expires_at);

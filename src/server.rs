@@ -11,6 +11,7 @@ use crate::audit::Auditor;
 use crate::clock;
 use crate::config::Config;
 use crate::crypto::password::{PasswordError, PasswordHasher};
+use crate::crypto::random_token;
 use crate::login::{Authenticator, Limits};
 use crate::metrics::Metrics;
 use crate::oidc::error::InternalError;
@@ -82,6 +83,7 @@ impl Server {
                 refresh_token: config.refresh_token_ttl,
             },
             auditor.clone(),
+            store.deployment_secret("reauth_mark_key", &random_token()).await?.as_bytes(),
         );
         let hasher = PasswordHasher::for_this_machine()?;
         let limits = Limits::from_config(&config.throttle);

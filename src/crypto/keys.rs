@@ -34,6 +34,16 @@ impl SigningAlg {
         }
     }
 
+    /// OIDC's `at_hash`/`c_hash`: base64url of the left half of the hash
+    /// the algorithm uses (SHA-512 for Ed25519, SHA-256 otherwise).
+    pub fn left_half_hash(self, input: &str) -> String {
+        use aws_lc_rs::digest::{SHA256, SHA512, digest};
+        let algorithm = if self == Self::EdDSA { &SHA512 } else { &SHA256 };
+        let hash = digest(algorithm, input.as_bytes());
+        let bytes = hash.as_ref();
+        URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() / 2])
+    }
+
     pub fn parse(raw: &str) -> Result<Self, KeyError> {
         Self::ALL.into_iter().find(|alg| alg.as_str() == raw).ok_or_else(|| KeyError::UnknownAlg(raw.to_owned()))
     }
@@ -240,6 +250,12 @@ mod tests {
         let (key, _) = SigningKey::generate(SigningAlg::RS256).unwrap();
         assert_eq!(key.public_jwk().e.as_deref(), Some("AQAB"));
         assert_eq!(key.sign(b"m").unwrap().len(), 256);
+    }
+
+    #[test]
+    fn token_hashes_use_the_algorithms_digest() {
+        assert_eq!(SigningAlg::RS256.left_half_hash("x").len(), 22);
+        assert_eq!(SigningAlg::EdDSA.left_half_hash("x").len(), 43);
     }
 
     #[test]

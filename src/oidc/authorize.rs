@@ -18,10 +18,7 @@ use crate::clock::UnixTime;
 use crate::crypto::{random_token, sha256_hex};
 use crate::store::{App, NewCode, SessionUser};
 
-/// A parameter Latch adds when it sends the browser to sign in again
-/// (prompt=login, max_age, another user hinted): a sign-in at or after this
-/// time satisfies the request when it comes back.
-pub const REAUTH_MARKER: &str = "latch_auth_after";
+pub use super::reauth::REAUTH_MARKER;
 
 #[derive(Debug)]
 pub enum AuthorizeOutcome {
@@ -122,7 +119,8 @@ impl Provider {
         if let Some(message) = mode_error {
             return Ok(responder.error(OAuthError::new(ErrorCode::InvalidRequest, message)));
         }
-        let request = match validate(&app, &params) {
+        let reauth_after = params.get(REAUTH_MARKER).and_then(|mark| self.reauth_marks.verify(mark, &app.client_id));
+        let request = match validate(&app, &params, reauth_after) {
             Ok(request) => request,
             Err(error) => return Ok(responder.error(error)),
         };
@@ -141,7 +139,7 @@ impl Provider {
             }
             return Ok(AuthorizeOutcome::SignIn {
                 login_hint: params.get("login_hint").map(str::to_owned),
-                resume: resume_params(&params, Some(now)),
+                resume: resume_params(&params, Some(self.reauth_marks.issue(now, &app.client_id))),
             });
         };
         if !self.store.user_may_use_app(&app.id, &session.user_id).await? {
@@ -224,18 +222,17 @@ fn satisfies(session: &SessionUser, request: &ValidRequest<'_>, hinted: Option<&
 }
 
 /// The request's parameters to repeat it after sign-in or consent. A
-/// sign-in demanded by the request itself is marked with its time so that
-/// the repeat is satisfied by it.
-fn resume_params(params: &Params, reauth_after: Option<UnixTime>) -> Vec<(String, String)> {
+/// sign-in demanded by the request itself is marked (see `reauth`) so that
+/// the repeat is satisfied by it; a mark already on the request is kept.
+fn resume_params(params: &Params, mark: Option<String>) -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> = params
         .sorted_pairs()
         .into_iter()
         .filter(|(name, _)| *name != REAUTH_MARKER)
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect();
-    let marker = reauth_after.or_else(|| params.get(REAUTH_MARKER).and_then(|raw| raw.parse().ok()));
-    if let Some(marker) = marker {
-        pairs.push((REAUTH_MARKER.to_owned(), marker.to_string()));
+    if let Some(mark) = mark.or_else(|| params.get(REAUTH_MARKER).map(str::to_owned)) {
+        pairs.push((REAUTH_MARKER.to_owned(), mark));
     }
     pairs
 }
@@ -268,7 +265,7 @@ impl Responder<'_> {
     }
 }
 
-fn validate<'p>(app: &App, params: &'p Params) -> Result<ValidRequest<'p>, OAuthError> {
+fn validate<'p>(app: &App, params: &'p Params, reauth_after: Option<i64>) -> Result<ValidRequest<'p>, OAuthError> {
     let invalid = |code, description: &'static str| Err(OAuthError::new(code, description));
     match params.get("response_type") {
         None => return invalid(ErrorCode::InvalidRequest, "response_type is required"),
@@ -323,7 +320,7 @@ fn validate<'p>(app: &App, params: &'p Params) -> Result<ValidRequest<'p>, OAuth
         code_challenge,
         prompt,
         max_age,
-        reauth_after: params.get(REAUTH_MARKER).and_then(|raw| raw.parse().ok()),
+        reauth_after,
     })
 }
 

@@ -10,6 +10,7 @@ pub mod error;
 pub mod id_token_hint;
 pub mod keyring;
 pub mod params;
+pub mod reauth;
 pub mod redirect_uri;
 pub mod revocation;
 pub mod token;
@@ -31,6 +32,7 @@ pub struct Provider {
     access_token_ttl: i64,
     refresh_token_ttl: i64,
     auditor: Auditor,
+    reauth_marks: reauth::ReauthMarks,
 }
 
 /// Deployment-wide defaults; each app may set its own.
@@ -41,7 +43,16 @@ pub struct Lifetimes {
 }
 
 impl Provider {
-    pub fn new(store: Store, keys: Arc<Keys>, public_url: PublicUrl, lifetimes: Lifetimes, auditor: Auditor) -> Self {
+    /// `secret` keys the marks on requests sent back through sign-in; every
+    /// instance must have the same one (it lives in the store).
+    pub fn new(
+        store: Store,
+        keys: Arc<Keys>,
+        public_url: PublicUrl,
+        lifetimes: Lifetimes,
+        auditor: Auditor,
+        secret: &[u8],
+    ) -> Self {
         Self {
             store,
             keys,
@@ -50,6 +61,7 @@ impl Provider {
             access_token_ttl: seconds(lifetimes.access_token),
             refresh_token_ttl: seconds(lifetimes.refresh_token),
             auditor,
+            reauth_marks: reauth::ReauthMarks::new(secret),
         }
     }
 

@@ -127,7 +127,7 @@ impl Provider {
                 refresh_token: grant.offline.then_some(refresh_token),
             },
             now,
-        )
+        ).await
     }
 
     /// Rotation on every use (RFC 9700 §4.14.2): the presented token is
@@ -190,7 +190,7 @@ impl Provider {
                 refresh_token: Some(next),
             },
             now,
-        )
+        ).await
     }
 
     /// The client acting for itself (RFC 6749 §4.4): an access token whose
@@ -206,13 +206,19 @@ impl Provider {
         self.issue(
             Issue { app, user: None, scope: &scope, jti, auth_time: None, nonce: None, refresh_token: None },
             now,
-        )
+        ).await
     }
 
-    fn issue(&self, issue: Issue<'_>, now: UnixTime) -> ProtocolResult<Issued> {
+    async fn issue(&self, issue: Issue<'_>, now: UnixTime) -> ProtocolResult<Issued> {
         let app = issue.app;
-        let keys = self.keys.current();
         let alg = SigningAlg::parse(&app.options.signing_alg)?;
+        let mut keys = self.keys.current();
+        if keys.signing_key(alg, now).is_none() {
+            // A key made moments ago (an app switched to a new algorithm)
+            // may not have reached this instance's periodic reload yet.
+            self.keys.refresh(&self.store, now).await?;
+            keys = self.keys.current();
+        }
         let Some(key) = keys.signing_key(alg, now) else {
             return Err(crate::crypto::keys::KeyError::UnknownAlg(alg.as_str().to_owned()).into());
         };
@@ -234,7 +240,7 @@ impl Provider {
         )?;
         let id_token = match issue.user {
             Some(user) if has_scope(issue.scope, "openid") => {
-                Some(jws::sign(key, "JWT", &self.id_token_claims(&issue, user, &access_token, now))?)
+                Some(jws::sign(key, "JWT", &self.id_token_claims(&issue, user, alg.left_half_hash(&access_token), now))?)
             }
             _ => None,
         };
@@ -253,7 +259,7 @@ impl Provider {
         &self,
         issue: &Issue<'_>,
         user: &UserClaims,
-        access_token: &str,
+        at_hash: String,
         now: UnixTime,
     ) -> Map<String, Value> {
         let app = issue.app;
@@ -266,8 +272,7 @@ impl Provider {
         if let Some(auth_time) = issue.auth_time {
             claims.insert("auth_time".into(), json!(auth_time));
         }
-        // SHA-256 for all three algorithms (for EdDSA as libraries compute it).
-        claims.insert("at_hash".into(), json!(sha256_b64(access_token, true)));
+        claims.insert("at_hash".into(), json!(at_hash));
         if let Some(nonce) = issue.nonce {
             claims.insert("nonce".into(), json!(nonce));
         }

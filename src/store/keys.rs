@@ -108,4 +108,16 @@ impl Store {
         let row = sqlx::query("SELECT MAX(access_token_ttl) AS longest FROM apps").fetch_one(&self.pool).await?;
         Ok(row.try_get("longest")?)
     }
+
+    /// A secret every instance shares: `candidate` becomes it unless another
+    /// instance stored one first.
+    pub async fn deployment_secret(&self, name: &str, candidate: &str) -> StoreResult<String> {
+        sqlx::query("INSERT INTO deployment_facts (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(candidate)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query("SELECT value FROM deployment_facts WHERE name = $1").bind(name).fetch_one(&self.pool).await?;
+        Ok(row.try_get("value")?)
+    }
 }

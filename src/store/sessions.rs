@@ -52,7 +52,8 @@ impl Store {
     }
 
     /// Ends a session: the row goes, and so does everything issued from it
-    /// (refresh token families and the access tokens they bought).
+    /// (refresh token families, and every access token of the session's
+    /// code exchanges and refreshes).
     pub async fn end_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<()> {
         let mut transaction = self.pool.begin().await?;
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *transaction).await?;
@@ -63,7 +64,8 @@ impl Store {
             .await?;
         sqlx::query(
             "UPDATE access_tokens SET revoked_at = $1 WHERE revoked_at IS NULL \
-             AND family_id IN (SELECT id FROM token_families WHERE session_hash = $2)",
+             AND (family_id IN (SELECT id FROM token_families WHERE session_hash = $2) \
+                  OR code_hash IN (SELECT code_hash FROM authorization_codes WHERE session_hash = $2))",
         )
         .bind(now)
         .bind(id_hash)

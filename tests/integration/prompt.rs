@@ -247,24 +247,6 @@ async fn a_request_cannot_claim_its_own_reauthentication(backend: Backend) {
     }
 }
 
-mod ignored {
-    //! Cases that fail today because of a bug in Latch (see each reason).
-
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "bug: latch_auth_after is read from the request, so adding latch_auth_after=0 skips the                 re-authentication of prompt=login and max_age (src/oidc/authorize.rs validate/satisfies)"]
-    async fn a_request_cannot_claim_its_own_reauthentication_sqlite() {
-        a_request_cannot_claim_its_own_reauthentication(Backend::Sqlite).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "bug: latch_auth_after is read from the request, so adding latch_auth_after=0 skips the                 re-authentication of prompt=login and max_age (src/oidc/authorize.rs validate/satisfies)"]
-    async fn a_request_cannot_claim_its_own_reauthentication_postgres() {
-        a_request_cannot_claim_its_own_reauthentication(Backend::Postgres).await
-    }
-}
-
 on_every_backend!(
     prompt_none_without_a_session_is_login_required,
     prompt_none_with_a_session_answers_without_a_page,
@@ -277,4 +259,5 @@ on_every_backend!(
     unknown_scopes_are_ignored,
     claims_parameter_with_an_essential_name_succeeds,
     codes_are_long_random_and_distinct,
+    a_request_cannot_claim_its_own_reauthentication,
 );

@@ -105,34 +105,4 @@ async fn a_new_signing_alg_works_at_once(backend: Backend) {
     assert_eq!(jwt(string(&tokens, "id_token"), 0)["alg"], "EdDSA");
 }
 
-mod ignored {
-    //! Cases that fail today because of a bug in Latch (see each reason).
-
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "bug: EdDSA at_hash uses SHA-256; clients compute SHA-512 for Ed25519 (src/oidc/token.rs)"]
-    async fn eddsa_at_hash_is_what_clients_compute_sqlite() {
-        eddsa_at_hash_is_what_clients_compute(Backend::Sqlite).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "bug: EdDSA at_hash uses SHA-256; clients compute SHA-512 for Ed25519 (src/oidc/token.rs)"]
-    async fn eddsa_at_hash_is_what_clients_compute_postgres() {
-        eddsa_at_hash_is_what_clients_compute(Backend::Postgres).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "bug: a new --signing-alg answers 500 until the next key refresh (src/oidc/token.rs issue)"]
-    async fn a_new_signing_alg_works_at_once_sqlite() {
-        a_new_signing_alg_works_at_once(Backend::Sqlite).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "bug: a new --signing-alg answers 500 until the next key refresh (src/oidc/token.rs issue)"]
-    async fn a_new_signing_alg_works_at_once_postgres() {
-        a_new_signing_alg_works_at_once(Backend::Postgres).await
-    }
-}
-
-on_every_backend!(es256_app, eddsa_app);
+on_every_backend!(es256_app, eddsa_app, eddsa_at_hash_is_what_clients_compute, a_new_signing_alg_works_at_once,);
