@@ -16,6 +16,7 @@ mod key_rotation;
 mod login;
 mod logout;
 mod oidc_flow;
+mod operations;
 mod prompt;
 mod refresh;
 mod relying_party;
