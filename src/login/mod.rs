@@ -78,18 +78,25 @@ impl Authenticator {
     ) -> Result<NewSession, LoginError> {
         let user_subject = user_subject(username);
         let ip_subject = format!("ip:{client_ip}");
-        if self.store.is_locked(&user_subject, &ip_subject, now).await? {
+        // Both budgets are charged before the password is checked (see
+        // `Store::begin_login_attempt`); the address only when a password
+        // will really be checked, so guesses at a locked name do not lock
+        // out everyone behind the same address.
+        if !self.store.begin_login_attempt(&user_subject, self.limits.per_user, now).await? {
+            return Err(LoginError::Locked);
+        }
+        if !self.store.begin_login_attempt(&ip_subject, self.limits.per_ip, now).await? {
+            self.store.forgive_login_attempt(&user_subject).await?;
             return Err(LoginError::Locked);
         }
         let credentials = self.store.user_credentials(username.trim()).await?;
         let stored = credentials.as_ref().map(|credentials| credentials.password_hash.clone());
         let password_ok = self.hasher.verify(password, stored).await?;
         let Some(credentials) = credentials.filter(|credentials| password_ok && !credentials.disabled) else {
-            self.store.record_login_failure(&user_subject, self.limits.per_user, now).await?;
-            self.store.record_login_failure(&ip_subject, self.limits.per_ip, now).await?;
             return Err(LoginError::InvalidCredentials);
         };
         self.store.clear_login_failures(&user_subject).await?;
+        self.store.forgive_login_attempt(&ip_subject).await?;
         let token = random_token();
         let expires_at = now.saturating_add(self.session_ttl);
         self.store.create_session(&sha256_hex(&token), &credentials.id, now, expires_at).await?;

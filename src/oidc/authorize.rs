@@ -314,14 +314,7 @@ fn validate<'p>(app: &App, params: &'p Params, reauth_after: Option<i64>) -> Res
             _ => return invalid(ErrorCode::InvalidRequest, "max_age must be a non-negative number of seconds"),
         },
     };
-    Ok(ValidRequest {
-        scope,
-        nonce: params.get("nonce"),
-        code_challenge,
-        prompt,
-        max_age,
-        reauth_after,
-    })
+    Ok(ValidRequest { scope, nonce: params.get("nonce"), code_challenge, prompt, max_age, reauth_after })
 }
 
 /// A SHA-256 digest, base64url without padding.

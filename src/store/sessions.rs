@@ -9,6 +9,7 @@ pub struct SessionUser {
     /// SHA-256 of the session cookie: how tokens issued in it find it.
     pub id_hash: String,
     pub user_id: String,
+    pub username: String,
     pub auth_time: UnixTime,
 }
 
@@ -33,7 +34,7 @@ impl Store {
     /// `None` for an unknown, expired or ended session, or a disabled user.
     pub async fn active_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<Option<SessionUser>> {
         let row = sqlx::query(
-            "SELECT s.user_id, s.auth_time FROM sessions s JOIN users u ON u.id = s.user_id \
+            "SELECT s.user_id, u.username, s.auth_time FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
         )
         .bind(id_hash)
@@ -44,6 +45,7 @@ impl Store {
             Ok(SessionUser {
                 id_hash: id_hash.to_owned(),
                 user_id: row.try_get("user_id")?,
+                username: row.try_get("username")?,
                 auth_time: row.try_get("auth_time")?,
             })
         })

@@ -214,8 +214,8 @@ async fn end_session(
             }
             ProtocolError::Internal(error) => WebError::Internal(error),
         })?;
-    if session.is_some() {
-        state.auditor.record("logout", &requester.actor(None, Some(&slug)), None);
+    if let Some(session) = &session {
+        state.auditor.record("logout", &requester.actor(Some(&session.username), Some(&slug)), None);
     }
     let clear = cookies::build(cookies::SESSION, "", 0, state.secure_cookies);
     let response = match outcome {

@@ -110,22 +110,6 @@ pub fn client_ip(peer: Option<&ConnectInfo<SocketAddr>>, headers: &HeaderMap, tr
     forwarded.into_iter().rev().find(|address| !is_trusted(*address)).unwrap_or(peer).to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let trusted = vec![IpNet::parse("10.0.0.0/8").unwrap()];
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.0.0.2".parse().unwrap());
-        let from = |address: &str| ConnectInfo(SocketAddr::new(address.parse().unwrap(), 1234));
-        assert_eq!(client_ip(Some(&from("10.0.0.1")), &headers, &trusted), "203.0.113.9");
-        assert_eq!(client_ip(Some(&from("198.51.100.7")), &headers, &trusted), "198.51.100.7");
-        assert_eq!(client_ip(Some(&from("10.0.0.1")), &HeaderMap::new(), &trusted), "10.0.0.1");
-    }
-}
-
 /// Who is asking: the client address (see `client_ip`) and user agent.
 pub struct Requester {
     pub ip: String,
@@ -150,5 +134,21 @@ impl axum::extract::FromRequestParts<AppState> for Requester {
 impl Requester {
     pub fn actor<'a>(&'a self, username: Option<&'a str>, app: Option<&'a str>) -> crate::audit::Actor<'a> {
         crate::audit::Actor { username, app, ip: Some(&self.ip), user_agent: self.user_agent.as_deref() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted = vec![IpNet::parse("10.0.0.0/8").unwrap()];
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.0.0.2".parse().unwrap());
+        let from = |address: &str| ConnectInfo(SocketAddr::new(address.parse().unwrap(), 1234));
+        assert_eq!(client_ip(Some(&from("10.0.0.1")), &headers, &trusted), "203.0.113.9");
+        assert_eq!(client_ip(Some(&from("198.51.100.7")), &headers, &trusted), "198.51.100.7");
+        assert_eq!(client_ip(Some(&from("10.0.0.1")), &HeaderMap::new(), &trusted), "10.0.0.1");
     }
 }
