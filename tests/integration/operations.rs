@@ -470,6 +470,45 @@ async fn a_burst_of_concurrent_guesses_gets_no_more_checks_than_the_limit() {
     assert!(checked <= 3.0, "{checked} of {burst} concurrent guesses had their password checked (limit 3)");
 }
 
+/// Only failures lock: eight people behind one address (an office NAT),
+/// two of them in two tabs, signing in at the same moment with the right
+/// passwords, beyond both limits, leave nobody locked out afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_signing_in_at_once_behind_one_address_lock_nobody_out() {
+    let site = Site::sqlite().await;
+    let people: Vec<String> = (0..8).map(|index| format!("user{index}")).collect();
+    for person in &people {
+        site.add_user(person).await;
+    }
+    let latch = site.start(&[("LATCH_LOGIN_MAX_FAILURES", "1"), ("LATCH_LOGIN_MAX_FAILURES_PER_IP", "4")]).await;
+    let at_once: Vec<String> = people.iter().chain(&people[..2]).cloned().collect();
+    let barrier = Arc::new(tokio::sync::Barrier::new(at_once.len()));
+    let mut sign_ins = Vec::new();
+    for person in at_once {
+        let (base, barrier) = (latch.base.clone(), barrier.clone());
+        sign_ins.push(tokio::spawn(async move {
+            let client = browser();
+            let page = client.get(format!("{base}/login")).send().await.expect("login page");
+            let csrf = hidden_input(&page.text().await.expect("page"), "csrf_token").expect("csrf_token");
+            let form = [("csrf_token", csrf.as_str()), ("next", "/"), ("username", &person), ("password", PASSWORD)];
+            barrier.wait().await;
+            client.post(format!("{base}/login")).form(&form).send().await.expect("login POST").status()
+        }));
+    }
+    let mut refused = 0;
+    for sign_in in sign_ins {
+        match sign_in.await.expect("sign-in") {
+            StatusCode::SEE_OTHER => {}
+            StatusCode::UNAUTHORIZED => refused += 1,
+            other => panic!("a sign-in answered {other}"),
+        }
+    }
+    eprintln!("{refused} of 10 simultaneous right-password sign-ins were refused at that moment");
+    for person in &people {
+        attempt(&latch.base, person, PASSWORD).await.assert_signed_in(&format!("{person}, after the rush"));
+    }
+}
+
 /// The lock ends by itself after `LATCH_LOGIN_LOCKOUT`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_ends_by_itself() {
@@ -1057,7 +1096,10 @@ async fn sigterm_under_load_loses_no_response_and_exits_zero() {
     let site = Site::sqlite().await;
     site.add_user("ada").await;
     site.add_app("grafana").await;
-    let mut latch = site.start(&[]).await;
+    // Bursts of sign-ins of one user are the load here, not guesses: the
+    // throttle (which charges attempts before checking them) must not refuse them.
+    let limits = [("LATCH_LOGIN_MAX_FAILURES", "1000"), ("LATCH_LOGIN_MAX_FAILURES_PER_IP", "1000")];
+    let mut latch = site.start(&limits).await;
     let base = latch.base.clone();
     let terminated = Arc::new(AtomicBool::new(false));
 
