@@ -28,6 +28,12 @@ fn issuer(config: &Config, slug: &str) -> String {
     config.public_url.join(&format!("/application/o/{slug}/"))
 }
 
+/// A Unix time as people read it (UTC, RFC 3339).
+fn when(at: i64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(at).unwrap_or(0));
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
 pub(super) fn print_json(value: &impl Serialize) -> AdminResult<()> {
     let text = serde_json::to_string_pretty(value).map_err(|error| AdminError::Invalid(error.to_string()))?;
     println!("{text}");
@@ -91,12 +97,12 @@ pub fn print_events(events: &[AuditEvent], json: bool) -> AdminResult<()> {
     if json {
         return print_json(&events);
     }
-    println!("{:<11} {:<20} {:<16} {:<14} {:<16} DETAIL", "AT", "KIND", "USER", "APP", "IP");
+    println!("{:<20} {:<20} {:<16} {:<14} {:<16} DETAIL", "AT (UTC)", "KIND", "USER", "APP", "IP");
     for event in events {
         let show = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
         println!(
-            "{:<11} {:<20} {:<16} {:<14} {:<16} {}",
-            event.at,
+            "{:<20} {:<20} {:<16} {:<14} {:<16} {}",
+            when(event.at),
             event.kind,
             show(&event.username),
             show(&event.app),
@@ -126,16 +132,11 @@ pub fn print_keys(keys: &[StoredKey], json: bool) -> AdminResult<()> {
     if json {
         return print_json(&rows);
     }
-    println!("{:<45} {:<6} {:<9} ACTIVATES_AT  RETIRE_AT", "KID", "ALG", "STATUS");
+    println!("{:<45} {:<6} {:<9} {:<20} RETIRES (UTC)", "KID", "ALG", "STATUS", "SIGNS FROM (UTC)");
     for (key, row) in keys.iter().zip(&rows) {
-        let retire = key.retire_at.map(|at| at.to_string()).unwrap_or_else(|| "-".into());
-        println!(
-            "{:<45} {:<6} {:<9} {:<13} {retire}",
-            key.kid,
-            key.alg,
-            row["status"].as_str().unwrap_or(""),
-            key.activates_at
-        );
+        let retire = key.retire_at.map(when).unwrap_or_else(|| "-".into());
+        let status = row["status"].as_str().unwrap_or("");
+        println!("{:<45} {:<6} {:<9} {:<20} {retire}", key.kid, key.alg, status, when(key.activates_at));
     }
     Ok(())
 }

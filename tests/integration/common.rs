@@ -40,52 +40,136 @@ fn postgres_admin_url() -> String {
     std::env::var("LATCH_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// A fresh database for one test, or `None` (with a notice) when
-/// PostgreSQL is unreachable outside CI. Under CI it must be reachable.
+/// A connection to the PostgreSQL server's admin database, or `None` (with
+/// a notice) when it is unreachable outside CI. Under CI it must be reachable.
+async fn postgres_admin() -> Option<sqlx::PgPool> {
+    let admin_url = postgres_admin_url();
+    let connection = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(&admin_url)
+        .await;
+    match connection {
+        Ok(pool) => Some(pool),
+        Err(error) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED (PostgreSQL): no server at {admin_url}: {error}");
+            None
+        }
+        Err(error) => panic!("PostgreSQL is required under CI but {admin_url} is unreachable: {error}"),
+    }
+}
+
+fn postgres_url(name: &str) -> String {
+    let mut url = url::Url::parse(&postgres_admin_url()).expect("postgres url");
+    url.set_path(name);
+    url.to_string()
+}
+
+/// Names carry the test process's id, so that a later run can drop what a
+/// finished run left behind without touching a run still going.
+fn database_name(kind: &str) -> String {
+    format!("latch_{kind}_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple())
+}
+
+/// A fresh, empty database for one test (nothing migrated, no key), or
+/// `None` when PostgreSQL is unreachable outside CI.
 pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> Option<String> {
     match backend {
         Backend::Sqlite => Some(format!("sqlite://{}", dir.join("latch.db").display())),
         Backend::Postgres => {
-            let admin_url = postgres_admin_url();
-            let connection = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(Duration::from_secs(3))
-                .connect(&admin_url)
-                .await;
-            let pool = match connection {
-                Ok(pool) => pool,
-                Err(error) if std::env::var_os("CI").is_none() => {
-                    eprintln!("SKIPPED (PostgreSQL): no server at {admin_url}: {error}");
-                    return None;
-                }
-                Err(error) => panic!("PostgreSQL is required under CI but {admin_url} is unreachable: {error}"),
-            };
-            let name = format!("latch_test_{}", uuid::Uuid::new_v4().simple());
+            let pool = postgres_admin().await?;
+            let name = database_name("test");
             sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.expect("create test database");
             pool.close().await;
-            let mut url = url::Url::parse(&admin_url).expect("postgres url");
-            url.set_path(&name);
-            Some(url.to_string())
+            Some(postgres_url(&name))
         }
     }
 }
 
-/// Drops a database `fresh_database` created (best effort).
+/// A database for one test, already migrated and holding a signing key:
+/// a copy of a template made once per test process, which saves every test
+/// the migrations and the RSA key generation.
+pub async fn prepared_database(backend: Backend, dir: &std::path::Path) -> Option<String> {
+    match backend {
+        Backend::Sqlite => {
+            let template = SQLITE_TEMPLATE.get_or_init(build_sqlite_template).await;
+            let file = dir.join("latch.db");
+            std::fs::copy(template, &file).expect("copy the SQLite template");
+            Some(format!("sqlite://{}", file.display()))
+        }
+        Backend::Postgres => {
+            let pool = postgres_admin().await?;
+            let template = POSTGRES_TEMPLATE.get_or_init(|| build_postgres_template(&pool)).await;
+            let name = database_name("test");
+            sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+                .execute(&pool)
+                .await
+                .expect("copy the PostgreSQL template");
+            pool.close().await;
+            Some(postgres_url(&name))
+        }
+    }
+}
+
+static SQLITE_TEMPLATE: tokio::sync::OnceCell<std::path::PathBuf> = tokio::sync::OnceCell::const_new();
+static POSTGRES_TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+
+/// Migrates the database and creates its first signing key, as a first
+/// start of `latch serve` would, then closes every connection to it.
+async fn prepare(database_url: &str) {
+    let store = latch::store::Store::connect(database_url).await.expect("migrate the template");
+    latch::oidc::keyring::Keys::load(&store, latch::clock::now()).await.expect("first signing key");
+    store.close().await;
+}
+
+async fn build_sqlite_template() -> std::path::PathBuf {
+    // Lives as long as the test process.
+    let dir = Box::leak(Box::new(tempfile::tempdir().expect("template dir")));
+    let file = dir.path().join("template.db");
+    prepare(&format!("sqlite://{}", file.display())).await;
+    file
+}
+
+async fn build_postgres_template(pool: &sqlx::PgPool) -> String {
+    drop_databases_of_finished_runs(pool).await;
+    let name = database_name("template");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(pool).await.expect("create the template database");
+    prepare(&postgres_url(&name)).await;
+    name
+}
+
+/// Test databases whose test process has ended (crashed, or killed before
+/// its drops ran).
+async fn drop_databases_of_finished_runs(pool: &sqlx::PgPool) {
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT datname FROM pg_database WHERE datname ~ '^latch_(test|template)_[0-9]+_'")
+            .fetch_all(pool)
+            .await
+            .unwrap_or_default();
+    for (name,) in names {
+        let pid = name.split('_').nth(2).unwrap_or_default();
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(pool).await;
+        }
+    }
+}
+
+/// Drops a test database (best effort, in the background: a finished test
+/// need not wait, and whatever is left is dropped by the next run).
 pub fn drop_postgres_database(database_url: &str) {
     let Some(name) = url::Url::parse(database_url).ok().map(|url| url.path().trim_start_matches('/').to_owned()) else {
         return;
     };
     let admin_url = postgres_admin_url();
     // Drop runs outside any runtime we may block: use a thread of our own.
-    let _ = std::thread::spawn(move || {
+    std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
         runtime.block_on(async {
             let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&admin_url).await.ok()?;
             sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&pool).await.ok()?;
             Some(())
         })
-    })
-    .join();
+    });
 }
 
 pub struct TestApp {
@@ -110,7 +194,7 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, options: Options) -> Option<Self> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let database_url = fresh_database(backend, dir.path()).await?;
+        let database_url = prepared_database(backend, dir.path()).await?;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let args = latch::config::ConfigArgs {
