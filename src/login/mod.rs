@@ -93,6 +93,8 @@ impl Authenticator {
         let stored = credentials.as_ref().map(|credentials| credentials.password_hash.clone());
         let password_ok = self.hasher.verify(password, stored).await?;
         let Some(credentials) = credentials.filter(|credentials| password_ok && !credentials.disabled) else {
+            self.store.record_login_failure(&user_subject, self.limits.per_user, now).await?;
+            self.store.record_login_failure(&ip_subject, self.limits.per_ip, now).await?;
             return Err(LoginError::InvalidCredentials);
         };
         self.store.clear_login_failures(&user_subject).await?;

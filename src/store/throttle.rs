@@ -13,40 +13,59 @@ pub struct FailureLimit {
 
 impl Store {
     /// Counts an attempt *before* its password is checked, in one atomic
-    /// upsert, and says whether it may go ahead. Counting first means a
-    /// burst of concurrent guesses, or guesses spread over several
-    /// instances, gets no more password checks than the limit: the attempt
-    /// that goes over it locks the subject and is refused. A window that has
-    /// passed, or a lock that has ended, starts the count again.
+    /// upsert, and says whether it may go ahead: not while the subject is
+    /// locked, and not beyond the limit of attempts in the window. Counting
+    /// first means a burst of concurrent guesses, or guesses spread over
+    /// several instances, gets no more password checks than the limit. Only
+    /// real failures lock (`record_login_failure`); an attempt refused for
+    /// the count alone is taken off it again, so a rush of people signing in
+    /// behind one address locks nobody out. A window that has passed, or a
+    /// lock that has ended, starts the count again.
     pub async fn begin_login_attempt(&self, subject: &str, limit: FailureLimit, now: UnixTime) -> StoreResult<bool> {
         let row = sqlx::query(
-            "INSERT INTO login_failures (subject, failures, window_start, locked_until) \
-             VALUES ($1, 1, $2, CASE WHEN 1 > $3 THEN $2 + $5 ELSE NULL END) \
+            "INSERT INTO login_failures (subject, failures, window_start, locked_until) VALUES ($1, 1, $2, NULL) \
              ON CONFLICT (subject) DO UPDATE SET \
                failures = CASE \
                  WHEN login_failures.locked_until > $2 THEN login_failures.failures \
-                 WHEN login_failures.window_start <= $2 - $4 OR login_failures.locked_until <= $2 THEN 1 \
+                 WHEN login_failures.window_start <= $2 - $3 OR login_failures.locked_until <= $2 THEN 1 \
                  ELSE login_failures.failures + 1 END, \
                window_start = CASE \
                  WHEN login_failures.locked_until > $2 THEN login_failures.window_start \
-                 WHEN login_failures.window_start <= $2 - $4 OR login_failures.locked_until <= $2 THEN $2 \
+                 WHEN login_failures.window_start <= $2 - $3 OR login_failures.locked_until <= $2 THEN $2 \
                  ELSE login_failures.window_start END, \
-               locked_until = CASE \
-                 WHEN login_failures.locked_until > $2 THEN login_failures.locked_until \
-                 WHEN login_failures.window_start <= $2 - $4 OR login_failures.locked_until <= $2 THEN NULL \
-                 WHEN login_failures.failures + 1 > $3 THEN $2 + $5 \
-                 ELSE NULL END \
-             RETURNING locked_until",
+               locked_until = CASE WHEN login_failures.locked_until > $2 THEN login_failures.locked_until ELSE NULL END \
+             RETURNING failures, locked_until",
         )
         .bind(subject)
         .bind(now)
-        .bind(limit.max_failures)
         .bind(limit.window)
-        .bind(limit.lockout)
         .fetch_one(&self.pool)
         .await?;
         let locked_until: Option<i64> = row.try_get("locked_until")?;
-        Ok(locked_until.is_none_or(|until| until <= now))
+        if locked_until.is_some_and(|until| until > now) {
+            return Ok(false);
+        }
+        if row.try_get::<i64, _>("failures")? > limit.max_failures {
+            self.forgive_login_attempt(subject).await?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// After a wrong password: the subject locks once its count reaches the
+    /// limit.
+    pub async fn record_login_failure(&self, subject: &str, limit: FailureLimit, now: UnixTime) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE login_failures SET locked_until = $2 + $3 \
+             WHERE subject = $1 AND failures >= $4 AND (locked_until IS NULL OR locked_until <= $2)",
+        )
+        .bind(subject)
+        .bind(now)
+        .bind(limit.lockout)
+        .bind(limit.max_failures)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// An attempt that succeeded was not a failure: take it off the count.

@@ -474,11 +474,6 @@ async fn a_burst_of_concurrent_guesses_gets_no_more_checks_than_the_limit() {
 /// two of them in two tabs, signing in at the same moment with the right
 /// passwords, beyond both limits, leave nobody locked out afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: Store::begin_login_attempt charges every attempt before the password check and sets \
-            locked_until once in-flight attempts exceed the limit; forgive_login_attempt lowers the count but \
-            keeps locked_until. So 5 simultaneous right-password sign-ins from one address (per-IP limit 4) lock \
-            the address for the whole LATCH_LOGIN_LOCKOUT and everyone behind it is refused \
-            (src/store/throttle.rs, src/login/mod.rs)"]
 async fn people_signing_in_at_once_behind_one_address_lock_nobody_out() {
     let site = Site::sqlite().await;
     let people: Vec<String> = (0..8).map(|index| format!("user{index}")).collect();
