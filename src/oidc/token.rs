@@ -127,7 +127,8 @@ impl Provider {
                 refresh_token: grant.offline.then_some(refresh_token),
             },
             now,
-        ).await
+        )
+        .await
     }
 
     /// Rotation on every use (RFC 9700 §4.14.2): the presented token is
@@ -190,7 +191,8 @@ impl Provider {
                 refresh_token: Some(next),
             },
             now,
-        ).await
+        )
+        .await
     }
 
     /// The client acting for itself (RFC 6749 §4.4): an access token whose
@@ -206,7 +208,8 @@ impl Provider {
         self.issue(
             Issue { app, user: None, scope: &scope, jti, auth_time: None, nonce: None, refresh_token: None },
             now,
-        ).await
+        )
+        .await
     }
 
     async fn issue(&self, issue: Issue<'_>, now: UnixTime) -> ProtocolResult<Issued> {
@@ -239,9 +242,11 @@ impl Provider {
             },
         )?;
         let id_token = match issue.user {
-            Some(user) if has_scope(issue.scope, "openid") => {
-                Some(jws::sign(key, "JWT", &self.id_token_claims(&issue, user, alg.left_half_hash(&access_token), now))?)
-            }
+            Some(user) if has_scope(issue.scope, "openid") => Some(jws::sign(
+                key,
+                "JWT",
+                &self.id_token_claims(&issue, user, alg.left_half_hash(&access_token), now),
+            )?),
             _ => None,
         };
         let response = TokenResponse {

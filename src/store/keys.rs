@@ -117,7 +117,8 @@ impl Store {
             .bind(candidate)
             .execute(&self.pool)
             .await?;
-        let row = sqlx::query("SELECT value FROM deployment_facts WHERE name = $1").bind(name).fetch_one(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT value FROM deployment_facts WHERE name = $1").bind(name).fetch_one(&self.pool).await?;
         Ok(row.try_get("value")?)
     }
 }
