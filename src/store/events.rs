@@ -1,11 +1,10 @@
 use serde::Serialize;
-use sqlx::Row;
 
 use super::{Store, StoreResult};
 use crate::clock::UnixTime;
 
 /// One audit event. Never carries a secret: no passwords, codes or tokens.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEvent {
     pub at: UnixTime,
     pub kind: String,
@@ -50,7 +49,7 @@ impl Store {
 
     /// Newest first.
     pub async fn list_events(&self, filter: &EventFilter) -> StoreResult<Vec<AuditEvent>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as::<_, AuditEvent>(
             "SELECT at, kind, username, app, ip, user_agent, detail FROM audit_events \
              WHERE ($1 IS NULL OR username = $1) AND ($2 IS NULL OR app = $2) AND at >= $3 \
              ORDER BY at DESC, id LIMIT $4",
@@ -60,20 +59,6 @@ impl Store {
         .bind(filter.since.unwrap_or(0))
         .bind(filter.limit)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditEvent {
-                    at: row.try_get("at")?,
-                    kind: row.try_get("kind")?,
-                    username: row.try_get("username")?,
-                    app: row.try_get("app")?,
-                    ip: row.try_get("ip")?,
-                    user_agent: row.try_get("user_agent")?,
-                    detail: row.try_get("detail")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        .await?)
     }
 }

@@ -3,6 +3,7 @@ use sqlx::Row;
 use super::{Store, StoreResult};
 use crate::clock::UnixTime;
 
+#[derive(sqlx::FromRow)]
 pub struct StoredKey {
     pub kid: String,
     pub alg: String,
@@ -17,25 +18,12 @@ pub struct StoredKey {
 impl Store {
     /// All signing keys, oldest first.
     pub async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as::<_, StoredKey>(
             "SELECT kid, alg, private_key, created_at, activates_at, retire_at FROM signing_keys \
              ORDER BY activates_at, created_at, kid",
         )
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredKey {
-                    kid: row.try_get("kid")?,
-                    alg: row.try_get("alg")?,
-                    private_key: row.try_get("private_key")?,
-                    created_at: row.try_get("created_at")?,
-                    activates_at: row.try_get("activates_at")?,
-                    retire_at: row.try_get("retire_at")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        .await?)
     }
 
     /// What identifies the current key set: changes whenever a key is added

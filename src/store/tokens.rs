@@ -23,7 +23,7 @@ pub struct NewFamily<'a> {
 }
 
 /// A live access token: unexpired, unrevoked, its user active.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AccessTokenGrant {
     pub user_id: String,
     pub app_id: String,
@@ -33,7 +33,7 @@ pub struct AccessTokenGrant {
 }
 
 /// A live token of the client credentials grant.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClientTokenGrant {
     pub app_id: String,
     pub scope: String,
@@ -61,7 +61,7 @@ pub enum RotationOutcome {
 }
 
 /// A refresh token as introspection reports it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RefreshTokenInfo {
     pub user_id: String,
     pub app_id: String,
@@ -259,7 +259,7 @@ impl Store {
 
     /// A refresh token that could be used now.
     pub async fn live_refresh_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<Option<RefreshTokenInfo>> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as::<_, RefreshTokenInfo>(
             "SELECT f.user_id, f.app_id, f.scope, r.issued_at, r.expires_at FROM refresh_tokens r \
              JOIN token_families f ON f.id = r.family_id JOIN users u ON u.id = f.user_id \
              WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > $2 AND f.revoked_at IS NULL \
@@ -268,18 +268,7 @@ impl Store {
         .bind(token_hash)
         .bind(now)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(RefreshTokenInfo {
-                user_id: row.try_get("user_id")?,
-                app_id: row.try_get("app_id")?,
-                scope: row.try_get("scope")?,
-                issued_at: row.try_get("issued_at")?,
-                expires_at: row.try_get("expires_at")?,
-            })
-        })
-        .transpose()
-        .map_err(|error: sqlx::Error| error.into())
+        .await?)
     }
 
     /// The app an access token (of either grant) was issued to.
@@ -328,28 +317,18 @@ impl Store {
     }
 
     pub async fn live_client_token(&self, jti: &str, now: UnixTime) -> StoreResult<Option<ClientTokenGrant>> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as::<_, ClientTokenGrant>(
             "SELECT app_id, scope, issued_at, expires_at FROM client_tokens \
              WHERE jti = $1 AND revoked_at IS NULL AND expires_at > $2",
         )
         .bind(jti)
         .bind(now)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(ClientTokenGrant {
-                app_id: row.try_get("app_id")?,
-                scope: row.try_get("scope")?,
-                issued_at: row.try_get("issued_at")?,
-                expires_at: row.try_get("expires_at")?,
-            })
-        })
-        .transpose()
-        .map_err(|error: sqlx::Error| error.into())
+        .await?)
     }
 
     pub async fn live_access_token(&self, jti: &str, now: UnixTime) -> StoreResult<Option<AccessTokenGrant>> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as::<_, AccessTokenGrant>(
             "SELECT t.user_id, t.app_id, t.scope, t.issued_at, t.expires_at FROM access_tokens t \
              JOIN users u ON u.id = t.user_id \
              WHERE t.jti = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL",
@@ -357,17 +336,6 @@ impl Store {
         .bind(jti)
         .bind(now)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(AccessTokenGrant {
-                user_id: row.try_get("user_id")?,
-                app_id: row.try_get("app_id")?,
-                scope: row.try_get("scope")?,
-                issued_at: row.try_get("issued_at")?,
-                expires_at: row.try_get("expires_at")?,
-            })
-        })
-        .transpose()
-        .map_err(|error: sqlx::Error| error.into())
+        .await?)
     }
 }
