@@ -3,12 +3,19 @@
 //! Hashing runs on the blocking pool, never on the async runtime, and a
 //! semaphore bounds how many hashes run at once, so memory stays bounded
 //! (19 MiB each) however many logins arrive together.
+//!
+//! Each running check borrows its 19 MiB of working memory from a free list
+//! and gives it back, so at most one buffer per permit ever exists. Letting
+//! argon2 allocate and free 19 MiB per check instead makes glibc keep
+//! several such blocks resident per blocking thread (its mmap threshold
+//! adapts upwards): the process grew to hundreds of MB after a burst of
+//! logins, where the free list holds it at permits × 19 MiB.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher as _, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +29,8 @@ pub enum PasswordError {
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    /// Argon2 working memory not in use; never more buffers than permits.
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
     /// Verified against when the username is unknown, so that "no such user"
     /// takes as long as "wrong password".
     dummy_hash: Arc<str>,
@@ -41,17 +50,40 @@ pub fn hash_password_blocking(password: &str) -> Result<String, PasswordError> {
         .map_err(|error| PasswordError::Hash(error.to_string()))
 }
 
-fn verify_blocking(password: &str, stored: &str) -> bool {
-    match PasswordHash::new(stored) {
-        Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
-        Err(_) => false,
-    }
+/// What `PasswordVerifier::verify_password` does (the stored hash's
+/// algorithm, version, parameters and salt; a constant-time comparison of
+/// the outputs), with `memory` as argon2's working memory.
+fn verify_blocking(password: &str, stored: &str, memory: &mut Vec<Block>) -> bool {
+    let mut verify = || -> argon2::password_hash::Result<bool> {
+        let parsed = PasswordHash::new(stored)?;
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else { return Ok(false) };
+        let algorithm = Algorithm::try_from(parsed.algorithm)?;
+        let version = parsed.version.map(Version::try_from).transpose()?.unwrap_or_default();
+        let params = Params::try_from(&parsed)?;
+        let mut salt_buffer = [0u8; 64];
+        let salt = salt.decode_b64(&mut salt_buffer)?;
+        let blocks = params.block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        let argon2 = Argon2::new(algorithm, version, params);
+        let computed = Output::init_with(expected.len(), |out| {
+            Ok(argon2.hash_password_into_with_memory(password.as_bytes(), salt, out, &mut memory[..blocks])?)
+        })?;
+        // `Output` compares in constant time.
+        Ok(computed == expected)
+    };
+    verify().unwrap_or(false)
 }
 
 impl PasswordHasher {
     pub fn new(max_concurrent: usize) -> Result<Self, PasswordError> {
         let dummy_hash = hash_password_blocking("latch-dummy-password")?;
-        Ok(Self { permits: Arc::new(Semaphore::new(max_concurrent.max(1))), dummy_hash: dummy_hash.into() })
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            memory: Arc::new(Mutex::new(Vec::new())),
+            dummy_hash: dummy_hash.into(),
+        })
     }
 
     /// One hash per available core.
@@ -72,9 +104,16 @@ impl PasswordHasher {
         let _permit = self.permits.acquire().await.map_err(|error| PasswordError::Task(error.to_string()))?;
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.dummy_hash.to_string());
-        let matches = tokio::task::spawn_blocking(move || verify_blocking(&password, &stored))
-            .await
-            .map_err(|error| PasswordError::Task(error.to_string()))?;
+        let take = |free: &mut Vec<Vec<Block>>| free.pop().unwrap_or_default();
+        let mut memory =
+            self.memory.lock().map_or_else(|mut poisoned| take(poisoned.get_mut()), |mut free| take(&mut free));
+        let (matches, memory) =
+            tokio::task::spawn_blocking(move || (verify_blocking(&password, &stored, &mut memory), memory))
+                .await
+                .map_err(|error| PasswordError::Task(error.to_string()))?;
+        if let Ok(mut free) = self.memory.lock() {
+            free.push(memory);
+        }
         Ok(known && matches)
     }
 }
@@ -108,6 +147,25 @@ mod tests {
         assert!(hasher.verify("correct horse".into(), Some(stored.clone())).await.unwrap());
         assert!(!hasher.verify("wrong".into(), Some(stored)).await.unwrap());
         assert!(!hasher.verify("latch-dummy-password".into(), None).await.unwrap());
+        assert!(hasher.memory.lock().unwrap().len() <= 1, "one buffer per permit at most");
+    }
+
+    #[tokio::test]
+    async fn verifies_hashes_made_with_other_parameters() {
+        let hasher = PasswordHasher::new(2).unwrap();
+        let salt = SaltString::encode_b64(b"sixteen byte salt").unwrap();
+        for (m, t, p) in [(4096, 3, 1), (19 * 1024, 2, 1), (8192, 1, 2)] {
+            let params = Params::new(m, t, p, None).unwrap();
+            let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+            let stored = argon2.hash_password(b"hunter2", &salt).unwrap().to_string();
+            assert!(hasher.verify("hunter2".into(), Some(stored.clone())).await.unwrap(), "{stored}");
+            assert!(!hasher.verify("hunter3".into(), Some(stored)).await.unwrap());
+        }
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x10, Params::new(4096, 2, 1, None).unwrap());
+        let stored = argon2i.hash_password(b"hunter2", &salt).unwrap().to_string();
+        assert!(hasher.verify("hunter2".into(), Some(stored.clone())).await.unwrap(), "{stored}");
+        assert!(!hasher.verify("hunter2".into(), Some(stored.replace("$argon2i$", "$argon2id$"))).await.unwrap());
+        assert!(!hasher.verify("hunter2".into(), Some("not a hash".into())).await.unwrap());
     }
 
     #[test]

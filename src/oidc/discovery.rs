@@ -38,7 +38,7 @@ pub struct Discovery {
 
 impl Provider {
     pub async fn discovery(&self, slug: &str) -> ProtocolResult<Discovery> {
-        if self.store.app_by_slug(slug).await?.is_none() {
+        if !self.store.app_exists(slug).await? {
             return client_error(ErrorCode::InvalidRequest, "no such application");
         }
         Ok(self.discovery_document(slug))
@@ -76,7 +76,7 @@ impl Provider {
 
     /// The JWK Set for an app's `jwks_uri`.
     pub async fn jwks(&self, slug: &str) -> ProtocolResult<std::sync::Arc<str>> {
-        if self.store.app_by_slug(slug).await?.is_none() {
+        if !self.store.app_exists(slug).await? {
             return client_error(ErrorCode::InvalidRequest, "no such application");
         }
         Ok(self.keys.current().jwks_json())

@@ -154,6 +154,14 @@ impl Store {
         row.as_ref().map(app_from_row).transpose()
     }
 
+    /// Whether an app has this slug: all that discovery and JWKS ask, on
+    /// every request, so without reading and decoding the whole row.
+    pub async fn app_exists(&self, slug: &str) -> StoreResult<bool> {
+        let row =
+            sqlx::query("SELECT 1 AS found FROM apps WHERE slug = $1").bind(slug).fetch_optional(&self.pool).await?;
+        Ok(row.is_some())
+    }
+
     pub async fn list_apps(&self) -> StoreResult<Vec<AppSummary>> {
         let rows = sqlx::query(
             "SELECT a.slug, a.name, a.client_id, a.client_secret_hash, a.redirect_uris, a.code_ttl, a.access_token_ttl, \

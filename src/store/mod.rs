@@ -125,6 +125,12 @@ impl Store {
                 Backend::Sqlite => 8,
                 Backend::Postgres => 16,
             })
+            // sqlx pings every connection it hands out, which on PostgreSQL
+            // finds connections a database restart or a network cut has
+            // killed before a request uses one. A SQLite connection is a
+            // thread of this process that does not go stale: there the ping
+            // is only one more hand-off to that thread per statement.
+            .test_before_acquire(backend == Backend::Postgres)
             // A request waits this long for a connection, then gets a 503.
             .acquire_timeout(Duration::from_secs(3))
             .after_connect(move |connection, _| {
