@@ -11,7 +11,7 @@
 //! adapts upwards): the process grew to hundreds of MB after a burst of
 //! logins, where the free list holds it at permits × 19 MiB.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher as _, SaltString};
@@ -32,8 +32,16 @@ pub struct PasswordHasher {
     /// Argon2 working memory not in use; never more buffers than permits.
     memory: Arc<Mutex<Vec<Vec<Block>>>>,
     /// Verified against when the username is unknown, so that "no such user"
-    /// takes as long as "wrong password".
-    dummy_hash: Arc<str>,
+    /// takes as long as "wrong password". Made on a thread of its own when
+    /// the hasher is built, so that start-up does not wait for an argon2
+    /// hash; the first unknown username may.
+    dummy_hash: Arc<OnceLock<Result<Arc<str>, String>>>,
+}
+
+fn dummy_hash(cell: &OnceLock<Result<Arc<str>, String>>) -> Result<Arc<str>, PasswordError> {
+    let made =
+        cell.get_or_init(|| hash_password_blocking("latch-dummy-password").map(Into::into).map_err(|e| e.to_string()));
+    made.clone().map_err(PasswordError::Hash)
 }
 
 fn argon2() -> Argon2<'static> {
@@ -78,11 +86,16 @@ fn verify_blocking(password: &str, stored: &str, memory: &mut Vec<Block>) -> boo
 
 impl PasswordHasher {
     pub fn new(max_concurrent: usize) -> Result<Self, PasswordError> {
-        let dummy_hash = hash_password_blocking("latch-dummy-password")?;
+        let cell = Arc::new(OnceLock::new());
+        let background = cell.clone();
+        std::thread::Builder::new()
+            .name("latch-dummy-hash".into())
+            .spawn(move || drop(dummy_hash(&background)))
+            .map_err(|error| PasswordError::Task(error.to_string()))?;
         Ok(Self {
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
             memory: Arc::new(Mutex::new(Vec::new())),
-            dummy_hash: dummy_hash.into(),
+            dummy_hash: cell,
         })
     }
 
@@ -103,18 +116,20 @@ impl PasswordHasher {
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, PasswordError> {
         let _permit = self.permits.acquire().await.map_err(|error| PasswordError::Task(error.to_string()))?;
         let known = stored.is_some();
-        let stored = stored.unwrap_or_else(|| self.dummy_hash.to_string());
+        let dummy = self.dummy_hash.clone();
         let take = |free: &mut Vec<Vec<Block>>| free.pop().unwrap_or_default();
         let mut memory =
             self.memory.lock().map_or_else(|mut poisoned| take(poisoned.get_mut()), |mut free| take(&mut free));
-        let (matches, memory) =
-            tokio::task::spawn_blocking(move || (verify_blocking(&password, &stored, &mut memory), memory))
-                .await
-                .map_err(|error| PasswordError::Task(error.to_string()))?;
+        let (matches, memory) = tokio::task::spawn_blocking(move || {
+            let stored = stored.map_or_else(|| dummy_hash(&dummy).map(|hash| hash.to_string()), Ok);
+            (stored.map(|stored| verify_blocking(&password, &stored, &mut memory)), memory)
+        })
+        .await
+        .map_err(|error| PasswordError::Task(error.to_string()))?;
         if let Ok(mut free) = self.memory.lock() {
             free.push(memory);
         }
-        Ok(known && matches)
+        Ok(known && matches?)
     }
 }
 
