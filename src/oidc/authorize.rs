@@ -101,7 +101,8 @@ impl Provider {
         let Some(client_id) = params.get("client_id") else {
             return Ok(AuthorizeOutcome::ErrorPage("The request has no client_id.".into()));
         };
-        let Some(app) = self.store.app_by_client_id(client_id).await? else {
+        let user_id = session.as_ref().map(|session| session.user_id.as_str());
+        let Some((app, admitted)) = self.store.app_admitting(client_id, user_id).await? else {
             return Ok(AuthorizeOutcome::ErrorPage(format!("No app is registered with client_id {client_id:?}.")));
         };
         let Some(redirect_uri) = params.get("redirect_uri") else {
@@ -142,7 +143,7 @@ impl Provider {
                 resume: resume_params(&params, Some(self.reauth_marks.issue(now, &app.client_id))),
             });
         };
-        if !self.store.user_may_use_app(&app.id, &session.user_id).await? {
+        if !admitted {
             return Ok(responder.error(OAuthError::new(ErrorCode::AccessDenied, "you are not allowed to use this app")));
         }
         match decision {

@@ -21,12 +21,9 @@ impl Provider {
         if claims.exp <= now {
             return invalid();
         }
-        let Some(grant) = self.store.live_access_token(&claims.jti, now).await? else {
+        let Some((scope, user)) = self.store.access_token_claims(&claims.jti, now).await? else {
             return invalid();
         };
-        let Some(user) = self.store.active_user_claims(&grant.user_id).await? else {
-            return invalid();
-        };
-        Ok(user_claims(&user, &grant.scope))
+        Ok(user_claims(&user, &scope))
     }
 }

@@ -1,4 +1,5 @@
 use serde::Serialize;
+use sqlx::Connection as _;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -94,6 +95,18 @@ fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
     })
 }
 
+/// An app with no group restriction admits every active user; otherwise
+/// the user (`$2`) must be in at least one of its groups.
+const ADMISSION_COLUMNS: &str = "(SELECT COUNT(*) FROM app_groups r WHERE r.app_id = apps.id) AS restrictions, \
+     (SELECT COUNT(*) FROM app_groups r JOIN group_members m ON m.group_id = r.group_id \
+      WHERE r.app_id = apps.id AND m.user_id = $2) AS memberships";
+
+fn admits(row: &AnyRow) -> StoreResult<bool> {
+    let restrictions: i64 = row.try_get("restrictions")?;
+    let memberships: i64 = row.try_get("memberships")?;
+    Ok(restrictions == 0 || memberships > 0)
+}
+
 fn app_from_row(row: &AnyRow) -> StoreResult<App> {
     Ok(App {
         id: row.try_get("id")?,
@@ -110,7 +123,8 @@ impl Store {
     /// The app and its group restrictions in one transaction.
     pub async fn create_app(&self, app: NewApp, groups: &[String], now: UnixTime) -> StoreResult<()> {
         let id = uuid::Uuid::new_v4().to_string();
-        let mut transaction = self.pool.begin().await?;
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
         sqlx::query(
             "INSERT INTO apps (id, slug, name, client_id, client_secret_hash, redirect_uris, created_at, code_ttl, \
              access_token_ttl, refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris) \
@@ -138,10 +152,21 @@ impl Store {
         Ok(())
     }
 
+    /// The app with this client ID and whether it admits `user_id`: the
+    /// authorization endpoint's two questions in one read.
+    pub async fn app_admitting(&self, client_id: &str, user_id: Option<&str>) -> StoreResult<Option<(App, bool)>> {
+        let row = sqlx::query(&format!("SELECT {APP_COLUMNS}, {ADMISSION_COLUMNS} FROM apps WHERE client_id = $1"))
+            .bind(client_id)
+            .bind(user_id)
+            .fetch_optional(&mut *self.read().await?)
+            .await?;
+        row.as_ref().map(|row| Ok((app_from_row(row)?, admits(row)?))).transpose()
+    }
+
     pub async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<App>> {
         let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1"))
             .bind(client_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read().await?)
             .await?;
         row.as_ref().map(app_from_row).transpose()
     }
@@ -149,7 +174,7 @@ impl Store {
     pub async fn app_by_slug(&self, slug: &str) -> StoreResult<Option<App>> {
         let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE slug = $1"))
             .bind(slug)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read().await?)
             .await?;
         row.as_ref().map(app_from_row).transpose()
     }
@@ -157,8 +182,10 @@ impl Store {
     /// Whether an app has this slug: all that discovery and JWKS ask, on
     /// every request, so without reading and decoding the whole row.
     pub async fn app_exists(&self, slug: &str) -> StoreResult<bool> {
-        let row =
-            sqlx::query("SELECT 1 AS found FROM apps WHERE slug = $1").bind(slug).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT 1 AS found FROM apps WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(&mut *self.read().await?)
+            .await?;
         Ok(row.is_some())
     }
 
@@ -170,7 +197,7 @@ impl Store {
              LEFT JOIN app_groups ag ON ag.app_id = a.id LEFT JOIN groups g ON g.id = ag.group_id \
              ORDER BY a.slug, g.name",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?;
         let mut apps: Vec<AppSummary> = Vec::new();
         for row in rows {
@@ -215,7 +242,7 @@ impl Store {
         .bind(encode_list(&options.post_logout_redirect_uris))
         .bind(redirect_uris.map(encode_list))
         .bind(slug)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await?)
         .await?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound { kind: "app", name: slug.to_owned() });
@@ -224,7 +251,8 @@ impl Store {
     }
 
     pub async fn remove_app(&self, slug: &str) -> StoreResult<()> {
-        let removed = sqlx::query("DELETE FROM apps WHERE slug = $1").bind(slug).execute(&self.pool).await?;
+        let removed =
+            sqlx::query("DELETE FROM apps WHERE slug = $1").bind(slug).execute(&mut *self.write().await?).await?;
         if removed.rows_affected() == 0 {
             return Err(StoreError::NotFound { kind: "app", name: slug.to_owned() });
         }
@@ -237,25 +265,18 @@ impl Store {
             sqlx::query("UPDATE apps SET client_secret_hash = $1 WHERE slug = $2 AND client_secret_hash IS NOT NULL")
                 .bind(secret_hash)
                 .bind(slug)
-                .execute(&self.pool)
+                .execute(&mut *self.write().await?)
                 .await?;
         Ok(updated.rows_affected() == 1)
     }
 
-    /// An app with no group restriction admits every active user; otherwise
-    /// the user must be in at least one of its groups.
+    /// Whether the app admits the user (see `ADMISSION_COLUMNS`).
     pub async fn user_may_use_app(&self, app_id: &str, user_id: &str) -> StoreResult<bool> {
-        let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM app_groups WHERE app_id = $1) AS restrictions, \
-                    (SELECT COUNT(*) FROM app_groups ag JOIN group_members m ON m.group_id = ag.group_id \
-                     WHERE ag.app_id = $1 AND m.user_id = $2) AS memberships",
-        )
-        .bind(app_id)
-        .bind(user_id)
-        .fetch_one(&self.pool)
-        .await?;
-        let restrictions: i64 = row.try_get("restrictions")?;
-        let memberships: i64 = row.try_get("memberships")?;
-        Ok(restrictions == 0 || memberships > 0)
+        let row = sqlx::query(&format!("SELECT {ADMISSION_COLUMNS} FROM apps WHERE id = $1"))
+            .bind(app_id)
+            .bind(user_id)
+            .fetch_optional(&mut *self.read().await?)
+            .await?;
+        row.as_ref().map_or(Ok(false), admits)
     }
 }

@@ -1,3 +1,4 @@
+use sqlx::Connection as _;
 use sqlx::Row;
 
 use super::tokens::NewFamily;
@@ -70,7 +71,7 @@ impl Store {
         .bind(code.auth_time)
         .bind(code.expires_at)
         .bind(i64::from(code.offline))
-        .execute(&self.pool)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(())
     }
@@ -83,7 +84,8 @@ impl Store {
     /// expiry, active user) is part of the condition, so a wrong attempt
     /// changes nothing; `code_state` explains a failure afterwards.
     pub async fn redeem_code(&self, redemption: CodeRedemption<'_>, now: UnixTime) -> StoreResult<Option<CodeGrant>> {
-        let mut transaction = self.pool.begin().await?;
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
         let row = sqlx::query(
             "UPDATE authorization_codes SET used_at = $1 \
              WHERE code_hash = $2 AND app_id = $3 AND used_at IS NULL AND expires_at > $1 AND redirect_uri = $4 \
@@ -138,7 +140,7 @@ impl Store {
         )
         .bind(code_hash)
         .bind(app_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?;
         row.map(|row| {
             Ok(CodeState {
@@ -156,7 +158,8 @@ impl Store {
     /// Revokes everything issued for a code, including the refresh token
     /// family it started: called when the code is replayed.
     pub async fn revoke_tokens_of_code(&self, code_hash: &str, app_id: &str, now: UnixTime) -> StoreResult<()> {
-        let mut transaction = self.pool.begin().await?;
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
         sqlx::query(
             "UPDATE token_families SET revoked_at = $1 WHERE revoked_at IS NULL AND id IN \
              (SELECT family_id FROM access_tokens WHERE code_hash = $2 AND app_id = $3 AND family_id IS NOT NULL)",

@@ -9,7 +9,7 @@ impl Store {
         let row = sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND app_id = $2")
             .bind(user_id)
             .bind(app_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read().await?)
             .await?;
         Ok(row.map(|row| row.try_get("scope")).transpose()?)
     }
@@ -23,7 +23,7 @@ impl Store {
         .bind(app_id)
         .bind(scope)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(())
     }

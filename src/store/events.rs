@@ -1,5 +1,7 @@
 use serde::Serialize;
 
+use sqlx::Connection as _;
+
 use super::{Store, StoreResult};
 use crate::clock::UnixTime;
 
@@ -26,7 +28,8 @@ pub struct EventFilter {
 impl Store {
     /// Writes a batch of events in one transaction.
     pub async fn record_events(&self, events: &[AuditEvent]) -> StoreResult<()> {
-        let mut transaction = self.pool.begin().await?;
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
         for event in events {
             sqlx::query(
                 "INSERT INTO audit_events (id, at, kind, username, app, ip, user_agent, detail) \
@@ -58,7 +61,7 @@ impl Store {
         .bind(&filter.app)
         .bind(filter.since.unwrap_or(0))
         .bind(filter.limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?)
     }
 }

@@ -16,7 +16,7 @@ impl Store {
             .bind(uuid::Uuid::new_v4().to_string())
             .bind(name)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *self.write().await?)
             .await
             .map_err(StoreError::on_unique("group", name))?;
         Ok(())
@@ -56,7 +56,7 @@ impl Store {
         )
         .bind(group)
         .bind(username)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await?)
         .await?;
         if added.rows_affected() == 0 {
             self.check_group_and_user(group, username).await?;
@@ -71,7 +71,7 @@ impl Store {
         )
         .bind(group)
         .bind(username)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await?)
         .await?;
         if removed.rows_affected() == 0 {
             self.check_group_and_user(group, username).await?;
@@ -88,7 +88,7 @@ impl Store {
         )
         .bind(group)
         .bind(username)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.read().await?)
         .await?;
         if row.try_get::<i64, _>("groups_found")? == 0 {
             return Err(StoreError::NotFound { kind: "group", name: group.to_owned() });
@@ -104,7 +104,7 @@ impl Store {
             "SELECT g.name, u.username FROM groups g LEFT JOIN group_members m ON m.group_id = g.id \
              LEFT JOIN users u ON u.id = m.user_id ORDER BY g.name, u.username",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?;
         let mut groups: Vec<GroupSummary> = Vec::new();
         for row in rows {

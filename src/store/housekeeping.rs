@@ -40,7 +40,7 @@ impl Store {
             format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {condition} LIMIT {BATCH})");
         let mut deleted = 0;
         loop {
-            let done = sqlx::query(&statement).bind(cutoff).execute(&self.pool).await?.rows_affected();
+            let done = sqlx::query(&statement).bind(cutoff).execute(&mut *self.write().await?).await?.rows_affected();
             deleted += done;
             if done < BATCH as u64 {
                 return Ok(deleted);

@@ -1,3 +1,4 @@
+use sqlx::Connection as _;
 use sqlx::Row;
 
 use super::{Store, StoreResult};
@@ -22,7 +23,7 @@ impl Store {
             "SELECT kid, alg, private_key, created_at, activates_at, retire_at FROM signing_keys \
              ORDER BY activates_at, created_at, kid",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?)
     }
 
@@ -30,7 +31,7 @@ impl Store {
     /// or scheduled to retire, so instances know when to reload.
     pub async fn signing_keys_fingerprint(&self) -> StoreResult<String> {
         let rows = sqlx::query("SELECT kid, activates_at, retire_at FROM signing_keys ORDER BY kid")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.read().await?)
             .await?;
         let mut fingerprint = String::new();
         for row in rows {
@@ -47,7 +48,8 @@ impl Store {
     /// transaction's first statement, so concurrent first starts serialize
     /// on it and exactly one key results. Returns whether `key` was stored.
     pub async fn insert_first_signing_key(&self, key: StoredKey) -> StoreResult<bool> {
-        let mut transaction = self.pool.begin().await?;
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
         let claimed = sqlx::query("INSERT INTO deployment_facts (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(format!("first_signing_key_{}", key.alg))
             .bind(&key.kid)
@@ -64,7 +66,8 @@ impl Store {
     /// Adds the next key of an algorithm and schedules the retirement of the
     /// keys it supersedes, in one transaction.
     pub async fn insert_next_signing_key(&self, key: StoredKey, retire_previous_at: UnixTime) -> StoreResult<()> {
-        let mut transaction = self.pool.begin().await?;
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
         sqlx::query("UPDATE signing_keys SET retire_at = $1 WHERE alg = $2 AND retire_at IS NULL")
             .bind(retire_previous_at)
             .bind(&key.alg)
@@ -93,7 +96,9 @@ impl Store {
 
     /// The longest access token lifetime any app has, in seconds.
     pub async fn longest_app_token_ttl(&self) -> StoreResult<Option<i64>> {
-        let row = sqlx::query("SELECT MAX(access_token_ttl) AS longest FROM apps").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT MAX(access_token_ttl) AS longest FROM apps")
+            .fetch_one(&mut *self.read().await?)
+            .await?;
         Ok(row.try_get("longest")?)
     }
 
@@ -103,10 +108,12 @@ impl Store {
         sqlx::query("INSERT INTO deployment_facts (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(name)
             .bind(candidate)
-            .execute(&self.pool)
+            .execute(&mut *self.write().await?)
             .await?;
-        let row =
-            sqlx::query("SELECT value FROM deployment_facts WHERE name = $1").bind(name).fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT value FROM deployment_facts WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *self.read().await?)
+            .await?;
         Ok(row.try_get("value")?)
     }
 }

@@ -4,6 +4,7 @@
 //! session and its user, in one query.
 
 use serde::Serialize;
+use sqlx::Connection as _;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -106,7 +107,8 @@ impl Store {
     /// group restrictions and its proxy settings, in one transaction.
     pub async fn create_proxy_app(&self, app: NewProxyApp, groups: &[String], now: UnixTime) -> StoreResult<()> {
         let id = uuid::Uuid::new_v4().to_string();
-        let mut transaction = self.pool.begin().await?;
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
         sqlx::query(
             "INSERT INTO apps (id, slug, name, client_id, client_secret_hash, redirect_uris, created_at) \
              VALUES ($1, $2, $3, $4, NULL, '[]', $5)",
@@ -141,7 +143,7 @@ impl Store {
              WHERE a.slug = $1 ORDER BY g.name"
         ))
         .bind(slug)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?;
         let Some(first) = rows.first() else { return Ok(None) };
         let app = proxy_app_from_row(first)?;
@@ -158,7 +160,7 @@ impl Store {
             "SELECT {PROXY_APP_COLUMNS} FROM proxy_apps pa JOIN apps a ON a.id = pa.app_id WHERE pa.origin = $1"
         ))
         .bind(origin)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?;
         row.as_ref().map(proxy_app_from_row).transpose()
     }
@@ -198,7 +200,7 @@ impl Store {
         for hash in token_hashes {
             query = query.bind(hash);
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&mut *self.read().await?).await?;
         let Some(first) = rows.first() else { return Ok(None) };
         let app = proxy_app_from_row(first)?;
         // Several rows: one per group, and (rarely) one per matching cookie.
@@ -234,7 +236,8 @@ impl Store {
 
     /// Records a code (and sweeps codes long expired, so the table stays small).
     pub async fn insert_proxy_code(&self, code: NewProxyCode<'_>, now: UnixTime) -> StoreResult<()> {
-        let mut transaction = self.pool.begin().await?;
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
         sqlx::query("DELETE FROM proxy_codes WHERE expires_at < $1")
             .bind(now.saturating_sub(USED_CODE_RETENTION))
             .execute(&mut *transaction)
@@ -267,7 +270,8 @@ impl Store {
         token_hash: &str,
         now: UnixTime,
     ) -> StoreResult<Option<ProxyGrant>> {
-        let mut transaction = self.pool.begin().await?;
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
         let row = sqlx::query(
             "UPDATE proxy_codes SET used_at = $1, token_hash = $2 \
              WHERE code_hash = $3 AND state_hash = $4 AND used_at IS NULL AND expires_at > $1 \
@@ -319,7 +323,7 @@ impl Store {
              (SELECT token_hash FROM proxy_codes WHERE code_hash = $1 AND used_at IS NOT NULL)",
         )
         .bind(code_hash)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(revoked.rows_affected() > 0)
     }
@@ -337,7 +341,7 @@ impl Store {
         for hash in token_hashes {
             query = query.bind(hash);
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&mut *self.read().await?).await?;
         rows.iter()
             .map(|row| Ok((row.try_get("session_hash")?, row.try_get("scope")?)))
             .collect::<Result<_, sqlx::Error>>()

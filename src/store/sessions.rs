@@ -1,3 +1,4 @@
+use sqlx::Connection as _;
 use sqlx::Row;
 
 use super::{Store, StoreResult};
@@ -26,7 +27,7 @@ impl Store {
             .bind(user_id)
             .bind(auth_time)
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute(&mut *self.write().await?)
             .await?;
         Ok(())
     }
@@ -39,7 +40,7 @@ impl Store {
         )
         .bind(id_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?;
         row.map(|row| {
             Ok(SessionUser {
@@ -57,7 +58,8 @@ impl Store {
     /// (refresh token families, and every access token of the session's
     /// code exchanges and refreshes).
     pub async fn end_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<()> {
-        let mut transaction = self.pool.begin().await?;
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *transaction).await?;
         sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE session_hash = $2 AND revoked_at IS NULL")
             .bind(now)
@@ -80,7 +82,7 @@ impl Store {
     pub async fn count_active_sessions(&self, now: UnixTime) -> StoreResult<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS live FROM sessions WHERE expires_at > $1")
             .bind(now)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.read().await?)
             .await?;
         Ok(row.try_get("live")?)
     }

@@ -39,7 +39,7 @@ impl Store {
         .bind(subject)
         .bind(now)
         .bind(limit.window)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.write().await?)
         .await?;
         let locked_until: Option<i64> = row.try_get("locked_until")?;
         if locked_until.is_some_and(|until| until > now) {
@@ -63,7 +63,7 @@ impl Store {
         .bind(now)
         .bind(limit.lockout)
         .bind(limit.max_failures)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(())
     }
@@ -72,15 +72,17 @@ impl Store {
     pub async fn forgive_login_attempt(&self, subject: &str) -> StoreResult<()> {
         sqlx::query("UPDATE login_failures SET failures = failures - 1 WHERE subject = $1 AND failures > 0")
             .bind(subject)
-            .execute(&self.pool)
+            .execute(&mut *self.write().await?)
             .await?;
         Ok(())
     }
 
     /// Forgets a subject's failures (after a good sign-in, or `user unlock`).
     pub async fn clear_login_failures(&self, subject: &str) -> StoreResult<bool> {
-        let cleared =
-            sqlx::query("DELETE FROM login_failures WHERE subject = $1").bind(subject).execute(&self.pool).await?;
+        let cleared = sqlx::query("DELETE FROM login_failures WHERE subject = $1")
+            .bind(subject)
+            .execute(&mut *self.write().await?)
+            .await?;
         Ok(cleared.rows_affected() > 0)
     }
 }

@@ -1,3 +1,4 @@
+use sqlx::Connection as _;
 use sqlx::{Any, Row, Transaction};
 
 use super::codes::CodeGrant;
@@ -161,7 +162,8 @@ impl Store {
         now: UnixTime,
         narrow: impl FnOnce(&str) -> Option<String>,
     ) -> StoreResult<RotationOutcome> {
-        let mut transaction = self.pool.begin().await?;
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
         let row = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
              AND family_id IN (SELECT f.id FROM token_families f JOIN users u ON u.id = f.user_id \
@@ -221,14 +223,15 @@ impl Store {
         )
         .bind(token_hash)
         .bind(app_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?;
         Ok(row.map(|row| row.try_get("family_id")).transpose()?)
     }
 
     /// Revokes a family: its refresh tokens and every access token it bought.
     pub async fn revoke_family(&self, family_id: &str, now: UnixTime) -> StoreResult<()> {
-        let mut transaction = self.pool.begin().await?;
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
         sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(family_id)
@@ -250,7 +253,7 @@ impl Store {
              WHERE r.token_hash = $1",
         )
         .bind(token_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?;
         row.map(|row| Ok((row.try_get("family_id")?, row.try_get("app_id")?)))
             .transpose()
@@ -267,7 +270,7 @@ impl Store {
         )
         .bind(token_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?)
     }
 
@@ -277,13 +280,14 @@ impl Store {
             "SELECT app_id FROM access_tokens WHERE jti = $1 UNION ALL SELECT app_id FROM client_tokens WHERE jti = $1",
         )
         .bind(jti)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?;
         Ok(row.map(|row| row.try_get("app_id")).transpose()?)
     }
 
     pub async fn revoke_access_token(&self, jti: &str, now: UnixTime) -> StoreResult<()> {
-        let mut transaction = self.pool.begin().await?;
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
         for table in ["access_tokens", "client_tokens"] {
             sqlx::query(&format!("UPDATE {table} SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL"))
                 .bind(now)
@@ -311,7 +315,7 @@ impl Store {
         .bind(scope)
         .bind(now)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(())
     }
@@ -323,7 +327,7 @@ impl Store {
         )
         .bind(jti)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?)
     }
 
@@ -335,7 +339,7 @@ impl Store {
         )
         .bind(jti)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?)
     }
 }

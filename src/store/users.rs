@@ -1,5 +1,7 @@
 use serde::Serialize;
+use sqlx::Connection as _;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, StoreResult};
 use crate::clock::UnixTime;
@@ -44,7 +46,8 @@ impl Store {
     /// group leaves nothing behind.
     pub async fn create_user(&self, user: NewUser, groups: &[String], now: UnixTime) -> StoreResult<String> {
         let id = uuid::Uuid::new_v4().to_string();
-        let mut transaction = self.pool.begin().await?;
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
         sqlx::query(
             "INSERT INTO users (id, username, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -65,7 +68,7 @@ impl Store {
     pub async fn user_credentials(&self, username: &str) -> StoreResult<Option<UserCredentials>> {
         let row = sqlx::query("SELECT id, password_hash, disabled_at FROM users WHERE username = $1")
             .bind(username)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read().await?)
             .await?;
         row.map(|row| {
             Ok(UserCredentials {
@@ -82,7 +85,7 @@ impl Store {
         let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
             .bind(password_hash)
             .bind(username)
-            .execute(&self.pool)
+            .execute(&mut *self.write().await?)
             .await?;
         not_found_if_none(updated.rows_affected(), username)
     }
@@ -90,7 +93,8 @@ impl Store {
     /// Disabling also ends every session and revokes every access token of
     /// the user, in the same transaction: out everywhere, at once.
     pub async fn set_user_disabled(&self, username: &str, disabled: bool, now: UnixTime) -> StoreResult<()> {
-        let mut transaction = self.pool.begin().await?;
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
         let row = sqlx::query(
             "UPDATE users SET disabled_at = CASE WHEN $1 = 1 THEN COALESCE(disabled_at, $2) ELSE NULL END WHERE username = $3 RETURNING id",
         )
@@ -126,7 +130,7 @@ impl Store {
              FROM users u LEFT JOIN group_members m ON m.user_id = u.id LEFT JOIN groups g ON g.id = m.group_id \
              ORDER BY u.username, g.name",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?;
         let mut users: Vec<UserSummary> = Vec::new();
         for row in rows {
@@ -152,31 +156,56 @@ impl Store {
 
     /// Claims of an active user; `None` when the user is unknown or disabled.
     pub async fn active_user_claims(&self, user_id: &str) -> StoreResult<Option<UserClaims>> {
-        let rows = sqlx::query(
-            "SELECT u.username, u.email, u.name, g.name AS group_name \
-             FROM users u LEFT JOIN group_members m ON m.user_id = u.id LEFT JOIN groups g ON g.id = m.group_id \
-             WHERE u.id = $1 AND u.disabled_at IS NULL ORDER BY g.name",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT u.id AS user_id, {CLAIM_COLUMNS} FROM users u {GROUPS_JOIN} \
+             WHERE u.id = $1 AND u.disabled_at IS NULL ORDER BY g.name"
+        ))
         .bind(user_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let mut groups = Vec::new();
-        for row in &rows {
-            if let Some(group) = row.try_get::<Option<String>, _>("group_name")? {
-                groups.push(group);
-            }
-        }
-        Ok(Some(UserClaims {
-            id: user_id.to_owned(),
-            username: first.try_get("username")?,
-            email: first.try_get("email")?,
-            name: first.try_get("name")?,
-            groups,
-        }))
+        claims_from_rows(&rows)
     }
+
+    /// The scope of a live access token and the claims of its active user,
+    /// in one read: what the UserInfo endpoint answers with.
+    pub async fn access_token_claims(&self, jti: &str, now: UnixTime) -> StoreResult<Option<(String, UserClaims)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT t.scope, t.user_id, {CLAIM_COLUMNS} FROM access_tokens t JOIN users u ON u.id = t.user_id \
+             {GROUPS_JOIN} \
+             WHERE t.jti = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL \
+             ORDER BY g.name"
+        ))
+        .bind(jti)
+        .bind(now)
+        .fetch_all(&mut *self.read().await?)
+        .await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let scope = first.try_get("scope")?;
+        Ok(claims_from_rows(&rows)?.map(|claims| (scope, claims)))
+    }
+}
+
+const CLAIM_COLUMNS: &str = "u.username, u.email, u.name, g.name AS group_name";
+const GROUPS_JOIN: &str = "LEFT JOIN group_members m ON m.user_id = u.id LEFT JOIN groups g ON g.id = m.group_id";
+
+/// A user's claims from rows of `CLAIM_COLUMNS` and `user_id`, one per group.
+fn claims_from_rows(rows: &[AnyRow]) -> StoreResult<Option<UserClaims>> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let mut groups = Vec::new();
+    for row in rows {
+        if let Some(group) = row.try_get::<Option<String>, _>("group_name")? {
+            groups.push(group);
+        }
+    }
+    Ok(Some(UserClaims {
+        id: first.try_get("user_id")?,
+        username: first.try_get("username")?,
+        email: first.try_get("email")?,
+        name: first.try_get("name")?,
+        groups,
+    }))
 }
 
 fn not_found_if_none(rows: u64, username: &str) -> StoreResult<()> {
