@@ -10,8 +10,10 @@ use tokio::task::JoinHandle;
 use crate::audit::Auditor;
 use crate::clock;
 use crate::config::Config;
+use crate::crypto::keys::KeyError;
 use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::random_token;
+use crate::crypto::signing_threads::SigningThreads;
 use crate::login::{Authenticator, Limits};
 use crate::metrics::Metrics;
 use crate::oidc::error::InternalError;
@@ -29,6 +31,8 @@ pub enum StartError {
     Keys(#[from] InternalError),
     #[error(transparent)]
     Password(#[from] PasswordError),
+    #[error("cannot start the signing threads: {0}")]
+    Signing(#[from] KeyError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
 }
@@ -84,6 +88,7 @@ impl Server {
             },
             auditor.clone(),
             store.deployment_secret("reauth_mark_key", &random_token()).await?.as_bytes(),
+            SigningThreads::start()?,
         );
         let hasher = PasswordHasher::for_this_machine()?;
         let limits = Limits::from_config(&config.throttle);

@@ -59,6 +59,8 @@ pub enum KeyError {
     UnknownAlg(String),
     #[error("signing failed")]
     Sign,
+    #[error("the signing thread failed: {0}")]
+    Task(String),
 }
 
 /// A public key as published in a JWK Set: no private material.

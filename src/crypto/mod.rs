@@ -4,5 +4,6 @@ pub mod jws;
 pub mod keys;
 pub mod password;
 pub mod secret;
+pub mod signing_threads;
 
 pub use secret::{constant_time_eq, random_token, sha256_b64, sha256_hex};

@@ -2,6 +2,10 @@
 //! Lists only what works: endpoints that later work adds (revocation,
 //! introspection, end session) appear here when they do.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 
 use super::Provider;
@@ -36,12 +40,47 @@ pub struct Discovery {
     pub request_uri_parameter_supported: bool,
 }
 
+/// How long an app, once found, is taken to exist without asking the store.
+const KNOWN_APP_TTL: Duration = Duration::from_secs(1);
+
+/// Slugs of apps found in the store, and when. Discovery and JWKS are public
+/// documents every relying party polls; a stale entry serves them for a
+/// removed app for at most a second, which grants nothing (codes and tokens
+/// of a removed app are refused by their own checks). Only slugs the store
+/// confirmed are kept, so the map is no larger than the number of apps.
+#[derive(Default)]
+pub(super) struct KnownApps {
+    seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl KnownApps {
+    fn recently_seen(&self, slug: &str, now: Instant) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.get(slug).is_some_and(|at| now.duration_since(*at) < KNOWN_APP_TTL)
+    }
+
+    fn saw(&self, slug: &str, now: Instant) {
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.insert(slug.to_owned(), now);
+    }
+}
+
 impl Provider {
     pub async fn discovery(&self, slug: &str) -> ProtocolResult<Discovery> {
+        self.require_app(slug).await?;
+        Ok(self.discovery_document(slug))
+    }
+
+    async fn require_app(&self, slug: &str) -> ProtocolResult<()> {
+        let now = Instant::now();
+        if self.known_apps.recently_seen(slug, now) {
+            return Ok(());
+        }
         if !self.store.app_exists(slug).await? {
             return client_error(ErrorCode::InvalidRequest, "no such application");
         }
-        Ok(self.discovery_document(slug))
+        self.known_apps.saw(slug, now);
+        Ok(())
     }
 
     fn discovery_document(&self, slug: &str) -> Discovery {
@@ -76,9 +115,7 @@ impl Provider {
 
     /// The JWK Set for an app's `jwks_uri`.
     pub async fn jwks(&self, slug: &str) -> ProtocolResult<std::sync::Arc<str>> {
-        if !self.store.app_exists(slug).await? {
-            return client_error(ErrorCode::InvalidRequest, "no such application");
-        }
+        self.require_app(slug).await?;
         Ok(self.keys.current().jwks_json())
     }
 }

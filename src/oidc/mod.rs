@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::audit::Auditor;
 use crate::config::PublicUrl;
+use crate::crypto::signing_threads::SigningThreads;
 use crate::store::Store;
 use keyring::Keys;
 
@@ -33,6 +34,8 @@ pub struct Provider {
     refresh_token_ttl: i64,
     auditor: Auditor,
     reauth_marks: reauth::ReauthMarks,
+    signing: SigningThreads,
+    known_apps: discovery::KnownApps,
 }
 
 /// Deployment-wide defaults; each app may set its own.
@@ -52,6 +55,7 @@ impl Provider {
         lifetimes: Lifetimes,
         auditor: Auditor,
         secret: &[u8],
+        signing: SigningThreads,
     ) -> Self {
         Self {
             store,
@@ -62,6 +66,8 @@ impl Provider {
             refresh_token_ttl: seconds(lifetimes.refresh_token),
             auditor,
             reauth_marks: reauth::ReauthMarks::new(secret),
+            signing,
+            known_apps: discovery::KnownApps::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use super::error::{ErrorCode, ProtocolResult, client_error};
 use super::params::Params;
 use crate::audit::Actor;
 use crate::clock::UnixTime;
-use crate::crypto::keys::SigningAlg;
+use crate::crypto::keys::{KeyError, SigningAlg};
 use crate::crypto::{jws, random_token, sha256_b64, sha256_hex};
 use crate::store::{App, CodeRedemption, NewFamily, Rotation, RotationOutcome, UserClaims};
 
@@ -223,32 +223,39 @@ impl Provider {
             keys = self.keys.current();
         }
         let Some(key) = keys.signing_key(alg, now) else {
-            return Err(crate::crypto::keys::KeyError::UnknownAlg(alg.as_str().to_owned()).into());
+            return Err(KeyError::UnknownAlg(alg.as_str().to_owned()).into());
         };
         let expires_in = self.access_token_ttl(app);
         let subject = issue.user.map_or_else(|| app.client_id.clone(), |user| user.id.clone());
-        let access_token = jws::sign(
-            key,
-            "at+jwt",
-            &AccessTokenClaims {
-                iss: self.issuer(&app.slug),
-                sub: subject,
-                aud: app.client_id.clone(),
-                client_id: app.client_id.clone(),
-                exp: now + expires_in,
-                iat: now,
-                jti: issue.jti.clone(),
-                scope: issue.scope.to_owned(),
-            },
-        )?;
-        let id_token = match issue.user {
-            Some(user) if has_scope(issue.scope, "openid") => Some(jws::sign(
-                key,
-                "JWT",
-                &self.id_token_claims(&issue, user, alg.left_half_hash(&access_token), now),
-            )?),
+        let access_claims = AccessTokenClaims {
+            iss: self.issuer(&app.slug),
+            sub: subject,
+            aud: app.client_id.clone(),
+            client_id: app.client_id.clone(),
+            exp: now + expires_in,
+            iat: now,
+            jti: issue.jti.clone(),
+            scope: issue.scope.to_owned(),
+        };
+        let id_claims = match issue.user {
+            Some(user) if has_scope(issue.scope, "openid") => Some(self.id_token_claims(&issue, user, now)),
             _ => None,
         };
+        let kid = key.kid().to_owned();
+        let (access_token, id_token) = self
+            .signing
+            .run(move || {
+                let key = keys.key(&kid).ok_or(KeyError::Sign)?;
+                let access_token = jws::sign(key, "at+jwt", &access_claims)?;
+                let id_token = id_claims
+                    .map(|mut claims| {
+                        claims.insert("at_hash".into(), json!(alg.left_half_hash(&access_token)));
+                        jws::sign(key, "JWT", &claims)
+                    })
+                    .transpose()?;
+                Ok((access_token, id_token))
+            })
+            .await?;
         let response = TokenResponse {
             access_token,
             token_type: "Bearer",
@@ -260,13 +267,8 @@ impl Provider {
         Ok(Issued { response, username: issue.user.map(|user| user.username.clone()) })
     }
 
-    fn id_token_claims(
-        &self,
-        issue: &Issue<'_>,
-        user: &UserClaims,
-        at_hash: String,
-        now: UnixTime,
-    ) -> Map<String, Value> {
+    /// All but `at_hash`, which is added once the access token is signed.
+    fn id_token_claims(&self, issue: &Issue<'_>, user: &UserClaims, now: UnixTime) -> Map<String, Value> {
         let app = issue.app;
         let mut claims = user_claims(user, issue.scope);
         claims.insert("iss".into(), json!(self.issuer(&app.slug)));
@@ -277,7 +279,6 @@ impl Provider {
         if let Some(auth_time) = issue.auth_time {
             claims.insert("auth_time".into(), json!(auth_time));
         }
-        claims.insert("at_hash".into(), json!(at_hash));
         if let Some(nonce) = issue.nonce {
             claims.insert("nonce".into(), json!(nonce));
         }

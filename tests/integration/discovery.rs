@@ -103,4 +103,26 @@ async fn jwks_is_public_and_names_the_id_token_key(backend: Backend) {
     assert_eq!(matching.len(), 1, "kid {kid} must name exactly one published key");
 }
 
-on_every_backend!(discovery_document_has_the_issuer_and_required_fields, jwks_is_public_and_names_the_id_token_key);
+/// Each instance remembers for a second that an app exists, so that the
+/// documents every relying party polls cost no database read; a removed
+/// app's documents are gone once that second has passed.
+async fn documents_of_a_removed_app_are_gone_within_a_second(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    app.add_app("grafana", &[CALLBACK], &[]).await;
+    let documents = [format!("/application/o/grafana/{SUFFIX}"), "/application/o/grafana/jwks/".to_owned()];
+    for path in &documents {
+        get_json(&app.url(path)).await;
+    }
+    app.admin(&["app", "remove", "grafana"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for path in &documents {
+        let response = http().get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "GET {path} after the app was removed");
+    }
+}
+
+on_every_backend!(
+    discovery_document_has_the_issuer_and_required_fields,
+    jwks_is_public_and_names_the_id_token_key,
+    documents_of_a_removed_app_are_gone_within_a_second
+);
