@@ -37,6 +37,14 @@ impl Bounds {
     pub fn logins_per_second(&self) -> f64 {
         self.cores as f64 / (self.argon2_ms / 1000.0)
     }
+
+    pub fn averaged_with(&self, other: &Bounds) -> Bounds {
+        Bounds {
+            cores: self.cores,
+            rs256_per_core: (self.rs256_per_core + other.rs256_per_core) / 2.0,
+            argon2_ms: (self.argon2_ms + other.argon2_ms) / 2.0,
+        }
+    }
 }
 
 /// Measures both on the calling thread (run it on a blocking thread, while

@@ -165,17 +165,21 @@ async fn latch_binary(options: &Options) -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
+/// The bounds are measured before and after the scenarios and averaged: on
+/// a shared machine the speed of a core drifts by a fifth from minute to
+/// minute, and the ratio must compare figures taken over the same minutes.
 async fn run_once(options: &Options, settings: &Settings, bin: &std::path::Path) -> anyhow::Result<RunReport> {
     let bound_time = settings.bound_time;
-    let bounds = tokio::task::spawn_blocking(move || bounds::measure(bound_time)).await??;
+    let before = tokio::task::spawn_blocking(move || bounds::measure(bound_time)).await??;
     let env = match (&options.url, &options.database_url) {
         (Some(url), Some(database_url)) => Environment::existing(url, database_url)?,
         (Some(_), None) => bail!("--url needs --database-url (the server's database, for the admin commands)"),
         (None, database_url) => Environment::fresh(database_url.as_deref(), options.keep).await?,
     };
-    let result = run_in(&env, options, settings, bin, bounds).await;
+    let result = run_in(&env, options, settings, bin).await;
     env.cleanup().await;
-    result
+    let after = tokio::task::spawn_blocking(move || bounds::measure(bound_time)).await??;
+    result.map(|report| RunReport { bounds: before.averaged_with(&after), ..report })
 }
 
 async fn run_in(
@@ -183,7 +187,6 @@ async fn run_in(
     options: &Options,
     settings: &Settings,
     bin: &std::path::Path,
-    bounds: bounds::Bounds,
 ) -> anyhow::Result<RunReport> {
     let managed = options.url.is_none();
     let suffix = if managed { String::new() } else { uuid::Uuid::new_v4().simple().to_string()[..8].to_owned() };
@@ -219,7 +222,7 @@ async fn run_in(
         None
     };
     Ok(RunReport {
-        bounds,
+        bounds: bounds::Bounds::default(),
         start_ms,
         idle_rss_kb: idle.map(|memory| memory.rss_kb),
         start_peak_kb: idle.map(|memory| memory.hwm_kb),
