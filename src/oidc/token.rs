@@ -301,7 +301,7 @@ impl Provider {
         let reason = if state.used {
             self.store.revoke_tokens_of_code(code_hash, &app.id, now).await?;
             tracing::warn!(app = %app.slug, "authorization code replayed; tokens issued for it were revoked");
-            let actor = Actor { app: Some(&app.slug), ..Default::default() };
+            let actor = Actor { app: Some(&app.slug), username: Some(&state.username), ..Default::default() };
             self.auditor.record("code_reuse", &actor, Some("tokens issued for the code revoked".into()));
             "the code was already used"
         } else if state.expires_at <= now {

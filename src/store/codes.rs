@@ -52,6 +52,8 @@ pub struct CodeState {
     pub expires_at: UnixTime,
     pub used: bool,
     pub user_disabled: bool,
+    /// Whom the code was issued to, for the audit trail.
+    pub username: String,
 }
 
 impl Store {
@@ -135,7 +137,7 @@ impl Store {
     /// The stored state of this app's code, to explain a failed redemption.
     pub async fn code_state(&self, code_hash: &str, app_id: &str) -> StoreResult<Option<CodeState>> {
         let row = sqlx::query(
-            "SELECT c.redirect_uri, c.code_challenge, c.expires_at, c.used_at, u.disabled_at \
+            "SELECT c.redirect_uri, c.code_challenge, c.expires_at, c.used_at, u.disabled_at, u.username \
              FROM authorization_codes c JOIN users u ON u.id = c.user_id WHERE c.code_hash = $1 AND c.app_id = $2",
         )
         .bind(code_hash)
@@ -149,6 +151,7 @@ impl Store {
                 expires_at: row.try_get("expires_at")?,
                 used: row.try_get::<Option<i64>, _>("used_at")?.is_some(),
                 user_disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+                username: row.try_get("username")?,
             })
         })
         .transpose()

@@ -30,6 +30,7 @@ use crate::common::{
     Backend, alert_text, drop_postgres_database, fresh_database, hidden_input, location, query_param, run_latch,
 };
 use crate::on_every_backend;
+use crate::relying_party::confirm_sign_out;
 
 const PASSWORD: &str = "correct horse battery staple";
 const CALLBACK: &str = "https://app.example.com/oauth2/callback";
@@ -1303,7 +1304,9 @@ async fn the_audit_trail_records_a_full_flow_and_filters_it() {
     let code = rp.code(&browser, &latch.base, "openid profile").await;
     tokens(rp.exchange(&latch.base, &code).await).await;
     assert_eq!(rp.exchange(&latch.base, &code).await.status(), StatusCode::BAD_REQUEST, "a replayed code");
-    let logout = browser.get(latch.url("/application/o/grafana/end-session/")).send().await.expect("logout");
+    let end_session = latch.url("/application/o/grafana/end-session/");
+    let page = browser.get(&end_session).send().await.expect("logout");
+    let logout = confirm_sign_out(&browser, &end_session, page).await;
     assert!(logout.status().is_success() || logout.status().is_redirection(), "logout: {}", logout.status());
     site.admin(&["user", "disable", "ada"]).await;
     site.admin(&["user", "enable", "ada"]).await;
@@ -1325,7 +1328,8 @@ async fn the_audit_trail_records_a_full_flow_and_filters_it() {
     let issued = one("tokens_issued");
     assert_eq!((&issued["username"], &issued["app"]), (&Value::from("ada"), &Value::from("grafana")), "{issued}");
     assert!(issued["detail"].as_str().unwrap_or_default().contains("authorization_code"), "{issued}");
-    assert_eq!(one("code_reuse")["app"], "grafana");
+    let reuse = one("code_reuse");
+    assert_eq!((&reuse["username"], &reuse["app"]), (&Value::from("ada"), &Value::from("grafana")), "{reuse}");
     assert_eq!(one("logout")["app"], "grafana");
     for kind in ["user_disabled", "user_enabled"] {
         assert_eq!(one(kind)["username"], "ada");
@@ -1342,7 +1346,7 @@ async fn the_audit_trail_records_a_full_flow_and_filters_it() {
     let adas = site.events(&["--user", "ada"]).await;
     assert!(adas.iter().all(|event| event["username"] == "ada"), "{adas:#?}");
     let expected: BTreeSet<String> =
-        ["login_failure", "login_success", "tokens_issued", "user_disabled", "user_enabled"]
+        ["login_failure", "login_success", "tokens_issued", "code_reuse", "user_disabled", "user_enabled"]
             .into_iter()
             .map(str::to_owned)
             .collect();
@@ -1381,7 +1385,9 @@ async fn a_logout_event_names_the_user() {
     let latch = site.start(&[]).await;
     let browser = browser();
     sign_in_with(&browser, &latch.base, "ada", PASSWORD, None).await.assert_signed_in("ada");
-    let logout = browser.get(latch.url("/application/o/grafana/end-session/")).send().await.expect("logout");
+    let end_session = latch.url("/application/o/grafana/end-session/");
+    let page = browser.get(&end_session).send().await.expect("logout");
+    let logout = confirm_sign_out(&browser, &end_session, page).await;
     assert!(logout.status().is_success(), "logout: {}", logout.status());
     let all = site.events_until(&[], |events| !find(events, "logout").is_empty()).await;
     let logout = find(&all, "logout");
