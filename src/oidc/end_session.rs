@@ -1,5 +1,7 @@
 //! RP-Initiated Logout 1.0: end the SSO session, then go back to the app
-//! only if it registered the target exactly.
+//! only if it registered the target exactly. Without an ID token that names
+//! the signed-in person, the person is asked first (§2: the OP should
+//! confirm), so that a link or an image on any site cannot sign them out.
 
 use super::Provider;
 use super::error::{ErrorCode, ProtocolResult, client_error};
@@ -13,6 +15,8 @@ pub enum LogoutOutcome {
     Redirect(String),
     /// No valid registered target: tell the person they are signed out.
     SignedOut,
+    /// Ask the person whether to sign out; nothing has ended yet.
+    Confirm { app_name: String },
 }
 
 impl Provider {
@@ -21,6 +25,7 @@ impl Provider {
         slug: &str,
         params: &Params,
         session: Option<&SessionUser>,
+        confirmed: bool,
         now: UnixTime,
     ) -> ProtocolResult<LogoutOutcome> {
         let Some(app) = self.store.app_by_slug(slug).await? else {
@@ -29,11 +34,13 @@ impl Provider {
         if params.get("client_id").is_some_and(|client_id| client_id != app.client_id) {
             return client_error(ErrorCode::InvalidRequest, "client_id does not belong to this application");
         }
-        let hint_ok = match params.get("id_token_hint") {
-            Some(hint) => self.hinted_subject(hint, &app).is_ok(),
-            None => true,
-        };
+        let hinted = params.get("id_token_hint").map(|hint| self.hinted_subject(hint, &app).ok());
+        let hint_ok = !matches!(hinted, Some(None));
         if let Some(session) = session {
+            let names_this_person = matches!(&hinted, Some(Some(hinted)) if hinted.subject == session.user_id);
+            if !names_this_person && !confirmed {
+                return Ok(LogoutOutcome::Confirm { app_name: app.name.clone() });
+            }
             self.store.end_session(&session.id_hash, now).await?;
         }
         let target = params.get("post_logout_redirect_uri").filter(|target| {

@@ -11,7 +11,7 @@ use super::cookies;
 use super::error::WebError;
 use super::login::csrf_token_for;
 use super::ops::Requester;
-use super::pages::{ConsentPage, FORM_POST_SCRIPT, FormPostPage, MessagePage, form_post_csp, render};
+use super::pages::{ConsentPage, FORM_POST_SCRIPT, FormPostPage, LogoutPage, MessagePage, form_post_csp, render};
 use super::{AppState, redirect};
 use crate::clock;
 use crate::login::csrf_matches;
@@ -182,7 +182,10 @@ pub async fn end_session_get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
-    end_session(state, requester, slug, &headers, form_pairs(query.unwrap_or_default().as_bytes())).await
+    let mut pairs = form_pairs(query.unwrap_or_default().as_bytes());
+    // Only the confirmation form, posted with its CSRF token, confirms.
+    take(&mut pairs, LOGOUT_FIELD);
+    end_session(state, requester, slug, &headers, pairs, false).await
 }
 
 pub async fn end_session_post(
@@ -192,8 +195,18 @@ pub async fn end_session_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    end_session(state, requester, slug, &headers, form_pairs(&body)).await
+    let mut pairs = form_pairs(&body);
+    let confirmed = take(&mut pairs, LOGOUT_FIELD).is_some();
+    let csrf = take(&mut pairs, "csrf_token");
+    if confirmed && !csrf_matches(cookies::read(&headers, cookies::CSRF).as_deref(), csrf.as_deref()) {
+        let message = "This sign-out form has expired. Please sign out from the app again.";
+        return Err(WebError::page(StatusCode::BAD_REQUEST, "Form expired", message));
+    }
+    end_session(state, requester, slug, &headers, pairs, confirmed).await
 }
+
+/// The sign-out confirmation's answer, posted back to the end-session endpoint.
+const LOGOUT_FIELD: &str = "latch_logout";
 
 async fn end_session(
     state: AppState,
@@ -201,30 +214,40 @@ async fn end_session(
     slug: String,
     headers: &HeaderMap,
     pairs: Vec<(String, String)>,
+    confirmed: bool,
 ) -> Result<Response, WebError> {
     let now = clock::now();
-    let params = Params::from_pairs(pairs).map_err(|repeated| {
+    let params = Params::from_pairs(pairs.clone()).map_err(|repeated| {
         WebError::page(StatusCode::BAD_REQUEST, "Invalid request", format!("{repeated} was sent twice"))
     })?;
     let session = current_session(&state, headers, now).await?;
-    let outcome =
-        state.provider.end_session(&slug, &params, session.as_ref(), now).await.map_err(|error| match error {
+    let outcome = state.provider.end_session(&slug, &params, session.as_ref(), confirmed, now).await.map_err(
+        |error| match error {
             ProtocolError::Client(error) => {
                 WebError::page(StatusCode::BAD_REQUEST, "Invalid sign-out request", error.description)
             }
             ProtocolError::Internal(error) => WebError::Internal(error),
-        })?;
-    if let Some(session) = &session {
-        state.auditor.record("logout", &requester.actor(Some(&session.username), Some(&slug)), None);
-    }
-    let clear = cookies::build(cookies::SESSION, "", 0, state.secure_cookies);
+        },
+    )?;
     let response = match outcome {
+        LogoutOutcome::Confirm { app_name } => {
+            let (csrf_token, set_cookie) = csrf_token_for(headers, state.secure_cookies);
+            let action = format!("/application/o/{slug}/end-session/");
+            let page = LogoutPage { app_name: &app_name, action: &action, params: &pairs, csrf_token: &csrf_token };
+            let mut page = render(StatusCode::OK, &page);
+            page.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return Ok((AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response());
+        }
         LogoutOutcome::Redirect(target) => redirect(&target),
         LogoutOutcome::SignedOut => {
             let page = MessagePage { title: "Signed out", message: "You are signed out of Latch.", is_error: false };
             render(StatusCode::OK, &page)
         }
     };
+    if let Some(session) = &session {
+        state.auditor.record("logout", &requester.actor(Some(&session.username), Some(&slug)), None);
+    }
+    let clear = cookies::build(cookies::SESSION, "", 0, state.secure_cookies);
     Ok((AppendHeaders([(SET_COOKIE, clear)]), response).into_response())
 }
 

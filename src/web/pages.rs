@@ -36,6 +36,15 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
 }
 
 #[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    pub app_name: &'a str,
+    pub action: &'a str,
+    pub params: &'a [(String, String)],
+    pub csrf_token: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "consent.html")]
 pub struct ConsentPage<'a> {
     pub app_name: &'a str,

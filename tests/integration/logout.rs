@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use crate::common::{Backend, Browser, location, query_param};
 use crate::on_every_backend;
 use crate::relying_party::{
-    Landing, PASSWORD, Rp, client_with_cookie, header, open, server, set_cookie, string, token_ok,
+    Landing, PASSWORD, Rp, client_with_cookie, confirm_sign_out, header, open, server, set_cookie, string, token_ok,
 };
 
 const SIGNED_OUT: &str = "https://app.example.com/signed-out";
@@ -133,7 +133,59 @@ async fn unregistered_post_logout_uri_shows_a_signed_out_page(backend: Backend) 
     assert_signed_out_page(browser.client.get(&end_session).query(&wrong_hint).send().await.unwrap()).await;
 }
 
+/// Without an ID token naming the signed-in person, Latch asks before it
+/// signs anyone out, so that a link, an image or a form on another site
+/// cannot (RP-Initiated Logout §2). The answer, posted with its CSRF token,
+/// signs out and goes back to the registered target.
+async fn logout_without_a_hint_for_this_person_asks_first(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let rp = Rp::register(&app, "web", &["--post-logout-redirect-uri", SIGNED_OUT]).await;
+    let browser = Browser::new();
+    sign_in(&rp, &browser, "ada").await;
+    let (_, graces_tokens) = sign_in(&rp, &Browser::new(), "grace").await;
+    let end_session = rp.endpoint("end_session_endpoint");
+    let still_signed_in = |why: &'static str| {
+        let params = prompt_none(&rp, "still");
+        let (rp, browser) = (&rp, &browser);
+        async move {
+            let response = rp.authorize_once(browser, &params).await;
+            let target = location(&response).unwrap_or_default();
+            assert!(target.contains("code="), "{why}: ada must still be signed in, got {target}");
+        }
+    };
+
+    let asks = |response: reqwest::Response, why: &'static str| async move {
+        assert_eq!(response.status(), StatusCode::OK, "{why}");
+        assert_eq!(location(&response), None, "{why}: no redirect before the person answers");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("Sign out?"), "{why}: {html}");
+    };
+    let request = [("post_logout_redirect_uri", SIGNED_OUT), ("state", "asked")];
+    asks(browser.client.get(&end_session).query(&request).send().await.unwrap(), "no hint").await;
+    still_signed_in("after a sign-out link without a hint").await;
+    let confirmed_in_the_url = [("post_logout_redirect_uri", SIGNED_OUT), ("latch_logout", "yes")];
+    asks(browser.client.get(&end_session).query(&confirmed_in_the_url).send().await.unwrap(), "GET confirm").await;
+    let graces_hint = [("id_token_hint", string(&graces_tokens, "id_token"))];
+    asks(browser.client.get(&end_session).query(&graces_hint).send().await.unwrap(), "another person's hint").await;
+    still_signed_in("after a hint for another person").await;
+
+    // A form on another site cannot answer for the person: it has no CSRF token.
+    let forged = [("post_logout_redirect_uri", SIGNED_OUT), ("latch_logout", "yes"), ("csrf_token", "guess")];
+    let response = browser.client.post(&end_session).form(&forged).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    still_signed_in("after a forged confirmation").await;
+
+    let page = browser.client.get(&end_session).query(&request).send().await.unwrap();
+    let response = confirm_sign_out(&browser.client, &end_session, page).await;
+    let target = url::Url::parse(&location(&response).expect("back to the app")).unwrap();
+    assert!(target.as_str().starts_with(SIGNED_OUT), "{target}");
+    assert_eq!(query_param(&target, "state").as_deref(), Some("asked"));
+    let params = prompt_none(&rp, "after");
+    rp.assert_error(&rp.authorize_once(&browser, &params).await, "login_required", "after");
+}
+
 on_every_backend!(
+    logout_without_a_hint_for_this_person_asks_first,
     logout_goes_back_with_state_and_ends_the_session,
     logout_by_form_post_works_too,
     unregistered_post_logout_uri_shows_a_signed_out_page,

@@ -326,6 +326,21 @@ pub async fn sign_in_on(browser: &Browser, base: &str, html: &str, username: &st
     open(browser, base, &next).await
 }
 
+/// Answers Latch's "Sign out?" page as the person would: posts its form back
+/// to `end_session` with the confirmation.
+pub async fn confirm_sign_out(
+    client: &reqwest::Client,
+    end_session: &str,
+    page: reqwest::Response,
+) -> reqwest::Response {
+    assert_eq!(page.status(), StatusCode::OK, "the sign-out confirmation page");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Sign out?") && html.contains("latch_logout"), "{html}");
+    let mut form = hidden_inputs(&html);
+    form.push(("latch_logout".into(), "yes".into()));
+    client.post(end_session).form(&form).send().await.unwrap()
+}
+
 /// Every `<input type="hidden" name="…" value="…">` of a page, in order, unescaped.
 pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
     let mut inputs = Vec::new();
