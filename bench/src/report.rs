@@ -191,6 +191,8 @@ impl Report {
         }
         let cores = self.machine.cores as f64;
         let rs256 = self.med_bounds(|bounds| bounds.rs256_per_core);
+        let rs256_all = self.med_bounds(|bounds| bounds.rs256_all_cores);
+        let sso_ceiling = rs256_all / Bounds::SIGNATURES_PER_FLOW;
         let argon2_ms = self.med_bounds(|bounds| bounds.argon2_ms);
         let sso_bound = cores * rs256 / Bounds::SIGNATURES_PER_FLOW;
         let login_bound = cores / (argon2_ms / 1000.0);
@@ -200,11 +202,18 @@ impl Report {
             "crypto bound   RS256 (aws-lc-rs, RSA-2048 PKCS#1 v1.5 SHA-256): {rs256:.0} signatures/s on one core \
              → {cores:.0} cores × {rs256:.0} ÷ 2 signatures per flow = {sso_bound:.0} SSO flows/s"
         );
+        let _ = writeln!(
+            out,
+            "               all {cores:.0} cores signing at once: {rs256_all:.0} signatures/s ({:.2}× one core) \
+             → {sso_ceiling:.0} SSO flows/s",
+            rs256_all / rs256
+        );
         if let Some(rate) = self.rate(Scenario::Sso) {
             let _ = writeln!(
                 out,
-                "               SSO flow: {rate:.0}/s = {:.0}% of the crypto bound",
-                100.0 * rate / sso_bound
+                "               SSO flow: {rate:.0}/s = {:.0}% of cores × one core, {:.0}% of all cores signing at once",
+                100.0 * rate / sso_bound,
+                100.0 * rate / sso_ceiling
             );
         }
         let _ = writeln!(
@@ -264,8 +273,17 @@ impl Report {
             let _ = writeln!(out, "  [{mark}] {text}");
         };
         if let Some(rate) = self.rate(Scenario::Sso) {
-            let share = rate / sso_bound;
-            target(Some(share >= 0.5), format!("SSO flow ≥ 50% of the crypto bound: {:.0}%", share * 100.0));
+            // The ceiling is what the cores sign together; the product of
+            // cores and one core's rate overstates it where they do not scale.
+            let share = rate / sso_ceiling.min(sso_bound);
+            target(
+                Some(share >= 0.5),
+                format!(
+                    "SSO flow ≥ 50% of the crypto bound: {:.0}% of all cores signing at once ({:.0}% of cores × one core)",
+                    share * 100.0,
+                    100.0 * rate / sso_bound
+                ),
+            );
         }
         if let Some(rate) = self.rate(Scenario::ForwardAuth) {
             target(Some(rate >= 10_000.0), format!("forward auth ≥ 10,000/s: {rate:.0}/s"));
