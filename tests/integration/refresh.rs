@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use crate::common::{Backend, Browser, query_param};
 use crate::on_every_backend;
 use crate::relying_party::{
-    PASSWORD, Rp, http, jwt, public_token, public_tokens, server, string, token_error, token_ok, userinfo_status,
+    PASSWORD, Rp, confirm_sign_out, http, jwt, public_token, public_tokens, server, string, token_error, token_ok, userinfo_status,
 };
 
 const OFFLINE: &str = "openid profile email offline_access";
@@ -154,7 +154,9 @@ async fn signing_out_revokes_the_sessions_family(backend: Backend) {
     let refreshed = token_ok(rp.refresh(refresh_token(&tokens)).await).await;
     let laptop = rp.tokens(&Browser::new(), OFFLINE, "ada").await;
 
-    let response = browser.client.get(rp.endpoint("end_session_endpoint")).send().await.unwrap();
+    let end_session = rp.endpoint("end_session_endpoint");
+    let page = browser.client.get(&end_session).send().await.unwrap();
+    let response = confirm_sign_out(&browser.client, &end_session, page).await;
     assert_eq!(response.status(), StatusCode::OK, "signed out, nowhere registered to go back to");
 
     token_error(rp.refresh(refresh_token(&refreshed)).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
