@@ -11,7 +11,8 @@ use reqwest::StatusCode;
 use crate::common::{Backend, Browser, query_param};
 use crate::on_every_backend;
 use crate::relying_party::{
-    PASSWORD, Rp, confirm_sign_out, http, jwt, public_token, public_tokens, server, string, token_error, token_ok, userinfo_status,
+    PASSWORD, Rp, confirm_sign_out, http, jwt, public_token, public_tokens, server, string, token_error, token_ok,
+    userinfo_status,
 };
 
 const OFFLINE: &str = "openid profile email offline_access";
