@@ -3,9 +3,7 @@
 //!
 //! sqlx's pool pings every connection it takes back (and, where asked, every
 //! connection it hands out), which on PostgreSQL finds connections a database
-//! restart or a network cut has killed; Latch asks only for connections that
-//! sat idle, so a connection in steady use costs one ping per statement, not
-//! two. A SQLite connection is a thread of
+//! restart or a network cut has killed. A SQLite connection is a thread of
 //! this process that does not go stale; there the ping was one more round
 //! trip to that thread, and one more spawned task, for every statement. With
 //! SQLite's one writer that round trip was also time the write lock stood
@@ -25,9 +23,6 @@ use super::{Backend, StoreError, StoreResult};
 
 /// A request waits this long for a connection, then gets a 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// A PostgreSQL connection idle this long is pinged before it is handed out.
-const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug)]
 pub(super) enum Connections {
@@ -59,19 +54,7 @@ impl Connections {
     pub(super) async fn postgres(options: &AnyConnectOptions, connections: u32) -> StoreResult<Self> {
         let pool = AnyPoolOptions::new()
             .max_connections(connections)
-            // A connection idle for a while may have been killed by a
-            // database restart or a network cut: it is pinged before use. One
-            // in steady use was pinged when it was last given back (sqlx does
-            // on every release) and needs no second round trip.
-            .test_before_acquire(false)
-            .before_acquire(|connection, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= PING_WHEN_IDLE_FOR {
-                        sqlx::Connection::ping(connection).await?;
-                    }
-                    Ok(true)
-                })
-            })
+            .test_before_acquire(true)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(|connection, _| Box::pin(async move { set_up(connection, Backend::Postgres).await }))
             .connect_with(options.clone())
