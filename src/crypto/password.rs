@@ -11,7 +11,7 @@
 //! adapts upwards): the process grew to hundreds of MB after a burst of
 //! logins, where the free list holds it at permits × 19 MiB.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher as _, SaltString};
@@ -117,18 +117,17 @@ impl PasswordHasher {
         let _permit = self.permits.acquire().await.map_err(|error| PasswordError::Task(error.to_string()))?;
         let known = stored.is_some();
         let dummy = self.dummy_hash.clone();
-        let take = |free: &mut Vec<Vec<Block>>| free.pop().unwrap_or_default();
-        let mut memory =
-            self.memory.lock().map_or_else(|mut poisoned| take(poisoned.get_mut()), |mut free| take(&mut free));
+        let mut memory = self.memory.lock().unwrap_or_else(PoisonError::into_inner).pop().unwrap_or_default();
         let (matches, memory) = tokio::task::spawn_blocking(move || {
-            let stored = stored.map_or_else(|| dummy_hash(&dummy).map(|hash| hash.to_string()), Ok);
-            (stored.map(|stored| verify_blocking(&password, &stored, &mut memory)), memory)
+            let matches = match stored {
+                Some(stored) => Ok(verify_blocking(&password, &stored, &mut memory)),
+                None => dummy_hash(&dummy).map(|dummy| verify_blocking(&password, &dummy, &mut memory)),
+            };
+            (matches, memory)
         })
         .await
         .map_err(|error| PasswordError::Task(error.to_string()))?;
-        if let Ok(mut free) = self.memory.lock() {
-            free.push(memory);
-        }
+        self.memory.lock().unwrap_or_else(PoisonError::into_inner).push(memory);
         Ok(known && matches?)
     }
 }
