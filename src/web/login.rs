@@ -57,6 +57,11 @@ pub(super) fn csrf_token_for(headers: &HeaderMap, secure: bool) -> (String, Opti
     }
 }
 
+/// Whether a posted form carries the browser's CSRF token (double submit).
+pub(super) fn csrf_posted(headers: &HeaderMap, submitted: Option<&str>) -> bool {
+    csrf_matches(cookies::read(headers, cookies::CSRF).as_deref(), submitted)
+}
+
 pub async fn submit(
     State(state): State<AppState>,
     requester: Requester,
@@ -67,7 +72,7 @@ pub async fn submit(
     let form = params(&body);
     let next = safe_next(form.get("next"));
     let username = form.get("username").unwrap_or_default();
-    if !csrf_matches(cookies::read(&headers, cookies::CSRF).as_deref(), form.get("csrf_token")) {
+    if !csrf_posted(&headers, form.get("csrf_token")) {
         let message = "This sign-in form has expired. Please sign in again.";
         return Ok(show_form(&state, &headers, StatusCode::BAD_REQUEST, next, username, Some(message)));
     }

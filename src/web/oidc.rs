@@ -9,12 +9,11 @@ use axum::response::{AppendHeaders, IntoResponse, Response};
 
 use super::cookies;
 use super::error::WebError;
-use super::login::csrf_token_for;
+use super::login::{csrf_posted, csrf_token_for};
 use super::ops::Requester;
 use super::pages::{ConsentPage, FORM_POST_SCRIPT, FormPostPage, LogoutPage, MessagePage, form_post_csp, render};
 use super::{AppState, redirect};
 use crate::clock;
-use crate::login::csrf_matches;
 use crate::oidc::authorize::{AuthorizeOutcome, ConsentDecision, ResponseMode};
 use crate::oidc::client_auth::parse_basic;
 use crate::oidc::end_session::LogoutOutcome;
@@ -49,7 +48,7 @@ pub async fn authorize_post(
     let decision = match decision.as_deref() {
         None => None,
         Some(answer) => {
-            if !csrf_matches(cookies::read(&headers, cookies::CSRF).as_deref(), csrf.as_deref()) {
+            if !csrf_posted(&headers, csrf.as_deref()) {
                 let message = "This consent form has expired. Please start signing in to the app again.";
                 return Err(WebError::page(StatusCode::BAD_REQUEST, "Form expired", message));
             }
@@ -198,7 +197,7 @@ pub async fn end_session_post(
     let mut pairs = form_pairs(&body);
     let confirmed = take(&mut pairs, LOGOUT_FIELD).is_some();
     let csrf = take(&mut pairs, "csrf_token");
-    if confirmed && !csrf_matches(cookies::read(&headers, cookies::CSRF).as_deref(), csrf.as_deref()) {
+    if confirmed && !csrf_posted(&headers, csrf.as_deref()) {
         let message = "This sign-out form has expired. Please sign out from the app again.";
         return Err(WebError::page(StatusCode::BAD_REQUEST, "Form expired", message));
     }
