@@ -165,12 +165,7 @@ async fn latch_binary(options: &Options) -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
-/// The bounds are measured before and after the scenarios and averaged: on
-/// a shared machine the speed of a core drifts by a fifth from minute to
-/// minute, and the ratio must compare figures taken over the same minutes.
 async fn run_once(options: &Options, settings: &Settings, bin: &std::path::Path) -> anyhow::Result<RunReport> {
-    let bound_time = settings.bound_time;
-    let before = tokio::task::spawn_blocking(move || bounds::measure(bound_time)).await??;
     let env = match (&options.url, &options.database_url) {
         (Some(url), Some(database_url)) => Environment::existing(url, database_url)?,
         (Some(_), None) => bail!("--url needs --database-url (the server's database, for the admin commands)"),
@@ -178,8 +173,12 @@ async fn run_once(options: &Options, settings: &Settings, bin: &std::path::Path)
     };
     let result = run_in(&env, options, settings, bin).await;
     env.cleanup().await;
-    let after = tokio::task::spawn_blocking(move || bounds::measure(bound_time)).await??;
-    result.map(|report| RunReport { bounds: before.averaged_with(&after), ..report })
+    result
+}
+
+async fn measure_bounds(settings: &Settings) -> anyhow::Result<bounds::Bounds> {
+    let time = settings.bound_time;
+    tokio::task::spawn_blocking(move || bounds::measure(time)).await?
 }
 
 async fn run_in(
@@ -188,6 +187,10 @@ async fn run_in(
     settings: &Settings,
     bin: &std::path::Path,
 ) -> anyhow::Result<RunReport> {
+    // The bounds are measured before and after the scenarios and averaged:
+    // on a shared machine the speed of a core drifts by a fifth from minute
+    // to minute, and the ratio must compare figures of the same minutes.
+    let before = measure_bounds(settings).await?;
     let managed = options.url.is_none();
     let suffix = if managed { String::new() } else { uuid::Uuid::new_v4().simple().to_string()[..8].to_owned() };
     let fixture = server::provision(env, bin, &suffix, settings.concurrency).await?;
@@ -221,8 +224,9 @@ async fn run_in(
     } else {
         None
     };
+    let after = measure_bounds(settings).await?;
     Ok(RunReport {
-        bounds: bounds::Bounds::default(),
+        bounds: before.averaged_with(&after),
         start_ms,
         idle_rss_kb: idle.map(|memory| memory.rss_kb),
         start_peak_kb: idle.map(|memory| memory.hwm_kb),
