@@ -1,5 +1,4 @@
 use serde::Serialize;
-use sqlx::Connection as _;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 

@@ -1,4 +1,3 @@
-use sqlx::Connection as _;
 use sqlx::Row;
 
 use super::tokens::NewFamily;

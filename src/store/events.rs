@@ -1,7 +1,5 @@
 use serde::Serialize;
 
-use sqlx::Connection as _;
-
 use super::{Store, StoreResult};
 use crate::clock::UnixTime;
 

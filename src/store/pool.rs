@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Executor};
+use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 use super::{Backend, StoreError, StoreResult};
@@ -159,6 +159,13 @@ async fn set_up(connection: &mut AnyConnection, backend: Backend) -> Result<(), 
     Ok(())
 }
 
+impl Lease {
+    /// A transaction on this connection; it rolls back unless committed.
+    pub(super) async fn begin(&mut self) -> Result<Transaction<'_, Any>, sqlx::Error> {
+        sqlx::Connection::begin(&mut **self).await
+    }
+}
+
 impl Deref for Lease {
     type Target = AnyConnection;
 
@@ -176,5 +183,59 @@ impl DerefMut for Lease {
             Self::Pooled(connection) => connection,
             Self::Sqlite { connection, .. } => connection,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use sqlx::Row;
+
+    use super::*;
+
+    async fn one_connection() -> Connections {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str("sqlite::memory:").expect("options");
+        Connections::sqlite(&options, 1).await.expect("pool")
+    }
+
+    async fn rows(lease: &mut Lease) -> i64 {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM t").fetch_one(&mut **lease).await.expect("count");
+        row.try_get("n").expect("n")
+    }
+
+    /// An in-memory database lives in its connection, so seeing the table
+    /// proves the second borrower got the very connection the first gave back.
+    #[tokio::test]
+    async fn the_next_borrower_waits_for_the_connection_and_gets_it_back() {
+        let pool = one_connection().await;
+        let mut first = pool.lease().await.expect("lease");
+        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&mut *first).await.expect("create");
+        let waiting = tokio::spawn({
+            let pool = pool.clone();
+            async move { rows(&mut pool.lease().await.expect("second lease")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "one connection: the second borrower waits");
+        drop(first);
+        assert_eq!(waiting.await.expect("task"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_dropped_midway_is_rolled_back_before_the_next_borrower() {
+        let pool = one_connection().await;
+        let mut lease = pool.lease().await.expect("lease");
+        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&mut *lease).await.expect("create");
+        let mut transaction = lease.begin().await.expect("begin");
+        sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *transaction).await.expect("insert");
+        drop(transaction);
+        drop(lease);
+        let mut next = pool.lease().await.expect("lease");
+        assert_eq!(rows(&mut next).await, 0);
+        let mut transaction = next.begin().await.expect("a new transaction begins: none is left open");
+        sqlx::query("INSERT INTO t VALUES (2)").execute(&mut *transaction).await.expect("insert");
+        transaction.commit().await.expect("commit");
+        assert_eq!(rows(&mut next).await, 1);
     }
 }

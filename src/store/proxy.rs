@@ -4,7 +4,6 @@
 //! session and its user, in one query.
 
 use serde::Serialize;
-use sqlx::Connection as _;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 

@@ -1,4 +1,3 @@
-use sqlx::Connection as _;
 use sqlx::{Any, Row, Transaction};
 
 use super::codes::CodeGrant;
