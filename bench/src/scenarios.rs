@@ -211,7 +211,12 @@ pub async fn proxy_cookie(client: &mut Client, ctx: &Ctx, session: &str) -> anyh
     if !start.status.is_redirection() {
         bail!("start: {} {}", start.status, start.text());
     }
-    let state = start.cookie("latch_proxy_state").context("start set no state cookie")?.to_owned();
+    // One state cookie per sign-in: `[__Host-]latch_proxy_state_<time>_<id>`.
+    let state = start
+        .set_cookies()
+        .find(|(name, _)| name.trim_start_matches("__Host-").starts_with("latch_proxy_state_"))
+        .map(|(name, value)| format!("{name}={value}"))
+        .context("start set no state cookie")?;
     let sso = start.location().context("start: no Location")?;
     let sso_path = sso.find("/outpost.goauthentik.io/sso").map(|at| &sso[at..]).context("start: not to sso")?;
     let cookie = format!("latch_session={session}");
@@ -221,14 +226,16 @@ pub async fn proxy_cookie(client: &mut Client, ctx: &Ctx, session: &str) -> anyh
     }
     let callback = reply.location().context("sso: no Location")?;
     let callback_path = callback.strip_prefix(origin.as_str()).context("sso: callback not on the app's origin")?;
-    let cookie = format!("latch_proxy_state={state}");
-    let reply = client.get(callback_path, &[(COOKIE, &cookie)]).await?;
+    let reply = client.get(callback_path, &[(COOKIE, &state)]).await?;
     if !reply.status.is_redirection() {
         bail!("callback: {} {}", reply.status, reply.text());
     }
     let (name, value) = reply
         .set_cookies()
-        .find(|(name, value)| name.starts_with("latch_proxy_") && *name != "latch_proxy_state" && !value.is_empty())
+        .find(|(name, value)| {
+            let name = name.trim_start_matches("__Host-");
+            name.starts_with("latch_proxy_") && !name.starts_with("latch_proxy_state_") && !value.is_empty()
+        })
         .context("callback set no forward-auth cookie")?;
     Ok(format!("{name}={value}"))
 }

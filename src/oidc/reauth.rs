@@ -41,6 +41,20 @@ impl ReauthMarks {
     }
 }
 
+/// Whether `next` (the path the login page continues to) demands a
+/// sign-in after `auth_time`: an authorization request carrying a mark for
+/// the same second or later (in doubt, ask), or one that cannot be read. Only the time is read here: a
+/// forged mark can at most make the login page ask for the password; the
+/// authorization endpoint checks the MAC.
+pub fn demands_sign_in_after(next: &str, auth_time: UnixTime) -> bool {
+    let query = next.split_once('?').map(|(_, query)| query).unwrap_or_default();
+    url::form_urlencoded::parse(query.as_bytes()).filter(|(name, _)| name == REAUTH_MARKER).any(|(_, mark)| {
+        mark.split_once('.')
+            .and_then(|(after, _)| after.parse::<UnixTime>().ok())
+            .is_none_or(|after| after >= auth_time)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +68,21 @@ mod tests {
         assert_eq!(marks.verify("0", "client-a"), None);
         assert_eq!(marks.verify(&mark.replacen("1000", "0", 1), "client-a"), None);
         assert_eq!(ReauthMarks::new(b"other").verify(&mark, "client-a"), None);
+    }
+
+    #[test]
+    fn only_a_mark_after_the_sign_in_demands_another() {
+        let mark = ReauthMarks::new(b"secret").issue(1000, "client-a");
+        let next = |mark: &str| {
+            format!(
+                "/application/o/authorize/?client_id=c&{}",
+                serde_urlencoded::to_string([(REAUTH_MARKER, mark)]).unwrap()
+            )
+        };
+        assert!(demands_sign_in_after(&next(&mark), 1000));
+        assert!(!demands_sign_in_after(&next(&mark), 1001));
+        assert!(demands_sign_in_after(&next("garbage"), 5000));
+        assert!(!demands_sign_in_after("/outpost.goauthentik.io/sso?rd=x&state=y", 0));
+        assert!(!demands_sign_in_after("/", 0));
     }
 }

@@ -1,26 +1,46 @@
 //! The cookies forward auth sets on an app's host: the sign-in cookie
-//! (one per scope) and the short-lived state cookie of a sign-in in
-//! progress. Formatting only; what they mean lives in the store.
+//! (one per scope) and one short-lived state cookie per sign-in in
+//! progress. Formatting and picking; what they mean lives in the store.
+//!
+//! **Which cookie counts.** Another host under the same parent domain can
+//! set a cookie for that parent, under any name, and the browser then sends
+//! it to the app's host too; Latch cannot see where a cookie came from. So
+//! a cookie counts only under the name Latch gives its scope, and on https
+//! that name carries the `__Host-` prefix, which browsers accept only from
+//! the host itself, without a `Domain`, `Secure` and on `/` (RFC 6265bis
+//! §4.1.3.2): nothing another host sets can pass for it.
 
+use super::target::TargetUrl;
+use crate::clock::UnixTime;
 use crate::crypto::sha256_hex;
 
-/// The state cookie binds a sign-in to the browser that started it, so a
-/// code cannot be replayed into someone else's browser (login CSRF).
-pub const STATE_COOKIE: &str = "latch_proxy_state";
 const SESSION_PREFIX: &str = "latch_proxy_";
+/// The state cookies' names: this, the second it was issued, a short id.
+const STATE_PREFIX: &str = "latch_proxy_state_";
+const HOST_PREFIX: &str = "__Host-";
+/// Where an http app's state cookies live (an https app's `__Host-`
+/// cookies must be on `/`): only the sign-in steps need them.
+const STATE_PATH: &str = "/outpost.goauthentik.io/";
 /// More candidate cookies than this are ignored: a browser holds one per
 /// scope that covers the host, which is one or two in any sane setup.
 const MAX_CANDIDATES: usize = 4;
+/// Sign-ins one browser may have in progress on one host at once (tabs,
+/// a restored session). Starting one more forgets the oldest, so the
+/// cookies a host holds, and the `Cookie` header, stay small.
+pub const MAX_FLOWS: usize = 16;
 
 /// The sign-in cookie's name for a scope (the app's origin, or its cookie
 /// domain). Distinct scopes get distinct names, so a host-only cookie and a
-/// parent-domain cookie never shadow one another in the browser.
+/// parent-domain cookie never shadow one another in the browser; an https
+/// origin's name is `__Host-` prefixed.
 pub fn session_cookie_name(scope: &str) -> String {
-    format!("{SESSION_PREFIX}{}", &sha256_hex(scope)[..16])
+    let prefix = if scope.starts_with("https://") { HOST_PREFIX } else { "" };
+    format!("{prefix}{SESSION_PREFIX}{}", &sha256_hex(scope)[..16])
 }
 
 fn is_session_cookie_name(name: &str) -> bool {
-    name.strip_prefix(SESSION_PREFIX)
+    name.trim_start_matches(HOST_PREFIX)
+        .strip_prefix(SESSION_PREFIX)
         .is_some_and(|rest| rest.len() == 16 && rest.bytes().all(|byte| byte.is_ascii_hexdigit()))
 }
 
@@ -29,8 +49,44 @@ fn looks_like_token(value: &str) -> bool {
     value.len() == 43 && value.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
 }
 
-/// Every sign-in cookie value in the request's `Cookie` headers. The check
-/// tries them all at once, in one query, against the app's scope.
+/// The scopes an app at `target` can have: its origin, or a cookie domain
+/// that is its host or a parent of it.
+fn covering_scopes(target: &TargetUrl) -> Vec<String> {
+    let mut scopes = vec![target.origin().to_owned()];
+    let mut domain = target.domain().unwrap_or_default();
+    while domain.contains('.') {
+        scopes.push(domain.to_owned());
+        domain = domain.split_once('.').map(|(_, parent)| parent).unwrap_or_default();
+    }
+    scopes
+}
+
+/// A sign-in cookie the request carried for `target`, and the one scope
+/// its name stands for: the check admits it only if Latch issued it for
+/// exactly that scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub scope: String,
+    pub token: String,
+}
+
+/// The sign-in cookies in the request's `Cookie` headers that could admit
+/// to `target`, each under the name of a scope that covers it.
+pub fn session_candidates<'a>(cookie_headers: impl IntoIterator<Item = &'a str>, target: &TargetUrl) -> Vec<Candidate> {
+    let names: Vec<(String, String)> =
+        covering_scopes(target).into_iter().map(|scope| (session_cookie_name(&scope), scope)).collect();
+    pairs(cookie_headers)
+        .filter(|(_, value)| looks_like_token(value))
+        .filter_map(|(name, value)| {
+            let (_, scope) = names.iter().find(|(expected, _)| expected == name)?;
+            Some(Candidate { scope: scope.clone(), token: value.to_owned() })
+        })
+        .take(MAX_CANDIDATES)
+        .collect()
+}
+
+/// Every sign-in cookie value in the request, whatever its scope: what
+/// signing out ends.
 pub fn session_tokens<'a>(cookie_headers: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     pairs(cookie_headers)
         .filter(|(name, value)| is_session_cookie_name(name) && looks_like_token(value))
@@ -50,11 +106,70 @@ pub fn session_cookie_names<'a>(cookie_headers: impl IntoIterator<Item = &'a str
     names
 }
 
-/// The state cookie's value, if it looks like one.
-pub fn state_token<'a>(cookie_headers: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    pairs(cookie_headers)
-        .find(|(name, value)| *name == STATE_COOKIE && looks_like_token(value))
-        .map(|(_, value)| value.to_owned())
+/// The state cookie of one sign-in in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateCookie {
+    pub name: String,
+    pub value: String,
+    issued_at: UnixTime,
+}
+
+impl StateCookie {
+    /// A new state cookie for `state`, `__Host-` prefixed on https.
+    pub fn new(state: &str, secure: bool, now: UnixTime) -> Self {
+        let prefix = if secure { HOST_PREFIX } else { "" };
+        let name = format!("{prefix}{STATE_PREFIX}{now}_{}", &sha256_hex(state)[..8]);
+        Self { name, value: state.to_owned(), issued_at: now }
+    }
+
+    fn is_host_only(&self) -> bool {
+        self.name.starts_with(HOST_PREFIX)
+    }
+
+    /// What the code is bound to: the state, and whether its cookie could
+    /// only have been set by the app's host itself. `sso` binds an https
+    /// app's code to a `__Host-` cookie, so one planted by another host
+    /// cannot redeem it.
+    pub fn binding(&self) -> String {
+        state_binding(&self.value, self.is_host_only())
+    }
+
+    /// The `Set-Cookie` that stores it (`max_age` seconds; 0 clears it).
+    pub fn cookie(&self, max_age: i64) -> ProxyCookie {
+        let secure = self.is_host_only();
+        ProxyCookie {
+            name: self.name.clone(),
+            value: if max_age > 0 { self.value.clone() } else { String::new() },
+            domain: None,
+            path: if secure { "/" } else { STATE_PATH },
+            max_age,
+            secure,
+        }
+    }
+}
+
+/// The hash a code is bound to: see [`StateCookie::binding`].
+pub fn state_binding(state: &str, host_only: bool) -> String {
+    let prefix = if host_only { HOST_PREFIX } else { "" };
+    sha256_hex(&format!("{prefix}{state}"))
+}
+
+/// The state cookies in the request, newest first, at most [`MAX_FLOWS`]
+/// (older ones are forgotten anyway when the next sign-in starts).
+pub fn state_cookies<'a>(cookie_headers: impl IntoIterator<Item = &'a str>) -> Vec<StateCookie> {
+    let mut found: Vec<StateCookie> = pairs(cookie_headers)
+        .filter(|(_, value)| looks_like_token(value))
+        .filter_map(|(name, value)| {
+            let (issued_at, id) = name.trim_start_matches(HOST_PREFIX).strip_prefix(STATE_PREFIX)?.split_once('_')?;
+            let issued_at = issued_at.parse().ok()?;
+            let well_formed = id.len() == 8 && id.bytes().all(|byte| byte.is_ascii_hexdigit());
+            well_formed.then(|| StateCookie { name: name.to_owned(), value: value.to_owned(), issued_at })
+        })
+        .collect();
+    found.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then_with(|| a.name.cmp(&b.name)));
+    found.dedup_by(|a, b| a.name == b.name);
+    found.truncate(MAX_FLOWS);
+    found
 }
 
 fn pairs<'a>(cookie_headers: impl IntoIterator<Item = &'a str>) -> impl Iterator<Item = (&'a str, &'a str)> {
@@ -109,25 +224,75 @@ mod tests {
         let host = session_cookie_name("https://uptime.example.com");
         let domain = session_cookie_name("example.com");
         assert_ne!(host, domain);
+        assert!(host.starts_with("__Host-latch_proxy_") && domain.starts_with("latch_proxy_"));
+        assert!(session_cookie_name("http://uptime.example.com").starts_with("latch_proxy_"));
         assert!(is_session_cookie_name(&host) && is_session_cookie_name(&domain));
-        assert!(!is_session_cookie_name(STATE_COOKIE));
+        assert!(!is_session_cookie_name(&StateCookie::new(TOKEN, true, 1).name));
         assert_eq!(host, session_cookie_name("https://uptime.example.com"));
     }
 
     #[test]
-    fn every_sign_in_cookie_is_a_candidate() {
-        let first = session_cookie_name("a");
-        let second = session_cookie_name("b");
-        let header = format!("other=1; {first}={TOKEN}; {STATE_COOKIE}={TOKEN}");
+    fn only_the_name_of_a_covering_scope_is_a_candidate() {
+        let target = TargetUrl::parse("https://kuma.lab.example.com/x").unwrap();
+        let origin = session_cookie_name("https://kuma.lab.example.com");
+        let parent = session_cookie_name("example.com");
+        let unprefixed = origin.trim_start_matches(HOST_PREFIX).to_owned();
+        let elsewhere = session_cookie_name("other.example");
+        let header = format!(
+            "{elsewhere}={TOKEN}; {unprefixed}={TOKEN}; {origin}={TOKEN}; {parent}=\"{TOKEN}\"; {origin}=short"
+        );
+        let found = session_candidates([header.as_str()], &target);
+        let scopes: Vec<&str> = found.iter().map(|candidate| candidate.scope.as_str()).collect();
+        assert_eq!(scopes, ["https://kuma.lab.example.com", "example.com"]);
+        assert!(found.iter().all(|candidate| candidate.token == TOKEN));
+        assert_eq!(
+            covering_scopes(&target),
+            ["https://kuma.lab.example.com", "kuma.lab.example.com", "lab.example.com", "example.com"]
+        );
+        assert_eq!(covering_scopes(&TargetUrl::parse("http://127.0.0.2:8080/").unwrap()), ["http://127.0.0.2:8080"]);
+        let many = vec![format!("{origin}={TOKEN}"); 10];
+        assert_eq!(session_candidates(many.iter().map(String::as_str), &target).len(), MAX_CANDIDATES);
+    }
+
+    #[test]
+    fn sign_out_finds_every_sign_in_cookie() {
+        let first = session_cookie_name("https://a.example");
+        let second = session_cookie_name("b.example");
+        let header = format!("other=1; {first}={TOKEN}; latch_proxy_state_1_0000abcd={TOKEN}");
         let other = format!("{second}=\"{TOKEN}\"; {first}=short");
         assert_eq!(session_tokens([header.as_str(), other.as_str()]), vec![TOKEN.to_owned(), TOKEN.to_owned()]);
         let mut both = vec![first.clone(), second];
         both.sort();
         assert_eq!(session_cookie_names([header.as_str(), other.as_str()]), both);
-        assert_eq!(state_token([header.as_str()]).as_deref(), Some(TOKEN));
         assert!(session_tokens(["latch_proxy_zz=1"]).is_empty());
-        let many = (0..10).map(|n| format!("{}={TOKEN}", session_cookie_name(&n.to_string()))).collect::<Vec<_>>();
-        assert_eq!(session_tokens(many.iter().map(String::as_str)).len(), MAX_CANDIDATES);
+    }
+
+    #[test]
+    fn every_sign_in_in_progress_has_its_own_state_cookie() {
+        let other = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+        let older = StateCookie::new(TOKEN, false, 100);
+        let newer = StateCookie::new(other, true, 200);
+        assert_ne!(older.name, newer.name);
+        assert!(newer.name.starts_with("__Host-latch_proxy_state_200_"));
+        let header =
+            format!("{}={}; {}={}; latch_proxy_state_1_nothex00={TOKEN}", older.name, TOKEN, newer.name, other);
+        assert_eq!(state_cookies([header.as_str()]), vec![newer.clone(), older.clone()]);
+        // The code binds to the state and to whether only the host could set it.
+        assert_eq!(older.binding(), state_binding(TOKEN, false));
+        assert_ne!(state_binding(TOKEN, true), state_binding(TOKEN, false));
+        assert_eq!(
+            newer.cookie(60).header_value(),
+            format!("{}={other}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure", newer.name)
+        );
+        assert_eq!(
+            older.cookie(0).header_value(),
+            format!("{}=; Path=/outpost.goauthentik.io/; Max-Age=0; HttpOnly; SameSite=Lax", older.name)
+        );
+        let many: Vec<String> =
+            (0..40).map(|n| format!("{}={TOKEN}", StateCookie::new(&format!("{n}"), false, n).name)).collect();
+        let kept = state_cookies(many.iter().map(String::as_str));
+        assert_eq!(kept.len(), MAX_FLOWS);
+        assert_eq!(kept[0].issued_at, 39);
     }
 
     #[test]

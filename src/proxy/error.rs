@@ -18,6 +18,10 @@ pub enum ProxyError {
     /// The code is unknown, expired, used, or not this browser's.
     #[error("the sign-in link has expired or was already used")]
     SignInExpired,
+    /// A sign-out that did not come from the confirmation form Latch showed
+    /// this browser (a link or a form on another site, or an old form).
+    #[error("the sign-out was not confirmed")]
+    SignOutUnconfirmed,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

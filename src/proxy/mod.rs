@@ -19,8 +19,9 @@
 //! **Signing in** (all on `/outpost.goauthentik.io/`, which the proxy routes
 //! to Latch on the app's host as well as on Latch's own):
 //! 1. `start?rd=<url>` on the app's host: `rd` must belong to a registered
-//!    proxy app (else refused: no open redirect). Sets a random state cookie
-//!    on the app's host and sends the browser to Latch's `sso`.
+//!    proxy app (else refused: no open redirect). Sets a state cookie of its
+//!    own for this sign-in on the app's host (so sign-ins in several tabs
+//!    each finish) and sends the browser to Latch's `sso`.
 //! 2. `sso?rd=…&state=…` on Latch's public URL: without a Latch session, to
 //!    the login page and back; with one, and if the app's groups admit the
 //!    user, a one-time code (stored hashed, 60 s, bound to the session, the
@@ -30,17 +31,23 @@
 //!    code cannot be pushed into someone else's browser), and the app's
 //!    cookie is set; then on to `rd`.
 //!
+//! Only a top-level page navigation is sent to sign in (`navigation`); a
+//! script, a POST or a HEAD is answered 401 by the checks and by `start`.
+//! Signing out asks first: a POST carrying a token derived from the
+//! browser's sign-in cookies ends the session, a bare GET does not.
+//!
 //! Nothing is kept in process memory: any instance can serve any step.
 
 pub mod cookie;
 pub mod error;
+pub mod navigation;
 pub mod target;
 
 use crate::clock::UnixTime;
 use crate::config::PublicUrl;
-use crate::crypto::{random_token, sha256_hex};
+use crate::crypto::{constant_time_eq, random_token, sha256_hex};
 use crate::store::{NewProxyCode, ProxyApp, ProxyUser, SessionUser, Store};
-use cookie::{ProxyCookie, STATE_COOKIE, session_cookie_name};
+use cookie::{Candidate, MAX_FLOWS, ProxyCookie, StateCookie, session_cookie_name, state_binding};
 pub use error::{ProxyError, ProxyResult};
 use target::TargetUrl;
 
@@ -102,11 +109,12 @@ pub enum Decision {
     Forbidden { app_name: String, username: String },
 }
 
-/// Where `start` sends the browser, with the state cookie to set first.
+/// Where `start` sends the browser, with the cookies to set first: this
+/// sign-in's state cookie, and removals of the oldest ones in progress.
 #[derive(Debug)]
 pub struct Started {
     pub location: String,
-    pub state_cookie: ProxyCookie,
+    pub cookies: Vec<ProxyCookie>,
 }
 
 /// What `sso` does with the browser.
@@ -146,12 +154,16 @@ impl ForwardAuth {
         Self { store, public_url }
     }
 
-    /// The decision for `target`, given the sign-in cookies the browser sent.
-    pub async fn check(&self, target: &TargetUrl, cookie_tokens: &[String], now: UnixTime) -> ProxyResult<Decision> {
-        let hashes: Vec<String> = cookie_tokens.iter().map(|token| sha256_hex(token)).collect();
+    /// The decision for `target`, given the sign-in cookies the browser sent
+    /// for it (`cookie::session_candidates`). A cookie counts only if Latch
+    /// issued it for the exact scope its name stands for, and that is the
+    /// app's scope; cookies that name different people admit no one.
+    pub async fn check(&self, target: &TargetUrl, candidates: &[Candidate], now: UnixTime) -> ProxyResult<Decision> {
+        let hashed: Vec<(String, &str)> =
+            candidates.iter().map(|candidate| (sha256_hex(&candidate.token), candidate.scope.as_str())).collect();
         let check = self
             .store
-            .forward_auth_check(target.origin(), &hashes, now)
+            .forward_auth_check(target.origin(), &hashed, now)
             .await?
             .ok_or_else(|| ProxyError::NotRegistered { origin: target.origin().to_owned() })?;
         Ok(match check.user {
@@ -161,21 +173,17 @@ impl ForwardAuth {
         })
     }
 
-    /// Step 1, on the app's host.
-    pub async fn start(&self, rd: Option<&str>) -> ProxyResult<Started> {
+    /// Step 1, on the app's host. `in_progress` are the browser's state
+    /// cookies (`cookie::state_cookies`, newest first): they stay, but for
+    /// the oldest beyond [`MAX_FLOWS`].
+    pub async fn start(&self, rd: Option<&str>, in_progress: &[StateCookie], now: UnixTime) -> ProxyResult<Started> {
         let (app, target) = self.registered_target(rd).await?;
         let state = random_token();
         let query =
             serde_urlencoded::to_string([("rd", target.as_str()), ("state", state.as_str())]).unwrap_or_default();
-        let state_cookie = ProxyCookie {
-            name: STATE_COOKIE.to_owned(),
-            value: state,
-            domain: None,
-            path: "/outpost.goauthentik.io/",
-            max_age: STATE_TTL,
-            secure: is_https(&app),
-        };
-        Ok(Started { location: self.public_url.join(&format!("{SSO_PATH}?{query}")), state_cookie })
+        let mut cookies = vec![StateCookie::new(&state, is_https(&app), now).cookie(STATE_TTL)];
+        cookies.extend(in_progress.iter().skip(MAX_FLOWS - 1).map(|oldest| oldest.cookie(0)));
+        Ok(Started { location: self.public_url.join(&format!("{SSO_PATH}?{query}")), cookies })
     }
 
     /// Step 2, at Latch, with the browser's Latch session if it has one.
@@ -202,7 +210,7 @@ impl ForwardAuth {
         }
         let code = random_token();
         let code_hash = sha256_hex(&code);
-        let state_hash = sha256_hex(state);
+        let state_hash = state_binding(state, is_https(&app));
         let new_code = NewProxyCode {
             code_hash: &code_hash,
             state_hash: &state_hash,
@@ -216,19 +224,23 @@ impl ForwardAuth {
         Ok(SsoOutcome::Redirect(format!("{}{CALLBACK_PATH}?{query}", app.origin)))
     }
 
-    /// Step 3, on the app's host: `state` is the browser's state cookie.
-    pub async fn callback(&self, code: Option<&str>, state: Option<&str>, now: UnixTime) -> ProxyResult<SignedIn> {
+    /// Step 3, on the app's host: `in_progress` are the browser's state
+    /// cookies; the code must be bound to one of them.
+    pub async fn callback(
+        &self,
+        code: Option<&str>,
+        in_progress: &[StateCookie],
+        now: UnixTime,
+    ) -> ProxyResult<SignedIn> {
         let code = code.filter(|code| !code.is_empty()).ok_or(ProxyError::SignInExpired)?;
         let code_hash = sha256_hex(code);
         let token = random_token();
-        let redeemed = match state {
-            Some(state) => {
-                self.store.redeem_proxy_code(&code_hash, &sha256_hex(state), &sha256_hex(&token), now).await?
-            }
-            None => {
-                tracing::info!("forward auth: callback without the state cookie (expired, or another browser)");
-                None
-            }
+        let bindings: Vec<String> = in_progress.iter().map(StateCookie::binding).collect();
+        let redeemed = if bindings.is_empty() {
+            tracing::info!("forward auth: callback without a state cookie (expired, or another browser)");
+            None
+        } else {
+            self.store.redeem_proxy_code(&code_hash, &bindings, &sha256_hex(&token), now).await?
         };
         let Some(grant) = redeemed else {
             // A used code presented again, from anywhere, is a leak: what its
@@ -247,32 +259,32 @@ impl ForwardAuth {
             max_age: grant.session_expires_at.saturating_sub(now),
             secure,
         };
-        let clear_state = ProxyCookie {
-            name: STATE_COOKIE.to_owned(),
-            value: String::new(),
-            domain: None,
-            path: "/outpost.goauthentik.io/",
-            max_age: 0,
-            secure,
-        };
+        let finished = in_progress.iter().filter(|flow| flow.binding() == grant.state_hash).map(|flow| flow.cookie(0));
         tracing::info!(app = %grant.app.slug, "forward auth: signed in");
         Ok(SignedIn {
-            cookies: vec![session_cookie, clear_state],
+            cookies: std::iter::once(session_cookie).chain(finished).collect(),
             location: grant.target_url,
             app_slug: grant.app.slug,
         })
     }
 
-    /// Signs the browser out of Latch: every session behind the sign-in
-    /// cookies it sent ends (and with it every app cookie and token issued in
-    /// it). Returns the cookies to clear: the ones named in the request
-    /// (host-only) and, for shared scopes, their parent-domain versions.
+    /// Signs the browser out of Latch, if `confirmation` is the
+    /// [`sign_out_confirmation`] of the sign-in cookies it sent: every
+    /// session behind them ends (and with it every app cookie and token
+    /// issued in it). Returns the cookies to clear: the ones named in the
+    /// request (host-only) and, for shared scopes, their parent-domain
+    /// versions. Anything else is [`ProxyError::SignOutUnconfirmed`].
     pub async fn sign_out(
         &self,
         cookie_tokens: &[String],
         cookie_names: &[String],
+        confirmation: Option<&str>,
         now: UnixTime,
     ) -> ProxyResult<SignedOut> {
+        let expected = sign_out_confirmation(cookie_tokens);
+        if !confirmation.is_some_and(|confirmation| constant_time_eq(confirmation.as_bytes(), expected.as_bytes())) {
+            return Err(ProxyError::SignOutUnconfirmed);
+        }
         let hashes: Vec<String> = cookie_tokens.iter().map(|token| sha256_hex(token)).collect();
         let sessions = self.store.proxy_sessions_of(&hashes).await?;
         let mut ended: Vec<&str> = Vec::new();
@@ -287,12 +299,13 @@ impl ForwardAuth {
             tracing::info!(sessions = sessions_ended, "forward auth: signed out");
         }
         let removal = |name: String, domain: Option<String>| ProxyCookie {
+            // A `__Host-` cookie is only replaced by another `Secure` one.
+            secure: name.starts_with("__Host-"),
             name,
             value: String::new(),
             domain,
             path: "/",
             max_age: 0,
-            secure: false,
         };
         let mut cookies: Vec<ProxyCookie> = cookie_names.iter().map(|name| removal(name.clone(), None)).collect();
         for (_, scope) in sessions {
@@ -315,6 +328,16 @@ impl ForwardAuth {
             .ok_or_else(|| ProxyError::NotRegistered { origin: target.origin().to_owned() })?;
         Ok((app, target))
     }
+}
+
+/// What the sign-out form must post back: a hash of the browser's sign-in
+/// cookies, which no page on another site can read or compute (a
+/// synchronizer token bound to the sign-in it ends, so no further cookie is
+/// needed on the app's host). Hex, 64 characters.
+pub fn sign_out_confirmation(cookie_tokens: &[String]) -> String {
+    let mut tokens: Vec<&str> = cookie_tokens.iter().map(String::as_str).collect();
+    tokens.sort_unstable();
+    sha256_hex(&format!("latch forward-auth sign-out:{}", tokens.join(",")))
 }
 
 fn is_https(app: &ProxyApp) -> bool {

@@ -16,7 +16,6 @@ pub const HOST: &str = "host";
 pub const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
 pub const X_FORWARDED_HOST: &str = "x-forwarded-host";
 pub const X_FORWARDED_URI: &str = "x-forwarded-uri";
-pub const X_FORWARDED_METHOD: &str = "x-forwarded-method";
 
 /// An absolute http(s) URL with a host and no credentials, and its origin
 /// (`scheme://host[:port]`, default port omitted, host lowercased), which is
@@ -56,6 +55,12 @@ impl TargetUrl {
 
     pub fn is_https(&self) -> bool {
         self.url.scheme() == "https"
+    }
+
+    /// The host when it is a domain name (not an IP address): what a
+    /// cookie domain can cover.
+    pub fn domain(&self) -> Option<&str> {
+        self.url.domain()
     }
 }
 

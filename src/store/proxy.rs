@@ -77,6 +77,8 @@ pub struct NewProxyCode<'a> {
 #[derive(Debug, Clone)]
 pub struct ProxyGrant {
     pub app: ProxyApp,
+    /// The state binding the code was redeemed with.
+    pub state_hash: String,
     pub target_url: String,
     pub session_expires_at: UnixTime,
 }
@@ -165,15 +167,22 @@ impl Store {
     }
 
     /// The forward-auth decision's data in one read: the app at `origin`;
-    /// the active user behind whichever of `token_hashes` is a cookie of the
-    /// app's scope whose Latch session is live; whether the app's groups
-    /// admit them; and their groups. `None` when no proxy app has `origin`.
+    /// the active user behind the `(token hash, scope)` candidates that were
+    /// issued for that scope, which is the app's, and whose Latch session is
+    /// live; whether the app's groups admit them; and their groups. Cookies
+    /// naming more than one user admit none. `None` when no proxy app has
+    /// `origin`.
     pub async fn forward_auth_check(
         &self,
         origin: &str,
-        token_hashes: &[String],
+        candidates: &[(String, &str)],
         now: UnixTime,
     ) -> StoreResult<Option<ForwardAuthCheck>> {
+        // Each candidate counts only for the scope its cookie name stands for.
+        let matches = (0..candidates.len().max(1))
+            .map(|n| format!("(ps.token_hash = ${} AND ps.scope = ${})", 3 + 2 * n, 4 + 2 * n))
+            .collect::<Vec<_>>()
+            .join(" OR ");
         let sql = format!(
             "SELECT {PROXY_APP_COLUMNS}, u.id AS user_id, u.username, u.email, u.name AS user_name, \
                     g.name AS group_name, \
@@ -182,35 +191,38 @@ impl Store {
                      WHERE r.app_id = pa.app_id AND rm.user_id = u.id) AS memberships \
              FROM proxy_apps pa \
              JOIN apps a ON a.id = pa.app_id \
-             LEFT JOIN proxy_sessions ps ON ps.token_hash IN ({}) \
+             LEFT JOIN proxy_sessions ps ON ({matches}) \
                   AND ps.scope = COALESCE(pa.cookie_domain, pa.origin) \
              LEFT JOIN sessions s ON s.id_hash = ps.session_hash AND s.expires_at > $2 \
              LEFT JOIN users u ON u.id = s.user_id AND u.disabled_at IS NULL \
              LEFT JOIN group_members m ON m.user_id = u.id \
              LEFT JOIN groups g ON g.id = m.group_id \
              WHERE pa.origin = $1 \
-             ORDER BY g.name",
-            placeholders(3, token_hashes.len())
+             ORDER BY g.name"
         );
         let mut query = sqlx::query(&sql).bind(origin).bind(now);
-        if token_hashes.is_empty() {
-            query = query.bind("");
+        if candidates.is_empty() {
+            query = query.bind("").bind("");
         }
-        for hash in token_hashes {
-            query = query.bind(hash);
+        for (hash, scope) in candidates {
+            query = query.bind(hash).bind(*scope);
         }
         let rows = query.fetch_all(&mut *self.read().await?).await?;
         let Some(first) = rows.first() else { return Ok(None) };
         let app = proxy_app_from_row(first)?;
         // Several rows: one per group, and (rarely) one per matching cookie.
-        // The first row with a live user decides; the others add groups.
+        // The first row with a live user decides; the others add groups. A
+        // second user means a cookie another host planted: admit no one.
         let mut user: Option<ProxyUser> = None;
         let mut allowed = false;
         for row in &rows {
             let Some(user_id) = row.try_get::<Option<String>, _>("user_id")? else { continue };
             let current = match &mut user {
                 Some(current) if current.id == user_id => current,
-                Some(_) => continue,
+                Some(_) => {
+                    tracing::warn!(%origin, "forward auth: sign-in cookies of different users; admitting neither");
+                    return Ok(Some(ForwardAuthCheck { app, user: None, allowed: false }));
+                }
                 None => {
                     let restrictions: i64 = row.try_get("restrictions")?;
                     let memberships: i64 = row.try_get("memberships")?;
@@ -260,31 +272,36 @@ impl Store {
     /// Redeems a code for a new cookie `token_hash`, in one transaction whose
     /// first statement is the atomic `UPDATE … WHERE used_at IS NULL`: of two
     /// instances racing on one code exactly one wins. The code must be
-    /// unexpired, presented with its state, and its session still live with
-    /// an active user; otherwise nothing changes and `None` comes back.
+    /// unexpired, presented with its state (one of `state_hashes`: the
+    /// browser's sign-ins in progress), and its session still live with an
+    /// active user; otherwise nothing changes and `None` comes back.
     pub async fn redeem_proxy_code(
         &self,
         code_hash: &str,
-        state_hash: &str,
+        state_hashes: &[String],
         token_hash: &str,
         now: UnixTime,
     ) -> StoreResult<Option<ProxyGrant>> {
-        let mut lease = self.write().await?;
-        let mut transaction = lease.begin().await?;
-        let row = sqlx::query(
+        let sql = format!(
             "UPDATE proxy_codes SET used_at = $1, token_hash = $2 \
-             WHERE code_hash = $3 AND state_hash = $4 AND used_at IS NULL AND expires_at > $1 \
+             WHERE code_hash = $3 AND state_hash IN ({}) AND used_at IS NULL AND expires_at > $1 \
              AND EXISTS (SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id \
                          WHERE s.id_hash = proxy_codes.session_hash AND s.expires_at > $1 AND u.disabled_at IS NULL) \
-             RETURNING session_hash, app_id, target_url",
-        )
-        .bind(now)
-        .bind(token_hash)
-        .bind(code_hash)
-        .bind(state_hash)
-        .fetch_optional(&mut *transaction)
-        .await?;
+             RETURNING session_hash, app_id, target_url, state_hash",
+            placeholders(4, state_hashes.len())
+        );
+        let mut query = sqlx::query(&sql).bind(now).bind(token_hash).bind(code_hash);
+        if state_hashes.is_empty() {
+            query = query.bind("");
+        }
+        for hash in state_hashes {
+            query = query.bind(hash);
+        }
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
+        let row = query.fetch_optional(&mut *transaction).await?;
         let Some(row) = row else { return Ok(None) };
+        let state_hash: String = row.try_get("state_hash")?;
         let session_hash: String = row.try_get("session_hash")?;
         let app_id: String = row.try_get("app_id")?;
         let target_url: String = row.try_get("target_url")?;
@@ -311,7 +328,7 @@ impl Store {
         .execute(&mut *transaction)
         .await?;
         transaction.commit().await?;
-        Ok(Some(ProxyGrant { app, target_url, session_expires_at }))
+        Ok(Some(ProxyGrant { app, state_hash, target_url, session_expires_at }))
     }
 
     /// A used code presented again: revokes the cookie its first use issued.

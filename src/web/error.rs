@@ -99,6 +99,11 @@ impl From<ProxyError> for WebError {
                 "This sign-in link has expired",
                 "It was already used, is too old, or was opened in another browser. Open the app again to sign in.",
             ),
+            ProxyError::SignOutUnconfirmed => Self::page(
+                bad_request,
+                "This sign-out form has expired",
+                "You are still signed in. Open the sign-out page again to sign out.",
+            ),
         }
     }
 }

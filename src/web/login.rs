@@ -17,6 +17,7 @@ use crate::clock;
 use crate::login::{LoginError, csrf_matches, new_csrf_token, safe_next};
 use crate::metrics::LoginOutcome;
 use crate::oidc::params::Params;
+use crate::oidc::reauth::demands_sign_in_after;
 
 /// The CSRF cookie lives as long as a person may reasonably take to sign in.
 const CSRF_MAX_AGE: i64 = 60 * 60;
@@ -28,6 +29,15 @@ fn params(raw: &[u8]) -> Params {
 pub async fn form(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let query = params(query.unwrap_or_default().as_bytes());
     let next = safe_next(query.get("next"));
+    // Already signed in, and `next` demands no fresh sign-in: go on. (A
+    // forward-auth step that nginx rewrote onto the app's host comes here.)
+    // Without a `next`, the form stays, to sign in as someone else.
+    let continuing = query.get("next").is_some();
+    match current_session(&state, &headers, clock::now()).await {
+        Ok(Some(session)) if continuing && !demands_sign_in_after(next, session.auth_time) => return redirect(next),
+        Ok(_) => {}
+        Err(error) => return error.into_response(),
+    }
     show_form(&state, &headers, StatusCode::OK, next, query.get("login_hint").unwrap_or_default(), None)
 }
 

@@ -3,9 +3,10 @@
 //! in `web::error`, like every other error.
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::routing::{any, get};
 
@@ -13,14 +14,22 @@ use super::AppState;
 use super::error::WebError;
 use super::oidc::current_session;
 use super::ops::Requester;
-use super::pages::{MessagePage, render};
+use super::pages::{LogoutPage, MessagePage, render};
 use crate::clock;
 use crate::proxy::cookie::{self, ProxyCookie};
+use crate::proxy::navigation::{X_FORWARDED_METHOD, X_ORIGINAL_METHOD, is_navigation};
 use crate::proxy::target::{self, TargetUrl};
 use crate::proxy::{
     CADDY_PATH, CALLBACK_PATH, Decision, Identity, NGINX_PATH, SIGN_OUT_PATH, SSO_PATH, START_PATH, SsoOutcome,
-    TRAEFIK_PATH,
+    TRAEFIK_PATH, sign_out_confirmation,
 };
+
+/// On a 401 to a page navigation, where nginx should send the browser to
+/// sign in (`auth_request_set … $upstream_http_x_latch_start_url`). Absent
+/// for anything else, which nginx then answers with the 401 itself.
+const START_URL_HEADER: &str = "x-latch-start-url";
+/// The sign-out form's confirmation field.
+const CONFIRMATION_FIELD: &str = "csrf_token";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -30,7 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route(START_PATH, get(start))
         .route(SSO_PATH, get(sso))
         .route(CALLBACK_PATH, get(callback))
-        .route(SIGN_OUT_PATH, get(sign_out).post(sign_out))
+        .route(SIGN_OUT_PATH, get(confirm_sign_out).post(sign_out))
 }
 
 fn header<'a>(headers: &'a HeaderMap) -> impl Fn(&str) -> Option<&'a str> + 'a {
@@ -48,30 +57,51 @@ fn query_value(query: Option<&str>, name: &str) -> Option<String> {
 }
 
 async fn decide(state: &AppState, target: &TargetUrl, headers: &HeaderMap) -> Result<Decision, WebError> {
-    let tokens = cookie::session_tokens(cookie_headers(headers));
-    Ok(state.forward_auth.check(target, &tokens, clock::now()).await?)
+    let candidates = cookie::session_candidates(cookie_headers(headers), target);
+    Ok(state.forward_auth.check(target, &candidates, clock::now()).await?)
 }
 
-/// nginx `auth_request`: 200, 401 (nginx's `error_page 401` then sends the
-/// browser to `start`) or 403.
+/// Whether the request a proxy asks about is a page navigation: its own
+/// headers come along unchanged, its method in `method_header`.
+fn proxied_navigation(headers: &HeaderMap, method_header: &str) -> bool {
+    is_navigation(header(headers)(method_header), header(headers))
+}
+
+/// nginx `auth_request`: 200, 401 or 403. On a 401 for a page navigation
+/// the URL of `start` comes along for nginx's `error_page 401` to redirect
+/// to; without it, nginx passes the 401 on.
 async fn auth_nginx(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
     let target = target::from_nginx(header(&headers))?;
     Ok(match decide(&state, &target, &headers).await? {
         Decision::Allow(identity) => allow(&identity),
-        Decision::SignIn { .. } => no_store(StatusCode::UNAUTHORIZED.into_response()),
+        Decision::SignIn { start_url } if proxied_navigation(&headers, X_ORIGINAL_METHOD) => no_store(
+            (StatusCode::UNAUTHORIZED, [(HeaderName::from_static(START_URL_HEADER), start_url)]).into_response(),
+        ),
+        Decision::SignIn { .. } => unauthorized(),
         Decision::Forbidden { app_name, username } => forbidden(&app_name, &username),
     })
 }
 
 /// Traefik `forwardAuth` and Caddy `forward_auth` pass a non-2xx answer on
-/// to the browser, so signing in starts with a redirect from here.
+/// to the browser, so a page navigation is redirected to sign in from
+/// here; anything else gets the 401.
 async fn auth_redirecting(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
     let target = target::from_forwarded(header(&headers))?;
     Ok(match decide(&state, &target, &headers).await? {
         Decision::Allow(identity) => allow(&identity),
-        Decision::SignIn { start_url } => no_store((StatusCode::FOUND, [(LOCATION, start_url)]).into_response()),
+        Decision::SignIn { start_url } if proxied_navigation(&headers, X_FORWARDED_METHOD) => {
+            no_store((StatusCode::FOUND, [(LOCATION, start_url)]).into_response())
+        }
+        Decision::SignIn { .. } => unauthorized(),
         Decision::Forbidden { app_name, username } => forbidden(&app_name, &username),
     })
+}
+
+/// Not signed in, to a script or API client: nothing to follow.
+fn unauthorized() -> Response {
+    no_store(
+        (StatusCode::UNAUTHORIZED, "Sign-in required: open the app in a browser tab to sign in.\n").into_response(),
+    )
 }
 
 fn allow(identity: &Identity) -> Response {
@@ -105,11 +135,22 @@ fn set_cookies(cookies: &[ProxyCookie]) -> AppendHeaders<Vec<(HeaderName, String
     AppendHeaders(cookies.iter().map(|cookie| (SET_COOKIE, cookie.header_value())).collect())
 }
 
-/// Step 1, on the app's host: refuses any `rd` outside the proxy apps.
-async fn start(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response, WebError> {
+/// Step 1, on the app's host: refuses any `rd` outside the proxy apps. A
+/// script that followed a redirect here (a proxy config that redirects
+/// every 401, as Authentik's do) gets the 401, and starts no sign-in.
+async fn start(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, WebError> {
+    if !is_navigation(Some(method.as_str()), header(&headers)) {
+        return Ok(unauthorized());
+    }
     let rd = target::rd_from_query(query.as_deref().unwrap_or_default());
-    let started = state.forward_auth.start(rd.as_deref()).await?;
-    Ok(no_store((set_cookies(&[started.state_cookie]), Redirect::to(&started.location)).into_response()))
+    let in_progress = cookie::state_cookies(cookie_headers(&headers));
+    let started = state.forward_auth.start(rd.as_deref(), &in_progress, clock::now()).await?;
+    Ok(no_store((set_cookies(&started.cookies), Redirect::to(&started.location)).into_response()))
 }
 
 /// Step 2, at Latch: sign in if needed, then a code back to the app's host.
@@ -142,21 +183,39 @@ async fn callback(
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
     let code = query_value(query.as_deref(), "code");
-    let state_cookie = cookie::state_token(cookie_headers(&headers));
-    let signed_in = state.forward_auth.callback(code.as_deref(), state_cookie.as_deref(), clock::now()).await?;
+    let in_progress = cookie::state_cookies(cookie_headers(&headers));
+    let signed_in = state.forward_auth.callback(code.as_deref(), &in_progress, clock::now()).await?;
     state.auditor.record("proxy_sign_in", &requester.actor(None, Some(&signed_in.app_slug)), None);
     Ok(no_store((set_cookies(&signed_in.cookies), Redirect::to(&signed_in.location)).into_response()))
 }
 
-/// On the app's host: ends the Latch session behind the app's cookie.
+/// On the app's host, a GET (a link, which any site can make the browser
+/// follow) only asks: the form posts back with the confirmation token.
+async fn confirm_sign_out(headers: HeaderMap) -> Response {
+    let tokens = cookie::session_tokens(cookie_headers(&headers));
+    let confirmation = sign_out_confirmation(&tokens);
+    // The token rides in the action's query too: nginx configs written for
+    // Authentik drop request bodies on this path.
+    let query = serde_urlencoded::to_string([(CONFIRMATION_FIELD, confirmation.as_str())]).unwrap_or_default();
+    let action = format!("{SIGN_OUT_PATH}?{query}");
+    let page = LogoutPage { app_name: "This app", action: &action, params: &[], csrf_token: &confirmation };
+    no_store(render(StatusCode::OK, &page))
+}
+
+/// On the app's host, the confirmed sign-out: ends the Latch session behind
+/// the app's cookie.
 async fn sign_out(
     State(state): State<AppState>,
     requester: Requester,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
 ) -> Result<Response, WebError> {
     let tokens = cookie::session_tokens(cookie_headers(&headers));
     let names = cookie::session_cookie_names(cookie_headers(&headers));
-    let signed_out = state.forward_auth.sign_out(&tokens, &names, clock::now()).await?;
+    let confirmation = query_value(std::str::from_utf8(&body).ok(), CONFIRMATION_FIELD)
+        .or_else(|| query_value(query.as_deref(), CONFIRMATION_FIELD));
+    let signed_out = state.forward_auth.sign_out(&tokens, &names, confirmation.as_deref(), clock::now()).await?;
     if signed_out.sessions_ended > 0 {
         state.auditor.record("proxy_sign_out", &requester.actor(None, None), None);
     }
@@ -180,6 +239,7 @@ mod tests {
             ProxyError::NotRegistered { origin: "https://evil.example".into() },
             ProxyError::BadRequest("no rd".into()),
             ProxyError::SignInExpired,
+            ProxyError::SignOutUnconfirmed,
         ] {
             let response = WebError::from(error).into_response();
             assert_eq!(response.status(), StatusCode::BAD_REQUEST);

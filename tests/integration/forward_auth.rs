@@ -141,6 +141,72 @@ fn fill(text: &str, from: &str, to: &str) -> String {
     text.replace(from, to)
 }
 
+/// Which configs the proxies run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    /// Latch's own, from `docs/forward-auth/`.
+    Latch,
+    /// The shape Authentik documents for its outpost (nginx: no
+    /// `proxy_redirect off`, so redirects to Latch are rewritten onto the
+    /// app's host; Caddy: `reverse_proxy` and `forward_auth` in a `route`).
+    Authentik,
+}
+
+/// The site config for `kind`, listening at `base` (`http://ip:port`).
+fn site_config(kind: Kind, flavor: Flavor, base: &str, latch: &str, upstream: SocketAddr) -> String {
+    let listen = base.trim_start_matches("http://");
+    match (kind, flavor) {
+        (Kind::Nginx, Flavor::Latch) => {
+            let site = repo_file(NGINX_TEMPLATE);
+            let site = fill(&site, "listen 80;", &format!("listen {listen};"));
+            let site = fill(&site, EXAMPLE_APP, base);
+            let site = fill(&site, EXAMPLE_LATCH, latch);
+            fill(&site, EXAMPLE_UPSTREAM, &upstream.to_string())
+        }
+        (Kind::Caddy, Flavor::Latch) => {
+            let site = repo_file(CADDY_TEMPLATE);
+            let site = fill(&site, "uptime.example.com {", &format!("{base} {{"));
+            let site = fill(&site, EXAMPLE_LATCH, latch);
+            fill(&site, EXAMPLE_UPSTREAM, &upstream.to_string())
+        }
+        (Kind::Nginx, Flavor::Authentik) => {
+            let identity: String = ["username", "groups", "email", "name", "uid"]
+                .iter()
+                .map(|name| {
+                    format!(
+                        "        auth_request_set $authentik_{name} $upstream_http_x_authentik_{name};\n\
+                         \x20       proxy_set_header X-authentik-{name} $authentik_{name};\n"
+                    )
+                })
+                .collect();
+            format!(
+                "server {{\n    listen {listen};\n    location / {{\n        proxy_pass http://{upstream};\n\
+                 \x20       auth_request /outpost.goauthentik.io/auth/nginx;\n\
+                 \x20       error_page 401 = @goauthentik_proxy_signin;\n\
+                 \x20       auth_request_set $auth_cookie $upstream_http_set_cookie;\n\
+                 \x20       add_header Set-Cookie $auth_cookie;\n{identity}    }}\n\
+                 \x20   location /outpost.goauthentik.io {{\n\
+                 \x20       proxy_pass {latch}/outpost.goauthentik.io;\n\
+                 \x20       proxy_set_header Host $host;\n\
+                 \x20       proxy_set_header X-Original-URL $scheme://$http_host$request_uri;\n\
+                 \x20       add_header Set-Cookie $auth_cookie;\n\
+                 \x20       auth_request_set $auth_cookie $upstream_http_set_cookie;\n\
+                 \x20       proxy_pass_request_body off;\n\
+                 \x20       proxy_set_header Content-Length \"\";\n    }}\n\
+                 \x20   location @goauthentik_proxy_signin {{\n        internal;\n\
+                 \x20       add_header Set-Cookie $auth_cookie;\n\
+                 \x20       return 302 /outpost.goauthentik.io/start?rd=$scheme://$http_host$request_uri;\n    }}\n}}\n"
+            )
+        }
+        (Kind::Caddy, Flavor::Authentik) => format!(
+            "{base} {{\n\troute {{\n\t\treverse_proxy /outpost.goauthentik.io/* {latch}\n\
+             \t\tforward_auth {latch} {{\n\t\t\turi /outpost.goauthentik.io/auth/caddy\n\
+             \t\t\tcopy_headers X-Authentik-Username X-Authentik-Groups X-Authentik-Email X-Authentik-Name X-Authentik-Uid\n\
+             \t\t\ttrusted_proxies private_ranges\n\t\t}}\n\t\treverse_proxy {upstream}\n\t}}\n}}\n"
+        ),
+    }
+}
+
 /// A proxy process with its config and logs in a temporary directory.
 struct Proxy {
     kind: Kind,
@@ -151,20 +217,16 @@ struct Proxy {
 }
 
 impl Proxy {
-    async fn start(kind: Kind, binary: &Path, port: u16, latch: &str, upstream: SocketAddr) -> Self {
+    async fn start(kind: Kind, flavor: Flavor, binary: &Path, port: u16, latch: &str, upstream: SocketAddr) -> Self {
         let dir = tempfile::tempdir().unwrap();
         // nginx workers may run as `nobody`: let them into the directory.
         std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let ip = kind.ip();
         let base = format!("http://{ip}:{port}");
+        let site = site_config(kind, flavor, &base, latch, upstream);
         let mut command = tokio::process::Command::new(binary);
         match kind {
             Kind::Nginx => {
-                let site = repo_file(NGINX_TEMPLATE);
-                let site = fill(&site, "listen 80;", &format!("listen {ip}:{port};"));
-                let site = fill(&site, EXAMPLE_APP, &base);
-                let site = fill(&site, EXAMPLE_LATCH, latch);
-                let site = fill(&site, EXAMPLE_UPSTREAM, &upstream.to_string());
                 std::fs::write(dir.path().join("site.conf"), site).unwrap();
                 let d = dir.path().display();
                 let main = format!(
@@ -187,10 +249,6 @@ impl Proxy {
                     .args(["-g", "daemon off;"]);
             }
             Kind::Caddy => {
-                let site = repo_file(CADDY_TEMPLATE);
-                let site = fill(&site, "uptime.example.com {", &format!("{base} {{"));
-                let site = fill(&site, EXAMPLE_LATCH, latch);
-                let site = fill(&site, EXAMPLE_UPSTREAM, &upstream.to_string());
                 let global = format!("{{\n\tadmin off\n\tauto_https off\n\tdefault_bind {ip}\n}}\n\n");
                 let config = dir.path().join("Caddyfile");
                 std::fs::write(&config, format!("{global}{site}")).unwrap();
@@ -253,6 +311,10 @@ struct Setup {
 }
 
 async fn setup(backend: Backend) -> Option<Setup> {
+    setup_with(backend, Flavor::Latch).await
+}
+
+async fn setup_with(backend: Backend, flavor: Flavor) -> Option<Setup> {
     let latch = TestApp::spawn(backend).await?;
     latch.admin(&["group", "add", "admins"]).await;
     latch.admin(&["group", "add", "staff"]).await;
@@ -281,12 +343,31 @@ async fn setup(backend: Backend) -> Option<Setup> {
             .await;
         let settings: Value = serde_json::from_str(&added).expect("app add --proxy --json prints JSON");
         assert_eq!(settings["external_url"], external.as_str());
-        proxies.push(Proxy::start(kind, &binary, port, &latch.base, upstream.addr).await);
+        proxies.push(Proxy::start(kind, flavor, &binary, port, &latch.base, upstream.addr).await);
     }
     Some(Setup { latch, upstream, proxies })
 }
 
 // --------------------------------------------------------------- browsing
+
+/// What a browser sends when it opens a page (a top-level navigation).
+const PAGE_HEADERS: [(&str, &str); 3] = [
+    ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+    ("sec-fetch-mode", "navigate"),
+    ("sec-fetch-dest", "document"),
+];
+
+/// A browser that opens pages, as a person does (unlike a script's `fetch`).
+fn page_browser() -> Browser {
+    let headers = PAGE_HEADERS.iter().map(|(name, value)| (name.parse().unwrap(), value.parse().unwrap())).collect();
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    Browser { client }
+}
 
 /// Follows redirects wherever they lead (proxies, Latch); returns the final
 /// response and every URL visited on the way.
@@ -350,7 +431,7 @@ async fn user_id(latch: &TestApp, username: &str) -> String {
 
 /// A browser signed in to `proxy`'s app as ada.
 async fn signed_in(setup: &Setup, proxy: &Proxy) -> Browser {
-    let browser = Browser::new();
+    let browser = page_browser();
     let (response, _) = sign_in_through(&setup.latch, &browser, &proxy.url("/"), "ada").await;
     echo(response).await;
     browser
@@ -370,7 +451,7 @@ async fn sign_in_lands_on_the_original_url_with_identity_headers(backend: Backen
     let Some(setup) = setup(backend).await else { return };
     let uid = user_id(&setup.latch, "ada").await;
     for proxy in &setup.proxies {
-        let browser = Browser::new();
+        let browser = page_browser();
         let original = "/dash/board?tab=2&q=a%20b&rd=x";
         let (response, visited) = sign_in_through(&setup.latch, &browser, &proxy.url(original), "ada").await;
         assert!(
@@ -401,7 +482,7 @@ async fn sign_in_lands_on_the_original_url_with_identity_headers(backend: Backen
 async fn an_existing_latch_session_passes_without_a_password(backend: Backend) {
     let Some(setup) = setup(backend).await else { return };
     let credentials = setup.latch.add_app("grafana", &[CALLBACK], &[]).await;
-    let browser = Browser::new();
+    let browser = page_browser();
     // Signed in to Latch through an OIDC app…
     let params = code_request(&credentials.client_id, CALLBACK, "state-1");
     let callback = browser.authorize(&setup.latch.base, &setup.latch.authorize_url(&params), "ada", PASSWORD).await;
@@ -420,7 +501,7 @@ async fn users_outside_the_groups_are_refused_and_the_upstream_never_sees_them(b
     let Some(setup) = setup(backend).await else { return };
     for proxy in &setup.proxies {
         // bob is in no group: Latch refuses to sign him in to the app.
-        let browser = Browser::new();
+        let browser = page_browser();
         let (response, _) = sign_in_through(&setup.latch, &browser, &proxy.url("/secret"), "bob").await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         let response = browser.client.get(proxy.url("/secret")).send().await.unwrap();
@@ -460,7 +541,7 @@ async fn forged_identity_headers_never_reach_the_upstream(backend: Backend) {
     for proxy in &setup.proxies {
         // Not signed in: forging gets nowhere, whatever else is forged along.
         let before = setup.upstream.requests();
-        let stranger = Browser::new();
+        let stranger = page_browser();
         let mut request = stranger.client.get(proxy.url("/admin"));
         for (name, value) in forged {
             request = request.header(name, value);
@@ -495,8 +576,29 @@ async fn signing_out_refuses_the_next_request(backend: Backend) {
     let Some(setup) = setup(backend).await else { return };
     for proxy in &setup.proxies {
         let browser = signed_in(&setup, proxy).await;
-        let response = browser.client.get(proxy.url("/outpost.goauthentik.io/sign_out")).send().await.unwrap();
+        let sign_out = proxy.url("/outpost.goauthentik.io/sign_out");
+        // A bare GET (a link or an image on any site) only asks.
+        let response = browser.client.get(&sign_out).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
+        let html = response.text().await.unwrap();
+        let response = browser.client.get(proxy.url("/still-in")).send().await.unwrap();
+        assert_eq!(echo(response).await["uri"], "/still-in", "{:?}: a GET signed out", proxy.kind);
+        // A POST without the form's token (from another site) neither.
+        let response = browser.client.post(&sign_out).form(&[("latch_logout", "yes")]).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let response = browser.client.get(proxy.url("/still-in")).send().await.unwrap();
+        assert_eq!(echo(response).await["uri"], "/still-in", "{:?}: an unconfirmed POST signed out", proxy.kind);
+        // The form, posted back, signs out.
+        let action = crate::common::unescape_html(html.split("action=\"").nth(1).unwrap().split('"').next().unwrap());
+        let token = crate::common::hidden_input(&html, "csrf_token").unwrap();
+        let response = browser
+            .client
+            .post(proxy.url(&action))
+            .form(&[("csrf_token", token.as_str()), ("latch_logout", "yes")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{:?}", proxy.kind);
         let before = setup.upstream.requests();
         let response = browser.client.get(proxy.url("/after")).send().await.unwrap();
         assert_sent_to_sign_in(&response, proxy);
@@ -525,12 +627,12 @@ async fn disabling_the_user_refuses_the_next_request(backend: Backend) {
 async fn a_replayed_code_revokes_the_sign_in(backend: Backend) {
     let Some(setup) = setup(backend).await else { return };
     for proxy in &setup.proxies {
-        let browser = Browser::new();
+        let browser = page_browser();
         let (response, visited) = sign_in_through(&setup.latch, &browser, &proxy.url("/"), "ada").await;
         echo(response).await;
         let callback = visited.iter().find(|url| url.contains("/outpost.goauthentik.io/callback?code=")).unwrap();
         // Someone else presents the same code: refused, and ada's cookie dies.
-        let thief = Browser::new();
+        let thief = page_browser();
         let response = thief.client.get(callback).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert!(location(&response).is_none());
@@ -555,13 +657,13 @@ async fn rd_outside_the_proxy_apps_is_refused_without_a_redirect(backend: Backen
             "rd=javascript:alert(1)".to_owned(),
             String::new(),
         ] {
-            let response = Browser::new().client.get(format!("{start}?{rd}")).send().await.unwrap();
+            let response = page_browser().client.get(format!("{start}?{rd}")).send().await.unwrap();
             assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{start}?{rd}");
             assert!(location(&response).is_none(), "{start}?{rd} redirected");
         }
     }
     // Latch's own step refuses them too, signed in or not.
-    let browser = Browser::new();
+    let browser = page_browser();
     browser.sign_in(&setup.latch.base, "ada", PASSWORD).await;
     let query = serde_urlencoded::to_string([("rd", "https://evil.example/"), ("state", "s")]).unwrap();
     let response =
@@ -573,7 +675,7 @@ async fn rd_outside_the_proxy_apps_is_refused_without_a_redirect(backend: Backen
 async fn proxy_misconfiguration_is_named_and_traefik_is_answered(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else { return };
     app.admin(&["app", "add", "kuma", "--name", "Kuma", "--proxy", "--external-url", "https://kuma.example.com"]).await;
-    let client = Browser::new().client;
+    let client = page_browser().client;
     // nginx without X-Original-URL: a configuration error that says so.
     let response = client.get(app.url("/outpost.goauthentik.io/auth/nginx")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
@@ -637,7 +739,7 @@ async fn any_instance_serves_any_step(backend: Backend) {
     let (b, server_b) = second_instance(&a, dir.path()).await;
     a.add_user("ada", PASSWORD, &[]).await;
     a.admin(&["app", "add", "kuma", "--name", "Kuma", "--proxy", "--external-url", "https://kuma.example.com"]).await;
-    let browser = Browser::new();
+    let browser = page_browser();
     let on = |base: &str, url: &str| url.replacen(&a.base, base, 1);
     let check = |base: &str| {
         browser
@@ -711,14 +813,11 @@ async fn a_cookie_domain_covers_the_apps_that_share_it(backend: Backend) {
         args.extend(extra);
         latch.admin(&args).await;
     }
-    let browser = Browser::new();
+    let browser = page_browser();
     browser.sign_in(&latch.base, "ada", PASSWORD).await;
     let response = sign_in_directly(&latch, &browser, "https://kuma.example.com/a?b=c").await;
     assert_eq!(location(&response).unwrap(), "https://kuma.example.com/a?b=c");
-    let cookie = crate::common::set_cookies(&response)
-        .into_iter()
-        .find(|cookie| cookie.starts_with("latch_proxy_") && !cookie.starts_with("latch_proxy_state"))
-        .expect("the app's cookie");
+    let cookie = app_cookie(&response);
     assert!(cookie.contains("; Domain=example.com") && cookie.contains("; Secure") && cookie.contains("; HttpOnly"));
     let pair = cookie.split(';').next().unwrap().to_owned();
     let check = |host: &str| {
@@ -733,17 +832,211 @@ async fn a_cookie_domain_covers_the_apps_that_share_it(backend: Backend) {
     assert_eq!(check("kuma.example.com").await.unwrap().status(), StatusCode::OK);
     assert_eq!(check("grafana.example.com").await.unwrap().status(), StatusCode::OK);
     assert_eq!(check("admin.example.com").await.unwrap().status(), StatusCode::FORBIDDEN);
-    assert_eq!(check("alone.example.com").await.unwrap().status(), StatusCode::FOUND);
-    // A host-only app's cookie stays with that app.
+    assert_eq!(check("alone.example.com").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    // A host-only app's cookie stays with that app, and says so by its name.
     let response = sign_in_directly(&latch, &browser, "https://alone.example.com/").await;
-    let cookie = crate::common::set_cookies(&response)
+    let cookie = app_cookie(&response);
+    assert!(!cookie.contains("Domain=") && cookie.starts_with("__Host-latch_proxy_"), "{cookie}");
+}
+
+/// The app's sign-in cookie among a response's `Set-Cookie`s.
+fn app_cookie(response: &reqwest::Response) -> String {
+    crate::common::set_cookies(response)
         .into_iter()
-        .find(|cookie| cookie.starts_with("latch_proxy_") && !cookie.starts_with("latch_proxy_state"))
-        .expect("the app's cookie");
-    assert!(!cookie.contains("Domain="), "{cookie}");
+        .find(|cookie| {
+            let name = cookie.split('=').next().unwrap_or_default().trim_start_matches("__Host-");
+            name.starts_with("latch_proxy_") && !name.starts_with("latch_proxy_state")
+        })
+        .expect("the app's cookie")
+}
+
+/// The token in a `Set-Cookie` value.
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_owned()
+}
+
+fn header_map(pairs: &[(&str, &str)]) -> reqwest::header::HeaderMap {
+    pairs.iter().map(|(name, value)| (name.parse().unwrap(), value.parse().unwrap())).collect()
+}
+
+/// What `fetch()` sends from a page.
+const FETCH_HEADERS: [(&str, &str); 3] = [("accept", "*/*"), ("sec-fetch-mode", "cors"), ("sec-fetch-dest", "empty")];
+
+/// Scripts, API clients, POSTs and HEADs get a 401 they can act on, from
+/// each proxy and from `start`; only a page is sent to sign in.
+async fn only_page_navigations_are_sent_to_sign_in(backend: Backend) {
+    let Some(setup) = setup(backend).await else { return };
+    for proxy in &setup.proxies {
+        let client = crate::common::http();
+        let url = proxy.url("/api/items?x=1");
+        let requests = [
+            ("fetch", client.get(&url).headers(header_map(&FETCH_HEADERS))),
+            ("JSON API call", client.get(&url).header("accept", "application/json")),
+            ("XHR", client.get(&url).header("x-requested-with", "XMLHttpRequest").header("accept", "text/html")),
+            ("form POST", client.post(&url).headers(header_map(&PAGE_HEADERS)).form(&[("a", "b")])),
+            ("HEAD", client.head(&url).headers(header_map(&PAGE_HEADERS))),
+        ];
+        for (what, request) in requests {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{:?}: {what}", proxy.kind);
+            assert!(location(&response).is_none(), "{:?}: {what} was redirected", proxy.kind);
+        }
+        let response = client.get(&url).headers(header_map(&PAGE_HEADERS)).send().await.unwrap();
+        assert_sent_to_sign_in(&response, proxy);
+        // A script that followed a redirect to `start` (Authentik's configs
+        // redirect every 401) gets the 401 too, and starts no sign-in.
+        let start = location(&response).unwrap();
+        let response = client.get(&start).headers(header_map(&FETCH_HEADERS)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{:?}: start answered a fetch", proxy.kind);
+        assert!(crate::common::set_cookies(&response).is_empty());
+        let response = client.get(&start).headers(header_map(&PAGE_HEADERS)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{:?}: start refused a page", proxy.kind);
+    }
+    assert_eq!(setup.upstream.requests(), 0, "the upstream saw a request without a sign-in");
+}
+
+/// Two tabs start signing in to one app before either finishes: both land
+/// where they were going.
+async fn sign_ins_in_several_tabs_all_finish(backend: Backend) {
+    let Some(setup) = setup(backend).await else { return };
+    for proxy in &setup.proxies {
+        let browser = page_browser();
+        let mut tabs = Vec::new();
+        for path in ["/first-tab", "/second-tab", "/third-tab"] {
+            let (page, visited) = follow(&browser, &proxy.url(path)).await;
+            assert!(page.url().as_str().starts_with(&setup.latch.url("/login?")), "{visited:#?}");
+            tabs.push((path, page.text().await.unwrap()));
+        }
+        // Finished in the order they were opened: the first tab's state
+        // cookie is the oldest.
+        for (path, html) in &tabs {
+            let login = browser.submit_login(&setup.latch.base, "", html, "ada", PASSWORD).await;
+            assert_eq!(login.status(), StatusCode::SEE_OTHER);
+            let (response, visited) = follow(&browser, &absolute(&setup.latch.base, &location(&login).unwrap())).await;
+            assert_eq!(response.status(), StatusCode::OK, "{:?}: {path} did not finish: {visited:#?}", proxy.kind);
+            assert_eq!(echo(response).await["uri"], *path);
+        }
+    }
+}
+
+/// A browser already signed in to Latch is never asked again, and a new
+/// one signs in once, behind proxies configured as Authentik documents:
+/// nginx rewrites Latch's redirect to `sso` onto the app's host, where the
+/// browser has no Latch session, so Latch's login page must let a
+/// signed-in browser through.
+async fn authentik_style_proxy_configs_work_unchanged(backend: Backend) {
+    let Some(setup) = setup_with(backend, Flavor::Authentik).await else { return };
+    for proxy in &setup.proxies {
+        let browser = page_browser();
+        browser.sign_in(&setup.latch.base, "ada", PASSWORD).await;
+        let (response, visited) = follow(&browser, &proxy.url("/dash?tab=2")).await;
+        assert_eq!(response.status(), StatusCode::OK, "{:?} asked again: {visited:#?}", proxy.kind);
+        let seen = echo(response).await;
+        assert_eq!(seen["uri"], "/dash?tab=2");
+        assert_eq!(header_values(&seen, "x-authentik-username"), vec!["ada".to_owned()]);
+
+        let fresh = page_browser();
+        let (response, _) = sign_in_through(&setup.latch, &fresh, &proxy.url("/other"), "ada").await;
+        assert_eq!(echo(response).await["uri"], "/other");
+        let response = fresh.client.get(proxy.url("/again")).send().await.unwrap();
+        assert_eq!(echo(response).await["uri"], "/again");
+        // A script is told 401 even though these configs redirect every 401.
+        let response =
+            crate::common::http().get(proxy.url("/api")).headers(header_map(&FETCH_HEADERS)).send().await.unwrap();
+        let start = location(&response).map(|start| absolute(&proxy.base, &start));
+        if let Some(start) = start {
+            let response = crate::common::http().get(&start).headers(header_map(&FETCH_HEADERS)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{:?}: {start}", proxy.kind);
+        } else {
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{:?}", proxy.kind);
+        }
+    }
+}
+
+/// `/login?next=…` continues a signed-in browser to `next`, unless `next`
+/// itself demands a fresh sign-in (`prompt=login`); `next` stays a path on
+/// Latch.
+async fn the_login_page_lets_a_signed_in_browser_through(backend: Backend) {
+    let Some(latch) = TestApp::spawn(backend).await else { return };
+    latch.add_user("ada", PASSWORD, &[]).await;
+    let credentials = latch.add_app("grafana", &[CALLBACK], &[]).await;
+    let browser = page_browser();
+    browser.sign_in(&latch.base, "ada", PASSWORD).await;
+    let login = |next: &str| {
+        let query = serde_urlencoded::to_string([("next", next)]).unwrap();
+        browser.client.get(latch.url(&format!("/login?{query}"))).send()
+    };
+    let response = login("/outpost.goauthentik.io/sso?rd=x&state=y").await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response).unwrap(), "/outpost.goauthentik.io/sso?rd=x&state=y");
+    let response = login("https://evil.example/").await.unwrap();
+    assert_eq!(location(&response).unwrap(), "/");
+    // Without a `next`, the form stays: to sign in as someone else.
+    assert_eq!(browser.client.get(latch.url("/login")).send().await.unwrap().status(), StatusCode::OK);
+    // prompt=login sends the browser to the login page, which asks.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut params = code_request(&credentials.client_id, CALLBACK, "s");
+    params.push(("prompt", "login"));
+    let response = browser.client.get(latch.authorize_url(&params)).send().await.unwrap();
+    let page = browser.client.get(absolute(&latch.base, &location(&response).unwrap())).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("name=\"password\""));
+}
+
+/// Another host under the same parent domain can make the browser send a
+/// cookie of its choosing along with the app's own; it never counts.
+async fn a_cookie_another_host_planted_never_wins(backend: Backend) {
+    let Some(latch) = TestApp::spawn(backend).await else { return };
+    latch.admin(&["group", "add", "staff"]).await;
+    latch.add_user("ada", PASSWORD, &["staff"]).await;
+    latch.add_user("bob", PASSWORD, &[]).await;
+    for (slug, external) in [("kuma", "https://kuma.example.com"), ("plain", "http://plain.example.com")] {
+        latch.admin(&["app", "add", slug, "--name", slug, "--proxy", "--external-url", external]).await;
+    }
+    let token_of = async |username: &str, target: &str| {
+        let browser = page_browser();
+        browser.sign_in(&latch.base, username, PASSWORD).await;
+        let cookie = app_cookie(&sign_in_directly(&latch, &browser, target).await);
+        (cookie.split('=').next().unwrap().to_owned(), cookie_value(&cookie))
+    };
+    let (name, ada) = token_of("ada", "https://kuma.example.com/").await;
+    let (_, bob) = token_of("bob", "https://kuma.example.com/").await;
+    let check = |host: &str, cookies: String| {
+        crate::common::http()
+            .get(latch.url("/outpost.goauthentik.io/auth/traefik"))
+            .header("X-Forwarded-Proto", if host.starts_with("plain") { "http" } else { "https" })
+            .header("X-Forwarded-Host", host)
+            .header("X-Forwarded-Uri", "/")
+            .header("Cookie", cookies)
+            .send()
+    };
+    let user = async |response: reqwest::Response| {
+        (response.status(), response.headers().get("remote-user").map(|value| value.to_str().unwrap().to_owned()))
+    };
+    // bob's cookie, planted for the parent domain under the unprefixed
+    // name, beside ada's own: ada.
+    let unprefixed = name.trim_start_matches("__Host-");
+    let planted = format!("{unprefixed}={bob}; {name}={ada}");
+    assert_eq!(user(check("kuma.example.com", planted).await.unwrap()).await, (StatusCode::OK, Some("ada".into())));
+    // bob's cookie under the name of the parent domain's scope: not his.
+    let parent = latch::proxy::cookie::session_cookie_name("example.com");
+    let response = check("kuma.example.com", format!("{parent}={bob}")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // Over http no name is safe from planting: two people, no one.
+    let (plain, ada) = token_of("ada", "http://plain.example.com/").await;
+    let (_, bob) = token_of("bob", "http://plain.example.com/").await;
+    for cookies in [format!("{plain}={bob}; {plain}={ada}"), format!("{plain}={ada}; {plain}={bob}")] {
+        assert_eq!(check("plain.example.com", cookies).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(check("plain.example.com", format!("{plain}={ada}")).await.unwrap().status(), StatusCode::OK);
 }
 
 on_every_backend!(
+    only_page_navigations_are_sent_to_sign_in,
+    sign_ins_in_several_tabs_all_finish,
+    authentik_style_proxy_configs_work_unchanged,
+    the_login_page_lets_a_signed_in_browser_through,
+    a_cookie_another_host_planted_never_wins,
     sign_in_lands_on_the_original_url_with_identity_headers,
     an_existing_latch_session_passes_without_a_password,
     users_outside_the_groups_are_refused_and_the_upstream_never_sees_them,
