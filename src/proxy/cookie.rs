@@ -61,6 +61,29 @@ fn covering_scopes(target: &TargetUrl) -> Vec<String> {
     scopes
 }
 
+/// Removals of what other hosts may have planted under `scope`'s name for
+/// a domain covering `app` other than the scope's own: such a cookie beside
+/// Latch's makes the check admit no one, and the sign-in that follows
+/// clears it. Nothing for a `__Host-` name, which no other host can set.
+pub fn planted_lookalikes(app: &TargetUrl, scope: &str) -> Vec<ProxyCookie> {
+    let name = session_cookie_name(scope);
+    if name.starts_with(HOST_PREFIX) {
+        return Vec::new();
+    }
+    covering_scopes(app)
+        .into_iter()
+        .filter(|domain| domain != scope && !domain.contains("://"))
+        .map(|domain| ProxyCookie {
+            name: name.clone(),
+            value: String::new(),
+            domain: Some(domain),
+            path: "/",
+            max_age: 0,
+            secure: false,
+        })
+        .collect()
+}
+
 /// A sign-in cookie the request carried for `target`, and the one scope
 /// its name stands for: the check admits it only if Latch issued it for
 /// exactly that scope.
@@ -250,6 +273,13 @@ mod tests {
             ["https://kuma.lab.example.com", "kuma.lab.example.com", "lab.example.com", "example.com"]
         );
         assert_eq!(covering_scopes(&TargetUrl::parse("http://127.0.0.2:8080/").unwrap()), ["http://127.0.0.2:8080"]);
+        let lookalikes = planted_lookalikes(&TargetUrl::parse("http://kuma.lab.example.com").unwrap(), "example.com");
+        let domains: Vec<_> = lookalikes.iter().map(|cookie| cookie.domain.as_deref().unwrap()).collect();
+        assert_eq!(domains, ["kuma.lab.example.com", "lab.example.com"]);
+        assert!(
+            lookalikes.iter().all(|cookie| cookie.name == session_cookie_name("example.com") && cookie.max_age == 0)
+        );
+        assert!(planted_lookalikes(&target, "https://kuma.lab.example.com").is_empty());
         let many = vec![format!("{origin}={TOKEN}"); 10];
         assert_eq!(session_candidates(many.iter().map(String::as_str), &target).len(), MAX_CANDIDATES);
     }

@@ -260,9 +260,12 @@ impl ForwardAuth {
             secure,
         };
         let finished = in_progress.iter().filter(|flow| flow.binding() == grant.state_hash).map(|flow| flow.cookie(0));
+        let planted = TargetUrl::parse(&grant.app.origin)
+            .map(|app| cookie::planted_lookalikes(&app, grant.app.scope()))
+            .unwrap_or_default();
         tracing::info!(app = %grant.app.slug, "forward auth: signed in");
         Ok(SignedIn {
-            cookies: std::iter::once(session_cookie).chain(finished).collect(),
+            cookies: planted.into_iter().chain([session_cookie]).chain(finished).collect(),
             location: grant.target_url,
             app_slug: grant.app.slug,
         })

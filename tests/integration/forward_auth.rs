@@ -845,7 +845,9 @@ fn app_cookie(response: &reqwest::Response) -> String {
         .into_iter()
         .find(|cookie| {
             let name = cookie.split('=').next().unwrap_or_default().trim_start_matches("__Host-");
-            name.starts_with("latch_proxy_") && !name.starts_with("latch_proxy_state")
+            name.starts_with("latch_proxy_")
+                && !name.starts_with("latch_proxy_state")
+                && !cookie_value(cookie).is_empty()
         })
         .expect("the app's cookie")
 }
@@ -996,11 +998,12 @@ async fn a_cookie_another_host_planted_never_wins(backend: Backend) {
     let token_of = async |username: &str, target: &str| {
         let browser = page_browser();
         browser.sign_in(&latch.base, username, PASSWORD).await;
-        let cookie = app_cookie(&sign_in_directly(&latch, &browser, target).await);
-        (cookie.split('=').next().unwrap().to_owned(), cookie_value(&cookie))
+        let response = sign_in_directly(&latch, &browser, target).await;
+        let cookie = app_cookie(&response);
+        (cookie.split('=').next().unwrap().to_owned(), cookie_value(&cookie), crate::common::set_cookies(&response))
     };
-    let (name, ada) = token_of("ada", "https://kuma.example.com/").await;
-    let (_, bob) = token_of("bob", "https://kuma.example.com/").await;
+    let (name, ada, _) = token_of("ada", "https://kuma.example.com/").await;
+    let (_, bob, _) = token_of("bob", "https://kuma.example.com/").await;
     let check = |host: &str, cookies: String| {
         crate::common::http()
             .get(latch.url("/outpost.goauthentik.io/auth/traefik"))
@@ -1023,8 +1026,11 @@ async fn a_cookie_another_host_planted_never_wins(backend: Backend) {
     let response = check("kuma.example.com", format!("{parent}={bob}")).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     // Over http no name is safe from planting: two people, no one.
-    let (plain, ada) = token_of("ada", "http://plain.example.com/").await;
-    let (_, bob) = token_of("bob", "http://plain.example.com/").await;
+    let (plain, ada, set) = token_of("ada", "http://plain.example.com/").await;
+    let (_, bob, _) = token_of("bob", "http://plain.example.com/").await;
+    // Signing in clears what a sibling could have planted for the parent.
+    let cleared = format!("{plain}=; Path=/; Max-Age=0; Domain=example.com; HttpOnly; SameSite=Lax");
+    assert!(set.contains(&cleared), "{set:#?}");
     for cookies in [format!("{plain}={bob}; {plain}={ada}"), format!("{plain}={ada}; {plain}={bob}")] {
         assert_eq!(check("plain.example.com", cookies).await.unwrap().status(), StatusCode::UNAUTHORIZED);
     }
