@@ -589,16 +589,7 @@ async fn signing_out_refuses_the_next_request(backend: Backend) {
         let response = browser.client.get(proxy.url("/still-in")).send().await.unwrap();
         assert_eq!(echo(response).await["uri"], "/still-in", "{:?}: an unconfirmed POST signed out", proxy.kind);
         // The form, posted back, signs out.
-        let action = crate::common::unescape_html(html.split("action=\"").nth(1).unwrap().split('"').next().unwrap());
-        let token = crate::common::hidden_input(&html, "csrf_token").unwrap();
-        let response = browser
-            .client
-            .post(proxy.url(&action))
-            .form(&[("csrf_token", token.as_str()), ("latch_logout", "yes")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{:?}", proxy.kind);
+        sign_out_with_the_form(&browser, proxy).await;
         let before = setup.upstream.requests();
         let response = browser.client.get(proxy.url("/after")).send().await.unwrap();
         assert_sent_to_sign_in(&response, proxy);
@@ -607,6 +598,22 @@ async fn signing_out_refuses_the_next_request(backend: Backend) {
         let (page, _) = follow(&browser, &proxy.url("/after")).await;
         assert!(page.url().as_str().starts_with(&setup.latch.url("/login?")), "{}", page.url());
     }
+}
+
+/// Opens the sign-out page and posts its form back.
+async fn sign_out_with_the_form(browser: &Browser, proxy: &Proxy) {
+    let html = browser.client.get(proxy.url("/outpost.goauthentik.io/sign_out")).send().await.unwrap().text().await;
+    let html = html.unwrap();
+    let action = crate::common::unescape_html(html.split("action=\"").nth(1).unwrap().split('"').next().unwrap());
+    let token = crate::common::hidden_input(&html, "csrf_token").unwrap();
+    let response = browser
+        .client
+        .post(proxy.url(&action))
+        .form(&[("csrf_token", token.as_str()), ("latch_logout", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{:?}: the sign-out form failed", proxy.kind);
 }
 
 async fn disabling_the_user_refuses_the_next_request(backend: Backend) {
@@ -942,6 +949,12 @@ async fn authentik_style_proxy_configs_work_unchanged(backend: Backend) {
         assert_eq!(echo(response).await["uri"], "/other");
         let response = fresh.client.get(proxy.url("/again")).send().await.unwrap();
         assert_eq!(echo(response).await["uri"], "/again");
+        // Signing out works through these configs too (nginx drops the
+        // body of requests to the outpost paths).
+        sign_out_with_the_form(&fresh, proxy).await;
+        let response = fresh.client.get(proxy.url("/after")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FOUND, "{:?}: still signed in", proxy.kind);
+        assert!(location(&response).unwrap().contains("/outpost.goauthentik.io/start?rd="));
         // A script is told 401 even though these configs redirect every 401.
         let response =
             crate::common::http().get(proxy.url("/api")).headers(header_map(&FETCH_HEADERS)).send().await.unwrap();
