@@ -581,6 +581,7 @@ async fn signing_out_refuses_the_next_request(backend: Backend) {
         let response = browser.client.get(&sign_out).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let html = response.text().await.unwrap();
+        assert!(html.contains("<h1>Sign out?</h1>") && html.contains("method=\"post\""), "{html}");
         let response = browser.client.get(proxy.url("/still-in")).send().await.unwrap();
         assert_eq!(echo(response).await["uri"], "/still-in", "{:?}: a GET signed out", proxy.kind);
         // A POST without the form's token (from another site) neither.
