@@ -30,7 +30,7 @@ impl Provider {
         now: UnixTime,
     ) -> ProtocolResult<LogoutOutcome> {
         let Some(app) = self.store.app_by_slug(slug).await? else {
-            return client_error(ErrorCode::InvalidRequest, "no such application");
+            return client_error(ErrorCode::InvalidRequest, format!("no application has the slug {slug}"));
         };
         if params.get("client_id").is_some_and(|client_id| client_id != app.client_id) {
             return client_error(ErrorCode::InvalidRequest, "client_id does not belong to this application");

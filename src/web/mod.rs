@@ -62,10 +62,10 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         ])
         .expose_headers([header::WWW_AUTHENTICATE]);
     let apis = Router::new()
-        .route("/application/o/token/", axum::routing::post(oidc::token))
+        .route("/application/o/token/", axum::routing::post(oidc::token).fallback(oidc::post_only))
         .route("/application/o/userinfo/", get(oidc::userinfo).post(oidc::userinfo))
-        .route("/application/o/revoke/", axum::routing::post(oidc::revoke))
-        .route("/application/o/introspect/", axum::routing::post(oidc::introspect))
+        .route("/application/o/revoke/", axum::routing::post(oidc::revoke).fallback(oidc::post_only))
+        .route("/application/o/introspect/", axum::routing::post(oidc::introspect).fallback(oidc::post_only))
         .route("/application/o/{slug}/.well-known/openid-configuration", get(oidc::discovery))
         // Where clients look for the same document: appended to the issuer
         // with its trailing slash kept (django-allauth), and the RFC 8414

@@ -3,8 +3,10 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, PRAGMA, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::{
+    ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, PRAGMA, SET_COOKIE,
+};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 
 use super::cookies;
@@ -168,6 +170,18 @@ async fn authenticated(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Re
     let params = Params::from_pairs(pairs).map_err(|repeated| invalid_request(repeated_message(&repeated)))?;
     let app = state.provider.authenticate_client(basic.as_ref(), &params).await.map_err(WebError::token(basic_auth))?;
     Ok((app, params, basic_auth))
+}
+
+/// Another method than POST at the token, revocation or introspection
+/// endpoint (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1): 405 with
+/// `Allow: POST` and an RFC 6749 §5.2 body that says so.
+pub async fn post_only(method: Method) -> Response {
+    let description = format!("this endpoint takes POST with a form body, not {method}");
+    let error = OAuthError::new(ErrorCode::InvalidRequest, description);
+    let mut response = WebError::Token { error, basic_auth: false }.into_response();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
+    response
 }
 
 fn repeated_message(name: &str) -> String {

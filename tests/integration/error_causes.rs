@@ -59,6 +59,20 @@ async fn bodies_that_are_not_forms_are_named(backend: Backend) {
     .await;
 }
 
+/// The endpoints that take POST say so to a GET, in their JSON format.
+async fn other_methods_than_post_are_named(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let rp = Rp::register(&app, "web", &[]).await;
+    for field in ["token_endpoint", "revocation_endpoint", "introspection_endpoint"] {
+        for method in [reqwest::Method::GET, reqwest::Method::PUT] {
+            let response = http().request(method.clone(), rp.endpoint(field)).send().await.unwrap();
+            assert_eq!(header(&response, "allow").as_deref(), Some("POST"), "{method} {field}");
+            let cause = format!("takes POST with a form body, not {method}");
+            described(response, StatusCode::METHOD_NOT_ALLOWED, "invalid_request", &cause).await;
+        }
+    }
+}
+
 /// Each way client authentication can be wrong says which.
 async fn client_authentication_errors_name_their_cause(backend: Backend) {
     let Some(app) = server(backend).await else { return };
@@ -228,9 +242,13 @@ async fn authorization_and_sign_out_errors_name_their_cause(backend: Backend) {
         http().post(&end_session).json(&serde_json::json!({"post_logout_redirect_uri": target})).send().await.unwrap();
     let message = assert_error_page(response).await;
     assert!(message.contains("application/json"), "{message}");
+    let unknown = end_session.replace("/web/", "/nope/");
+    let message = assert_error_page(http().get(&unknown).send().await.unwrap()).await;
+    assert!(message.contains("no application has the slug nope"), "{message}");
 }
 
 on_every_backend!(
+    other_methods_than_post_are_named,
     bodies_that_are_not_forms_are_named,
     client_authentication_errors_name_their_cause,
     userinfo_errors_name_their_cause,
