@@ -7,7 +7,10 @@
 use base64::Engine;
 use reqwest::StatusCode;
 
-use crate::common::{Backend, Browser, assert_error_page, assert_error_redirect, code_request, header, location};
+use crate::common::{
+    Backend, Browser, Options, PASSWORD, TestApp, assert_error_page, assert_error_redirect, code_request, header,
+    location,
+};
 use crate::on_every_backend;
 use crate::relying_party::{CALLBACK, Rp, http, server, string, token_error, token_ok};
 
@@ -207,6 +210,21 @@ async fn userinfo_errors_name_their_cause(backend: Backend) {
     invalid_token(access_token.to_owned(), "was revoked").await;
 }
 
+/// An expired access token is called expired, not "invalid, expired or revoked".
+async fn userinfo_says_when_a_token_has_expired(backend: Backend) {
+    let options = Options { access_token_ttl: Some("1s"), ..Default::default() };
+    let Some(app) = TestApp::spawn_with(backend, options).await else { return };
+    app.add_user("ada", PASSWORD, &[]).await;
+    let rp = Rp::register(&app, "web", &[]).await;
+    let tokens = rp.tokens(&Browser::new(), "openid", "ada").await;
+    // Times are whole seconds: after 2.1 s a 1 s token has expired whatever the rounding.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let response = app.userinfo(string(&tokens, "access_token")).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = header(&response, "www-authenticate").unwrap_or_default();
+    assert!(challenge.contains("error=\"invalid_token\"") && challenge.contains("has expired"), "{challenge}");
+}
+
 /// The pages: an authorization request POSTed as JSON, an unsupported
 /// response type, and a sign-out that does not return to the app.
 async fn authorization_and_sign_out_errors_name_their_cause(backend: Backend) {
@@ -252,5 +270,6 @@ on_every_backend!(
     bodies_that_are_not_forms_are_named,
     client_authentication_errors_name_their_cause,
     userinfo_errors_name_their_cause,
+    userinfo_says_when_a_token_has_expired,
     authorization_and_sign_out_errors_name_their_cause,
 );
