@@ -12,7 +12,7 @@ use super::claims::{granted_scope, has_scope};
 use super::error::{ErrorCode, InternalError, OAuthError};
 use super::id_token_hint::HintedSubject;
 use super::params::Params;
-use super::redirect_uri::explain_mismatch;
+use super::redirect_uri::{self, explain_mismatch};
 use crate::audit::Actor;
 use crate::clock::UnixTime;
 use crate::crypto::{random_token, sha256_hex};
@@ -108,13 +108,15 @@ impl Provider {
         let Some(redirect_uri) = params.get("redirect_uri") else {
             return Ok(AuthorizeOutcome::ErrorPage("The request has no redirect_uri; it is required.".into()));
         };
-        if !app.redirect_uris.iter().any(|registered| registered == redirect_uri) {
+        if !app.redirect_uris.iter().any(|registered| redirect_uri::matches(registered, redirect_uri)) {
             return Ok(AuthorizeOutcome::ErrorPage(explain_mismatch(redirect_uri, &app.redirect_uris)));
         }
         let (mode, mode_error) = match params.get("response_mode") {
             None | Some("query") => (ResponseMode::Query, None),
             Some("form_post") => (ResponseMode::FormPost, None),
-            Some(_) => (ResponseMode::Query, Some("response_mode must be query or form_post")),
+            Some(other) => {
+                (ResponseMode::Query, Some(format!("response_mode {other} is not supported; use query or form_post")))
+            }
         };
         let responder = Responder { provider: self, app: &app, redirect_uri, state: params.get("state"), mode };
         if let Some(message) = mode_error {
@@ -271,7 +273,10 @@ fn validate<'p>(app: &App, params: &'p Params, reauth_after: Option<i64>) -> Res
     match params.get("response_type") {
         None => return invalid(ErrorCode::InvalidRequest, "response_type is required"),
         Some("code") => {}
-        Some(_) => return invalid(ErrorCode::UnsupportedResponseType, "only response_type=code is supported"),
+        Some(other) => {
+            let description = format!("response_type {other} is not supported; only code is");
+            return Err(OAuthError::new(ErrorCode::UnsupportedResponseType, description));
+        }
     }
     if params.get("request").is_some() {
         return invalid(ErrorCode::RequestNotSupported, "request objects are not supported");
@@ -293,7 +298,10 @@ fn validate<'p>(app: &App, params: &'p Params, reauth_after: Option<i64>) -> Res
             return invalid(ErrorCode::InvalidRequest, "code_challenge must be 43 base64url characters");
         }
         (Some(_), Some("S256")) | (None, None) => {}
-        (Some(_), Some(_)) => return invalid(ErrorCode::InvalidRequest, "unknown code_challenge_method"),
+        (Some(_), Some(other)) => {
+            let description = format!("code_challenge_method {other} is not supported; use S256");
+            return Err(OAuthError::new(ErrorCode::InvalidRequest, description));
+        }
     }
     if app.is_public() && code_challenge.is_none() {
         return invalid(ErrorCode::InvalidRequest, "PKCE with S256 is required for public clients");

@@ -5,7 +5,21 @@ use serde_json::{Map, Value, json};
 use crate::store::UserClaims;
 
 /// The scopes Latch knows, in the order they are listed in responses.
-pub const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+/// `groups` is the scope Authelia, Pocket ID, Dex and Kanidm release the
+/// `groups` claim for, so apps set up for them get their groups here too.
+pub const SUPPORTED_SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "offline_access"];
+
+/// What granting `scope` hands the app, as the consent page says it.
+pub fn scope_description(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Your account identifier",
+        "profile" => "Your name, username and groups",
+        "email" => "Your email address",
+        "groups" => "The groups you belong to",
+        "offline_access" => "Access while you are away (it stays signed in)",
+        _ => "Access named by the app",
+    }
+}
 
 pub const SUPPORTED_CLAIMS: [&str; 17] = [
     "iss",
@@ -38,8 +52,8 @@ pub fn has_scope(scope: &str, wanted: &str) -> bool {
     scope.split(' ').any(|granted| granted == wanted)
 }
 
-/// `sub` plus what `scope` allows. Groups travel with `profile`, as in
-/// Authentik, so apps that map groups to roles need no extra scope.
+/// `sub` plus what `scope` allows. Groups travel with `groups`, and with
+/// `profile` as in Authentik, so apps set up for either provider get them.
 pub fn user_claims(user: &UserClaims, scope: &str) -> Map<String, Value> {
     let mut claims = Map::new();
     claims.insert("sub".into(), json!(user.id));
@@ -52,6 +66,8 @@ pub fn user_claims(user: &UserClaims, scope: &str) -> Map<String, Value> {
         }
         claims.insert("preferred_username".into(), json!(user.username));
         claims.insert("nickname".into(), json!(user.username));
+    }
+    if has_scope(scope, "profile") || has_scope(scope, "groups") {
         claims.insert("groups".into(), json!(user.groups));
     }
     if has_scope(scope, "email") {
@@ -71,6 +87,7 @@ mod tests {
         assert_eq!(granted_scope("email  openid foo profile email"), "openid profile email");
         assert_eq!(granted_scope("offline_access openid"), "openid offline_access");
         assert_eq!(granted_scope("foo"), "");
+        assert_eq!(granted_scope("openid email groups"), "openid email groups");
     }
 
     #[test]
@@ -89,5 +106,15 @@ mod tests {
         assert_eq!(all["family_name"], "Lovelace");
         assert_eq!(all["groups"], json!(["admins"]));
         assert_eq!(all["email_verified"], true);
+        let groups_only = user_claims(&user, "openid groups");
+        assert_eq!(groups_only.keys().collect::<Vec<_>>(), ["groups", "sub"]);
+        assert_eq!(groups_only["groups"], json!(["admins"]));
+    }
+
+    #[test]
+    fn every_supported_scope_is_described() {
+        for scope in SUPPORTED_SCOPES {
+            assert_ne!(scope_description(scope), scope_description("unknown"), "{scope}");
+        }
     }
 }

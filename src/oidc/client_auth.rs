@@ -12,18 +12,26 @@ use crate::crypto::{constant_time_eq, sha256_hex};
 use crate::store::App;
 
 /// RFC 6749 §2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`.
+/// Each way a header can be wrong gets its own `invalid_client` description.
 pub fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
-    let malformed = || OAuthError::new(ErrorCode::InvalidClient, "malformed Basic authorization header");
-    let (scheme, encoded) = header.trim().split_once(' ').ok_or_else(malformed)?;
+    let malformed = |why: &'static str| OAuthError::new(ErrorCode::InvalidClient, why);
+    let (scheme, encoded) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(malformed());
+        return Err(malformed("the Authorization header must use the Basic scheme to authenticate a client"));
     }
-    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    if encoded.trim().is_empty() {
+        return Err(malformed("the Authorization header has no credentials after Basic"));
+    }
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| malformed("the Basic credentials are not valid base64 (standard alphabet, padded)"))?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed("the Basic credentials are not UTF-8"))?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or_else(|| malformed("the Basic credentials have no colon between client_id and client_secret"))?;
     let unescape = |part: &str| {
         let plus_as_space = part.replace('+', " ");
-        percent_decode(&plus_as_space).ok_or_else(malformed)
+        percent_decode(&plus_as_space).ok_or_else(|| malformed("the Basic credentials are not form-urlencoded"))
     };
     Ok((unescape(id)?, unescape(secret)?))
 }
@@ -41,26 +49,41 @@ impl Provider {
         let body_secret = params.get("client_secret");
         let (client_id, secret) = match (basic, body_id, body_secret) {
             (Some(_), _, Some(_)) => {
-                return client_error(ErrorCode::InvalidRequest, "use one client authentication method, not two");
+                return client_error(
+                    ErrorCode::InvalidRequest,
+                    "client_secret was sent both in the Authorization header and in the body; use one of them",
+                );
             }
             (Some((id, _)), Some(body_id), None) if id != body_id => {
                 return client_error(ErrorCode::InvalidRequest, "client_id differs from the Authorization header");
             }
             (Some((id, secret)), _, None) => (id.as_str(), Some(secret.as_str())),
             (None, Some(id), secret) => (id, secret),
-            (None, None, _) => {
-                return client_error(ErrorCode::InvalidClient, "client authentication is required");
+            (None, None, Some(_)) => {
+                return client_error(ErrorCode::InvalidClient, "client_secret was sent without client_id");
+            }
+            (None, None, None) => {
+                return client_error(
+                    ErrorCode::InvalidClient,
+                    "client authentication is required: send client_id and client_secret with HTTP Basic \
+                     or in the body",
+                );
             }
         };
-        let unknown = || OAuthError::new(ErrorCode::InvalidClient, "client authentication failed");
-        let app = self.store.app_by_client_id(client_id).await?.ok_or_else(unknown)?;
+        let Some(app) = self.store.app_by_client_id(client_id).await? else {
+            return client_error(ErrorCode::InvalidClient, "no client is registered with this client_id");
+        };
         match (&app.client_secret_hash, secret) {
             (Some(stored), Some(secret)) if constant_time_eq(stored.as_bytes(), sha256_hex(secret).as_bytes()) => {
                 Ok(app)
             }
+            (Some(_), Some(_)) => client_error(ErrorCode::InvalidClient, "the client_secret is wrong"),
+            (Some(_), None) => client_error(
+                ErrorCode::InvalidClient,
+                "this client is confidential: send its client_secret (client_secret_basic or client_secret_post)",
+            ),
             (None, None) => Ok(app),
             (None, Some(_)) => client_error(ErrorCode::InvalidClient, "this client is public and has no secret"),
-            _ => Err(unknown().into()),
         }
     }
 }
@@ -77,9 +100,20 @@ mod tests {
     }
 
     #[test]
-    fn malformed_basic_headers_are_invalid_client() {
-        for header in ["Bearer x", "Basic", "Basic !!!", &format!("Basic {}", STANDARD.encode("no-colon"))] {
-            assert_eq!(parse_basic(header).unwrap_err().code, ErrorCode::InvalidClient, "{header}");
+    fn malformed_basic_headers_are_invalid_client_and_say_why() {
+        let no_colon = format!("Basic {}", STANDARD.encode("no-colon"));
+        let not_utf8 = format!("Basic {}", STANDARD.encode([0xff, b':', b'x']));
+        for (header, why) in [
+            ("Bearer x", "Basic scheme"),
+            ("Basic", "no credentials"),
+            ("Basic  ", "no credentials"),
+            ("Basic !!!", "not valid base64"),
+            (&no_colon, "no colon"),
+            (&not_utf8, "not UTF-8"),
+        ] {
+            let error = parse_basic(header).unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidClient, "{header}");
+            assert!(error.description.contains(why), "{header}: {}", error.description);
         }
     }
 }

@@ -27,7 +27,7 @@ pub struct Discovery {
     pub grant_types_supported: [&'static str; 3],
     pub subject_types_supported: [&'static str; 1],
     pub id_token_signing_alg_values_supported: [&'static str; 3],
-    pub scopes_supported: [&'static str; 4],
+    pub scopes_supported: [&'static str; 5],
     pub claims_supported: [&'static str; 17],
     pub prompt_values_supported: [&'static str; 3],
     pub token_endpoint_auth_methods_supported: [&'static str; 3],

@@ -13,8 +13,9 @@ use crate::store::SessionUser;
 pub enum LogoutOutcome {
     /// Back to the app's registered post-logout URI.
     Redirect(String),
-    /// No valid registered target: tell the person they are signed out.
-    SignedOut,
+    /// No valid registered target: tell the person they are signed out and,
+    /// when the app asked to be returned to, why it was not.
+    SignedOut { not_returned: Option<&'static str> },
     /// Ask the person whether to sign out; nothing has ended yet.
     Confirm { app_name: String },
 }
@@ -29,7 +30,7 @@ impl Provider {
         now: UnixTime,
     ) -> ProtocolResult<LogoutOutcome> {
         let Some(app) = self.store.app_by_slug(slug).await? else {
-            return client_error(ErrorCode::InvalidRequest, "no such application");
+            return client_error(ErrorCode::InvalidRequest, format!("no application has the slug {slug}"));
         };
         if params.get("client_id").is_some_and(|client_id| client_id != app.client_id) {
             return client_error(ErrorCode::InvalidRequest, "client_id does not belong to this application");
@@ -43,21 +44,28 @@ impl Provider {
             }
             self.store.end_session(&session.id_hash, now).await?;
         }
-        let target = params.get("post_logout_redirect_uri").filter(|target| {
-            hint_ok && app.options.post_logout_redirect_uris.iter().any(|registered| registered == target)
-        });
-        Ok(match target {
-            Some(target) => {
-                let mut url = match url::Url::parse(target) {
-                    Ok(url) => url,
-                    Err(_) => return Ok(LogoutOutcome::SignedOut),
-                };
-                if let Some(state) = params.get("state") {
-                    url.query_pairs_mut().append_pair("state", state);
-                }
-                LogoutOutcome::Redirect(url.into())
-            }
-            None => LogoutOutcome::SignedOut,
-        })
+        let Some(target) = params.get("post_logout_redirect_uri") else {
+            return Ok(LogoutOutcome::SignedOut { not_returned: None });
+        };
+        let refused = |why: &'static str| {
+            tracing::info!(app = %app.slug, %target, reason = why, "post-logout redirect refused");
+            Ok(LogoutOutcome::SignedOut { not_returned: Some(why) })
+        };
+        if !hint_ok {
+            return refused("Its id_token_hint is not a valid ID token of this app, so Latch does not send you back.");
+        }
+        if !app.options.post_logout_redirect_uris.iter().any(|registered| registered == target) {
+            return refused(
+                "The address it asked to return to is not registered for it as a post-logout redirect URI \
+                 (latch app update --post-logout-redirect-uri).",
+            );
+        }
+        let Ok(mut url) = url::Url::parse(target) else {
+            return refused("The registered address it asked to return to is not a valid URL.");
+        };
+        if let Some(state) = params.get("state") {
+            url.query_pairs_mut().append_pair("state", state);
+        }
+        Ok(LogoutOutcome::Redirect(url.into()))
     }
 }

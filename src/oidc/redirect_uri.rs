@@ -1,6 +1,47 @@
-//! Exact redirect URI matching (RFC 9700 §4.1.3), and, when it fails, a
-//! precise account of the difference, because "redirect_uri mismatch" alone
-//! is the most common support question an identity provider gets.
+//! Redirect URI matching: exact, string for string (RFC 9700 §4.1.3), except
+//! the port of an http loopback URI (RFC 8252 §7.3); and, when matching
+//! fails, a precise account of the difference, because "redirect_uri
+//! mismatch" alone is the most common support question an identity provider
+//! gets.
+
+/// Hosts whose http redirect URIs may carry any port. RFC 8252 §7.3 names
+/// the loopback IP literals; `localhost` is treated the same because many
+/// command-line tools listen on it.
+const LOOPBACK_HOSTS: [&str; 3] = ["127.0.0.1", "[::1]", "localhost"];
+
+/// The rule `matches` applies, as the mismatch page states it.
+const EXACT_RULE: &str = "Redirect URIs must match exactly.";
+const LOOPBACK_RULE: &str = "Redirect URIs must match exactly; only http://127.0.0.1, http://[::1] and \
+                             http://localhost ones may differ in their port (RFC 8252 7.3, for native apps).";
+
+/// Whether the redirect URI `sent` in a request is the `registered` one: the
+/// same string, or both `http://` URIs on the same loopback host that differ
+/// only in their port (which the operating system gives a native app when it
+/// starts listening). `https` and other hosts get no such allowance.
+pub fn matches(registered: &str, sent: &str) -> bool {
+    registered == sent
+        || matches!((without_loopback_port(registered), without_loopback_port(sent)), (Some(r), Some(s)) if r == s)
+}
+
+/// `http://<loopback host>[:<port>]<rest>` as its host and rest, the port
+/// left out; `None` for any other URI (a userinfo part, another scheme or
+/// host, or a port that is not 1 to 5 digits below 65536).
+fn without_loopback_port(uri: &str) -> Option<(&'static str, &str)> {
+    let after_scheme = uri.strip_prefix("http://")?;
+    let authority_end = after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len());
+    let (authority, rest) = after_scheme.split_at(authority_end);
+    let host = LOOPBACK_HOSTS.into_iter().find(|host| authority.starts_with(host))?;
+    let port = &authority[host.len()..];
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|digits| digits.bytes().all(|byte| byte.is_ascii_digit()) && digits.parse::<u16>().is_ok());
+    port_ok.then_some((host, rest))
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    url.host_str().is_some_and(|host| LOOPBACK_HOSTS.contains(&host))
+}
 
 /// Why a redirect URI was refused, phrased for the person configuring the app.
 pub fn explain_mismatch(sent: &str, registered: &[String]) -> String {
@@ -14,6 +55,12 @@ pub fn explain_mismatch(sent: &str, registered: &[String]) -> String {
         (Err(_), _) => return format!("The redirect URI {sent:?} is not an absolute URL."),
         _ => "URI",
     };
+    let rule = match (&sent_url, &closest_url) {
+        (Ok(sent_url), Ok(closest_url)) if part == "port" || is_loopback(sent_url) || is_loopback(closest_url) => {
+            LOOPBACK_RULE
+        }
+        _ => EXACT_RULE,
+    };
     let detail = match part {
         "path" => format!(
             "path {:?} vs registered {:?}",
@@ -24,7 +71,7 @@ pub fn explain_mismatch(sent: &str, registered: &[String]) -> String {
     };
     format!(
         "The redirect URI {sent:?} is not registered for this app. The closest registered one is {closest:?}; \
-         the {part} differs ({detail}). Redirect URIs must match exactly."
+         the {part} differs ({detail}). {rule}"
     )
 }
 
@@ -33,7 +80,9 @@ fn differing_part(sent: &url::Url, registered: &url::Url) -> &'static str {
         "scheme"
     } else if sent.host_str() != registered.host_str() {
         "host"
-    } else if sent.port_or_known_default() != registered.port_or_known_default() {
+    } else if sent.port_or_known_default() != registered.port_or_known_default()
+        && !(sent.scheme() == "http" && is_loopback(sent))
+    {
         "port"
     } else if sent.path() != registered.path() {
         "path"
@@ -74,5 +123,46 @@ mod tests {
         assert!(explain_mismatch("https://app.example.com:8443/cb?x=2", &registered).contains("the query differs"));
         assert!(explain_mismatch("not a url", &registered).contains("not an absolute URL"));
         assert!(explain_mismatch("https://a/", &[]).contains("no registered redirect URI"));
+    }
+
+    #[test]
+    fn http_loopback_uris_match_on_any_port_and_nothing_else_does() {
+        for (registered, sent) in [
+            ("http://127.0.0.1/callback", "http://127.0.0.1:53219/callback"),
+            ("http://127.0.0.1:8080/callback", "http://127.0.0.1:53219/callback"),
+            ("http://[::1]/cb?x=1", "http://[::1]:1/cb?x=1"),
+            ("http://localhost/cb", "http://localhost:65535/cb"),
+            ("http://localhost", "http://localhost:3000"),
+            ("https://app.example.com/cb", "https://app.example.com/cb"),
+        ] {
+            assert!(matches(registered, sent), "{registered} should admit {sent}");
+        }
+        for (registered, sent) in [
+            ("https://127.0.0.1/callback", "https://127.0.0.1:53219/callback"),
+            ("http://app.example.com/cb", "http://app.example.com:8080/cb"),
+            ("http://127.0.0.1/callback", "http://127.0.0.1:53219/callback/"),
+            ("http://127.0.0.1/callback", "http://127.0.0.1:53219/Callback"),
+            ("http://127.0.0.1/cb?x=1", "http://127.0.0.1:5000/cb?x=2"),
+            ("http://127.0.0.1/cb", "http://localhost:5000/cb"),
+            ("http://127.0.0.1/cb", "http://127.0.0.10:5000/cb"),
+            ("http://127.0.0.1/cb", "http://127.0.0.1:65536/cb"),
+            ("http://127.0.0.1/cb", "http://127.0.0.1:+80/cb"),
+            ("http://127.0.0.1/cb", "http://127.0.0.1:/cb"),
+            ("http://127.0.0.1/cb", "http://127.0.0.1@evil.example:80/cb"),
+            ("http://127.0.0.1/cb", "HTTP://127.0.0.1:80/cb"),
+        ] {
+            assert!(!matches(registered, sent), "{registered} must not admit {sent}");
+        }
+    }
+
+    #[test]
+    fn loopback_mismatches_state_the_port_rule() {
+        let registered = vec!["http://127.0.0.1/callback".to_owned()];
+        let message = explain_mismatch("http://127.0.0.1:53219/cb", &registered);
+        assert!(message.contains(r#"path "/cb" vs registered "/callback""#), "{message}");
+        assert!(message.contains("may differ in their port"), "{message}");
+        let registered = vec!["https://127.0.0.1/callback".to_owned()];
+        let message = explain_mismatch("https://127.0.0.1:53219/callback", &registered);
+        assert!(message.contains("the port differs") && message.contains("only http://127.0.0.1"), "{message}");
     }
 }

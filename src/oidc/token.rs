@@ -62,7 +62,12 @@ impl Provider {
             Some("authorization_code") => self.exchange_code(app, params, now).await,
             Some("refresh_token") => self.refresh(app, params, now).await,
             Some("client_credentials") => self.client_credentials(app, params, now).await,
-            Some(_) => client_error(ErrorCode::UnsupportedGrantType, "this grant_type is not supported"),
+            Some(other) => client_error(
+                ErrorCode::UnsupportedGrantType,
+                format!(
+                    "grant_type {other} is not supported; use authorization_code, refresh_token or client_credentials"
+                ),
+            ),
             None => client_error(ErrorCode::InvalidRequest, "grant_type is required"),
         }?;
         let actor = Actor { username: issued.username.as_deref(), app: Some(&app.slug), ..Default::default() };
@@ -198,8 +203,17 @@ impl Provider {
     /// The client acting for itself (RFC 6749 §4.4): an access token whose
     /// subject is the client; no ID token, no refresh token.
     async fn client_credentials(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<Issued> {
-        if app.is_public() || !app.options.client_credentials {
-            return client_error(ErrorCode::UnauthorizedClient, "this client may not use the client_credentials grant");
+        if app.is_public() {
+            return client_error(
+                ErrorCode::UnauthorizedClient,
+                "a public client cannot use the client_credentials grant",
+            );
+        }
+        if !app.options.client_credentials {
+            return client_error(
+                ErrorCode::UnauthorizedClient,
+                "the client_credentials grant is not enabled for this app (latch app update --client-credentials)",
+            );
         }
         let scope = params.get("scope").map(super::claims::granted_scope).unwrap_or_default();
         let jti = random_token();

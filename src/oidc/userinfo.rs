@@ -13,16 +13,19 @@ use crate::crypto::jws;
 
 impl Provider {
     pub async fn userinfo(&self, access_token: &str, now: UnixTime) -> ProtocolResult<Map<String, Value>> {
-        let invalid = || client_error(ErrorCode::InvalidToken, "the access token is invalid, expired or revoked");
+        let invalid = |why: &'static str| client_error(ErrorCode::InvalidToken, why);
         let keys = self.keys.current();
         let Ok(claims) = jws::verify::<AccessTokenClaims>(access_token, |kid| keys.key(kid)) else {
-            return invalid();
+            return invalid("the token is not an access token signed by Latch (an ID token is not one)");
         };
         if claims.exp <= now {
-            return invalid();
+            return invalid("the access token has expired");
         }
         let Some((scope, user)) = self.store.access_token_claims(&claims.jti, now).await? else {
-            return invalid();
+            if self.store.live_client_token(&claims.jti, now).await?.is_some() {
+                return invalid("the access token is the client's own (client_credentials) and names no user");
+            }
+            return invalid("the access token was revoked, or its user is disabled");
         };
         Ok(user_claims(&user, &scope))
     }

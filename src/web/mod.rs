@@ -45,19 +45,39 @@ pub struct AppState {
 
 /// The main router. `/metrics` is on it unless it has an address of its own.
 pub fn router(state: AppState, with_metrics: bool) -> Router {
-    // Token, userinfo, discovery and JWKS are called by browser apps from
-    // other origins; they use no cookies, so any origin may call them.
+    // Token, userinfo, revocation, introspection, discovery and JWKS are
+    // called by browser apps from other origins; they use no cookies, so
+    // any origin may call them, with the headers OAuth libraries send
+    // (`X-Requested-With` from jQuery-era code, `DPoP` from RFC 9449
+    // clients), and may read the `WWW-Authenticate` challenge of a refusal.
     // The authorization endpoint and the login page get no CORS.
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-requested-with"),
+            HeaderName::from_static("dpop"),
+        ])
+        .expose_headers([header::WWW_AUTHENTICATE]);
     let apis = Router::new()
-        .route("/application/o/token/", axum::routing::post(oidc::token))
+        .route("/application/o/token/", axum::routing::post(oidc::token).fallback(oidc::post_only))
         .route("/application/o/userinfo/", get(oidc::userinfo).post(oidc::userinfo))
-        .route("/application/o/revoke/", axum::routing::post(oidc::revoke))
-        .route("/application/o/introspect/", axum::routing::post(oidc::introspect))
+        .route("/application/o/revoke/", axum::routing::post(oidc::revoke).fallback(oidc::post_only))
+        .route("/application/o/introspect/", axum::routing::post(oidc::introspect).fallback(oidc::post_only))
         .route("/application/o/{slug}/.well-known/openid-configuration", get(oidc::discovery))
+        // Where clients look for the same document: appended to the issuer
+        // with its trailing slash kept (django-allauth), and the RFC 8414
+        // §3.1 form, the well-known suffix between host and issuer path
+        // (which drops the issuer's trailing slash; some clients keep it).
+        .route("/application/o/{slug}//.well-known/openid-configuration", get(oidc::discovery))
+        .route("/.well-known/oauth-authorization-server/application/o/{slug}", get(oidc::discovery))
+        .route("/.well-known/oauth-authorization-server/application/o/{slug}/", get(oidc::discovery))
+        .route("/.well-known/openid-configuration/application/o/{slug}", get(oidc::discovery))
+        .route("/.well-known/openid-configuration/application/o/{slug}/", get(oidc::discovery))
+        .route("/.well-known/openid-configuration", get(oidc::discovery_at_root))
+        .route("/.well-known/oauth-authorization-server", get(oidc::discovery_at_root))
         .route("/application/o/{slug}/jwks/", get(oidc::jwks))
         .layer(cors);
     let pages = Router::new()

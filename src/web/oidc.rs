@@ -3,8 +3,10 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, PRAGMA, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::{
+    ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, PRAGMA, SET_COOKIE,
+};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 
 use super::cookies;
@@ -15,6 +17,7 @@ use super::pages::{ConsentPage, FORM_POST_SCRIPT, FormPostPage, LogoutPage, Mess
 use super::{AppState, redirect};
 use crate::clock;
 use crate::oidc::authorize::{AuthorizeOutcome, ConsentDecision, ResponseMode};
+use crate::oidc::claims::scope_description;
 use crate::oidc::client_auth::parse_basic;
 use crate::oidc::end_session::LogoutOutcome;
 use crate::oidc::error::{ErrorCode, OAuthError, ProtocolError};
@@ -23,6 +26,28 @@ use crate::store::{App, SessionUser};
 
 fn form_pairs(raw: &[u8]) -> Vec<(String, String)> {
     serde_urlencoded::from_bytes(raw).unwrap_or_default()
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// The parameters of a POST body, which OAuth sends form-encoded (RFC 6749
+/// §3.2, RFC 7009 §2.1, RFC 7662 §2.1, RFC 6750 §2.2). An empty body has
+/// none, whatever its `Content-Type`. `Err` says why a non-empty body is
+/// not a form: the media type it declares, or that it declares none, so
+/// that a JSON body is not answered with "grant_type is required".
+fn form_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, String> {
+    if body.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Err(format!("the request body has no Content-Type; it must be sent as {FORM}"));
+    };
+    let media_type = value.to_str().map(|value| value.split(';').next().unwrap_or_default().trim());
+    match media_type {
+        Ok(media_type) if media_type.eq_ignore_ascii_case(FORM) => Ok(form_pairs(body)),
+        Ok(media_type) => Err(format!("the request body is {media_type}; it must be sent as {FORM}")),
+        Err(_) => Err(format!("the Content-Type header is not ASCII; the request body must be sent as {FORM}")),
+    }
 }
 
 pub async fn authorize_get(
@@ -42,7 +67,8 @@ pub async fn authorize_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let mut pairs = form_pairs(&body);
+    let mut pairs = form_body(&headers, &body)
+        .map_err(|why| WebError::page(StatusCode::BAD_REQUEST, "This sign-in request is not valid", why))?;
     let decision = take(&mut pairs, CONSENT_FIELD);
     let csrf = take(&mut pairs, "csrf_token");
     let decision = match decision.as_deref() {
@@ -89,6 +115,7 @@ async fn authorize(
         }
         AuthorizeOutcome::Consent { app_name, scopes, resume } => {
             let (csrf_token, set_cookie) = csrf_token_for(headers, state.secure_cookies);
+            let scopes: Vec<_> = scopes.iter().map(|scope| (scope.as_str(), scope_description(scope))).collect();
             let page = render(
                 StatusCode::OK,
                 &ConsentPage { app_name: &app_name, scopes: &scopes, resume: &resume, csrf_token: &csrf_token },
@@ -128,18 +155,37 @@ async fn authenticated(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Re
     let basic = match headers.get(AUTHORIZATION) {
         None => None,
         Some(value) => {
-            let parsed =
-                value.to_str().map_err(|_| OAuthError::new(ErrorCode::InvalidClient, "malformed Authorization header"));
+            let parsed = value
+                .to_str()
+                .map_err(|_| OAuthError::new(ErrorCode::InvalidClient, "the Authorization header is not ASCII"));
             Some(parsed.and_then(parse_basic).map_err(|error| WebError::Token { error, basic_auth: true })?)
         }
     };
     let basic_auth = basic.is_some();
-    let params = Params::from_pairs(form_pairs(body)).map_err(|repeated| WebError::Token {
-        error: OAuthError::new(ErrorCode::InvalidRequest, format!("the parameter {repeated} was sent more than once")),
+    let invalid_request = |description: String| WebError::Token {
+        error: OAuthError::new(ErrorCode::InvalidRequest, description),
         basic_auth,
-    })?;
+    };
+    let pairs = form_body(headers, body).map_err(invalid_request)?;
+    let params = Params::from_pairs(pairs).map_err(|repeated| invalid_request(repeated_message(&repeated)))?;
     let app = state.provider.authenticate_client(basic.as_ref(), &params).await.map_err(WebError::token(basic_auth))?;
     Ok((app, params, basic_auth))
+}
+
+/// Another method than POST at the token, revocation or introspection
+/// endpoint (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1): 405 with
+/// `Allow: POST` and an RFC 6749 §5.2 body that says so.
+pub async fn post_only(method: Method) -> Response {
+    let description = format!("this endpoint takes POST with a form body, not {method}");
+    let error = OAuthError::new(ErrorCode::InvalidRequest, description);
+    let mut response = WebError::Token { error, basic_auth: false }.into_response();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+fn repeated_message(name: &str) -> String {
+    format!("the parameter {name} was sent more than once")
 }
 
 fn no_store(mut response: Response) -> Response {
@@ -194,7 +240,8 @@ pub async fn end_session_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let mut pairs = form_pairs(&body);
+    let mut pairs = form_body(&headers, &body)
+        .map_err(|why| WebError::page(StatusCode::BAD_REQUEST, "Invalid sign-out request", why))?;
     let confirmed = take(&mut pairs, LOGOUT_FIELD).is_some();
     let csrf = take(&mut pairs, "csrf_token");
     if confirmed && !csrf_posted(&headers, csrf.as_deref()) {
@@ -216,9 +263,8 @@ async fn end_session(
     confirmed: bool,
 ) -> Result<Response, WebError> {
     let now = clock::now();
-    let params = Params::from_pairs(pairs.clone()).map_err(|repeated| {
-        WebError::page(StatusCode::BAD_REQUEST, "Invalid request", format!("{repeated} was sent twice"))
-    })?;
+    let params = Params::from_pairs(pairs.clone())
+        .map_err(|repeated| WebError::page(StatusCode::BAD_REQUEST, "Invalid request", repeated_message(&repeated)))?;
     let session = current_session(&state, headers, now).await?;
     let outcome = state.provider.end_session(&slug, &params, session.as_ref(), confirmed, now).await.map_err(
         |error| match error {
@@ -238,9 +284,12 @@ async fn end_session(
             return Ok((AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response());
         }
         LogoutOutcome::Redirect(target) => redirect(&target),
-        LogoutOutcome::SignedOut => {
-            let page = MessagePage { title: "Signed out", message: "You are signed out of Latch.", is_error: false };
-            render(StatusCode::OK, &page)
+        LogoutOutcome::SignedOut { not_returned } => {
+            let message = match not_returned {
+                Some(why) => format!("You are signed out of Latch. The app asked to send you back to it. {why}"),
+                None => "You are signed out of Latch.".to_owned(),
+            };
+            render(StatusCode::OK, &MessagePage { title: "Signed out", message: &message, is_error: false })
         }
     };
     if let Some(session) = &session {
@@ -250,42 +299,58 @@ async fn end_session(
     Ok((AppendHeaders([(SET_COOKIE, clear)]), response).into_response())
 }
 
-pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
+pub async fn userinfo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, WebError> {
     let now = clock::now();
-    let token = bearer_token(&headers, &body)?;
+    let token = bearer_token(&headers, query.as_deref(), &body)?;
     let claims = state.provider.userinfo(&token, now).await.map_err(WebError::bearer)?;
     let mut response = Json(claims).into_response();
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
-/// RFC 6750 §2.1 (header) or §2.2 (form body); both at once is an error.
-fn bearer_token(headers: &HeaderMap, body: &[u8]) -> Result<String, WebError> {
-    let malformed =
-        || WebError::Bearer(Some(OAuthError::new(ErrorCode::InvalidRequest, "malformed bearer token request")));
+/// RFC 6750 §2.1 (header) or §2.2 (form body); both at once is an error,
+/// and so is §2.3 (the URL query), which leaks tokens into logs. Each
+/// refusal names its cause.
+fn bearer_token(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Result<String, WebError> {
+    let invalid = |description: String| WebError::Bearer(Some(OAuthError::new(ErrorCode::InvalidRequest, description)));
+    if form_pairs(query.unwrap_or_default().as_bytes()).iter().any(|(name, _)| name == "access_token") {
+        return Err(invalid(
+            "access_token in the URL query is not accepted; send it in the Authorization header".into(),
+        ));
+    }
     let from_header = match headers.get(AUTHORIZATION) {
         None => None,
         Some(value) => {
-            let value = value.to_str().map_err(|_| malformed())?;
-            match value.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-                    Some(token.trim().to_owned())
-                }
-                _ => return Err(malformed()),
+            let value = value.to_str().map_err(|_| invalid("the Authorization header is not ASCII".into()))?;
+            let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return Err(invalid("the Authorization header must use the Bearer scheme".into()));
             }
+            if token.trim().is_empty() {
+                return Err(invalid("the Authorization header has no token after Bearer".into()));
+            }
+            Some(token.trim().to_owned())
         }
     };
-    let is_form = headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-    let from_body = if is_form {
-        Params::from_pairs(form_pairs(body)).map_err(|_| malformed())?.get("access_token").map(str::to_owned)
-    } else {
-        None
+    let from_body = match form_body(headers, body) {
+        Ok(pairs) => {
+            let params = Params::from_pairs(pairs).map_err(|repeated| invalid(repeated_message(&repeated)))?;
+            params.get("access_token").map(str::to_owned)
+        }
+        // A body that is no form carries no token; that matters only when
+        // the header carries none either.
+        Err(why) if from_header.is_none() => return Err(invalid(why)),
+        Err(_) => None,
     };
     match (from_header, from_body) {
-        (Some(_), Some(_)) => Err(malformed()),
+        (Some(_), Some(_)) => {
+            Err(invalid("the access token was sent both in the Authorization header and in the body".into()))
+        }
         (Some(token), None) | (None, Some(token)) => Ok(token),
         (None, None) => Err(WebError::Bearer(None)),
     }
@@ -294,6 +359,15 @@ fn bearer_token(headers: &HeaderMap, body: &[u8]) -> Result<String, WebError> {
 pub async fn discovery(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, WebError> {
     let document = state.provider.discovery(&slug).await.map_err(WebError::not_found)?;
     Ok(Json(document).into_response())
+}
+
+/// Discovery at the root of the host: Latch has one issuer per app, so the
+/// 404 says where the documents are.
+pub async fn discovery_at_root() -> WebError {
+    WebError::NotFound(
+        "Latch has one issuer per application: its discovery document is at \
+         /application/o/<slug>/.well-known/openid-configuration",
+    )
 }
 
 pub async fn jwks(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, WebError> {

@@ -48,7 +48,8 @@ pub struct LogoutPage<'a> {
 #[template(path = "consent.html")]
 pub struct ConsentPage<'a> {
     pub app_name: &'a str,
-    pub scopes: &'a [String],
+    /// Each scope with what it hands the app, in words.
+    pub scopes: &'a [(&'a str, &'static str)],
     pub resume: &'a [(String, String)],
     pub csrf_token: &'a str,
 }

@@ -180,7 +180,9 @@ async fn consent_page(browser: &Browser, latch: &TestApp) {
         scopes.push(item.text(browser).await);
     }
     scopes.sort();
-    assert_eq!(scopes, ["email", "openid", "profile"], "{}", browser.snapshot().await);
+    let expected =
+        ["Your account identifier (openid)", "Your email address (email)", "Your name, username and groups (profile)"];
+    assert_eq!(scopes, expected, "{}", browser.snapshot().await);
 }
 
 /// Waits for the app's greeting after a successful callback.

@@ -16,7 +16,8 @@ fn with(mut params: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(Strin
 
 /// The scopes a consent page lists, in order.
 fn listed_scopes(html: &str) -> Vec<String> {
-    html.split("<li>").skip(1).map(|rest| rest[..rest.find("</li>").expect("</li>")].trim().to_owned()).collect()
+    let marker = "<li data-scope=\"";
+    html.split(marker).skip(1).map(|rest| rest[..rest.find('"').expect("end of data-scope")].to_owned()).collect()
 }
 
 /// Opens `params` in `browser` (signing in as `username` if asked) and
@@ -168,7 +169,23 @@ async fn prompt_consent_asks_even_on_an_implicit_app(backend: Backend) {
     token_ok(rp.redeem(&code_of(&rp, &response, "i2")).await).await;
 }
 
+/// The page says in words what each scope hands over, `groups` included.
+async fn consent_page_says_what_each_scope_releases(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let rp = Rp::register(&app, "web", &["--consent", "explicit"]).await;
+    let browser = Browser::new();
+    let html = consent_page(&rp, &browser, &rp.request("openid email groups offline_access", "w"), "ada").await;
+    assert_eq!(listed_scopes(&html), vec!["openid", "email", "groups", "offline_access"]);
+    for words in ["Your account identifier", "Your email address", "The groups you belong to", "while you are away"] {
+        assert!(html.contains(words), "{words:?} missing: {html}");
+    }
+    let response = answer(&rp, &browser, &html, "allow", |_| {}).await;
+    let tokens = token_ok(rp.redeem(&code_of(&rp, &response, "w")).await).await;
+    assert_eq!(tokens["scope"], "openid email groups offline_access", "{tokens}");
+}
+
 on_every_backend!(
+    consent_page_says_what_each_scope_releases,
     explicit_consent_is_asked_once_until_the_scope_grows,
     denied_consent_is_access_denied,
     consent_without_the_csrf_token_is_refused,

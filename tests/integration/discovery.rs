@@ -121,7 +121,49 @@ async fn documents_of_a_removed_app_are_gone_within_a_second(backend: Backend) {
     }
 }
 
+/// Every path that serves an app's discovery document: the standard one,
+/// the issuer with its trailing slash kept and the suffix appended
+/// (django-allauth), and RFC 8414 §3.1's form, the suffix between host and
+/// issuer path, which drops the issuer's trailing slash (kept by some
+/// clients), for `oauth-authorization-server` and its OIDC twin.
+pub fn discovery_paths(slug: &str) -> Vec<String> {
+    let mut paths = vec![format!("/application/o/{slug}/{SUFFIX}"), format!("/application/o/{slug}//{SUFFIX}")];
+    for well_known in ["oauth-authorization-server", "openid-configuration"] {
+        paths.push(format!("/.well-known/{well_known}/application/o/{slug}"));
+        paths.push(format!("/.well-known/{well_known}/application/o/{slug}/"));
+    }
+    paths
+}
+
+/// The same document, issuer unchanged (RFC 8414 §3.3), wherever a client
+/// looks; a client library reads it from each place; an unknown slug has
+/// none anywhere; and the host's root says where the documents are.
+async fn discovery_is_found_where_clients_look_for_it(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let credentials = app.add_app("grafana", &[CALLBACK], &[]).await;
+    let standard = get_json(&credentials.discovery_url).await;
+    for path in discovery_paths("grafana") {
+        let document = get_json(&app.url(&path)).await;
+        assert_eq!(document, standard, "GET {path}");
+        let metadata: openidconnect::core::CoreProviderMetadata =
+            serde_json::from_value(document).unwrap_or_else(|error| panic!("GET {path}: {error}"));
+        assert_eq!(metadata.issuer().as_str(), app.issuer("grafana"), "GET {path}");
+    }
+    for path in discovery_paths("nope") {
+        let response = http().get(app.url(&path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "GET {path}");
+    }
+    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+        let response = http().get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "GET {path}");
+        let body: serde_json::Value = response.json().await.expect("a JSON answer");
+        let hint = body["error"].as_str().unwrap_or_default();
+        assert!(hint.contains("/application/o/<slug>/.well-known/openid-configuration"), "GET {path}: {body}");
+    }
+}
+
 on_every_backend!(
+    discovery_is_found_where_clients_look_for_it,
     discovery_document_has_the_issuer_and_required_fields,
     jwks_is_public_and_names_the_id_token_key,
     documents_of_a_removed_app_are_gone_within_a_second
