@@ -80,6 +80,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         ))
         .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(axum::middleware::map_response(pages::no_store_pages))
         .layer(axum::middleware::from_fn_with_state(state.clone(), ops::observe))
         .with_state(state)
 }

@@ -15,6 +15,7 @@ mod forward_auth;
 mod key_rotation;
 mod login;
 mod logout;
+mod no_store;
 mod oidc_flow;
 mod operations;
 mod prompt;
