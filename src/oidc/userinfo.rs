@@ -15,7 +15,8 @@ impl Provider {
     pub async fn userinfo(&self, access_token: &str, now: UnixTime) -> ProtocolResult<Map<String, Value>> {
         let invalid = || client_error(ErrorCode::InvalidToken, "the access token is invalid, expired or revoked");
         let keys = self.keys.current();
-        let Ok(claims) = jws::verify::<AccessTokenClaims>(access_token, |kid| keys.key(kid)) else {
+        let Ok(claims) = jws::verify::<AccessTokenClaims>(access_token, jws::ACCESS_TOKEN_TYP, |kid| keys.key(kid))
+        else {
             return invalid();
         };
         if claims.exp <= now {

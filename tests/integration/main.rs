@@ -24,4 +24,5 @@ mod relying_party;
 mod revocation;
 mod signing_algs;
 mod token_errors;
+mod token_kinds;
 mod userinfo;
