@@ -34,8 +34,10 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub provider: Arc<Provider>,
     pub authenticator: Arc<Authenticator>,
-    /// `Secure` on cookies, set when the public URL is https.
-    pub secure_cookies: bool,
+    /// How Latch's own cookies are named and marked.
+    pub cookies: cookies::CookiePolicy,
+    /// Keys the CSRF tokens of Latch's forms.
+    pub csrf: Arc<crate::login::csrf::CsrfKey>,
     pub forward_auth: Arc<ForwardAuth>,
     pub store: Store,
     pub metrics: Arc<Metrics>,

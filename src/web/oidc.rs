@@ -48,7 +48,7 @@ pub async fn authorize_post(
     let decision = match decision.as_deref() {
         None => None,
         Some(answer) => {
-            if !csrf_posted(&headers, csrf.as_deref()) {
+            if !csrf_posted(&state, &headers, csrf.as_deref()) {
                 let message = "This consent form has expired. Please start signing in to the app again.";
                 return Err(WebError::page(StatusCode::BAD_REQUEST, "Form expired", message));
             }
@@ -88,7 +88,7 @@ async fn authorize(
             redirect(&format!("/login?{}", serde_urlencoded::to_string(login).unwrap_or_default()))
         }
         AuthorizeOutcome::Consent { app_name, scopes, resume } => {
-            let (csrf_token, set_cookie) = csrf_token_for(headers, state.secure_cookies);
+            let (csrf_token, set_cookie) = csrf_token_for(&state, headers);
             let page = render(
                 StatusCode::OK,
                 &ConsentPage { app_name: &app_name, scopes: &scopes, resume: &resume, csrf_token: &csrf_token },
@@ -116,7 +116,7 @@ pub(super) async fn current_session(
     headers: &HeaderMap,
     now: i64,
 ) -> Result<Option<SessionUser>, WebError> {
-    match cookies::read(headers, cookies::SESSION) {
+    match state.cookies.read(headers, cookies::SESSION) {
         Some(token) => Ok(state.authenticator.session(&token, now).await?),
         None => Ok(None),
     }
@@ -197,7 +197,7 @@ pub async fn end_session_post(
     let mut pairs = form_pairs(&body);
     let confirmed = take(&mut pairs, LOGOUT_FIELD).is_some();
     let csrf = take(&mut pairs, "csrf_token");
-    if confirmed && !csrf_posted(&headers, csrf.as_deref()) {
+    if confirmed && !csrf_posted(&state, &headers, csrf.as_deref()) {
         let message = "This sign-out form has expired. Please sign out from the app again.";
         return Err(WebError::page(StatusCode::BAD_REQUEST, "Form expired", message));
     }
@@ -230,7 +230,7 @@ async fn end_session(
     )?;
     let response = match outcome {
         LogoutOutcome::Confirm { app_name } => {
-            let (csrf_token, set_cookie) = csrf_token_for(headers, state.secure_cookies);
+            let (csrf_token, set_cookie) = csrf_token_for(&state, headers);
             let action = format!("/application/o/{slug}/end-session/");
             let page = LogoutPage { app_name: &app_name, action: &action, params: &pairs, csrf_token: &csrf_token };
             let mut page = render(StatusCode::OK, &page);
@@ -246,7 +246,7 @@ async fn end_session(
     if let Some(session) = &session {
         state.auditor.record("logout", &requester.actor(Some(&session.username), Some(&slug)), None);
     }
-    let clear = cookies::build(cookies::SESSION, "", 0, state.secure_cookies);
+    let clear = state.cookies.build(cookies::SESSION, "", 0);
     Ok((AppendHeaders([(SET_COOKIE, clear)]), response).into_response())
 }
 
