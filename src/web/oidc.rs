@@ -104,7 +104,6 @@ async fn authorize(
                 if let Ok(csp) = HeaderValue::from_str(&form_post_csp()) {
                     page.headers_mut().insert(CONTENT_SECURITY_POLICY, csp);
                 }
-                page.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 page
             }
         },
@@ -233,8 +232,7 @@ async fn end_session(
             let (csrf_token, set_cookie) = csrf_token_for(&state, headers);
             let action = format!("/application/o/{slug}/end-session/");
             let page = LogoutPage { app_name: &app_name, action: &action, params: &pairs, csrf_token: &csrf_token };
-            let mut page = render(StatusCode::OK, &page);
-            page.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            let page = render(StatusCode::OK, &page);
             return Ok((AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response());
         }
         LogoutOutcome::Redirect(target) => redirect(&target),
