@@ -61,10 +61,16 @@ pub(super) fn csrf_token_for(state: &AppState, headers: &HeaderMap) -> (String, 
 }
 
 /// Whether a posted form carries the CSRF token made for this browser's
-/// cookies.
+/// cookies and, where the browser says where it was posted from (Fetch
+/// Metadata), was posted from Latch's own pages. A form on a sibling host is
+/// `same-site`, not `same-origin`, even with a cookie and token it got from
+/// Latch for itself and planted (where `__Host-` is not in use).
 pub(super) fn csrf_posted(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> bool {
+    let posted_from = headers.get("sec-fetch-site").map(|site| site.as_bytes());
+    let from_latch = posted_from.is_none_or(|site| site == b"same-origin" || site == b"none");
     let session = state.cookies.read(headers, cookies::SESSION);
-    state.csrf.verify(state.cookies.read(headers, cookies::CSRF).as_deref(), session.as_deref(), submitted)
+    from_latch
+        && state.csrf.verify(state.cookies.read(headers, cookies::CSRF).as_deref(), session.as_deref(), submitted)
 }
 
 pub async fn submit(

@@ -79,6 +79,26 @@ async fn a_planted_csrf_cookie_does_not_pass_the_sign_in_form(backend: Backend) 
     assert_eq!(browser.sign_in(&app.base, "ada", PASSWORD).await.status(), StatusCode::SEE_OTHER);
 }
 
+/// A pair of CSRF cookie and token that Latch gave another browser (the
+/// attacker's), planted and posted from a sibling host: the browser says
+/// the form came from another origin (`Sec-Fetch-Site: same-site`), and it
+/// is refused; the same pair from Latch's own page passes.
+async fn a_sign_in_form_posted_from_another_origin_is_refused(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let page = http().get(app.url("/login")).send().await.unwrap();
+    let cookie = set_cookie(&page, "latch_csrf").expect("CSRF cookie");
+    let token = hidden_input(&page.text().await.unwrap(), "csrf_token").expect("csrf_token");
+    let form = [("csrf_token", token.as_str()), ("next", "/"), ("username", "ada"), ("password", PASSWORD)];
+    for (site, status) in [("same-site", StatusCode::BAD_REQUEST), ("cross-site", StatusCode::BAD_REQUEST)]
+        .into_iter()
+        .chain([("same-origin", StatusCode::SEE_OTHER)])
+    {
+        let post = http().post(app.url("/login")).header(COOKIE, &cookie).header("sec-fetch-site", site);
+        let response = post.form(&form).send().await.unwrap();
+        assert_eq!(response.status(), status, "Sec-Fetch-Site: {site}");
+    }
+}
+
 /// A signed-in person's consent and sign-out forms: a planted CSRF cookie
 /// with the same form value is refused, and so is a pair the attacker got
 /// from Latch for a browser of its own.
@@ -129,5 +149,6 @@ async fn consent_answer(browser: &Browser, app: &TestApp, consent: &str) -> Stri
 on_every_backend!(
     https_at_the_root_uses_host_prefixed_cookies,
     a_planted_csrf_cookie_does_not_pass_the_sign_in_form,
+    a_sign_in_form_posted_from_another_origin_is_refused,
     a_planted_csrf_cookie_does_not_answer_consent_or_sign_out,
 );
