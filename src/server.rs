@@ -14,6 +14,7 @@ use crate::crypto::keys::KeyError;
 use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::random_token;
 use crate::crypto::signing_threads::SigningThreads;
+use crate::login::csrf::CsrfKey;
 use crate::login::{Authenticator, Limits};
 use crate::metrics::Metrics;
 use crate::oidc::error::InternalError;
@@ -21,6 +22,7 @@ use crate::oidc::keyring::Keys;
 use crate::oidc::{Lifetimes, Provider};
 use crate::proxy::ForwardAuth;
 use crate::store::{Store, StoreError};
+use crate::web::cookies::CookiePolicy;
 use crate::web::{AppState, metrics_router, router};
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +89,6 @@ impl Server {
                 refresh_token: config.refresh_token_ttl,
             },
             auditor.clone(),
-            store.deployment_secret("reauth_mark_key", &random_token()).await?.as_bytes(),
             SigningThreads::start()?,
         );
         let hasher = PasswordHasher::for_this_machine()?;
@@ -96,7 +97,8 @@ impl Server {
         let state = AppState {
             provider: Arc::new(provider),
             authenticator: Arc::new(authenticator),
-            secure_cookies: config.public_url.is_https(),
+            cookies: CookiePolicy::for_public_url(&config.public_url),
+            csrf: Arc::new(CsrfKey::new(store.deployment_secret("csrf_key", &random_token()).await?.as_bytes())),
             forward_auth: Arc::new(ForwardAuth::new(store.clone(), config.public_url.clone())),
             store: store.clone(),
             metrics: Arc::new(Metrics::new()),

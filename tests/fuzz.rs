@@ -373,7 +373,7 @@ fn keys() -> &'static [(SigningKey, String)] {
 }
 
 fn verify(token: &str) -> Result<Value, jws::JwsError> {
-    jws::verify(token, |kid| keys().iter().map(|(key, _)| key).find(|key| key.kid() == kid))
+    jws::verify(token, jws::ID_TOKEN_TYP, |kid| keys().iter().map(|(key, _)| key).find(|key| key.kid() == kid))
 }
 
 #[derive(Debug, Clone)]

@@ -76,9 +76,10 @@ impl Ctx {
 // ---------------------------------------------------------------- protocol
 
 /// A person at a browser: who they are, where they come from, and the
-/// login form's CSRF token.
+/// login form's CSRF cookie and token.
 pub struct LoginForm {
-    csrf: String,
+    csrf_cookie: String,
+    csrf_token: String,
     username: String,
     /// The client address the load generator (a trusted proxy) reports.
     address: String,
@@ -94,21 +95,23 @@ pub async fn login_form(client: &mut Client, ctx: &Ctx, index: usize) -> anyhow:
     page.expect(StatusCode::OK, "GET /login")?;
     let cookie = page.cookie("latch_csrf").context("GET /login set no latch_csrf cookie")?.to_owned();
     let field = hidden_input(page.text(), "csrf_token").context("no csrf_token field in the login form")?;
-    if cookie != field {
-        bail!("the CSRF cookie and form field differ");
-    }
-    Ok(LoginForm { csrf: cookie, username: ctx.fixture.user(index).to_owned(), address: address(index) })
+    Ok(LoginForm {
+        csrf_cookie: cookie,
+        csrf_token: field,
+        username: ctx.fixture.user(index).to_owned(),
+        address: address(index),
+    })
 }
 
 /// Posts the login form; returns the new session cookie's value.
 pub async fn login(client: &mut Client, ctx: &Ctx, form: &LoginForm) -> anyhow::Result<String> {
-    let cookie = format!("latch_csrf={}", form.csrf);
+    let cookie = format!("latch_csrf={}", form.csrf_cookie);
     let reply = client
         .post_form(
             "/login",
             &[(COOKIE, &cookie), (HeaderName::from_static("x-forwarded-for"), &form.address)],
             &[
-                ("csrf_token", &form.csrf),
+                ("csrf_token", &form.csrf_token),
                 ("username", &form.username),
                 ("password", &ctx.fixture.password),
                 ("next", "/"),

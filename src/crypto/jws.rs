@@ -13,6 +13,11 @@ struct Header<'a> {
     kid: &'a str,
 }
 
+/// `typ` of an ID token (OIDC Core §2 leaves it to JWT's default).
+pub const ID_TOKEN_TYP: &str = "JWT";
+/// `typ` of an access token (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
 /// `typ` is `JWT` for ID tokens and `at+jwt` for access tokens (RFC 9068).
 pub fn sign(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
     let header = Header { alg: key.alg().as_str(), typ, kid: key.kid() };
@@ -35,18 +40,34 @@ pub enum JwsError {
     UnknownKey,
     #[error("bad signature")]
     BadSignature,
+    #[error("a token of another kind")]
+    WrongType,
 }
 
 #[derive(serde::Deserialize)]
 struct PresentedHeader {
     alg: String,
     kid: Option<String>,
+    typ: Option<String>,
+}
+
+/// Whether a header's `typ` names the media type `expected`: compared
+/// without case, with the `application/` prefix optional (RFC 7515 §4.1.9).
+fn is_typ(presented: Option<&str>, expected: &str) -> bool {
+    presented.is_some_and(|typ| {
+        let typ =
+            typ.get(..12).filter(|prefix| prefix.eq_ignore_ascii_case("application/")).map_or(typ, |_| &typ[12..]);
+        typ.eq_ignore_ascii_case(expected)
+    })
 }
 
 /// Checks the signature with the key the header names (the algorithm must
-/// be that key's: no `none`, no algorithm confusion) and returns the claims.
+/// be that key's: no `none`, no algorithm confusion) and the token's kind
+/// (`typ`, e.g. `ACCESS_TOKEN_TYP`: RFC 9068 §4, an ID token is no access
+/// token and the other way round), and returns the claims.
 pub fn verify<'k, T: serde::de::DeserializeOwned>(
     token: &str,
+    typ: &str,
     find_key: impl FnOnce(&str) -> Option<&'k SigningKey>,
 ) -> Result<T, JwsError> {
     let mut parts = token.split('.');
@@ -63,6 +84,9 @@ pub fn verify<'k, T: serde::de::DeserializeOwned>(
     let signed_len = token.len() - signature.len() - 1;
     if !key.verify(&token.as_bytes()[..signed_len], &decode(signature)?) {
         return Err(JwsError::BadSignature);
+    }
+    if !is_typ(header.typ.as_deref(), typ) {
+        return Err(JwsError::WrongType);
     }
     serde_json::from_slice(&decode(claims)?).map_err(|_| JwsError::Malformed)
 }
@@ -95,15 +119,33 @@ mod tests {
     #[test]
     fn verify_accepts_only_untampered_tokens_from_known_keys() {
         let (key, _) = SigningKey::generate(SigningAlg::RS256).unwrap();
-        let token = sign(&key, "JWT", &serde_json::json!({"sub": "x"})).unwrap();
-        let claims: serde_json::Value = verify(&token, |kid| (kid == key.kid()).then_some(&key)).unwrap();
+        let token = sign(&key, ID_TOKEN_TYP, &serde_json::json!({"sub": "x"})).unwrap();
+        let claims: serde_json::Value = verify(&token, ID_TOKEN_TYP, |kid| (kid == key.kid()).then_some(&key)).unwrap();
         assert_eq!(claims["sub"], "x");
         let tampered = token.replacen(".", ".e30", 1);
-        assert!(verify::<serde_json::Value>(&tampered, |_| Some(&key)).is_err());
-        assert_eq!(verify::<serde_json::Value>(&token, |_| None), Err(JwsError::UnknownKey));
-        assert_eq!(verify::<serde_json::Value>("a.b", |_| Some(&key)), Err(JwsError::Malformed));
+        assert!(verify::<serde_json::Value>(&tampered, ID_TOKEN_TYP, |_| Some(&key)).is_err());
+        assert_eq!(verify::<serde_json::Value>(&token, ID_TOKEN_TYP, |_| None), Err(JwsError::UnknownKey));
+        assert_eq!(verify::<serde_json::Value>("a.b", ID_TOKEN_TYP, |_| Some(&key)), Err(JwsError::Malformed));
         let unsigned =
             format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"k"}"#), URL_SAFE_NO_PAD.encode("{}"));
-        assert!(verify::<serde_json::Value>(&unsigned, |_| Some(&key)).is_err());
+        assert!(verify::<serde_json::Value>(&unsigned, ID_TOKEN_TYP, |_| Some(&key)).is_err());
+    }
+
+    #[test]
+    fn verify_accepts_only_the_expected_kind() {
+        let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+        let access = sign(&key, ACCESS_TOKEN_TYP, &serde_json::json!({"sub": "x"})).unwrap();
+        let id = sign(&key, ID_TOKEN_TYP, &serde_json::json!({"sub": "x"})).unwrap();
+        let check = |token: &str, typ: &str| verify::<serde_json::Value>(token, typ, |_| Some(&key)).map(|_| ());
+        assert_eq!(check(&access, ACCESS_TOKEN_TYP), Ok(()));
+        assert_eq!(check(&id, ID_TOKEN_TYP), Ok(()));
+        assert_eq!(check(&access, ID_TOKEN_TYP), Err(JwsError::WrongType));
+        assert_eq!(check(&id, ACCESS_TOKEN_TYP), Err(JwsError::WrongType));
+        for spelling in ["application/at+jwt", "AT+JWT", "Application/At+Jwt"] {
+            assert!(is_typ(Some(spelling), ACCESS_TOKEN_TYP), "{spelling}");
+        }
+        for other in [None, Some(""), Some("application/"), Some("jwt"), Some("at+jwt2"), Some("x-at+jwt")] {
+            assert!(!is_typ(other, ACCESS_TOKEN_TYP), "{other:?}");
+        }
     }
 }

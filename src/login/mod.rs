@@ -1,9 +1,11 @@
 //! Signing people in: password check, sessions, CSRF, and where to go after.
 
+pub mod csrf;
+
 use crate::clock::UnixTime;
 use crate::config::ThrottleLimits;
 use crate::crypto::password::{PasswordError, PasswordHasher};
-use crate::crypto::{constant_time_eq, random_token, sha256_hex};
+use crate::crypto::{random_token, sha256_hex};
 use crate::store::{FailureLimit, SessionUser, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -111,19 +113,6 @@ impl Authenticator {
     }
 }
 
-/// Double-submit CSRF protection: the login form carries the same random
-/// value as a `SameSite` cookie; a cross-site form can set neither.
-pub fn new_csrf_token() -> String {
-    random_token()
-}
-
-pub fn csrf_matches(cookie: Option<&str>, form: Option<&str>) -> bool {
-    match (cookie, form) {
-        (Some(cookie), Some(form)) if !cookie.is_empty() => constant_time_eq(cookie.as_bytes(), form.as_bytes()),
-        _ => false,
-    }
-}
-
 /// Where to send the browser after sign-in: only a path on this server,
 /// never another origin. `//host`, `/\host` and absolute URLs are refused,
 /// and so is any whitespace or control character, which browsers strip
@@ -155,14 +144,5 @@ mod tests {
             assert_eq!(safe_next(Some(hostile)), "/", "{hostile}");
         }
         assert_eq!(safe_next(None), "/");
-    }
-
-    #[test]
-    fn csrf_needs_both_halves_equal() {
-        assert!(csrf_matches(Some("abc"), Some("abc")));
-        assert!(!csrf_matches(Some("abc"), Some("abd")));
-        assert!(!csrf_matches(None, Some("abc")));
-        assert!(!csrf_matches(Some(""), Some("")));
-        assert!(!csrf_matches(Some("abc"), None));
     }
 }

@@ -12,6 +12,7 @@ use super::claims::{granted_scope, has_scope};
 use super::error::{ErrorCode, InternalError, OAuthError};
 use super::id_token_hint::HintedSubject;
 use super::params::Params;
+use super::reauth;
 use super::redirect_uri::{self, explain_mismatch};
 use crate::audit::Actor;
 use crate::clock::UnixTime;
@@ -81,7 +82,6 @@ struct ValidRequest<'p> {
     code_challenge: Option<&'p str>,
     prompt: Prompt,
     max_age: Option<i64>,
-    reauth_after: Option<i64>,
 }
 
 impl Provider {
@@ -122,8 +122,7 @@ impl Provider {
         if let Some(message) = mode_error {
             return Ok(responder.error(OAuthError::new(ErrorCode::InvalidRequest, message)));
         }
-        let reauth_after = params.get(REAUTH_MARKER).and_then(|mark| self.reauth_marks.verify(mark, &app.client_id));
-        let request = match validate(&app, &params, reauth_after) {
+        let request = match validate(&app, &params) {
             Ok(request) => request,
             Err(error) => return Ok(responder.error(error)),
         };
@@ -135,14 +134,21 @@ impl Provider {
             None => None,
         };
 
-        let session = session.filter(|session| satisfies(session, &request, hinted.as_ref(), now));
+        // A sign-in this request sent the browser to, made in this session:
+        // used up here, whether or not the session would have done anyway.
+        let reauthenticated = match (session, params.get(REAUTH_MARKER)) {
+            (Some(session), Some(mark)) => self.take_reauth(mark, session, now).await?,
+            _ => false,
+        };
+        let session =
+            session.filter(|session| reauthenticated || !demands_sign_in(session, &request, hinted.as_ref(), now));
         let Some(session) = session else {
             if request.prompt.none {
                 return Ok(responder.error(OAuthError::new(ErrorCode::LoginRequired, "the user must sign in")));
             }
             return Ok(AuthorizeOutcome::SignIn {
                 login_hint: params.get("login_hint").map(str::to_owned),
-                resume: resume_params(&params, Some(self.reauth_marks.issue(now, &app.client_id))),
+                resume: resume_params(&params, Some(reauth::new_mark())),
             });
         };
         if !admitted {
@@ -165,10 +171,13 @@ impl Provider {
                 if request.prompt.none {
                     return Ok(responder.error(OAuthError::new(ErrorCode::ConsentRequired, "consent is required")));
                 }
+                // The consent form repeats the request: a sign-in it demanded
+                // and that was just used up must carry over to it, once.
+                let mark = if reauthenticated { Some(self.renew_reauth(session, now).await?) } else { None };
                 return Ok(AuthorizeOutcome::Consent {
                     app_name: app.name.clone(),
                     scopes: request.scope.split(' ').map(str::to_owned).collect(),
-                    resume: resume_params(&params, None),
+                    resume: resume_params(&params, mark),
                 });
             }
             None => {}
@@ -213,20 +222,22 @@ impl Provider {
     }
 }
 
-/// Whether the session may answer this request without a new sign-in.
-fn satisfies(session: &SessionUser, request: &ValidRequest<'_>, hinted: Option<&HintedSubject>, now: UnixTime) -> bool {
-    let fresh_enough = request.reauth_after.is_some_and(|after| session.auth_time >= after);
-    if fresh_enough {
-        return true;
-    }
-    let too_old = request.max_age.is_some_and(|max_age| now - session.auth_time > max_age);
+/// Whether the request demands a new sign-in although the browser has a
+/// session (OIDC Core §3.1.2.1). `max_age=0` always does: whole seconds
+/// cannot show that no time has passed since the session's sign-in.
+fn demands_sign_in(
+    session: &SessionUser,
+    request: &ValidRequest<'_>,
+    hinted: Option<&HintedSubject>,
+    now: UnixTime,
+) -> bool {
+    let too_old = request.max_age.is_some_and(|max_age| max_age == 0 || now - session.auth_time > max_age);
     let other_user = hinted.is_some_and(|hinted| hinted.subject != session.user_id);
-    !(request.prompt.login || too_old || other_user)
+    request.prompt.login || too_old || other_user
 }
 
-/// The request's parameters to repeat it after sign-in or consent. A
-/// sign-in demanded by the request itself is marked (see `reauth`) so that
-/// the repeat is satisfied by it; a mark already on the request is kept.
+/// The request's parameters to repeat it after sign-in or consent, with
+/// `mark` (see `reauth`) in place of any mark the request carried.
 fn resume_params(params: &Params, mark: Option<String>) -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> = params
         .sorted_pairs()
@@ -234,9 +245,7 @@ fn resume_params(params: &Params, mark: Option<String>) -> Vec<(String, String)>
         .filter(|(name, _)| *name != REAUTH_MARKER)
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect();
-    if let Some(mark) = mark.or_else(|| params.get(REAUTH_MARKER).map(str::to_owned)) {
-        pairs.push((REAUTH_MARKER.to_owned(), mark));
-    }
+    pairs.extend(mark.map(|mark| (REAUTH_MARKER.to_owned(), mark)));
     pairs
 }
 
@@ -268,7 +277,7 @@ impl Responder<'_> {
     }
 }
 
-fn validate<'p>(app: &App, params: &'p Params, reauth_after: Option<i64>) -> Result<ValidRequest<'p>, OAuthError> {
+fn validate<'p>(app: &App, params: &'p Params) -> Result<ValidRequest<'p>, OAuthError> {
     let invalid = |code, description: &'static str| Err(OAuthError::new(code, description));
     match params.get("response_type") {
         None => return invalid(ErrorCode::InvalidRequest, "response_type is required"),
@@ -323,7 +332,7 @@ fn validate<'p>(app: &App, params: &'p Params, reauth_after: Option<i64>) -> Res
             _ => return invalid(ErrorCode::InvalidRequest, "max_age must be a non-negative number of seconds"),
         },
     };
-    Ok(ValidRequest { scope, nonce: params.get("nonce"), code_challenge, prompt, max_age, reauth_after })
+    Ok(ValidRequest { scope, nonce: params.get("nonce"), code_challenge, prompt, max_age })
 }
 
 /// A SHA-256 digest, base64url without padding.

@@ -1,6 +1,9 @@
 //! `id_token_hint` (OIDC Core §3.1.2.1, RP-Initiated Logout §2): an ID token
 //! Latch issued earlier, presented back as a hint about who the app thinks
-//! is signed in. Its signature must verify; expiry does not matter.
+//! is signed in. Its signature must verify and it must be an ID token
+//! (`typ: JWT`): an access token (`at+jwt`, RFC 9068 §4) names the same
+//! person for the same app but is no hint, whether live or revoked. Expiry
+//! does not matter.
 
 use serde::Deserialize;
 
@@ -35,7 +38,7 @@ impl Provider {
         let refused =
             || OAuthError::new(ErrorCode::InvalidRequest, "id_token_hint is not an ID token Latch issued to this app");
         let keys = self.keys.current();
-        let claims: HintClaims = jws::verify(hint, |kid| keys.key(kid)).map_err(|_| refused())?;
+        let claims: HintClaims = jws::verify(hint, jws::ID_TOKEN_TYP, |kid| keys.key(kid)).map_err(|_| refused())?;
         let for_app = match &claims.aud {
             Audience::One(audience) => *audience == app.client_id,
             Audience::Many(audiences) => audiences.contains(&app.client_id),

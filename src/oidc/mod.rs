@@ -33,7 +33,6 @@ pub struct Provider {
     access_token_ttl: i64,
     refresh_token_ttl: i64,
     auditor: Auditor,
-    reauth_marks: reauth::ReauthMarks,
     signing: SigningThreads,
     known_apps: discovery::KnownApps,
 }
@@ -46,15 +45,12 @@ pub struct Lifetimes {
 }
 
 impl Provider {
-    /// `secret` keys the marks on requests sent back through sign-in; every
-    /// instance must have the same one (it lives in the store).
     pub fn new(
         store: Store,
         keys: Arc<Keys>,
         public_url: PublicUrl,
         lifetimes: Lifetimes,
         auditor: Auditor,
-        secret: &[u8],
         signing: SigningThreads,
     ) -> Self {
         Self {
@@ -65,7 +61,6 @@ impl Provider {
             access_token_ttl: seconds(lifetimes.access_token),
             refresh_token_ttl: seconds(lifetimes.refresh_token),
             auditor,
-            reauth_marks: reauth::ReauthMarks::new(secret),
             signing,
             known_apps: discovery::KnownApps::default(),
         }

@@ -31,8 +31,9 @@ pub struct Introspection {
     pub token_type: Option<&'static str>,
 }
 
-/// A presented token, told apart by shape: access tokens are JWTs Latch
-/// signed, refresh tokens are opaque.
+/// A presented token, told apart by kind: access tokens are JWTs Latch
+/// signed with `typ: at+jwt` (an ID token is not one), anything else can
+/// only be a refresh token.
 enum Presented {
     Access(AccessTokenClaims),
     Refresh(String),
@@ -41,7 +42,7 @@ enum Presented {
 impl Provider {
     fn classify(&self, token: &str) -> Presented {
         let keys = self.keys.current();
-        match jws::verify::<AccessTokenClaims>(token, |kid| keys.key(kid)) {
+        match jws::verify::<AccessTokenClaims>(token, jws::ACCESS_TOKEN_TYP, |kid| keys.key(kid)) {
             Ok(claims) => Presented::Access(claims),
             Err(_) => Presented::Refresh(sha256_hex(token)),
         }
@@ -49,7 +50,9 @@ impl Provider {
 
     /// Revokes the token if it is `app`'s. Unknown tokens are not an error
     /// (RFC 7009 §2.2); another client's token is refused. `token_type_hint`
-    /// needs no handling: the token's shape says which kind it is.
+    /// is only a hint (RFC 7009 §2.1) and needs no handling: the token's own
+    /// kind decides, so a wrong hint neither hides a token nor passes one
+    /// kind off as another.
     pub async fn revoke(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<()> {
         let Some(token) = params.get("token") else {
             return client_error(ErrorCode::InvalidRequest, "token is required");

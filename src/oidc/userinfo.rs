@@ -15,7 +15,8 @@ impl Provider {
     pub async fn userinfo(&self, access_token: &str, now: UnixTime) -> ProtocolResult<Map<String, Value>> {
         let invalid = |why: &'static str| client_error(ErrorCode::InvalidToken, why);
         let keys = self.keys.current();
-        let Ok(claims) = jws::verify::<AccessTokenClaims>(access_token, |kid| keys.key(kid)) else {
+        let Ok(claims) = jws::verify::<AccessTokenClaims>(access_token, jws::ACCESS_TOKEN_TYP, |kid| keys.key(kid))
+        else {
             return invalid("the token is not an access token signed by Latch (an ID token is not one)");
         };
         if claims.exp <= now {

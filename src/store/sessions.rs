@@ -31,6 +31,34 @@ impl Store {
         Ok(())
     }
 
+    /// Marks the session as the sign-in an authorization request demanded:
+    /// `mark_hash` stands for it until `expires_at`, replacing any earlier mark.
+    pub async fn mark_reauthentication(&self, id_hash: &str, mark_hash: &str, expires_at: UnixTime) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET reauth_mark_hash = $1, reauth_expires_at = $2 WHERE id_hash = $3")
+            .bind(mark_hash)
+            .bind(expires_at)
+            .bind(id_hash)
+            .execute(&mut *self.write().await?)
+            .await?;
+        Ok(())
+    }
+
+    /// Takes the session's mark if it is `mark_hash` and unexpired. One
+    /// statement clears it, so of two requests (on any instances) presenting
+    /// the same mark exactly one gets `true`.
+    pub async fn take_reauth_mark(&self, id_hash: &str, mark_hash: &str, now: UnixTime) -> StoreResult<bool> {
+        let taken = sqlx::query(
+            "UPDATE sessions SET reauth_mark_hash = NULL, reauth_expires_at = NULL \
+             WHERE id_hash = $1 AND reauth_mark_hash = $2 AND reauth_expires_at > $3",
+        )
+        .bind(id_hash)
+        .bind(mark_hash)
+        .bind(now)
+        .execute(&mut *self.write().await?)
+        .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
     /// `None` for an unknown, expired or ended session, or a disabled user.
     pub async fn active_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<Option<SessionUser>> {
         let row = sqlx::query(

@@ -1,11 +1,61 @@
-//! Reading and writing Latch's cookies: `HttpOnly`, `SameSite=Lax`, and
-//! `Secure` when the public URL is https.
+//! Reading and writing Latch's cookies on its own host (the session and the
+//! CSRF cookie): `HttpOnly`, `SameSite=Lax`, `Path=/`, no `Domain`, and
+//! `Secure` when the public URL is https. When it is https at the root path
+//! the names carry the `__Host-` prefix, which browsers accept only from
+//! this very host, over https, with `Path=/` and no `Domain` (RFC 6265bis
+//! §4.1.3.2): a sibling host (`evil.example.com` beside `sso.example.com`)
+//! can then neither set nor shadow them.
 
 use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
+use url::Url;
 
+use crate::config::PublicUrl;
+
+/// The session cookie's name without a prefix.
 pub const SESSION: &str = "latch_session";
+/// The CSRF cookie's name without a prefix.
 pub const CSRF: &str = "latch_csrf";
+
+/// How this deployment names and marks its cookies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookiePolicy {
+    secure: bool,
+    host_prefix: bool,
+}
+
+impl CookiePolicy {
+    /// `Secure` for an https public URL; `__Host-` names when it is also at
+    /// the root path (a Latch under a path shares its host with other
+    /// things, and a `__Host-` cookie must have `Path=/`).
+    pub fn for_public_url(public_url: &PublicUrl) -> Self {
+        let secure = public_url.is_https();
+        let at_root = Url::parse(public_url.as_str()).is_ok_and(|url| url.path() == "/");
+        Self { secure, host_prefix: secure && at_root }
+    }
+
+    /// The name to use for `base` (`SESSION` or `CSRF`). Only that name is
+    /// read: a cookie of the bare name, which any sibling host can set, is
+    /// ignored where the prefix is in use.
+    pub fn name(self, base: &'static str) -> &'static str {
+        match (self.host_prefix, base) {
+            (true, SESSION) => "__Host-latch_session",
+            (true, CSRF) => "__Host-latch_csrf",
+            _ => base,
+        }
+    }
+
+    /// The value of Latch's cookie `base` in the request.
+    pub fn read(self, headers: &HeaderMap, base: &'static str) -> Option<String> {
+        read(headers, self.name(base))
+    }
+
+    /// A `Set-Cookie` value for Latch's cookie `base`. `max_age` in
+    /// seconds; 0 deletes the cookie.
+    pub fn build(self, base: &'static str, value: &str, max_age: i64) -> String {
+        build(self.name(base), value, max_age, self.secure)
+    }
+}
 
 /// The value of cookie `name`, from any `Cookie` header.
 pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -20,7 +70,7 @@ pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// A `Set-Cookie` value. `max_age` in seconds; 0 deletes the cookie.
-pub fn build(name: &str, value: &str, max_age: i64, secure: bool) -> String {
+fn build(name: &str, value: &str, max_age: i64, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
 }
@@ -28,6 +78,10 @@ pub fn build(name: &str, value: &str, max_age: i64, secure: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn policy(public_url: &str) -> CookiePolicy {
+        CookiePolicy::for_public_url(&PublicUrl::parse(public_url).unwrap())
+    }
 
     #[test]
     fn finds_a_cookie_among_several() {
@@ -42,9 +96,27 @@ mod tests {
     #[test]
     fn cookies_are_http_only_and_lax() {
         assert_eq!(
-            build(SESSION, "v", 60, true),
+            policy("https://sso.example.com/latch").build(SESSION, "v", 60),
             "latch_session=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure"
         );
-        assert!(!build(SESSION, "v", 60, false).contains("Secure"));
+        assert!(!policy("http://sso.example.com").build(SESSION, "v", 60).contains("Secure"));
+    }
+
+    #[test]
+    fn https_at_the_root_uses_host_prefixed_names_only() {
+        let root = policy("https://sso.example.com/");
+        assert_eq!(
+            root.build(CSRF, "v", 60),
+            "__Host-latch_csrf=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure"
+        );
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, "latch_session=planted; __Host-latch_session=own".parse().unwrap());
+        assert_eq!(root.read(&headers, SESSION).as_deref(), Some("own"));
+        headers.remove(COOKIE);
+        headers.append(COOKIE, "latch_session=planted".parse().unwrap());
+        assert_eq!(root.read(&headers, SESSION), None);
+        for other in ["http://sso.example.com", "https://sso.example.com/latch"] {
+            assert_eq!(policy(other).name(SESSION), SESSION, "{other}");
+        }
     }
 }

@@ -14,10 +14,11 @@ use super::ops::Requester;
 use super::pages::{LoginPage, MessagePage, render};
 use super::{AppState, redirect};
 use crate::clock;
-use crate::login::{LoginError, csrf_matches, new_csrf_token, safe_next};
+use crate::login::csrf::CsrfKey;
+use crate::login::{LoginError, safe_next};
 use crate::metrics::LoginOutcome;
 use crate::oidc::params::Params;
-use crate::oidc::reauth::demands_sign_in_after;
+use crate::oidc::reauth::demands_sign_in;
 
 /// The CSRF cookie lives as long as a person may reasonably take to sign in.
 const CSRF_MAX_AGE: i64 = 60 * 60;
@@ -34,7 +35,7 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap, RawQuery(qu
     // Without a `next`, the form stays, to sign in as someone else.
     let continuing = query.get("next").is_some();
     match current_session(&state, &headers, clock::now()).await {
-        Ok(Some(session)) if continuing && !demands_sign_in_after(next, session.auth_time) => return redirect(next),
+        Ok(Some(_)) if continuing && !demands_sign_in(next) => return redirect(next),
         Ok(_) => {}
         Err(error) => return error.into_response(),
     }
@@ -50,26 +51,36 @@ fn show_form(
     username: &str,
     error: Option<&str>,
 ) -> Response {
-    let (csrf_token, set_cookie) = csrf_token_for(headers, state.secure_cookies);
+    let (csrf_token, set_cookie) = csrf_token_for(state, headers);
     let page = render(status, &LoginPage { csrf_token: &csrf_token, next, username, error });
     (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response()
 }
 
-/// The browser's CSRF token, and the cookie to set when it has none yet.
-pub(super) fn csrf_token_for(headers: &HeaderMap, secure: bool) -> (String, Option<String>) {
-    match cookies::read(headers, cookies::CSRF).filter(|token| token.len() == 43) {
-        Some(existing) => (existing, None),
+/// The CSRF token for a form shown to this browser (see `login::csrf`),
+/// and the CSRF cookie to set when the browser has none yet.
+pub(super) fn csrf_token_for(state: &AppState, headers: &HeaderMap) -> (String, Option<String>) {
+    let session = state.cookies.read(headers, cookies::SESSION);
+    match state.cookies.read(headers, cookies::CSRF).filter(|id| id.len() == 43) {
+        Some(id) => (state.csrf.token(&id, session.as_deref()), None),
         None => {
-            let token = new_csrf_token();
-            let cookie = cookies::build(cookies::CSRF, &token, CSRF_MAX_AGE, secure);
-            (token, Some(cookie))
+            let id = CsrfKey::new_browser_id();
+            let cookie = state.cookies.build(cookies::CSRF, &id, CSRF_MAX_AGE);
+            (state.csrf.token(&id, session.as_deref()), Some(cookie))
         }
     }
 }
 
-/// Whether a posted form carries the browser's CSRF token (double submit).
-pub(super) fn csrf_posted(headers: &HeaderMap, submitted: Option<&str>) -> bool {
-    csrf_matches(cookies::read(headers, cookies::CSRF).as_deref(), submitted)
+/// Whether a posted form carries the CSRF token made for this browser's
+/// cookies and, where the browser says where it was posted from (Fetch
+/// Metadata), was posted from Latch's own pages. A form on a sibling host is
+/// `same-site`, not `same-origin`, even with a cookie and token it got from
+/// Latch for itself and planted (where `__Host-` is not in use).
+pub(super) fn csrf_posted(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> bool {
+    let posted_from = headers.get("sec-fetch-site").map(|site| site.as_bytes());
+    let from_latch = posted_from.is_none_or(|site| site == b"same-origin" || site == b"none");
+    let session = state.cookies.read(headers, cookies::SESSION);
+    from_latch
+        && state.csrf.verify(state.cookies.read(headers, cookies::CSRF).as_deref(), session.as_deref(), submitted)
 }
 
 pub async fn submit(
@@ -82,15 +93,15 @@ pub async fn submit(
     let form = params(&body);
     let next = safe_next(form.get("next"));
     let username = form.get("username").unwrap_or_default();
-    if !csrf_posted(&headers, form.get("csrf_token")) {
+    if !csrf_posted(&state, &headers, form.get("csrf_token")) {
         let message = "This sign-in form has expired. Please sign in again.";
         return Ok(show_form(&state, &headers, StatusCode::BAD_REQUEST, next, username, Some(message)));
     }
     let password = form.get("password").unwrap_or_default().to_owned();
     match state.authenticator.sign_in(username, password, &requester.ip, now).await {
         Ok(session) => {
-            let cookie =
-                cookies::build(cookies::SESSION, &session.token, session.expires_at - now, state.secure_cookies);
+            state.provider.bind_reauth(next, &session.token, now).await?;
+            let cookie = state.cookies.build(cookies::SESSION, &session.token, session.expires_at - now);
             state.metrics.login(LoginOutcome::Success);
             state.auditor.record("login_success", &requester.actor(Some(username), None), None);
             Ok((AppendHeaders([(SET_COOKIE, cookie)]), redirect(next)).into_response())

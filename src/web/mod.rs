@@ -34,8 +34,10 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub provider: Arc<Provider>,
     pub authenticator: Arc<Authenticator>,
-    /// `Secure` on cookies, set when the public URL is https.
-    pub secure_cookies: bool,
+    /// How Latch's own cookies are named and marked.
+    pub cookies: cookies::CookiePolicy,
+    /// Keys the CSRF tokens of Latch's forms.
+    pub csrf: Arc<crate::login::csrf::CsrfKey>,
     pub forward_auth: Arc<ForwardAuth>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
@@ -100,6 +102,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         ))
         .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(axum::middleware::map_response(pages::no_store_pages))
         .layer(axum::middleware::from_fn_with_state(state.clone(), ops::observe))
         .with_state(state)
 }

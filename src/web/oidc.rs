@@ -74,7 +74,7 @@ pub async fn authorize_post(
     let decision = match decision.as_deref() {
         None => None,
         Some(answer) => {
-            if !csrf_posted(&headers, csrf.as_deref()) {
+            if !csrf_posted(&state, &headers, csrf.as_deref()) {
                 let message = "This consent form has expired. Please start signing in to the app again.";
                 return Err(WebError::page(StatusCode::BAD_REQUEST, "Form expired", message));
             }
@@ -114,7 +114,7 @@ async fn authorize(
             redirect(&format!("/login?{}", serde_urlencoded::to_string(login).unwrap_or_default()))
         }
         AuthorizeOutcome::Consent { app_name, scopes, resume } => {
-            let (csrf_token, set_cookie) = csrf_token_for(headers, state.secure_cookies);
+            let (csrf_token, set_cookie) = csrf_token_for(&state, headers);
             let scopes: Vec<_> = scopes.iter().map(|scope| (scope.as_str(), scope_description(scope))).collect();
             let page = render(
                 StatusCode::OK,
@@ -131,7 +131,6 @@ async fn authorize(
                 if let Ok(csp) = HeaderValue::from_str(&form_post_csp()) {
                     page.headers_mut().insert(CONTENT_SECURITY_POLICY, csp);
                 }
-                page.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 page
             }
         },
@@ -143,7 +142,7 @@ pub(super) async fn current_session(
     headers: &HeaderMap,
     now: i64,
 ) -> Result<Option<SessionUser>, WebError> {
-    match cookies::read(headers, cookies::SESSION) {
+    match state.cookies.read(headers, cookies::SESSION) {
         Some(token) => Ok(state.authenticator.session(&token, now).await?),
         None => Ok(None),
     }
@@ -244,7 +243,7 @@ pub async fn end_session_post(
         .map_err(|why| WebError::page(StatusCode::BAD_REQUEST, "Invalid sign-out request", why))?;
     let confirmed = take(&mut pairs, LOGOUT_FIELD).is_some();
     let csrf = take(&mut pairs, "csrf_token");
-    if confirmed && !csrf_posted(&headers, csrf.as_deref()) {
+    if confirmed && !csrf_posted(&state, &headers, csrf.as_deref()) {
         let message = "This sign-out form has expired. Please sign out from the app again.";
         return Err(WebError::page(StatusCode::BAD_REQUEST, "Form expired", message));
     }
@@ -276,11 +275,10 @@ async fn end_session(
     )?;
     let response = match outcome {
         LogoutOutcome::Confirm { app_name } => {
-            let (csrf_token, set_cookie) = csrf_token_for(headers, state.secure_cookies);
+            let (csrf_token, set_cookie) = csrf_token_for(&state, headers);
             let action = format!("/application/o/{slug}/end-session/");
             let page = LogoutPage { app_name: &app_name, action: &action, params: &pairs, csrf_token: &csrf_token };
-            let mut page = render(StatusCode::OK, &page);
-            page.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            let page = render(StatusCode::OK, &page);
             return Ok((AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response());
         }
         LogoutOutcome::Redirect(target) => redirect(&target),
@@ -295,7 +293,7 @@ async fn end_session(
     if let Some(session) = &session {
         state.auditor.record("logout", &requester.actor(Some(&session.username), Some(&slug)), None);
     }
-    let clear = cookies::build(cookies::SESSION, "", 0, state.secure_cookies);
+    let clear = state.cookies.build(cookies::SESSION, "", 0);
     Ok((AppendHeaders([(SET_COOKIE, clear)]), response).into_response())
 }
 

@@ -1,7 +1,8 @@
 //! Server-rendered pages. Templates escape everything they interpolate.
 
 use askama::Template;
-use axum::http::StatusCode;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 #[derive(Template)]
@@ -29,6 +30,22 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
     }
+}
+
+/// Middleware: every page and every redirect gets `Cache-Control: no-store`
+/// unless its handler chose otherwise. Pages show who is signed in, echo
+/// what was typed or carry a form's CSRF token; redirects carry codes and
+/// `next` URLs. None of that may stay in a shared or back-button cache.
+pub async fn no_store_pages(mut response: Response) -> Response {
+    let is_html = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"));
+    if is_html || response.status().is_redirection() {
+        response.headers_mut().entry(CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {

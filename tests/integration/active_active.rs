@@ -556,6 +556,30 @@ async fn a_session_from_one_instance_is_honoured_by_the_other() {
     assert!(location(&response).unwrap_or_default().starts_with("/login?"));
 }
 
+/// A sign-in that `prompt=login` demanded, made on A, answers its request
+/// once, whichever instance sees the request first: the mark is in the
+/// store, not in one process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demanded_sign_in_answers_once_across_instances() {
+    let Some(cluster) = Cluster::start().await else { return };
+    let (rp, a, b) = (&cluster.rp, &cluster.a.base, &cluster.b.base);
+    let session = sign_in(&rp.http, a, "ada").await;
+    let mut url = rp.authorize_url(a, "step-up", "n");
+    url.query_pairs_mut().append_pair("prompt", "login");
+    let response = rp.http.get(url).header(COOKIE, session_cookie(&session)).send().await.unwrap();
+    let login = location(&response).unwrap_or_default();
+    assert!(login.starts_with("/login?"), "prompt=login asks for the password: {login}");
+    let next = query_param(&url::Url::parse(&format!("{a}{login}")).unwrap(), "next").expect("next");
+    let (fresh, signed_in) = expect_ok(sign_in_with_next(&rp.http, a, &next, "ada").await, "sign in on A");
+    let repeated = location(&signed_in).expect("location");
+
+    let on = |base: &str| rp.http.get(format!("{base}{repeated}")).header(COOKIE, session_cookie(&fresh)).send();
+    let target = location(&on(b).await.unwrap()).unwrap_or_default();
+    assert!(target.starts_with(CALLBACK) && target.contains("code="), "B answers with a code: {target}");
+    let target = location(&on(a).await.unwrap()).unwrap_or_default();
+    assert!(target.starts_with("/login?"), "A must not answer the same sign-in again: {target}");
+}
+
 /// 2. A code issued by A is redeemed on B; A's UserInfo accepts the access
 ///    token B issued, for the same subject.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

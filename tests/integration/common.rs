@@ -185,6 +185,10 @@ pub struct TestApp {
 pub struct Options {
     pub code_ttl: Option<&'static str>,
     pub access_token_ttl: Option<&'static str>,
+    /// `public_url` is `https://` + the listening address (the server still
+    /// speaks plain HTTP there): for what Latch does differently under
+    /// https, such as its cookies, seen in the headers it sends.
+    pub https_public_url: bool,
 }
 
 impl TestApp {
@@ -197,8 +201,9 @@ impl TestApp {
         let database_url = prepared_database(backend, dir.path()).await?;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let public_url = if options.https_public_url { base.replacen("http://", "https://", 1) } else { base.clone() };
         let args = latch::config::ConfigArgs {
-            public_url: Some(base.clone()),
+            public_url: Some(public_url),
             database_url: Some(database_url.clone()),
             data_dir: Some(dir.path().display().to_string()),
             code_ttl: options.code_ttl.map(Into::into),

@@ -241,7 +241,7 @@ async fn a_request_cannot_claim_its_own_reauthentication(backend: Backend) {
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     for demand in [("prompt", "login"), ("max_age", "1")] {
-        let params = with(rp.request("openid", "step-up"), &[demand, ("latch_auth_after", "0")]);
+        let params = with(rp.request("openid", "step-up"), &[demand, ("latch_reauth", "0")]);
         let landing = open(&browser, &app.base, &rp.authorize_url(&params)).await;
         assert!(landing.is_login(), "{demand:?} with a forged marker must still ask for the password: {landing:?}");
     }
