@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::access::may_use_app;
 use super::{Store, StoreError, StoreResult};
 use crate::clock::UnixTime;
 
@@ -176,10 +177,7 @@ impl Store {
     ) -> StoreResult<Option<ForwardAuthCheck>> {
         let sql = format!(
             "SELECT {PROXY_APP_COLUMNS}, u.id AS user_id, u.username, u.email, u.name AS user_name, \
-                    g.name AS group_name, \
-                    (SELECT COUNT(*) FROM app_groups r WHERE r.app_id = pa.app_id) AS restrictions, \
-                    (SELECT COUNT(*) FROM app_groups r JOIN group_members rm ON rm.group_id = r.group_id \
-                     WHERE r.app_id = pa.app_id AND rm.user_id = u.id) AS memberships \
+                    g.name AS group_name, CASE WHEN {} THEN 1 ELSE 0 END AS allowed \
              FROM proxy_apps pa \
              JOIN apps a ON a.id = pa.app_id \
              LEFT JOIN proxy_sessions ps ON ps.token_hash IN ({}) \
@@ -190,6 +188,7 @@ impl Store {
              LEFT JOIN groups g ON g.id = m.group_id \
              WHERE pa.origin = $1 \
              ORDER BY g.name",
+            may_use_app("pa.app_id", "u.id"),
             placeholders(3, token_hashes.len())
         );
         let mut query = sqlx::query(&sql).bind(origin).bind(now);
@@ -212,9 +211,7 @@ impl Store {
                 Some(current) if current.id == user_id => current,
                 Some(_) => continue,
                 None => {
-                    let restrictions: i64 = row.try_get("restrictions")?;
-                    let memberships: i64 = row.try_get("memberships")?;
-                    allowed = restrictions == 0 || memberships > 0;
+                    allowed = row.try_get::<i64, _>("allowed")? != 0;
                     user.insert(ProxyUser {
                         id: user_id,
                         username: row.try_get("username")?,
@@ -260,8 +257,9 @@ impl Store {
     /// Redeems a code for a new cookie `token_hash`, in one transaction whose
     /// first statement is the atomic `UPDATE … WHERE used_at IS NULL`: of two
     /// instances racing on one code exactly one wins. The code must be
-    /// unexpired, presented with its state, and its session still live with
-    /// an active user; otherwise nothing changes and `None` comes back.
+    /// unexpired, presented with its state, its session still live, and the
+    /// access rule must admit the session's user to the app; otherwise
+    /// nothing changes and `None` comes back.
     pub async fn redeem_proxy_code(
         &self,
         code_hash: &str,
@@ -271,13 +269,14 @@ impl Store {
     ) -> StoreResult<Option<ProxyGrant>> {
         let mut lease = self.write().await?;
         let mut transaction = lease.begin().await?;
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "UPDATE proxy_codes SET used_at = $1, token_hash = $2 \
              WHERE code_hash = $3 AND state_hash = $4 AND used_at IS NULL AND expires_at > $1 \
-             AND EXISTS (SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id \
-                         WHERE s.id_hash = proxy_codes.session_hash AND s.expires_at > $1 AND u.disabled_at IS NULL) \
+             AND EXISTS (SELECT 1 FROM sessions s \
+                         WHERE s.id_hash = proxy_codes.session_hash AND s.expires_at > $1 AND {}) \
              RETURNING session_hash, app_id, target_url",
-        )
+            may_use_app("proxy_codes.app_id", "s.user_id")
+        ))
         .bind(now)
         .bind(token_hash)
         .bind(code_hash)
