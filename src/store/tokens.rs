@@ -192,24 +192,9 @@ impl Store {
     ) -> StoreResult<RotationOutcome> {
         let mut lease = self.write().await?;
         let mut transaction = lease.begin().await?;
-        let spent = sqlx::query(&format!(
-            "UPDATE refresh_tokens SET used_at = $1, successor_hash = $4, successor_sealed = $5 \
-             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
-             AND family_id IN (SELECT f.id FROM token_families f WHERE f.app_id = $3 AND f.revoked_at IS NULL \
-                               AND {}) \
-             RETURNING family_id",
-            may_use_app("f.app_id", "f.user_id")
-        ))
-        .bind(now)
-        .bind(rotation.presented_hash)
-        .bind(rotation.app_id)
-        .bind(rotation.next_hash)
-        .bind(rotation.next_sealed)
-        .fetch_optional(&mut *transaction)
-        .await?;
         let repeat_since = now - rotation.reuse_grace;
-        let (family_id, successor_sealed) = match spent {
-            Some(row) => (row.try_get::<String, _>("family_id")?, None),
+        let (family_id, successor_sealed) = match Self::spend(&mut transaction, &rotation, now).await? {
+            Some(family_id) => (family_id, None),
             None => match Self::repeatable(&mut transaction, &rotation, repeat_since, now).await? {
                 Some((family_id, sealed)) => (family_id, Some(sealed)),
                 None => {
@@ -263,6 +248,32 @@ impl Store {
             Some(successor_sealed) => RotationOutcome::Repeated { grant, successor_sealed },
             None => RotationOutcome::Rotated(grant),
         })
+    }
+
+    /// Spends the presented token if it is live, its family unrevoked and
+    /// the access rule admits the family's user: the atomic first statement
+    /// of a rotation. Returns the family.
+    async fn spend(
+        transaction: &mut Transaction<'_, Any>,
+        rotation: &Rotation<'_>,
+        now: UnixTime,
+    ) -> StoreResult<Option<String>> {
+        let row = sqlx::query(&format!(
+            "UPDATE refresh_tokens SET used_at = $1, successor_hash = $4, successor_sealed = $5 \
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+             AND family_id IN (SELECT f.id FROM token_families f WHERE f.app_id = $3 AND f.revoked_at IS NULL \
+                               AND {}) \
+             RETURNING family_id",
+            may_use_app("f.app_id", "f.user_id")
+        ))
+        .bind(now)
+        .bind(rotation.presented_hash)
+        .bind(rotation.app_id)
+        .bind(rotation.next_hash)
+        .bind(rotation.next_sealed)
+        .fetch_optional(&mut **transaction)
+        .await?;
+        Ok(row.map(|row| row.try_get("family_id")).transpose()?)
     }
 
     /// The family and sealed successor of a token spent after `since` whose
