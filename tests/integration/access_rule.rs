@@ -122,6 +122,33 @@ async fn a_code_issued_before_sign_out_does_not_redeem(backend: Backend) {
     token_ok(rp.redeem(&laptop_code).await).await;
 }
 
+/// A sign-out and the exchange of a code from that session at the same
+/// moment: whichever wins, nothing issued for the code outlives the
+/// sign-out (the exchange pins the session row until it commits).
+async fn a_sign_out_racing_a_code_exchange_leaves_nothing_alive(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let rp = Rp::register(&app, "web", &[]).await;
+    let end_session = rp.endpoint("end_session_endpoint");
+    let mut redeemed = 0;
+    for round in 0..10 {
+        let browser = Browser::new();
+        let code = rp.code(&browser, &rp.request(OFFLINE, "race"), "ada").await;
+        let page = browser.client.get(&end_session).send().await.unwrap();
+        let (signed_out, exchange) =
+            tokio::join!(confirm_sign_out(&browser.client, &end_session, page), rp.redeem(&code));
+        assert_eq!(signed_out.status(), StatusCode::OK, "round {round}");
+        if exchange.status() != StatusCode::OK {
+            token_error(exchange, StatusCode::BAD_REQUEST, "invalid_grant").await;
+            continue;
+        }
+        redeemed += 1;
+        let tokens = token_ok(exchange).await;
+        rp.assert_inactive(string(&tokens, "access_token"), "an access token that raced the sign-out").await;
+        token_error(rp.refresh(refresh_token(&tokens)).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    }
+    eprintln!("{redeemed} of 10 exchanges won the race against the sign-out");
+}
+
 /// `latch user passwd`, run as a password reset: ends the person's sessions
 /// and what was issued from them; `--keep-sessions` keeps them.
 async fn a_new_password_ends_sessions_and_tokens_unless_kept(backend: Backend) {
@@ -201,6 +228,7 @@ on_every_backend!(
     removing_a_member_stops_every_grant_and_token,
     an_apps_new_group_list_applies_to_what_was_issued,
     a_code_issued_before_sign_out_does_not_redeem,
+    a_sign_out_racing_a_code_exchange_leaves_nothing_alive,
     a_new_password_ends_sessions_and_tokens_unless_kept,
     forward_auth_follows_the_apps_groups,
 );
