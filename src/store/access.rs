@@ -8,15 +8,18 @@
 //! | code redemption (`redeem_code`) | `may_use_app` | `live_session` of the code's session |
 //! | refresh (`rotate_refresh_token`) | `may_use_app` | the family is unrevoked |
 //! | userinfo, introspection | `may_use_app` | the token (and its family) unrevoked |
-//! | forward auth (`forward_auth_check`, `redeem_proxy_code`, `sso`) | `may_use_app` | the cookie's live session |
+//! | forward auth (`forward_auth_check`, `redeem_proxy_code`, `user_may_use_app` at `sso`) | `may_use_app` | the cookie's (or code's) live session |
 //!
 //! Why a refresh token is tied to its session only through revocation: a
 //! refresh token exists only for `offline_access`, which asks for access
 //! while the person is away, so it outlives the browser session's expiry
 //! (as Keycloak's offline sessions do). Ending the session on purpose
-//! (sign-out, a password reset, disabling the user) revokes its families in
-//! the same transaction, and a code redemption pins its session row so such
-//! an ending cannot slip between the check and the new family.
+//! (sign-out, a password reset, disabling the user) revokes its families and
+//! their access tokens in the same transaction (RFC 9700 §4.14.2 allows
+//! revoking on logout or a password change). A code redemption pins its session row
+//! so such an ending cannot slip between the check and the new tokens, and
+//! an access token dies with its family even if it was written while the
+//! family was being revoked.
 
 /// True when user `user` (an SQL expression) is active and app `app` admits
 /// them: the app has no group restriction, or the user is in one of its
