@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::admin::{self, AppAdd, AppOptionArgs, ProxyAppArgs};
+use crate::admin::{self, AppAdd, AppOptionArgs, AppUpdate, ProxyAppArgs};
 use crate::config::{Config, ConfigArgs, LogFormat, mask_password};
 use crate::server::Server;
 use crate::store::Store;
@@ -95,11 +95,15 @@ enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Set a user's password, read from standard input.
+    /// Set a user's password, read from standard input; their sessions and tokens end.
     Passwd {
         username: String,
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// Keep the user's sessions and refresh tokens (by default a new
+        /// password signs them out everywhere, as a reset should).
+        #[arg(long)]
+        keep_sessions: bool,
     },
     /// Lock a user out of every app at once: sessions end, tokens stop working.
     Disable { username: String },
@@ -160,6 +164,13 @@ enum AppCommand {
         /// Replace the redirect URIs with these (repeatable).
         #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
+        /// Replace the groups whose members may use the app with these
+        /// (repeatable); takes effect at once, for tokens already issued too.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Remove every group restriction: every active user may use the app.
+        #[arg(long, conflicts_with = "groups")]
+        clear_groups: bool,
         #[command(flatten)]
         options: AppOptionArgs,
     },
@@ -276,9 +287,13 @@ async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {
                 println!("Password (shown once): {password}");
             }
         }
-        UserCommand::Passwd { username, .. } => {
-            admin::set_password(store, &username, admin::read_password_stdin()?).await?;
-            println!("Password of {username} changed.");
+        UserCommand::Passwd { username, keep_sessions, .. } => {
+            let ended = admin::set_password(store, &username, admin::read_password_stdin()?, keep_sessions).await?;
+            if keep_sessions {
+                println!("Password of {username} changed; their sessions were kept.");
+            } else {
+                println!("Password of {username} changed; {ended} session(s) ended and their tokens revoked.");
+            }
         }
         UserCommand::Disable { username } => {
             admin::set_disabled(store, &username, true).await?;
@@ -335,8 +350,12 @@ async fn app(store: &Store, config: &Config, command: AppCommand) -> anyhow::Res
                 admin::add_app(store, config, AppAdd { slug, name, redirect_uris, public, groups, options }).await?;
             admin::print_credentials(&created, json)?;
         }
-        AppCommand::Update { slug, redirect_uris, options } => {
-            admin::update_app(store, &slug, &redirect_uris, &options).await?;
+        AppCommand::Update { slug, redirect_uris, groups, clear_groups, options } => {
+            let update = AppUpdate {
+                redirect_uris: (!redirect_uris.is_empty()).then_some(&redirect_uris),
+                groups: (clear_groups || !groups.is_empty()).then_some(&groups),
+            };
+            admin::update_app(store, &slug, update, &options).await?;
             println!("Updated app {slug}.");
         }
         AppCommand::List { json } => admin::print_apps(&store.list_apps().await?, json)?,

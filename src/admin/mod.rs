@@ -73,10 +73,15 @@ pub async fn add_user(
     Ok(generated)
 }
 
-pub async fn set_password(store: &Store, username: &str, password: String) -> AdminResult<()> {
+/// Sets a user's password. Unless `keep_sessions`, every session of the
+/// user ends and every token issued from them stops working, as a password
+/// reset should. Returns how many sessions ended.
+pub async fn set_password(store: &Store, username: &str, password: String, keep_sessions: bool) -> AdminResult<u64> {
     let password_hash = hash_password_blocking(&password)?;
-    store.set_password_hash(username, &password_hash).await?;
-    Ok(())
+    let ended = store.set_password_hash(username, &password_hash, !keep_sessions, clock::now()).await?;
+    let kind = if keep_sessions { "password_changed" } else { "password_changed_sessions_ended" };
+    record(store, kind, Some(username), None).await?;
+    Ok(ended)
 }
 
 pub async fn set_disabled(store: &Store, username: &str, disabled: bool) -> AdminResult<()> {
@@ -192,6 +197,10 @@ pub struct AppOptionArgs {
     /// Exact URI the app may return to after sign-out (repeatable; replaces the list).
     #[arg(long = "post-logout-redirect-uri")]
     pub post_logout_redirect_uris: Vec<String>,
+    /// How long a rotated refresh token may be presented again (two tabs, a
+    /// retry) and get the same successor, e.g. 60s; 0 disables. Default 60s.
+    #[arg(long)]
+    pub refresh_token_reuse_grace: Option<String>,
 }
 
 impl AppOptionArgs {
@@ -203,6 +212,9 @@ impl AppOptionArgs {
         options.code_ttl = ttl("--code-ttl", &self.code_ttl)?.or(options.code_ttl);
         options.access_token_ttl = ttl("--access-token-ttl", &self.access_token_ttl)?.or(options.access_token_ttl);
         options.refresh_token_ttl = ttl("--refresh-token-ttl", &self.refresh_token_ttl)?.or(options.refresh_token_ttl);
+        if let Some(grace) = &self.refresh_token_reuse_grace {
+            options.refresh_token_reuse_grace = validate::reuse_grace("--refresh-token-reuse-grace", grace)?;
+        }
         if let Some(consent) = &self.consent {
             options.consent = consent.clone();
         }
@@ -249,22 +261,26 @@ pub async fn add_app(store: &Store, config: &Config, app: AppAdd) -> AdminResult
     Ok(AppCredentials::new(config, &app.slug, client_id, client_secret))
 }
 
-/// Changes an app's settings; redirect URIs are replaced when given.
-pub async fn update_app(
-    store: &Store,
-    slug: &str,
-    redirect_uris: &[String],
-    changes: &AppOptionArgs,
-) -> AdminResult<()> {
+/// What `app update` replaces besides options: each list only when given.
+#[derive(Debug, Default)]
+pub struct AppUpdate<'a> {
+    pub redirect_uris: Option<&'a [String]>,
+    /// The groups whose members may use the app; an empty list lets every
+    /// active user in.
+    pub groups: Option<&'a [String]>,
+}
+
+/// Changes an app's settings. A new group list takes effect at once for
+/// tokens already issued: every grant and check applies the access rule.
+pub async fn update_app(store: &Store, slug: &str, update: AppUpdate<'_>, changes: &AppOptionArgs) -> AdminResult<()> {
     let app = store.app_by_slug(slug).await?.ok_or_else(|| StoreError::NotFound { kind: "app", name: slug.into() })?;
-    for uri in redirect_uris {
+    for uri in update.redirect_uris.unwrap_or_default() {
         validate::redirect_uri(uri)?;
     }
     let options = changes.apply(app.options.clone(), app.is_public())?;
     ensure_signing_key(store, &options.signing_alg, clock::now()).await?;
-    let redirect_uris = (!redirect_uris.is_empty()).then_some(redirect_uris);
-    store.update_app(slug, &options, redirect_uris).await?;
-    Ok(())
+    store.update_app(slug, &options, update.redirect_uris, update.groups).await?;
+    record(store, "app_updated", None, Some(slug)).await
 }
 
 async fn ensure_signing_key(store: &Store, alg: &str, now: i64) -> AdminResult<()> {

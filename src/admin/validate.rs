@@ -82,6 +82,25 @@ pub fn lifetime(flag: &str, value: &str) -> AdminResult<i64> {
     }
 }
 
+/// The longest refresh token reuse grace window: a repeat is a retry or a
+/// second tab, seconds apart; a longer window only helps a thief.
+const MAX_REUSE_GRACE: i64 = 10 * 60;
+
+/// A grace window such as `60s`, or `0` to disable, at most ten minutes.
+pub fn reuse_grace(flag: &str, value: &str) -> AdminResult<i64> {
+    if value.trim() == "0" {
+        return Ok(0);
+    }
+    let seconds = match humantime::parse_duration(value) {
+        Ok(duration) => i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
+        Err(error) => return refuse(format!("invalid {flag} {value:?}: {error} (e.g. 60s, or 0 to disable)")),
+    };
+    if seconds > MAX_REUSE_GRACE {
+        return refuse(format!("invalid {flag} {value:?}: at most {MAX_REUSE_GRACE}s"));
+    }
+    Ok(seconds)
+}
+
 pub fn password(value: &str) -> AdminResult<()> {
     if value.chars().count() < 8 {
         return refuse("the password must be at least 8 characters long".into());
@@ -116,5 +135,15 @@ mod tests {
         assert!(slug("Open WebUI").is_err());
         assert!(group_name("a|b").is_err());
         assert!(password("short").is_err());
+    }
+
+    #[test]
+    fn reuse_grace_allows_zero_and_stays_short() {
+        assert_eq!(reuse_grace("--g", "0").unwrap(), 0);
+        assert_eq!(reuse_grace("--g", "0s").unwrap(), 0);
+        assert_eq!(reuse_grace("--g", "90s").unwrap(), 90);
+        assert_eq!(reuse_grace("--g", "10m").unwrap(), 600);
+        assert!(reuse_grace("--g", "11m").is_err());
+        assert!(reuse_grace("--g", "soon").is_err());
     }
 }

@@ -59,6 +59,8 @@ pub enum KeyError {
     UnknownAlg(String),
     #[error("signing failed")]
     Sign,
+    #[error("sealing a refresh token's successor failed")]
+    Seal,
     #[error("the signing thread failed: {0}")]
     Task(String),
 }

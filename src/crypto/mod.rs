@@ -3,6 +3,7 @@
 pub mod jws;
 pub mod keys;
 pub mod password;
+pub mod seal;
 pub mod secret;
 pub mod signing_threads;
 

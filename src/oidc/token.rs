@@ -10,7 +10,7 @@ use super::params::Params;
 use crate::audit::Actor;
 use crate::clock::UnixTime;
 use crate::crypto::keys::{KeyError, SigningAlg};
-use crate::crypto::{jws, random_token, sha256_b64, sha256_hex};
+use crate::crypto::{jws, random_token, seal, sha256_b64, sha256_hex};
 use crate::store::{App, CodeRedemption, NewFamily, Rotation, RotationOutcome, UserClaims};
 
 #[derive(Debug, Serialize)]
@@ -137,22 +137,31 @@ impl Provider {
     }
 
     /// Rotation on every use (RFC 9700 §4.14.2): the presented token is
-    /// spent, a new one replaces it, and presenting a spent one again
-    /// revokes the whole family.
+    /// spent and a new one replaces it. Presenting the immediately previous
+    /// token again within the app's grace window (two tabs, two replicas, a
+    /// retry after a lost response) is benign: it gets the same successor
+    /// the first use got, so the family stays one chain and either holder
+    /// continues with it. Any other spent token revokes the whole family.
+    /// Every refresh re-applies the access rule.
     async fn refresh(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<Issued> {
         let Some(presented) = params.get("refresh_token") else {
             return client_error(ErrorCode::InvalidRequest, "refresh_token is required");
         };
         let presented_hash = sha256_hex(presented);
         let next = random_token();
+        let Some(next_sealed) = seal::seal(presented, &next) else {
+            return Err(KeyError::Seal.into());
+        };
         let jti = random_token();
         let rotation = Rotation {
             presented_hash: &presented_hash,
             app_id: &app.id,
             next_hash: &sha256_hex(&next),
+            next_sealed: &next_sealed,
             next_expires_at: now + self.refresh_token_ttl(app),
             jti: &jti,
             access_expires_at: now + self.access_token_ttl(app),
+            reuse_grace: app.options.refresh_token_reuse_grace,
         };
         // A refresh may narrow the scope (RFC 6749 §6), never widen it.
         let requested = params.get("scope");
@@ -163,23 +172,30 @@ impl Provider {
             Some(_) => None,
             None => Some(granted.to_owned()),
         };
-        let grant = match self.store.rotate_refresh_token(rotation, now, narrow).await? {
-            RotationOutcome::Rotated(grant) => grant,
+        let refused = || {
+            client_error(
+                ErrorCode::InvalidGrant,
+                "the refresh token is invalid, expired, revoked or already used, or its user may not use this app",
+            )
+        };
+        let (grant, refresh_token) = match self.store.rotate_refresh_token(rotation, now, narrow).await? {
+            RotationOutcome::Rotated(grant) => (grant, next),
+            RotationOutcome::Repeated { grant, successor_sealed } => {
+                // Sealed under the presented token: only its holder opens it.
+                let Some(successor) = seal::open(presented, &successor_sealed) else { return refused() };
+                tracing::info!(app = %app.slug, "refresh token presented again within the grace window");
+                (grant, successor)
+            }
             RotationOutcome::ScopeRefused => {
                 return client_error(ErrorCode::InvalidScope, "a refresh cannot widen the granted scope");
             }
-            RotationOutcome::NotFound => {
-                if let Some(family) = self.store.family_of_used_refresh_token(&presented_hash, &app.id).await? {
-                    self.store.revoke_family(&family, now).await?;
-                    tracing::warn!(app = %app.slug, "refresh token replayed; its family was revoked");
-                    let actor = Actor { app: Some(&app.slug), ..Default::default() };
-                    self.auditor.record("refresh_token_reuse", &actor, Some("family revoked".into()));
-                }
-                return client_error(
-                    ErrorCode::InvalidGrant,
-                    "the refresh token is invalid, expired, revoked or already used",
-                );
+            RotationOutcome::Replayed => {
+                tracing::warn!(app = %app.slug, "refresh token replayed; its family was revoked");
+                let actor = Actor { app: Some(&app.slug), ..Default::default() };
+                self.auditor.record("refresh_token_reuse", &actor, Some("family revoked".into()));
+                return refused();
             }
+            RotationOutcome::NotFound => return refused(),
         };
         let scope = grant.scope.clone();
         let Some(user) = self.store.active_user_claims(&grant.user_id).await? else {
@@ -193,7 +209,7 @@ impl Provider {
                 jti,
                 auth_time: Some(grant.auth_time),
                 nonce: None,
-                refresh_token: Some(next),
+                refresh_token: Some(refresh_token),
             },
             now,
         )
@@ -309,7 +325,7 @@ impl Provider {
         challenge: Option<&str>,
         now: UnixTime,
     ) -> ProtocolResult<T> {
-        let Some(state) = self.store.code_state(code_hash, &app.id).await? else {
+        let Some(state) = self.store.code_state(code_hash, &app.id, now).await? else {
             return client_error(ErrorCode::InvalidGrant, "the code is unknown or was issued to another client");
         };
         let reason = if state.used {
@@ -322,8 +338,10 @@ impl Provider {
             "the code has expired"
         } else if state.redirect_uri != redirect_uri {
             "redirect_uri differs from the one in the authorization request"
-        } else if state.user_disabled {
-            "the user is disabled"
+        } else if !state.admitted {
+            "the user may not use this app now (disabled, or not in its groups)"
+        } else if !state.session_live {
+            "the sign-in session the code was issued in has ended"
         } else if state.code_challenge.is_none() {
             "code_verifier was sent but the authorization request had no code_challenge"
         } else if challenge.is_none() {

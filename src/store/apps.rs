@@ -2,6 +2,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::access::may_use_app;
 use super::{Store, StoreError, StoreResult, decode_list, encode_list};
 use crate::clock::UnixTime;
 
@@ -26,7 +27,14 @@ pub struct AppOptions {
     pub signing_alg: String,
     pub client_credentials: bool,
     pub post_logout_redirect_uris: Vec<String>,
+    /// Seconds a rotated refresh token may be presented again and get the
+    /// same successor (a retry, a second tab); 0 disables.
+    pub refresh_token_reuse_grace: i64,
 }
+
+/// About a minute, as Amazon Cognito's retry grace period: long enough for a
+/// retry or a second tab, short enough that a stolen token is soon useless.
+pub const DEFAULT_REFRESH_TOKEN_REUSE_GRACE: i64 = 60;
 
 impl Default for AppOptions {
     fn default() -> Self {
@@ -38,6 +46,7 @@ impl Default for AppOptions {
             signing_alg: "RS256".into(),
             client_credentials: false,
             post_logout_redirect_uris: Vec::new(),
+            refresh_token_reuse_grace: DEFAULT_REFRESH_TOKEN_REUSE_GRACE,
         }
     }
 }
@@ -80,7 +89,7 @@ pub(super) const LINK_APP_GROUP: &str =
     "INSERT INTO app_groups (app_id, group_id) SELECT $1, id FROM groups WHERE name = $2 ON CONFLICT DO NOTHING";
 
 const APP_COLUMNS: &str = "id, slug, name, client_id, client_secret_hash, redirect_uris, code_ttl, access_token_ttl, \
-     refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris";
+     refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, refresh_token_reuse_grace";
 
 fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
     Ok(AppOptions {
@@ -91,19 +100,17 @@ fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
         signing_alg: row.try_get("signing_alg")?,
         client_credentials: row.try_get::<i64, _>("client_credentials")? != 0,
         post_logout_redirect_uris: decode_list(&row.try_get::<String, _>("post_logout_redirect_uris")?)?,
+        refresh_token_reuse_grace: row.try_get("refresh_token_reuse_grace")?,
     })
 }
 
-/// An app with no group restriction admits every active user; otherwise
-/// the user (`$2`) must be in at least one of its groups.
-const ADMISSION_COLUMNS: &str = "(SELECT COUNT(*) FROM app_groups r WHERE r.app_id = apps.id) AS restrictions, \
-     (SELECT COUNT(*) FROM app_groups r JOIN group_members m ON m.group_id = r.group_id \
-      WHERE r.app_id = apps.id AND m.user_id = $2) AS memberships";
+/// Whether `apps` admits the user `$2`, as an `admitted` column (the access rule).
+fn admitted_column() -> String {
+    format!("CASE WHEN {} THEN 1 ELSE 0 END AS admitted", may_use_app("apps.id", "$2"))
+}
 
 fn admits(row: &AnyRow) -> StoreResult<bool> {
-    let restrictions: i64 = row.try_get("restrictions")?;
-    let memberships: i64 = row.try_get("memberships")?;
-    Ok(restrictions == 0 || memberships > 0)
+    Ok(row.try_get::<i64, _>("admitted")? != 0)
 }
 
 fn app_from_row(row: &AnyRow) -> StoreResult<App> {
@@ -126,8 +133,8 @@ impl Store {
         let mut transaction = lease.begin().await?;
         sqlx::query(
             "INSERT INTO apps (id, slug, name, client_id, client_secret_hash, redirect_uris, created_at, code_ttl, \
-             access_token_ttl, refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             access_token_ttl, refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, \
+             refresh_token_reuse_grace) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&id)
         .bind(&app.slug)
@@ -143,6 +150,7 @@ impl Store {
         .bind(&app.options.signing_alg)
         .bind(i64::from(app.options.client_credentials))
         .bind(encode_list(&app.options.post_logout_redirect_uris))
+        .bind(app.options.refresh_token_reuse_grace)
         .execute(&mut *transaction)
         .await
         .map_err(StoreError::on_unique("app", &app.slug))?;
@@ -151,10 +159,10 @@ impl Store {
         Ok(())
     }
 
-    /// The app with this client ID and whether it admits `user_id`: the
-    /// authorization endpoint's two questions in one read.
+    /// The app with this client ID and whether it admits `user_id` (the
+    /// access rule): the authorization endpoint's two questions in one read.
     pub async fn app_admitting(&self, client_id: &str, user_id: Option<&str>) -> StoreResult<Option<(App, bool)>> {
-        let row = sqlx::query(&format!("SELECT {APP_COLUMNS}, {ADMISSION_COLUMNS} FROM apps WHERE client_id = $1"))
+        let row = sqlx::query(&format!("SELECT {APP_COLUMNS}, {} FROM apps WHERE client_id = $1", admitted_column()))
             .bind(client_id)
             .bind(user_id)
             .fetch_optional(&mut *self.read().await?)
@@ -192,7 +200,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT a.slug, a.name, a.client_id, a.client_secret_hash, a.redirect_uris, a.code_ttl, a.access_token_ttl, \
              a.refresh_token_ttl, a.consent, a.signing_alg, a.client_credentials, a.post_logout_redirect_uris, \
-             g.name AS group_name, pa.external_url FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
+             a.refresh_token_reuse_grace, g.name AS group_name, pa.external_url FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
              LEFT JOIN app_groups ag ON ag.app_id = a.id LEFT JOIN groups g ON g.id = ag.group_id \
              ORDER BY a.slug, g.name",
         )
@@ -220,17 +228,23 @@ impl Store {
         Ok(apps)
     }
 
-    /// Replaces an app's options and, when given, its redirect URIs.
+    /// Replaces an app's options and, when given, its redirect URIs and its
+    /// groups (an empty list lifts the restriction), in one transaction: an
+    /// unknown group changes nothing. Tokens already issued follow the new
+    /// groups at once, since every grant and check applies the access rule.
     pub async fn update_app(
         &self,
         slug: &str,
         options: &AppOptions,
         redirect_uris: Option<&[String]>,
+        groups: Option<&[String]>,
     ) -> StoreResult<()> {
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
         let updated = sqlx::query(
             "UPDATE apps SET code_ttl = $1, access_token_ttl = $2, refresh_token_ttl = $3, consent = $4, signing_alg = $5, \
-             client_credentials = $6, post_logout_redirect_uris = $7, redirect_uris = COALESCE($8, redirect_uris) \
-             WHERE slug = $9",
+             client_credentials = $6, post_logout_redirect_uris = $7, redirect_uris = COALESCE($8, redirect_uris), \
+             refresh_token_reuse_grace = $9 WHERE slug = $10 RETURNING id",
         )
         .bind(options.code_ttl)
         .bind(options.access_token_ttl)
@@ -240,12 +254,19 @@ impl Store {
         .bind(i64::from(options.client_credentials))
         .bind(encode_list(&options.post_logout_redirect_uris))
         .bind(redirect_uris.map(encode_list))
+        .bind(options.refresh_token_reuse_grace)
         .bind(slug)
-        .execute(&mut *self.write().await?)
+        .fetch_optional(&mut *transaction)
         .await?;
-        if updated.rows_affected() == 0 {
+        let Some(updated) = updated else {
             return Err(StoreError::NotFound { kind: "app", name: slug.to_owned() });
+        };
+        if let Some(groups) = groups {
+            let id: String = updated.try_get("id")?;
+            sqlx::query("DELETE FROM app_groups WHERE app_id = $1").bind(&id).execute(&mut *transaction).await?;
+            self.link_groups(&mut transaction, LINK_APP_GROUP, &id, groups).await?;
         }
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -269,9 +290,9 @@ impl Store {
         Ok(updated.rows_affected() == 1)
     }
 
-    /// Whether the app admits the user (see `ADMISSION_COLUMNS`).
+    /// Whether the app admits the user now (the access rule).
     pub async fn user_may_use_app(&self, app_id: &str, user_id: &str) -> StoreResult<bool> {
-        let row = sqlx::query(&format!("SELECT {ADMISSION_COLUMNS} FROM apps WHERE id = $1"))
+        let row = sqlx::query(&format!("SELECT {} FROM apps WHERE id = $1", admitted_column()))
             .bind(app_id)
             .bind(user_id)
             .fetch_optional(&mut *self.read().await?)

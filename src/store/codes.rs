@@ -1,5 +1,6 @@
 use sqlx::Row;
 
+use super::access::{live_session, may_use_app};
 use super::tokens::NewFamily;
 use super::{NewAccessToken, Store, StoreResult};
 use crate::clock::UnixTime;
@@ -50,7 +51,10 @@ pub struct CodeState {
     pub code_challenge: Option<String>,
     pub expires_at: UnixTime,
     pub used: bool,
-    pub user_disabled: bool,
+    /// Whether the user may use the app now (the access rule).
+    pub admitted: bool,
+    /// Whether the session the code was issued in is still live.
+    pub session_live: bool,
     /// Whom the code was issued to, for the audit trail.
     pub username: String,
 }
@@ -84,16 +88,21 @@ impl Store {
     /// them. Every binding of the code (client, redirect URI, PKCE challenge,
     /// expiry, active user) is part of the condition, so a wrong attempt
     /// changes nothing; `code_state` explains a failure afterwards.
+    ///
+    /// The access rule is part of the condition too: the user may use the
+    /// app now, and the session the code was issued in is still live, so a
+    /// code issued before a sign-out or a group change does not redeem.
     pub async fn redeem_code(&self, redemption: CodeRedemption<'_>, now: UnixTime) -> StoreResult<Option<CodeGrant>> {
         let mut lease = self.write().await?;
         let mut transaction = lease.begin().await?;
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "UPDATE authorization_codes SET used_at = $1 \
              WHERE code_hash = $2 AND app_id = $3 AND used_at IS NULL AND expires_at > $1 AND redirect_uri = $4 \
-             AND ((code_challenge IS NULL AND $5 IS NULL) OR code_challenge = $5) \
-             AND EXISTS (SELECT 1 FROM users u WHERE u.id = authorization_codes.user_id AND u.disabled_at IS NULL) \
+             AND ((code_challenge IS NULL AND $5 IS NULL) OR code_challenge = $5) AND {} AND {} \
              RETURNING user_id, scope, nonce, auth_time, session_hash, offline",
-        )
+            may_use_app("$3", "authorization_codes.user_id"),
+            live_session("authorization_codes.session_hash", "$1"),
+        ))
         .bind(now)
         .bind(redemption.code_hash)
         .bind(redemption.app_id)
@@ -109,11 +118,22 @@ impl Store {
             auth_time: row.try_get("auth_time")?,
             offline: row.try_get::<i64, _>("offline")? != 0,
         };
-        let session_hash: Option<String> = row.try_get("session_hash")?;
+        let session_hash: String = row.try_get("session_hash")?;
+        // Pin the session row until commit: a sign-out racing this exchange
+        // then either ends the session first (and nothing is issued) or
+        // waits, and revokes what this transaction issued.
+        let pinned = sqlx::query("UPDATE sessions SET expires_at = expires_at WHERE id_hash = $1 AND expires_at > $2")
+            .bind(&session_hash)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+        if pinned.rows_affected() == 0 {
+            transaction.rollback().await?;
+            return Ok(None);
+        }
         let family_id = if grant.offline {
             let family = &redemption.family;
-            Self::insert_family(&mut transaction, family, redemption.app_id, &grant, session_hash.as_deref(), now)
-                .await?;
+            Self::insert_family(&mut transaction, family, redemption.app_id, &grant, &session_hash, now).await?;
             Some(family.id)
         } else {
             None
@@ -134,13 +154,17 @@ impl Store {
     }
 
     /// The stored state of this app's code, to explain a failed redemption.
-    pub async fn code_state(&self, code_hash: &str, app_id: &str) -> StoreResult<Option<CodeState>> {
-        let row = sqlx::query(
-            "SELECT c.redirect_uri, c.code_challenge, c.expires_at, c.used_at, u.disabled_at, u.username \
+    pub async fn code_state(&self, code_hash: &str, app_id: &str, now: UnixTime) -> StoreResult<Option<CodeState>> {
+        let row = sqlx::query(&format!(
+            "SELECT c.redirect_uri, c.code_challenge, c.expires_at, c.used_at, u.username, \
+             CASE WHEN {} THEN 1 ELSE 0 END AS admitted, CASE WHEN {} THEN 1 ELSE 0 END AS session_live \
              FROM authorization_codes c JOIN users u ON u.id = c.user_id WHERE c.code_hash = $1 AND c.app_id = $2",
-        )
+            may_use_app("c.app_id", "c.user_id"),
+            live_session("c.session_hash", "$3"),
+        ))
         .bind(code_hash)
         .bind(app_id)
+        .bind(now)
         .fetch_optional(&mut *self.read().await?)
         .await?;
         row.map(|row| {
@@ -149,7 +173,8 @@ impl Store {
                 code_challenge: row.try_get("code_challenge")?,
                 expires_at: row.try_get("expires_at")?,
                 used: row.try_get::<Option<i64>, _>("used_at")?.is_some(),
-                user_disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+                admitted: row.try_get::<i64, _>("admitted")? != 0,
+                session_live: row.try_get::<i64, _>("session_live")? != 0,
                 username: row.try_get("username")?,
             })
         })

@@ -4,6 +4,7 @@
 //! `ON CONFLICT`, TEXT and BIGINT columns). The store knows nothing of HTTP or
 //! OAuth: it keeps rows and answers questions about them.
 
+mod access;
 mod apps;
 mod codes;
 mod consents;

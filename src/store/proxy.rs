@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::access::may_use_app;
 use super::{Store, StoreError, StoreResult};
 use crate::clock::UnixTime;
 
@@ -185,10 +186,7 @@ impl Store {
             .join(" OR ");
         let sql = format!(
             "SELECT {PROXY_APP_COLUMNS}, u.id AS user_id, u.username, u.email, u.name AS user_name, \
-                    g.name AS group_name, \
-                    (SELECT COUNT(*) FROM app_groups r WHERE r.app_id = pa.app_id) AS restrictions, \
-                    (SELECT COUNT(*) FROM app_groups r JOIN group_members rm ON rm.group_id = r.group_id \
-                     WHERE r.app_id = pa.app_id AND rm.user_id = u.id) AS memberships \
+                    g.name AS group_name, CASE WHEN {} THEN 1 ELSE 0 END AS allowed \
              FROM proxy_apps pa \
              JOIN apps a ON a.id = pa.app_id \
              LEFT JOIN proxy_sessions ps ON ({matches}) \
@@ -198,7 +196,8 @@ impl Store {
              LEFT JOIN group_members m ON m.user_id = u.id \
              LEFT JOIN groups g ON g.id = m.group_id \
              WHERE pa.origin = $1 \
-             ORDER BY g.name"
+             ORDER BY g.name",
+            may_use_app("pa.app_id", "u.id"),
         );
         let mut query = sqlx::query(&sql).bind(origin).bind(now);
         if candidates.is_empty() {
@@ -224,9 +223,7 @@ impl Store {
                     return Ok(Some(ForwardAuthCheck { app, user: None, allowed: false }));
                 }
                 None => {
-                    let restrictions: i64 = row.try_get("restrictions")?;
-                    let memberships: i64 = row.try_get("memberships")?;
-                    allowed = restrictions == 0 || memberships > 0;
+                    allowed = row.try_get::<i64, _>("allowed")? != 0;
                     user.insert(ProxyUser {
                         id: user_id,
                         username: row.try_get("username")?,
@@ -273,8 +270,9 @@ impl Store {
     /// first statement is the atomic `UPDATE … WHERE used_at IS NULL`: of two
     /// instances racing on one code exactly one wins. The code must be
     /// unexpired, presented with its state (one of `state_hashes`: the
-    /// browser's sign-ins in progress), and its session still live with an
-    /// active user; otherwise nothing changes and `None` comes back.
+    /// browser's sign-ins in progress), its session still live, and the
+    /// access rule must admit the session's user to the app; otherwise
+    /// nothing changes and `None` comes back.
     pub async fn redeem_proxy_code(
         &self,
         code_hash: &str,
@@ -285,10 +283,11 @@ impl Store {
         let sql = format!(
             "UPDATE proxy_codes SET used_at = $1, token_hash = $2 \
              WHERE code_hash = $3 AND state_hash IN ({}) AND used_at IS NULL AND expires_at > $1 \
-             AND EXISTS (SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id \
-                         WHERE s.id_hash = proxy_codes.session_hash AND s.expires_at > $1 AND u.disabled_at IS NULL) \
+             AND EXISTS (SELECT 1 FROM sessions s \
+                         WHERE s.id_hash = proxy_codes.session_hash AND s.expires_at > $1 AND {}) \
              RETURNING session_hash, app_id, target_url, state_hash",
-            placeholders(4, state_hashes.len())
+            placeholders(4, state_hashes.len()),
+            may_use_app("proxy_codes.app_id", "s.user_id")
         );
         let mut query = sqlx::query(&sql).bind(now).bind(token_hash).bind(code_hash);
         if state_hashes.is_empty() {

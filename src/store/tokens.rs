@@ -1,5 +1,6 @@
 use sqlx::{Any, Row, Transaction};
 
+use super::access::may_use_app;
 use super::codes::CodeGrant;
 use super::{Store, StoreResult};
 use crate::clock::UnixTime;
@@ -22,7 +23,8 @@ pub struct NewFamily<'a> {
     pub refresh_expires_at: UnixTime,
 }
 
-/// A live access token: unexpired, unrevoked, its user active.
+/// A live access token: unexpired, unrevoked (itself and its family), and
+/// its user may use its app (the access rule).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AccessTokenGrant {
     pub user_id: String,
@@ -53,14 +55,26 @@ pub struct RefreshGrant {
 
 #[derive(Debug)]
 pub enum RotationOutcome {
+    /// The presented token was live and is now spent; `Rotation::next_hash`
+    /// replaces it.
     Rotated(RefreshGrant),
-    /// Unknown, expired, spent, another client's, or its family revoked.
+    /// A benign repeat: the presented token was rotated less than the grace
+    /// window ago and its successor is still unused. Nothing was rotated;
+    /// the same successor is handed out again, sealed as `Rotation::next_sealed`
+    /// sealed it then (`crypto::seal`, keyed by the presented token).
+    Repeated { grant: RefreshGrant, successor_sealed: String },
+    /// A spent token presented outside the grace window, or one older than
+    /// the immediately previous: its whole family is now revoked
+    /// (RFC 9700 §4.14.2).
+    Replayed,
+    /// Unknown, expired, another client's, its family revoked, or its user
+    /// may not use the app now; nothing changed.
     NotFound,
     /// The requested scope was refused; nothing was rotated.
     ScopeRefused,
 }
 
-/// A refresh token as introspection reports it.
+/// A live refresh token as introspection reports it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RefreshTokenInfo {
     pub user_id: String,
@@ -76,9 +90,15 @@ pub struct Rotation<'a> {
     pub presented_hash: &'a str,
     pub app_id: &'a str,
     pub next_hash: &'a str,
+    /// The next token sealed under a key only the presented token derives,
+    /// kept on the presented token's row for a benign repeat.
+    pub next_sealed: &'a str,
     pub next_expires_at: UnixTime,
     pub jti: &'a str,
     pub access_expires_at: UnixTime,
+    /// Seconds after its rotation the presented token may be presented
+    /// again (`AppOptions::refresh_token_reuse_grace`); 0: never.
+    pub reuse_grace: i64,
 }
 
 impl Store {
@@ -109,7 +129,7 @@ impl Store {
         family: &NewFamily<'_>,
         app_id: &str,
         grant: &CodeGrant,
-        session_hash: Option<&str>,
+        session_hash: &str,
         now: UnixTime,
     ) -> StoreResult<()> {
         sqlx::query(
@@ -147,14 +167,23 @@ impl Store {
         Ok(())
     }
 
-    /// Rotates a refresh token: marks the presented one used (atomically,
-    /// first statement) and records its successor and a new access token.
-    /// `None` when the token is unknown, expired, already used, another
-    /// client's, or its family revoked or user disabled.
+    /// Presents a refresh token, deciding in one transaction what it is:
+    ///
+    /// 1. live: spent atomically (the first statement, `… WHERE used_at IS
+    ///    NULL`), its successor and a new access token recorded;
+    /// 2. spent less than `reuse_grace` seconds ago with its successor still
+    ///    unused: a benign repeat, answered with the same successor and a new
+    ///    access token of the same family;
+    /// 3. spent otherwise: a replay, and its family is revoked;
+    /// 4. anything else (unknown, expired, another client's, revoked, or the
+    ///    access rule refuses): nothing changes.
+    ///
+    /// Of two instances racing on one live token, one spends it and the
+    /// other's update waits for that commit, then finds it spent with an
+    /// unused successor: a repeat, never a replay, inside the window.
     ///
     /// `narrow` turns the family's scope into the scope of the new access
-    /// token, or refuses (`None`): then nothing changes and the presented
-    /// token stays usable.
+    /// token, or refuses (`None`): then nothing changes.
     pub async fn rotate_refresh_token(
         &self,
         rotation: Rotation<'_>,
@@ -163,19 +192,22 @@ impl Store {
     ) -> StoreResult<RotationOutcome> {
         let mut lease = self.write().await?;
         let mut transaction = lease.begin().await?;
-        let row = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
-             AND family_id IN (SELECT f.id FROM token_families f JOIN users u ON u.id = f.user_id \
-                               WHERE f.app_id = $3 AND f.revoked_at IS NULL AND u.disabled_at IS NULL) \
-             RETURNING family_id",
-        )
-        .bind(now)
-        .bind(rotation.presented_hash)
-        .bind(rotation.app_id)
-        .fetch_optional(&mut *transaction)
-        .await?;
-        let Some(row) = row else { return Ok(RotationOutcome::NotFound) };
-        let family_id: String = row.try_get("family_id")?;
+        let repeat_since = now - rotation.reuse_grace;
+        let (family_id, successor_sealed) = match Self::spend(&mut transaction, &rotation, now).await? {
+            Some(family_id) => (family_id, None),
+            None => match Self::repeatable(&mut transaction, &rotation, repeat_since, now).await? {
+                Some((family_id, sealed)) => (family_id, Some(sealed)),
+                None => {
+                    let Some(family_id) = Self::replayed_family(&mut transaction, &rotation, repeat_since).await?
+                    else {
+                        return Ok(RotationOutcome::NotFound);
+                    };
+                    Self::revoke_family_in(&mut transaction, &family_id, now).await?;
+                    transaction.commit().await?;
+                    return Ok(RotationOutcome::Replayed);
+                }
+            },
+        };
         let family = sqlx::query("SELECT user_id, scope, auth_time FROM token_families WHERE id = $1")
             .bind(&family_id)
             .fetch_one(&mut *transaction)
@@ -190,14 +222,16 @@ impl Store {
             auth_time: family.try_get("auth_time")?,
             family_id,
         };
-        Self::insert_refresh_token(
-            &mut transaction,
-            rotation.next_hash,
-            &grant.family_id,
-            now,
-            rotation.next_expires_at,
-        )
-        .await?;
+        if successor_sealed.is_none() {
+            Self::insert_refresh_token(
+                &mut transaction,
+                rotation.next_hash,
+                &grant.family_id,
+                now,
+                rotation.next_expires_at,
+            )
+            .await?;
+        }
         let token = NewAccessToken {
             jti: rotation.jti,
             app_id: rotation.app_id,
@@ -210,19 +244,83 @@ impl Store {
         };
         Self::insert_access_token(&mut transaction, token).await?;
         transaction.commit().await?;
-        Ok(RotationOutcome::Rotated(grant))
+        Ok(match successor_sealed {
+            Some(successor_sealed) => RotationOutcome::Repeated { grant, successor_sealed },
+            None => RotationOutcome::Rotated(grant),
+        })
     }
 
-    /// The family of an already-rotated refresh token of this app: a second
-    /// use of a rotated token is a replay (RFC 9700 §4.14.2).
-    pub async fn family_of_used_refresh_token(&self, token_hash: &str, app_id: &str) -> StoreResult<Option<String>> {
+    /// Spends the presented token if it is live, its family unrevoked and
+    /// the access rule admits the family's user: the atomic first statement
+    /// of a rotation. Returns the family.
+    async fn spend(
+        transaction: &mut Transaction<'_, Any>,
+        rotation: &Rotation<'_>,
+        now: UnixTime,
+    ) -> StoreResult<Option<String>> {
+        let row = sqlx::query(&format!(
+            "UPDATE refresh_tokens SET used_at = $1, successor_hash = $4, successor_sealed = $5 \
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+             AND family_id IN (SELECT f.id FROM token_families f WHERE f.app_id = $3 AND f.revoked_at IS NULL \
+                               AND {}) \
+             RETURNING family_id",
+            may_use_app("f.app_id", "f.user_id")
+        ))
+        .bind(now)
+        .bind(rotation.presented_hash)
+        .bind(rotation.app_id)
+        .bind(rotation.next_hash)
+        .bind(rotation.next_sealed)
+        .fetch_optional(&mut **transaction)
+        .await?;
+        Ok(row.map(|row| row.try_get("family_id")).transpose()?)
+    }
+
+    /// The family and sealed successor of a token spent after `since` whose
+    /// successor is unused and unexpired, in a live family the access rule
+    /// still admits: a benign repeat.
+    async fn repeatable(
+        transaction: &mut Transaction<'_, Any>,
+        rotation: &Rotation<'_>,
+        since: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<Option<(String, String)>> {
+        let row = sqlx::query(&format!(
+            "SELECT p.family_id, p.successor_sealed FROM refresh_tokens p \
+             JOIN refresh_tokens s ON s.token_hash = p.successor_hash JOIN token_families f ON f.id = p.family_id \
+             WHERE p.token_hash = $1 AND f.app_id = $2 AND p.used_at > $3 AND p.successor_sealed IS NOT NULL \
+             AND s.used_at IS NULL AND s.expires_at > $4 AND f.revoked_at IS NULL AND {}",
+            may_use_app("f.app_id", "f.user_id")
+        ))
+        .bind(rotation.presented_hash)
+        .bind(rotation.app_id)
+        .bind(since)
+        .bind(now)
+        .fetch_optional(&mut **transaction)
+        .await?;
+        row.map(|row| Ok((row.try_get("family_id")?, row.try_get("successor_sealed")?)))
+            .transpose()
+            .map_err(|error: sqlx::Error| error.into())
+    }
+
+    /// The family of a spent token of this app presented as a replay: spent
+    /// at or before `since`, or its successor spent too (an older generation
+    /// than the immediately previous).
+    async fn replayed_family(
+        transaction: &mut Transaction<'_, Any>,
+        rotation: &Rotation<'_>,
+        since: UnixTime,
+    ) -> StoreResult<Option<String>> {
         let row = sqlx::query(
             "SELECT r.family_id FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
-             WHERE r.token_hash = $1 AND f.app_id = $2 AND r.used_at IS NOT NULL",
+             WHERE r.token_hash = $1 AND f.app_id = $2 AND r.used_at IS NOT NULL \
+             AND NOT (r.used_at > $3 AND EXISTS (SELECT 1 FROM refresh_tokens s \
+                                                 WHERE s.token_hash = r.successor_hash AND s.used_at IS NULL))",
         )
-        .bind(token_hash)
-        .bind(app_id)
-        .fetch_optional(&mut *self.read().await?)
+        .bind(rotation.presented_hash)
+        .bind(rotation.app_id)
+        .bind(since)
+        .fetch_optional(&mut **transaction)
         .await?;
         Ok(row.map(|row| row.try_get("family_id")).transpose()?)
     }
@@ -231,17 +329,26 @@ impl Store {
     pub async fn revoke_family(&self, family_id: &str, now: UnixTime) -> StoreResult<()> {
         let mut lease = self.write().await?;
         let mut transaction = lease.begin().await?;
+        Self::revoke_family_in(&mut transaction, family_id, now).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_family_in(
+        transaction: &mut Transaction<'_, Any>,
+        family_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(family_id)
-            .execute(&mut *transaction)
+            .execute(&mut **transaction)
             .await?;
         sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(family_id)
-            .execute(&mut *transaction)
+            .execute(&mut **transaction)
             .await?;
-        transaction.commit().await?;
         Ok(())
     }
 
@@ -259,14 +366,15 @@ impl Store {
             .map_err(|error: sqlx::Error| error.into())
     }
 
-    /// A refresh token that could be used now.
+    /// A refresh token that could be used now: unspent, unexpired, its
+    /// family unrevoked, and the access rule admits its user to its app.
     pub async fn live_refresh_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<Option<RefreshTokenInfo>> {
-        Ok(sqlx::query_as::<_, RefreshTokenInfo>(
+        Ok(sqlx::query_as::<_, RefreshTokenInfo>(&format!(
             "SELECT f.user_id, f.app_id, f.scope, r.issued_at, r.expires_at FROM refresh_tokens r \
-             JOIN token_families f ON f.id = r.family_id JOIN users u ON u.id = f.user_id \
-             WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > $2 AND f.revoked_at IS NULL \
-             AND u.disabled_at IS NULL",
-        )
+             JOIN token_families f ON f.id = r.family_id \
+             WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > $2 AND f.revoked_at IS NULL AND {}",
+            may_use_app("f.app_id", "f.user_id")
+        ))
         .bind(token_hash)
         .bind(now)
         .fetch_optional(&mut *self.read().await?)
@@ -331,14 +439,27 @@ impl Store {
     }
 
     pub async fn live_access_token(&self, jti: &str, now: UnixTime) -> StoreResult<Option<AccessTokenGrant>> {
-        Ok(sqlx::query_as::<_, AccessTokenGrant>(
+        Ok(sqlx::query_as::<_, AccessTokenGrant>(&format!(
             "SELECT t.user_id, t.app_id, t.scope, t.issued_at, t.expires_at FROM access_tokens t \
-             JOIN users u ON u.id = t.user_id \
-             WHERE t.jti = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL",
-        )
+             WHERE t.jti = $1 AND {}",
+            live_access_token()
+        ))
         .bind(jti)
         .bind(now)
         .fetch_optional(&mut *self.read().await?)
         .await?)
     }
+}
+
+/// The condition on `access_tokens t` (`$2` = now) that makes a user's
+/// access token good: unexpired, unrevoked, its family (if any) unrevoked
+/// (so a token issued while its family was being revoked still dies with
+/// it), and the access rule admits its user to its app.
+pub(super) fn live_access_token() -> String {
+    format!(
+        "t.revoked_at IS NULL AND t.expires_at > $2 \
+         AND NOT EXISTS (SELECT 1 FROM token_families tf WHERE tf.id = t.family_id AND tf.revoked_at IS NOT NULL) \
+         AND {}",
+        may_use_app("t.app_id", "t.user_id")
+    )
 }

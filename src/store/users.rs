@@ -1,7 +1,8 @@
 use serde::Serialize;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
+use super::tokens::live_access_token;
 use super::{Store, StoreError, StoreResult};
 use crate::clock::UnixTime;
 
@@ -80,13 +81,52 @@ impl Store {
         .map_err(|error: sqlx::Error| error.into())
     }
 
-    pub async fn set_password_hash(&self, username: &str, password_hash: &str) -> StoreResult<()> {
-        let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
+    /// Sets the password; with `end_sessions`, also ends every session of
+    /// the user and what was issued from them, in the same transaction, as a
+    /// password reset should (the old password may have leaked). Returns how
+    /// many sessions ended.
+    pub async fn set_password_hash(
+        &self,
+        username: &str,
+        password_hash: &str,
+        end_sessions: bool,
+        now: UnixTime,
+    ) -> StoreResult<u64> {
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
+        let row = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2 RETURNING id")
             .bind(password_hash)
             .bind(username)
-            .execute(&mut *self.write().await?)
+            .fetch_optional(&mut *transaction)
             .await?;
-        not_found_if_none(updated.rows_affected(), username)
+        let Some(row) = row else {
+            return Err(StoreError::NotFound { kind: "user", name: username.to_owned() });
+        };
+        let ended = if end_sessions {
+            Self::end_sessions_of(&mut transaction, &row.try_get::<String, _>("id")?, now).await?
+        } else {
+            0
+        };
+        transaction.commit().await?;
+        Ok(ended)
+    }
+
+    /// Ends every session of the user, revokes every refresh token family
+    /// and every access token of theirs. Returns how many sessions ended.
+    async fn end_sessions_of(transaction: &mut Transaction<'_, Any>, user_id: &str, now: UnixTime) -> StoreResult<u64> {
+        let ended =
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **transaction).await?;
+        sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut **transaction)
+            .await?;
+        sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut **transaction)
+            .await?;
+        Ok(ended.rows_affected())
     }
 
     /// Disabling also ends every session and revokes every access token of
@@ -105,19 +145,8 @@ impl Store {
         let Some(row) = row else {
             return Err(StoreError::NotFound { kind: "user", name: username.to_owned() });
         };
-        let id: String = row.try_get("id")?;
         if disabled {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(&id).execute(&mut *transaction).await?;
-            sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(&id)
-                .execute(&mut *transaction)
-                .await?;
-            sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(&id)
-                .execute(&mut *transaction)
-                .await?;
+            Self::end_sessions_of(&mut transaction, &row.try_get::<String, _>("id")?, now).await?;
         }
         transaction.commit().await?;
         Ok(())
@@ -165,14 +194,14 @@ impl Store {
         claims_from_rows(&rows)
     }
 
-    /// The scope of a live access token and the claims of its active user,
-    /// in one read: what the UserInfo endpoint answers with.
+    /// The scope of a live access token (see `live_access_token`: the access
+    /// rule included) and the claims of its user, in one read: what the
+    /// UserInfo endpoint answers with.
     pub async fn access_token_claims(&self, jti: &str, now: UnixTime) -> StoreResult<Option<(String, UserClaims)>> {
         let rows = sqlx::query(&format!(
             "SELECT t.scope, t.user_id, {CLAIM_COLUMNS} FROM access_tokens t JOIN users u ON u.id = t.user_id \
-             {GROUPS_JOIN} \
-             WHERE t.jti = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL \
-             ORDER BY g.name"
+             {GROUPS_JOIN} WHERE t.jti = $1 AND {} ORDER BY g.name",
+            live_access_token()
         ))
         .bind(jti)
         .bind(now)
@@ -205,11 +234,4 @@ fn claims_from_rows(rows: &[AnyRow]) -> StoreResult<Option<UserClaims>> {
         name: first.try_get("name")?,
         groups,
     }))
-}
-
-fn not_found_if_none(rows: u64, username: &str) -> StoreResult<()> {
-    if rows == 0 {
-        return Err(StoreError::NotFound { kind: "user", name: username.to_owned() });
-    }
-    Ok(())
 }

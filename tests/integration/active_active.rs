@@ -448,6 +448,37 @@ impl Rp {
         send(request, base, seen).await
     }
 
+    /// Authorizes on `base` for `offline_access` with `session` and redeems
+    /// the code there: the refresh token.
+    async fn offline_refresh_token(&self, base: &str, session: &str) -> String {
+        let mut url = self.authorize_url(base, "offline", "nonce");
+        let params: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if name == "scope" { "openid offline_access".into() } else { value.into_owned() };
+                (name.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(&params);
+        let response = self.http.get(url).header(COOKIE, session_cookie(session)).send().await.expect("authorize");
+        let target = url::Url::parse(&location(&response).expect("a redirect to the app")).expect("callback");
+        let code = query_param(&target, "code").expect("code");
+        let (status, body) = expect_ok(self.exchange_raw(base, &code, &mut Vec::new()).await, "token");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["refresh_token"].as_str().expect("a refresh token").to_owned()
+    }
+
+    /// A refresh on `base`: the status and JSON body.
+    async fn refresh_raw(&self, base: &str, refresh_token: &str) -> (StatusCode, Value) {
+        let request = self
+            .http
+            .post(format!("{base}/application/o/token/"))
+            .header(AUTHORIZATION, self.basic_auth())
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)]);
+        let response = request.send().await.expect("refresh request");
+        (response.status(), response.json().await.expect("a JSON answer"))
+    }
+
     /// UserInfo on `base`: must answer 200; returns the claims.
     async fn userinfo(&self, base: &str, access_token: &str, seen: &mut Statuses) -> Result<Value, Failure> {
         let response = self.userinfo_raw(base, access_token, seen).await?;
@@ -750,6 +781,32 @@ async fn disabling_a_user_locks_them_out_of_every_instance() {
         expect_ok(rp.flow(&bob, [base, base, base], &mut seen).await, "bob's flow");
     }
     assert!(seen.iter().all(|(_, status)| *status < 500), "5xx seen: {seen:?}");
+}
+
+/// 5b. Two replicas of an app present one refresh token to A and B at the
+///     same moment, 50 times in a chain (issue 12): both get 200 and the
+///     same next refresh token, nothing is taken for a replay, and the
+///     family lives on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_refresh_token_on_both_instances_at_once_gets_one_successor() {
+    let Some(cluster) = Cluster::start().await else { return };
+    let (rp, a, b) = (&cluster.rp, &cluster.a.base, &cluster.b.base);
+    let session = sign_in(&rp.http, a, "ada").await;
+    let mut token = rp.offline_refresh_token(b, &session).await;
+    for round in 0..50 {
+        let (on_a, on_b) = tokio::join!(rp.refresh_raw(a, &token), rp.refresh_raw(b, &token));
+        for (name, (status, body)) in [("A", &on_a), ("B", &on_b)] {
+            assert_eq!(*status, StatusCode::OK, "round {round} on {name}: {body}\n{}", cluster.logs());
+        }
+        assert_eq!(on_a.1["refresh_token"], on_b.1["refresh_token"], "round {round}: two successors");
+        token = on_a.1["refresh_token"].as_str().expect("refresh_token").to_owned();
+    }
+    let (status, body) = rp.refresh_raw(b, &token).await;
+    assert_eq!(status, StatusCode::OK, "the family lives on: {body}");
+    let logs = cluster.logs();
+    assert!(!logs.contains("replayed"), "a benign repeat was logged as a replay:\n{logs}");
+    let repeats = logs.matches("presented again within the grace window").count();
+    assert_eq!(repeats, 50, "one rotation and one repeat per round");
 }
 
 /// 6. Flows stream against both instances; A is killed with SIGKILL in the

@@ -792,7 +792,7 @@ async fn any_instance_serves_any_step(backend: Backend) {
 
 /// Drives start → sso → callback against Latch directly (the app hosts are
 /// example names that do not resolve) and returns the callback's answer.
-async fn sign_in_directly(latch: &TestApp, browser: &Browser, target: &str) -> reqwest::Response {
+pub async fn sign_in_directly(latch: &TestApp, browser: &Browser, target: &str) -> reqwest::Response {
     let external = url::Url::parse(target).unwrap().origin().ascii_serialization();
     let query = serde_urlencoded::to_string([("rd", target)]).unwrap();
     let response =

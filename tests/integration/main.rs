@@ -1,6 +1,7 @@
 //! Integration tests: Latch over real HTTP, driven the way apps and
 //! browsers drive it, on SQLite and on PostgreSQL.
 
+mod access_rule;
 mod active_active;
 mod admin_cli;
 mod authorize_errors;

@@ -1,14 +1,18 @@
 //! Refresh tokens: issued for `offline_access`, rotated on every use, a
-//! replayed one revokes its whole family (RFC 9700 §4.14.2), bound to their
-//! client, ended by disabling the user or signing out, per-app lifetimes.
+//! replayed one revokes its whole family (RFC 9700 §4.14.2) unless it is a
+//! benign repeat within the app's grace window, bound to their client,
+//! ended by disabling the user or signing out, per-app lifetimes.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreUserInfoClaims};
-use openidconnect::{AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, Scope, TokenResponse};
+use openidconnect::core::{CoreAuthenticationFlow, CoreErrorResponseType, CoreUserInfoClaims};
+use openidconnect::{
+    AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, RefreshToken, RequestTokenError, Scope, TokenResponse,
+};
 use reqwest::StatusCode;
+use serde_json::Value;
 
-use crate::common::{Backend, Browser, query_param};
+use crate::common::{Backend, Browser, TestApp, query_param};
 use crate::on_every_backend;
 use crate::relying_party::{
     PASSWORD, Rp, confirm_sign_out, http, jwt, public_token, public_tokens, server, string, token_error, token_ok,
@@ -177,9 +181,11 @@ async fn public_clients_refresh_with_their_client_id_and_rotation(backend: Backe
     let refresh = |token: &str| [("grant_type", "refresh_token".to_owned()), ("refresh_token", token.to_owned())];
     let second = token_ok(public_token(&app, client_id, &pairs(&refresh(refresh_token(&first)))).await).await;
     assert_ne!(refresh_token(&second), refresh_token(&first), "a public client's refresh tokens rotate");
+    let third = token_ok(public_token(&app, client_id, &pairs(&refresh(refresh_token(&second)))).await).await;
+    // Two generations back: a replay, whatever the grace window.
     let replay = public_token(&app, client_id, &pairs(&refresh(refresh_token(&first)))).await;
     token_error(replay, StatusCode::BAD_REQUEST, "invalid_grant").await;
-    let after = public_token(&app, client_id, &pairs(&refresh(refresh_token(&second)))).await;
+    let after = public_token(&app, client_id, &pairs(&refresh(refresh_token(&third)))).await;
     token_error(after, StatusCode::BAD_REQUEST, "invalid_grant").await;
 }
 
@@ -272,7 +278,142 @@ async fn refused_scope_widening_does_not_spend_the_refresh_token(backend: Backen
     token_ok(rp.refresh(refresh_token(&tokens)).await).await;
 }
 
+/// `refresh_token` presented with the `openidconnect` client: the `error`
+/// code of a refusal, or the refresh token of a success.
+async fn exchange(
+    client: &crate::relying_party::Client,
+    token: &RefreshToken,
+) -> Result<String, CoreErrorResponseType> {
+    match client.exchange_refresh_token(token).unwrap().request_async(&http()).await {
+        Ok(response) => Ok(response.refresh_token().expect("a refresh token").secret().clone()),
+        Err(RequestTokenError::ServerResponse(response)) => Err(response.error().clone()),
+        Err(other) => panic!("the refresh request failed: {other:?}"),
+    }
+}
+
+/// Two tabs (or a retry after a lost response) present the same refresh
+/// token: the second gets the successor the first got, with working access
+/// tokens; either holder continues the family. Only a token older than the
+/// immediately previous one is a replay.
+async fn a_repeat_within_the_grace_window_gets_the_same_successor(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let rp = Rp::register(&app, "web", &[]).await;
+    let client = rp.client().await;
+    let (url, _, _) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("offline_access".into()))
+        .url();
+    let callback = rp.callback(Browser::new().authorize(&app.base, url.as_str(), "ada", PASSWORD).await.as_str());
+    let code = AuthorizationCode::new(query_param(&callback, "code").expect("code"));
+    let first = client.exchange_code(code).unwrap().request_async(&http()).await.expect("code exchange");
+    let first = first.refresh_token().expect("a refresh token").clone();
+
+    let tab_a = exchange(&client, &first).await.expect("the first use rotates");
+    let repeat = client.exchange_refresh_token(&first).unwrap().request_async(&http()).await.expect("a benign repeat");
+    let tab_b = repeat.refresh_token().expect("the repeat gets a refresh token").secret().clone();
+    assert_eq!(tab_b, tab_a, "the repeat gets the same successor, so the family stays one chain");
+    let claims: CoreUserInfoClaims = client
+        .user_info(repeat.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http())
+        .await
+        .expect("the repeat's access token works at userinfo");
+    assert!(!claims.subject().is_empty());
+
+    // Tab A goes on; tab B, seconds later, presents what it holds: again a repeat.
+    let next = exchange(&client, &RefreshToken::new(tab_a)).await.expect("the family goes on");
+    let next_for_b = exchange(&client, &RefreshToken::new(tab_b)).await.expect("the other tab catches up");
+    assert_eq!(next_for_b, next);
+
+    // The first token is now two generations old: a replay, and the family ends.
+    assert_eq!(exchange(&client, &first).await, Err(CoreErrorResponseType::InvalidGrant));
+    assert_eq!(exchange(&client, &RefreshToken::new(next)).await, Err(CoreErrorResponseType::InvalidGrant));
+}
+
+async fn reuse_outside_the_grace_window_revokes_the_family(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let short = Rp::register(&app, "short", &["--refresh-token-reuse-grace", "1s"]).await;
+    let none = Rp::register(&app, "none", &["--refresh-token-reuse-grace", "0"]).await;
+    let shown: Value = serde_json::from_str(&app.admin(&["app", "show", "short", "--json"]).await).unwrap();
+    assert_eq!(shown["options"]["refresh_token_reuse_grace"], 1, "{shown}");
+    assert!(app.admin(&["app", "show", "none"]).await.contains("\"refresh_token_reuse_grace\":0"));
+
+    // Grace disabled: the very next repeat is a replay.
+    let first = none.tokens(&Browser::new(), OFFLINE, "ada").await;
+    let second = token_ok(none.refresh(refresh_token(&first)).await).await;
+    token_error(none.refresh(refresh_token(&first)).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    token_error(none.refresh(refresh_token(&second)).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+
+    // A one-second window: a repeat after it is a replay.
+    let first = short.tokens(&Browser::new(), OFFLINE, "ada").await;
+    let second = token_ok(short.refresh(refresh_token(&first)).await).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    token_error(short.refresh(refresh_token(&first)).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    token_error(short.refresh(refresh_token(&second)).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+
+    // The setting changes with app update.
+    app.admin(&["app", "update", "short", "--refresh-token-reuse-grace", "0"]).await;
+    let shown: Value = serde_json::from_str(&app.admin(&["app", "show", "short", "--json"]).await).unwrap();
+    assert_eq!(shown["options"]["refresh_token_reuse_grace"], 0, "{shown}");
+    let refused = app.latch(&["app", "update", "short", "--refresh-token-reuse-grace", "1h"], None).await;
+    assert!(!refused.status.success(), "a grace window of an hour is refused");
+}
+
+/// The audit trail once the server's queued events are in: polls until
+/// `done` holds, for at most 10 s.
+async fn audit_until(app: &TestApp, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let events: Vec<Value> =
+            serde_json::from_str(&app.admin(&["events", "--json", "--limit", "1000"]).await).expect("events JSON");
+        if done(&events) || Instant::now() > deadline {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn count(events: &[Value], kind: &str) -> usize {
+    events.iter().filter(|event| event["kind"] == kind).count()
+}
+
+/// Four requests with one refresh token at the same moment, round after
+/// round: all get the same successor, the family lives on, and nothing is
+/// audited as a replay, until a genuine one.
+async fn concurrent_repeats_get_one_successor_and_are_no_replay(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let rp = Rp::register(&app, "web", &[]).await;
+    let mut token = refresh_token(&rp.tokens(&Browser::new(), OFFLINE, "ada").await).to_owned();
+    let first = token.clone();
+    const ROUNDS: usize = 10;
+    for round in 0..ROUNDS {
+        let (a, b, c, d) = tokio::join!(rp.refresh(&token), rp.refresh(&token), rp.refresh(&token), rp.refresh(&token));
+        let mut successors = Vec::new();
+        for response in [a, b, c, d] {
+            let body = token_ok(response).await;
+            assert_eq!(userinfo_status(&rp, string(&body, "access_token")).await, StatusCode::OK, "round {round}");
+            successors.push(refresh_token(&body).to_owned());
+        }
+        assert!(successors.iter().all(|next| *next == successors[0]), "round {round}: {successors:?}");
+        token = successors.swap_remove(0);
+    }
+    let issued_by_refresh = |events: &[Value]| {
+        events.iter().filter(|event| event["kind"] == "tokens_issued" && event["detail"] == "refresh_token").count()
+    };
+    let events = audit_until(&app, |events| issued_by_refresh(events) >= 4 * ROUNDS).await;
+    assert_eq!(issued_by_refresh(&events), 4 * ROUNDS);
+    assert_eq!(count(&events, "refresh_token_reuse"), 0, "a benign repeat was audited as a replay");
+
+    token_error(rp.refresh(&first).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    token_error(rp.refresh(&token).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    let events = audit_until(&app, |events| count(events, "refresh_token_reuse") > 0).await;
+    assert_eq!(count(&events, "refresh_token_reuse"), 1, "a genuine replay is audited once");
+}
+
 on_every_backend!(
+    a_repeat_within_the_grace_window_gets_the_same_successor,
+    reuse_outside_the_grace_window_revokes_the_family,
+    concurrent_repeats_get_one_successor_and_are_no_replay,
     refresh_rotates_and_keeps_the_identity,
     replaying_a_used_refresh_token_revokes_the_family,
     another_clients_refresh_token_is_invalid_grant,
