@@ -8,15 +8,18 @@ mod oidc;
 pub mod ops;
 pub mod pages;
 mod proxy;
+pub mod refusal;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::routing::get;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+
+use self::refusal::{ErrorFormat, Refusals};
 
 use crate::audit::Auditor;
 use crate::config::IpNet;
@@ -25,10 +28,6 @@ use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::proxy::ForwardAuth;
 use crate::store::Store;
-
-/// Request bodies larger than this are refused with 413: no OAuth or login
-/// form comes near it.
-const MAX_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -41,6 +40,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub auditor: Auditor,
     pub trusted_proxies: Arc<[IpNet]>,
+    pub body_read_timeout: Duration,
 }
 
 /// The main router. `/metrics` is on it unless it has an address of its own.
@@ -52,27 +52,36 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .allow_origin(Any)
         .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
-    let apis = Router::new()
+    // Each group's errors, its handlers' and the framework's alike, in one format.
+    let in_format = |format| {
+        let refusals = Refusals { format, body_read_timeout: state.body_read_timeout };
+        axum::middleware::from_fn_with_state(refusals, refusal::in_format)
+    };
+    let oauth = Router::new()
         .route("/application/o/token/", axum::routing::post(oidc::token))
-        .route("/application/o/userinfo/", get(oidc::userinfo).post(oidc::userinfo))
         .route("/application/o/revoke/", axum::routing::post(oidc::revoke))
         .route("/application/o/introspect/", axum::routing::post(oidc::introspect))
         .route("/application/o/{slug}/.well-known/openid-configuration", get(oidc::discovery))
         .route("/application/o/{slug}/jwks/", get(oidc::jwks))
-        .layer(cors);
+        .layer(in_format(ErrorFormat::OAuth));
+    let bearer = Router::new()
+        .route("/application/o/userinfo/", get(oidc::userinfo).post(oidc::userinfo))
+        .layer(in_format(ErrorFormat::Bearer));
+    let apis = oauth.merge(bearer).layer(cors);
     let pages = Router::new()
         .route("/application/o/authorize/", get(oidc::authorize_get).post(oidc::authorize_post))
         .route("/application/o/{slug}/end-session/", get(oidc::end_session_get).post(oidc::end_session_post))
         .route("/login", get(login::form).post(login::submit))
-        .route("/", get(login::home));
+        .route("/", get(login::home))
+        .merge(proxy::routes())
+        .layer(in_format(ErrorFormat::Page));
     let mut operations = Router::new().route("/health/live", get(ops::live)).route("/health/ready", get(ops::ready));
     if with_metrics {
         operations = operations.route("/metrics", get(ops::metrics));
     }
     apis.merge(pages)
         .merge(operations)
-        .merge(proxy::routes())
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .fallback(refusal::not_found)
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(security_header(
             header::CONTENT_SECURITY_POLICY,

@@ -4,6 +4,8 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+use super::error::InFormat;
+
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage<'a> {
@@ -21,14 +23,17 @@ pub struct MessagePage<'a> {
     pub is_error: bool,
 }
 
+/// A page; an error page is already in its format (`InFormat`).
 pub fn render(status: StatusCode, page: &impl Template) -> Response {
-    match page.render() {
+    let mut response = match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(error) => {
             tracing::error!(%error, "template rendering failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
-    }
+    };
+    response.extensions_mut().insert(InFormat);
+    response
 }
 
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {

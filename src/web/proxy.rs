@@ -2,6 +2,7 @@
 //! `crate::proxy`, turn its answer into a response. Errors map to responses
 //! in `web::error`, like every other error.
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
@@ -10,7 +11,7 @@ use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::routing::{any, get};
 
 use super::AppState;
-use super::error::WebError;
+use super::error::{InFormat, WebError};
 use super::oidc::current_session;
 use super::ops::Requester;
 use super::pages::{MessagePage, render};
@@ -58,7 +59,8 @@ async fn auth_nginx(State(state): State<AppState>, headers: HeaderMap) -> Result
     let target = target::from_nginx(header(&headers))?;
     Ok(match decide(&state, &target, &headers).await? {
         Decision::Allow(identity) => allow(&identity),
-        Decision::SignIn { .. } => no_store(StatusCode::UNAUTHORIZED.into_response()),
+        // nginx reads the status only: no page.
+        Decision::SignIn { .. } => no_store((StatusCode::UNAUTHORIZED, Extension(InFormat)).into_response()),
         Decision::Forbidden { app_name, username } => forbidden(&app_name, &username),
     })
 }
