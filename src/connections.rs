@@ -11,7 +11,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -133,7 +133,7 @@ async fn serve_connection(
     mut stopped: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) {
-    let activity = Arc::new(Mutex::new(Phase::Idle { since: Instant::now() }));
+    let activity = Arc::new(watch::Sender::new(Phase::Idle { since: Instant::now() }));
     let io = TokioIo::new(Watched { stream, activity: activity.clone() });
     let in_service = activity.clone();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -167,7 +167,7 @@ async fn serve_connection(
                 connection.as_mut().graceful_shutdown();
                 draining = true;
             }
-            reason = expiry(&activity, limits) => {
+            reason = expiry(activity.subscribe(), limits) => {
                 tracing::debug!(%peer, reason, "closing a slow connection");
                 return;
             }
@@ -186,34 +186,52 @@ enum Phase {
     Answering,
 }
 
-type Activity = Arc<Mutex<Phase>>;
+/// The connection's phase, watched by `expiry`.
+type Activity = Arc<watch::Sender<Phase>>;
 
 fn phase(activity: &Activity) -> Phase {
-    *activity.lock().unwrap_or_else(PoisonError::into_inner)
+    *activity.borrow()
 }
 
-fn set_phase(activity: &Activity, change: impl FnOnce(Phase) -> Phase) {
-    let mut phase = activity.lock().unwrap_or_else(PoisonError::into_inner);
-    *phase = change(*phase);
+/// Moves to the phase `change` returns, waking `expiry` only on a change.
+fn set_phase(activity: &Activity, change: impl FnOnce(Phase) -> Option<Phase>) {
+    activity.send_if_modified(|phase| match change(*phase) {
+        Some(next) => {
+            *phase = next;
+            true
+        }
+        None => false,
+    });
 }
 
 /// Completes when the connection has been idle, or reading one header,
 /// for longer than its limit; returns which.
-async fn expiry(activity: &Activity, limits: ConnectionLimits) -> &'static str {
+async fn expiry(mut phases: watch::Receiver<Phase>, limits: ConnectionLimits) -> &'static str {
     loop {
-        let (deadline, reason) = match phase(activity) {
-            Phase::Idle { since } => (since + limits.idle_timeout, "idle"),
-            Phase::Header { since } => (since + limits.header_read_timeout, "request header too slow"),
-            Phase::Answering => {
-                // Handlers are not timed here; look again later.
-                tokio::time::sleep(limits.header_read_timeout).await;
-                continue;
+        let limit = match *phases.borrow_and_update() {
+            Phase::Idle { since } => Some((since + limits.idle_timeout, "idle")),
+            Phase::Header { since } => Some((since + limits.header_read_timeout, "request header too slow")),
+            // Handlers are not timed here.
+            Phase::Answering => None,
+        };
+        let expired = async {
+            match limit {
+                Some((deadline, reason)) => {
+                    tokio::time::sleep_until(deadline).await;
+                    reason
+                }
+                None => std::future::pending().await,
             }
         };
-        if deadline <= Instant::now() {
-            return reason;
+        tokio::select! {
+            reason = expired => return reason,
+            changed = phases.changed() => {
+                if changed.is_err() {
+                    // The connection is gone, and with it the phase.
+                    return std::future::pending().await;
+                }
+            }
         }
-        tokio::time::sleep_until(deadline).await;
     }
 }
 
@@ -222,14 +240,14 @@ struct Answering(Activity);
 
 impl Answering {
     fn start(activity: Activity) -> Self {
-        set_phase(&activity, |_| Phase::Answering);
+        set_phase(&activity, |_| Some(Phase::Answering));
         Self(activity)
     }
 }
 
 impl Drop for Answering {
     fn drop(&mut self) {
-        set_phase(&self.0, |_| Phase::Idle { since: Instant::now() });
+        set_phase(&self.0, |_| Some(Phase::Idle { since: Instant::now() }));
     }
 }
 
@@ -245,8 +263,8 @@ impl AsyncRead for Watched {
         let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
         if buf.filled().len() > before {
             set_phase(&self.activity, |phase| match phase {
-                Phase::Idle { .. } => Phase::Header { since: Instant::now() },
-                other => other,
+                Phase::Idle { .. } => Some(Phase::Header { since: Instant::now() }),
+                _ => None,
             });
         }
         polled
