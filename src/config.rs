@@ -398,6 +398,8 @@ mod tests {
         assert_eq!(config.public_url.as_str(), "http://127.0.0.1:9000");
         assert_eq!(config.database_url, "sqlite://./latch-data/latch.db");
         assert_eq!(config.code_ttl, Duration::from_secs(60));
+        assert_eq!(config.connections.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.connections.max_connections, 4096);
     }
 
     #[test]
@@ -411,6 +413,8 @@ mod tests {
         assert!(args.load().unwrap_err().to_string().contains("LATCH_DATABASE_URL"));
         let args = ConfigArgs { code_ttl: Some("soon".into()), ..Default::default() };
         assert!(args.load().unwrap_err().to_string().contains("code_ttl"));
+        let args = ConfigArgs { max_connections: Some("0".into()), ..Default::default() };
+        assert!(args.load().unwrap_err().to_string().contains("LATCH_MAX_CONNECTIONS"));
     }
 
     #[test]

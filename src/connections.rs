@@ -296,3 +296,26 @@ impl AsyncWrite for Watched {
         self.stream.is_write_vectored()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(max_connections: u32) -> ConnectionLimits {
+        let second = Duration::from_secs(1);
+        ConnectionLimits {
+            header_read_timeout: second,
+            body_read_timeout: second,
+            idle_timeout: second,
+            max_connections,
+        }
+    }
+
+    #[test]
+    fn the_cap_leaves_open_files_for_the_rest_of_the_server() {
+        assert_eq!(limits(4096).within_open_files(Some(1024)).max_connections, 1024 - 128);
+        assert_eq!(limits(4096).within_open_files(Some(1_048_576)).max_connections, 4096);
+        assert_eq!(limits(4096).within_open_files(None).max_connections, 4096);
+        assert_eq!(limits(4096).within_open_files(Some(64)).max_connections, 1, "one connection at the least");
+    }
+}
