@@ -156,6 +156,7 @@ impl IntoResponse for WebError {
                     ErrorFormat::OAuth => oauth_json(status, &error, false),
                     ErrorFormat::Bearer => bearer_challenge(status, Some(&error)),
                     ErrorFormat::Page => error_page(status, title, &error.description),
+                    ErrorFormat::Plain => (status, error.description.into_owned()).into_response(),
                 }
             }
         };

@@ -80,7 +80,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         operations = operations.route("/metrics", get(ops::metrics));
     }
     apis.merge(pages)
-        .merge(operations)
+        .merge(operations.layer(in_format(ErrorFormat::Plain)))
         .fallback(refusal::not_found)
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(security_header(
@@ -95,7 +95,11 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
 
 /// `/metrics` alone, for a separate listen address.
 pub fn metrics_router(state: AppState) -> Router {
-    Router::new().route("/metrics", get(ops::metrics)).with_state(state)
+    let refusals = Refusals { format: ErrorFormat::Plain, body_read_timeout: state.body_read_timeout };
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .layer(axum::middleware::from_fn_with_state(refusals, refusal::in_format))
+        .with_state(state)
 }
 
 /// A 303 redirect. Unlike `axum::response::Redirect`, a location that is not

@@ -30,6 +30,8 @@ pub enum ErrorFormat {
     Bearer,
     /// An HTML page: whatever a browser shows.
     Page,
+    /// Plain text: health and metrics, read by machines and operators.
+    Plain,
 }
 
 /// The state of `in_format`.

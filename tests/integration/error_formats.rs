@@ -3,7 +3,7 @@
 //! not UTF-8, an address with no route. Each answer is in its endpoint's
 //! format: RFC 6749 §5.2 JSON at the token, revocation, introspection,
 //! discovery and JWKS endpoints, a Bearer challenge at UserInfo, an HTML
-//! page everywhere a browser goes.
+//! page everywhere a browser goes, plain text at health and metrics.
 
 use reqwest::{Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -123,6 +123,15 @@ async fn methods_not_taken_are_405_in_the_endpoints_format(backend: Backend) {
         let response = send(method.clone(), path).await.expect("request");
         assert!(header(&response, "allow").is_some(), "{method} {path}: no Allow");
         assert_page(response, StatusCode::METHOD_NOT_ALLOWED, &format!("{method} {path}")).await;
+    }
+    // Health and metrics speak plain text.
+    for path in ["/health/live", "/health/ready", "/metrics"] {
+        let response = send(Method::POST, path).await.expect("POST");
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "POST {path}");
+        assert_eq!(header(&response, "allow").as_deref(), Some("GET,HEAD"), "POST {path}");
+        let content_type = header(&response, "content-type").unwrap_or_default();
+        assert!(content_type.starts_with("text/plain"), "POST {path}: {content_type:?}");
+        assert!(!response.text().await.expect("body").is_empty(), "POST {path}: an empty answer");
     }
 }
 
