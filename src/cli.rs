@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::admin::{self, AppAdd, AppOptionArgs, AppUpdate, ProxyAppArgs};
+use crate::admin::{self, AdminError, AppAdd, AppOptionArgs, AppUpdate, ProxyAppArgs, say};
 use crate::config::{Config, ConfigArgs, LogFormat, mask_password};
 use crate::server::Server;
 use crate::store::Store;
@@ -212,15 +212,21 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Backup { file } => {
             open(&config).await?.backup_to(&file).await?;
-            println!("Backed up to {}.", file.display());
+            say!("Backed up to {}.", file.display())?;
             Ok(())
         }
         Command::Restore { file, force } => {
             let restored = admin::restore(&config, &file, force).await?;
-            println!("Restored {} into {}.", file.display(), restored.display());
+            say!("Restored {} into {}.", file.display(), restored.display())?;
             Ok(())
         }
     }
+}
+
+/// Whether `error` is standard output closed by its reader: the command
+/// then ends quietly and successfully (`latch events --json | head`).
+pub fn output_closed(error: &anyhow::Error) -> bool {
+    matches!(error.downcast_ref::<AdminError>(), Some(AdminError::OutputClosed))
 }
 
 async fn open(config: &Config) -> anyhow::Result<Store> {
@@ -282,38 +288,38 @@ async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Add { username, email, name, groups, password_stdin } => {
             let password = if password_stdin { Some(admin::read_password_stdin()?) } else { None };
             let generated = admin::add_user(store, &username, &email, name.as_deref(), &groups, password).await?;
-            println!("Created user {username}.");
+            say!("Created user {username}.")?;
             if let Some(password) = generated {
-                println!("Password (shown once): {password}");
+                say!("Password (shown once): {password}")?;
             }
         }
         UserCommand::Passwd { username, keep_sessions, .. } => {
             let ended = admin::set_password(store, &username, admin::read_password_stdin()?, keep_sessions).await?;
             if keep_sessions {
-                println!("Password of {username} changed; their sessions were kept.");
+                say!("Password of {username} changed; their sessions were kept.")?;
             } else {
-                println!("Password of {username} changed; {ended} session(s) ended and their tokens revoked.");
+                say!("Password of {username} changed; {ended} session(s) ended and their tokens revoked.")?;
             }
         }
         UserCommand::Disable { username } => {
             admin::set_disabled(store, &username, true).await?;
-            println!("Disabled {username}: their sessions and tokens no longer work.");
+            say!("Disabled {username}: their sessions and tokens no longer work.")?;
         }
         UserCommand::Enable { username } => {
             admin::set_disabled(store, &username, false).await?;
-            println!("Enabled {username}.");
+            say!("Enabled {username}.")?;
         }
         UserCommand::Unlock { username } => {
             let was_locked = store.clear_login_failures(&crate::login::user_subject(&username)).await?;
             admin::record(store, "user_unlocked", Some(&username), None).await?;
-            println!(
+            say!(
                 "{}",
                 if was_locked {
                     format!("Unlocked {username}.")
                 } else {
                     format!("{username} had no failed sign-ins.")
                 }
-            );
+            )?;
         }
         UserCommand::List { json } => admin::print_users(&store.list_users().await?, json)?,
     }
@@ -324,15 +330,15 @@ async fn group(store: &Store, command: GroupCommand) -> anyhow::Result<()> {
     match command {
         GroupCommand::Add { name } => {
             admin::add_group(store, &name).await?;
-            println!("Created group {name}.");
+            say!("Created group {name}.")?;
         }
         GroupCommand::AddMember { group, username } => {
             store.add_group_member(&group, &username).await?;
-            println!("Added {username} to {group}.");
+            say!("Added {username} to {group}.")?;
         }
         GroupCommand::RemoveMember { group, username } => {
             store.remove_group_member(&group, &username).await?;
-            println!("Removed {username} from {group}.");
+            say!("Removed {username} from {group}.")?;
         }
         GroupCommand::List { json } => admin::print_groups(&store.list_groups().await?, json)?,
     }
@@ -356,14 +362,14 @@ async fn app(store: &Store, config: &Config, command: AppCommand) -> anyhow::Res
                 groups: (clear_groups || !groups.is_empty()).then_some(&groups),
             };
             admin::update_app(store, &slug, update, &options).await?;
-            println!("Updated app {slug}.");
+            say!("Updated app {slug}.")?;
         }
         AppCommand::List { json } => admin::print_apps(&store.list_apps().await?, json)?,
         AppCommand::Show { slug, json } => admin::show_app(store, config, &slug, json).await?,
         AppCommand::Remove { slug } => {
             store.remove_app(&slug).await?;
             admin::record(store, "app_removed", None, Some(&slug)).await?;
-            println!("Removed app {slug}.");
+            say!("Removed app {slug}.")?;
         }
         AppCommand::RotateSecret { slug, json } => {
             let rotated = admin::rotate_secret(store, config, &slug).await?;
@@ -377,8 +383,8 @@ async fn key(store: &Store, config: &Config, command: KeyCommand) -> anyhow::Res
     match command {
         KeyCommand::Rotate { alg, grace } => {
             let rotation = admin::rotate_key(store, config, &alg, &grace).await?;
-            println!("New {alg} key {} is published now and signs from {}.", rotation.kid, rotation.activates_at);
-            println!("The keys it replaces stay published until {}.", rotation.retire_previous_at);
+            say!("New {alg} key {} is published now and signs from {}.", rotation.kid, rotation.activates_at)?;
+            say!("The keys it replaces stay published until {}.", rotation.retire_previous_at)?;
         }
         KeyCommand::List { json } => admin::print_keys(&store.signing_keys().await?, json)?,
     }

@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use crate::connections::ConnectionLimits;
+
 const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:9000";
 const DEFAULT_DATA_DIR: &str = "./latch-data";
@@ -28,6 +30,7 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub throttle: ThrottleLimits,
     pub event_retention: Duration,
+    pub connections: ConnectionLimits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +196,18 @@ pub struct ConfigArgs {
     /// How long audit events are kept, e.g. 90d [default: 90d].
     #[arg(long, env = "LATCH_EVENT_RETENTION", global = true)]
     pub event_retention: Option<String>,
+    /// Time a client has to send a request's header, from its first byte [default: 10s].
+    #[arg(long, env = "LATCH_HEADER_READ_TIMEOUT", global = true)]
+    pub header_read_timeout: Option<String>,
+    /// Time a client has to send a request's body, after its header [default: 30s].
+    #[arg(long, env = "LATCH_BODY_READ_TIMEOUT", global = true)]
+    pub body_read_timeout: Option<String>,
+    /// How long a connection may wait for its next request (keep-alive) [default: 60s].
+    #[arg(long, env = "LATCH_IDLE_TIMEOUT", global = true)]
+    pub idle_timeout: Option<String>,
+    /// Client connections served at once; more wait to be accepted [default: 4096].
+    #[arg(long, env = "LATCH_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -214,6 +229,10 @@ struct FileSettings {
     login_window: Option<String>,
     login_lockout: Option<String>,
     event_retention: Option<String>,
+    header_read_timeout: Option<String>,
+    body_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    max_connections: Option<String>,
 }
 
 impl ConfigArgs {
@@ -294,6 +313,25 @@ impl ConfigArgs {
                 lockout: duration("login_lockout", pick(&self.login_lockout, file.login_lockout), "15m")?,
             },
             event_retention: duration("event_retention", pick(&self.event_retention, file.event_retention), "90d")?,
+            connections: ConnectionLimits {
+                header_read_timeout: duration(
+                    "header_read_timeout",
+                    pick(&self.header_read_timeout, file.header_read_timeout),
+                    "10s",
+                )?,
+                body_read_timeout: duration(
+                    "body_read_timeout",
+                    pick(&self.body_read_timeout, file.body_read_timeout),
+                    "30s",
+                )?,
+                idle_timeout: duration("idle_timeout", pick(&self.idle_timeout, file.idle_timeout), "60s")?,
+                max_connections: u32::try_from(count(
+                    "max_connections",
+                    pick(&self.max_connections, file.max_connections),
+                    4096,
+                )?)
+                .unwrap_or(u32::MAX),
+            },
         })
     }
 }
@@ -360,6 +398,8 @@ mod tests {
         assert_eq!(config.public_url.as_str(), "http://127.0.0.1:9000");
         assert_eq!(config.database_url, "sqlite://./latch-data/latch.db");
         assert_eq!(config.code_ttl, Duration::from_secs(60));
+        assert_eq!(config.connections.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.connections.max_connections, 4096);
     }
 
     #[test]
@@ -373,6 +413,8 @@ mod tests {
         assert!(args.load().unwrap_err().to_string().contains("LATCH_DATABASE_URL"));
         let args = ConfigArgs { code_ttl: Some("soon".into()), ..Default::default() };
         assert!(args.load().unwrap_err().to_string().contains("code_ttl"));
+        let args = ConfigArgs { max_connections: Some("0".into()), ..Default::default() };
+        assert!(args.load().unwrap_err().to_string().contains("LATCH_MAX_CONNECTIONS"));
     }
 
     #[test]

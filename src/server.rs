@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use crate::audit::Auditor;
 use crate::clock;
 use crate::config::Config;
+use crate::connections::{self, ConnectionLimits};
 use crate::crypto::keys::KeyError;
 use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::random_token;
@@ -55,15 +56,19 @@ pub struct Server {
     metrics_listener: Option<TcpListener>,
     router: axum::Router,
     metrics_router: Option<axum::Router>,
+    limits: ConnectionLimits,
     store: Store,
     background: Vec<JoinHandle<()>>,
     audit_writer: JoinHandle<()>,
 }
 
 impl Server {
-    /// Binds `config.listen` (and `config.metrics_listen`), then builds as
+    /// Raises the open files limit (see `connections`), binds
+    /// `config.listen` (and `config.metrics_listen`), then builds as
     /// `with_listener`.
     pub async fn build(config: &Config) -> Result<Self, StartError> {
+        let open_files = connections::raise_open_files_limit();
+        tracing::info!(open_files = %open_files.map_or("unlimited".to_owned(), |limit| limit.to_string()), "open files limit");
         let listener = bind(config.listen).await?;
         let mut server = Self::with_listener(config, listener).await?;
         if let Some(address) = config.metrics_listen {
@@ -104,6 +109,7 @@ impl Server {
             metrics: Arc::new(Metrics::new()),
             auditor,
             trusted_proxies: config.trusted_proxies.clone().into(),
+            body_read_timeout: config.connections.body_read_timeout,
         };
         let separate_metrics = config.metrics_listen.is_some();
         let background = vec![
@@ -115,6 +121,7 @@ impl Server {
             metrics_listener: None,
             router: router(state.clone(), !separate_metrics),
             metrics_router: separate_metrics.then(|| metrics_router(state)),
+            limits: config.connections.within_open_files(connections::open_files_limit()),
             store,
             background,
             audit_writer,
@@ -140,14 +147,12 @@ impl Server {
                 let until = async move {
                     let _ = stopped.wait_for(|stop| *stop).await;
                 };
-                if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(until).await {
+                if let Err(error) = connections::serve(listener, router, self.limits, until).await {
                     tracing::error!(%error, "metrics listener failed");
                 }
             });
         }
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let serving = axum::serve(self.listener, service).with_graceful_shutdown(signalled);
-        let serving = tokio::spawn(async move { serving.await });
+        let serving = tokio::spawn(connections::serve(self.listener, self.router, self.limits, signalled));
         shutdown.await;
         let _ = stop.send(true);
         let result = match tokio::time::timeout(SHUTDOWN_GRACE, serving).await {

@@ -14,7 +14,7 @@ fn assert_clean(report: &latch_bench::Report) {
     let table = report.table();
     assert_eq!(report.total_errors(), 0, "the quick benchmark had errors:\n{table}");
     let run = &report.runs[0];
-    assert_eq!(run.scenarios.len(), 5, "every scenario ran:\n{table}");
+    assert_eq!(run.scenarios.len(), 6, "every scenario ran:\n{table}");
     assert!(
         run.scenarios.iter().all(|scenario| scenario.measured.operations > 0),
         "each scenario completed operations:\n{table}"

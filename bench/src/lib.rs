@@ -61,7 +61,12 @@ pub struct Options {
     #[arg(long, default_value_t = 1)]
     pub runs: usize,
     /// Scenarios to run, in this order.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "sso,refresh,forward-auth,discovery,login")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "sso,refresh,forward-auth,discovery,login,slow-clients"
+    )]
     pub scenarios: Vec<Scenario>,
     /// A smoke run: 1 s per scenario at concurrency 4, short bound measurements.
     #[arg(long)]
@@ -241,10 +246,9 @@ async fn measure_all(
     settings: &Settings,
     pid: Option<u32>,
 ) -> anyhow::Result<Vec<ScenarioReport>> {
-    let needs_session = options
-        .scenarios
-        .iter()
-        .any(|scenario| matches!(scenario, Scenario::Sso | Scenario::Refresh | Scenario::ForwardAuth));
+    let needs_session = options.scenarios.iter().any(|scenario| {
+        matches!(scenario, Scenario::Sso | Scenario::Refresh | Scenario::ForwardAuth | Scenario::SlowClients)
+    });
     // One signed-in browser per worker.
     let sessions = if needs_session {
         scenarios::sessions(ctx, settings.concurrency).await.context("sign in")?

@@ -146,8 +146,7 @@ impl Report {
             "{:<24} {:>10} {:>7} {:>8} {:>8} {:>8} {:>10} {:>8} {:>8} {:>8}",
             "scenario", "rate/s", "errors", "p50 ms", "p95 ms", "p99 ms", "peak RSS", "srv CPU", "gen CPU", "other"
         );
-        for scenario in [Scenario::Sso, Scenario::Refresh, Scenario::ForwardAuth, Scenario::Discovery, Scenario::Login]
-        {
+        for &scenario in <Scenario as clap::ValueEnum>::value_variants() {
             let reports = self.scenario_runs(scenario);
             if reports.is_empty() {
                 continue;

@@ -1,4 +1,4 @@
-//! The five measured scenarios, each a closed loop: `concurrency` workers,
+//! The six measured scenarios, each a closed loop: `concurrency` workers,
 //! each with its own kept-alive connection (and, where it matters, its own
 //! signed-in browser), repeat one operation for a fixed time.
 
@@ -27,6 +27,9 @@ pub enum Scenario {
     Discovery,
     /// The sign-in form (argon2id).
     Login,
+    /// Forward auth as above while `SLOW_CLIENTS` connections trickle
+    /// request headers a byte at a time: what holding them costs.
+    SlowClients,
 }
 
 impl Scenario {
@@ -37,6 +40,7 @@ impl Scenario {
             Self::ForwardAuth => "forward auth (nginx)",
             Self::Discovery => "discovery + jwks",
             Self::Login => "login (argon2id)",
+            Self::SlowClients => "forward auth + slow",
         }
     }
 
@@ -47,6 +51,7 @@ impl Scenario {
             Self::ForwardAuth => &["check"],
             Self::Discovery => &["discovery", "jwks"],
             Self::Login => &["POST /login"],
+            Self::SlowClients => &["check"],
         }
     }
 }
@@ -376,7 +381,7 @@ pub async fn prepare(
                         let token = refresh_chain(&mut client, &ctx, &session, index as u64).await?;
                         Worker::Refresh { session, token: Some(token) }
                     }
-                    Scenario::ForwardAuth => {
+                    Scenario::ForwardAuth | Scenario::SlowClients => {
                         Worker::ForwardAuth { cookie: proxy_cookie(&mut client, &ctx, &session).await? }
                     }
                     Scenario::Discovery => Worker::Discovery,
@@ -389,13 +394,51 @@ pub async fn prepare(
             prepared.push(task.await??);
         }
     }
-    Ok(Prepared { scenario, workers: prepared })
+    let slow_clients = (scenario == Scenario::SlowClients).then(|| tokio::spawn(slow_clients(ctx.addr)));
+    Ok(Prepared { scenario, workers: prepared, slow_clients })
 }
 
 /// Workers ready to run, each with its connection open.
 pub struct Prepared {
     scenario: Scenario,
     workers: Vec<(Worker, Client)>,
+    /// The slow connections' task, stopped when the measurement ends.
+    slow_clients: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Connections the slow-clients scenario holds open.
+const SLOW_CLIENTS: usize = 256;
+
+/// Keeps `SLOW_CLIENTS` connections to `addr` sending a request header a
+/// byte every 200 ms, each opening again when the server closes it, until
+/// the task is aborted.
+async fn slow_clients(addr: SocketAddr) {
+    let mut set = tokio::task::JoinSet::new();
+    for index in 0..SLOW_CLIENTS {
+        set.spawn(async move {
+            loop {
+                trickle(addr, index).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
+}
+
+/// One connection trickling a never-ending header; returns when it fails.
+async fn trickle(addr: SocketAddr, index: usize) {
+    use tokio::io::AsyncWriteExt;
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else { return };
+    let start = format!("GET /health/live HTTP/1.1\r\nHost: bench\r\nX-Slow-{index}: ");
+    if stream.write_all(start.as_bytes()).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if stream.write_all(b"a").await.is_err() {
+            return;
+        }
+    }
 }
 
 /// `count` signed-in browsers (one login each, person `i` for browser `i`), 8 logins at a time.
@@ -516,7 +559,7 @@ pub async fn measure(
     warmup: Duration,
     duration: Duration,
 ) -> anyhow::Result<Measured> {
-    let Prepared { scenario, workers } = prepared;
+    let Prepared { scenario, workers, slow_clients } = prepared;
     let steps = scenario.steps();
     let measure_from = Instant::now() + warmup;
     let end = measure_from + duration;
@@ -538,6 +581,9 @@ pub async fn measure(
             all.steps[index].append(&mut times);
         }
         all.total.extend(stats.total);
+    }
+    if let Some(slow_clients) = slow_clients {
+        slow_clients.abort();
     }
     let seconds = duration.as_secs_f64();
     Ok(Measured {

@@ -18,6 +18,7 @@ use crate::crypto::{random_token, sha256_hex};
 use crate::oidc::keyring;
 use crate::store::{AppOptions, EventFilter, NewApp, NewUser, Store, StoreError};
 
+pub(crate) use output::say;
 pub use output::{
     AppCredentials, print_apps, print_credentials, print_events, print_groups, print_keys, print_users, show_app,
 };
@@ -33,6 +34,17 @@ pub enum AdminError {
     Password(#[from] PasswordError),
     #[error("input/output error: {0}")]
     Io(#[from] std::io::Error),
+    /// Standard output was closed by its reader (`latch events | head`):
+    /// not a failure, the command just stops, as Unix tools do.
+    #[error("standard output was closed")]
+    OutputClosed,
+}
+
+impl AdminError {
+    /// A failed write to standard output: `OutputClosed` for a closed pipe.
+    pub fn from_stdout(error: std::io::Error) -> Self {
+        if error.kind() == std::io::ErrorKind::BrokenPipe { Self::OutputClosed } else { Self::Io(error) }
+    }
 }
 
 pub type AdminResult<T> = Result<T, AdminError>;

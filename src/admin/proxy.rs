@@ -4,7 +4,8 @@
 
 use serde::Serialize;
 
-use super::{AdminError, AdminResult, new_client_id, output::print_json, validate};
+use super::output::{print_json, say};
+use super::{AdminError, AdminResult, new_client_id, validate};
 use crate::clock;
 use crate::config::Config;
 use crate::proxy::{CADDY_PATH, CALLBACK_PATH, NGINX_PATH, PREFIX, SIGN_OUT_PATH, START_PATH, TRAEFIK_PATH, target};
@@ -121,13 +122,13 @@ pub fn print_proxy_settings(settings: &ProxySettings, json: bool) -> AdminResult
                 serde_json::Value::Null => "-".into(),
                 other => other.to_string(),
             };
-            println!("{key:<17} {shown}");
+            say!("{key:<17} {shown}")?;
         }
     }
-    println!(
+    say!(
         "\nRoute {}{PREFIX}/ to {} and protect the rest of the host with the auth URL of your proxy \
          (README: \"Forward auth\").",
-        settings.external_url, settings.outpost_url
-    );
-    Ok(())
+        settings.external_url,
+        settings.outpost_url
+    )
 }

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::pages::error_page;
+use super::refusal::ErrorFormat;
 use crate::login::LoginError;
 use crate::oidc::error::{ErrorCode, InternalError, OAuthError, ProtocolError};
 use crate::proxy::ProxyError;
@@ -35,7 +36,20 @@ pub enum WebError {
         message: String,
     },
     Internal(InternalError),
+    /// A request refused before its handler answered (`web::refusal`),
+    /// with the status the framework or a limit chose.
+    Refused {
+        format: ErrorFormat,
+        status: StatusCode,
+        title: &'static str,
+        description: String,
+    },
 }
+
+/// Marks a response as already in its endpoint's error format, so that
+/// `web::refusal` leaves it as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct InFormat;
 
 impl WebError {
     pub fn page(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
@@ -129,49 +143,66 @@ fn token_status(code: ErrorCode) -> StatusCode {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        match self {
-            Self::Token { error, basic_auth } => {
-                let status = token_status(error.code);
-                let body = Json(json!({"error": error.code.as_str(), "error_description": error.description}));
-                let mut response = (status, body).into_response();
-                let headers = response.headers_mut();
-                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-                if error.code == ErrorCode::InvalidClient && basic_auth {
-                    headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"latch\""));
-                }
-                response
-            }
+        let mut response = match self {
+            Self::Token { error, basic_auth } => oauth_json(token_status(error.code), &error, basic_auth),
             Self::Bearer(error) => {
-                let (status, challenge) = match &error {
-                    None => (StatusCode::UNAUTHORIZED, "Bearer realm=\"latch\"".to_owned()),
-                    Some(error) => (
-                        if error.code == ErrorCode::InvalidRequest {
-                            StatusCode::BAD_REQUEST
-                        } else {
-                            StatusCode::UNAUTHORIZED
-                        },
-                        format!(
-                            "Bearer realm=\"latch\", error=\"{}\", error_description=\"{}\"",
-                            error.code.as_str(),
-                            error.description
-                        ),
-                    ),
+                let status = match &error {
+                    Some(error) if error.code == ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+                    _ => StatusCode::UNAUTHORIZED,
                 };
-                let body =
-                    error.map(|error| json!({"error": error.code.as_str(), "error_description": error.description}));
-                let mut response =
-                    (status, Json(body.unwrap_or_else(|| json!({"error": "unauthorized"})))).into_response();
-                if let Ok(challenge) = HeaderValue::from_str(&challenge) {
-                    response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
-                }
-                response
+                bearer_challenge(status, error.as_ref())
             }
             Self::NotFound(message) => (StatusCode::NOT_FOUND, Json(json!({"error": message}))).into_response(),
             Self::Page { status, title, message } => error_page(status, title, &message),
             Self::Internal(error) => internal_response(&error),
-        }
+            Self::Refused { format, status, title, description } => {
+                let error = OAuthError::new(ErrorCode::InvalidRequest, description);
+                match format {
+                    ErrorFormat::OAuth => oauth_json(status, &error, false),
+                    ErrorFormat::Bearer => bearer_challenge(status, Some(&error)),
+                    ErrorFormat::Page => error_page(status, title, &error.description),
+                    ErrorFormat::Plain => (status, error.description.into_owned()).into_response(),
+                }
+            }
+        };
+        response.extensions_mut().insert(InFormat);
+        response
     }
+}
+
+/// RFC 6749 §5.2: a JSON error body, never cached.
+fn oauth_json(status: StatusCode, error: &OAuthError, basic_auth: bool) -> Response {
+    let body = Json(json!({"error": error.code.as_str(), "error_description": error.description}));
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    if error.code == ErrorCode::InvalidClient && basic_auth {
+        headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"latch\""));
+    }
+    response
+}
+
+/// RFC 6750 §3: a `WWW-Authenticate: Bearer` challenge, naming the error
+/// when there is one (none when no token was presented at all).
+fn bearer_challenge(status: StatusCode, error: Option<&OAuthError>) -> Response {
+    let challenge = match error {
+        None => "Bearer realm=\"latch\"".to_owned(),
+        Some(error) => format!(
+            "Bearer realm=\"latch\", error=\"{}\", error_description=\"{}\"",
+            error.code.as_str(),
+            error.description
+        ),
+    };
+    let body = match error {
+        None => json!({"error": "unauthorized"}),
+        Some(error) => json!({"error": error.code.as_str(), "error_description": error.description}),
+    };
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(challenge) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+    }
+    response
 }
 
 /// 503 when the database is out of reach (the client may retry), 500

@@ -8,15 +8,18 @@ mod oidc;
 pub mod ops;
 pub mod pages;
 mod proxy;
+pub mod refusal;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::routing::get;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+
+use self::refusal::{ErrorFormat, Refusals};
 
 use crate::audit::Auditor;
 use crate::config::IpNet;
@@ -25,10 +28,6 @@ use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::proxy::ForwardAuth;
 use crate::store::Store;
-
-/// Request bodies larger than this are refused with 413: no OAuth or login
-/// form comes near it.
-const MAX_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -43,6 +42,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub auditor: Auditor,
     pub trusted_proxies: Arc<[IpNet]>,
+    pub body_read_timeout: Duration,
 }
 
 /// The main router. `/metrics` is on it unless it has an address of its own.
@@ -63,9 +63,13 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
             HeaderName::from_static("dpop"),
         ])
         .expose_headers([header::WWW_AUTHENTICATE]);
-    let apis = Router::new()
+    // Each group's errors, its handlers' and the framework's alike, in one format.
+    let in_format = |format| {
+        let refusals = Refusals { format, body_read_timeout: state.body_read_timeout };
+        axum::middleware::from_fn_with_state(refusals, refusal::in_format)
+    };
+    let oauth = Router::new()
         .route("/application/o/token/", axum::routing::post(oidc::token).fallback(oidc::post_only))
-        .route("/application/o/userinfo/", get(oidc::userinfo).post(oidc::userinfo))
         .route("/application/o/revoke/", axum::routing::post(oidc::revoke).fallback(oidc::post_only))
         .route("/application/o/introspect/", axum::routing::post(oidc::introspect).fallback(oidc::post_only))
         .route("/application/o/{slug}/.well-known/openid-configuration", get(oidc::discovery))
@@ -81,20 +85,25 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/.well-known/openid-configuration", get(oidc::discovery_at_root))
         .route("/.well-known/oauth-authorization-server", get(oidc::discovery_at_root))
         .route("/application/o/{slug}/jwks/", get(oidc::jwks))
-        .layer(cors);
+        .layer(in_format(ErrorFormat::OAuth));
+    let bearer = Router::new()
+        .route("/application/o/userinfo/", get(oidc::userinfo).post(oidc::userinfo))
+        .layer(in_format(ErrorFormat::Bearer));
+    let apis = oauth.merge(bearer).layer(cors);
     let pages = Router::new()
         .route("/application/o/authorize/", get(oidc::authorize_get).post(oidc::authorize_post))
         .route("/application/o/{slug}/end-session/", get(oidc::end_session_get).post(oidc::end_session_post))
         .route("/login", get(login::form).post(login::submit))
-        .route("/", get(login::home));
+        .route("/", get(login::home))
+        .merge(proxy::routes())
+        .layer(in_format(ErrorFormat::Page));
     let mut operations = Router::new().route("/health/live", get(ops::live)).route("/health/ready", get(ops::ready));
     if with_metrics {
         operations = operations.route("/metrics", get(ops::metrics));
     }
     apis.merge(pages)
-        .merge(operations)
-        .merge(proxy::routes())
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .merge(operations.layer(in_format(ErrorFormat::Plain)))
+        .fallback(refusal::not_found)
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(security_header(
             header::CONTENT_SECURITY_POLICY,
@@ -109,7 +118,11 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
 
 /// `/metrics` alone, for a separate listen address.
 pub fn metrics_router(state: AppState) -> Router {
-    Router::new().route("/metrics", get(ops::metrics)).with_state(state)
+    let refusals = Refusals { format: ErrorFormat::Plain, body_read_timeout: state.body_read_timeout };
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .layer(axum::middleware::from_fn_with_state(refusals, refusal::in_format))
+        .with_state(state)
 }
 
 /// A 303 redirect. Unlike `axum::response::Redirect`, a location that is not

@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -11,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::error::InFormat;
 use crate::clock;
 use crate::config::IpNet;
 use crate::metrics::RequestLabels;
@@ -71,9 +73,9 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         Ok(Ok(())) => "ok".into_response(),
         Ok(Err(error)) => {
             tracing::warn!(%error, "not ready: the database does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, Extension(InFormat), "database unavailable").into_response()
         }
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database timed out").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Extension(InFormat), "database timed out").into_response(),
     }
 }
 

@@ -5,6 +5,8 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
+use super::error::InFormat;
+
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage<'a> {
@@ -22,14 +24,17 @@ pub struct MessagePage<'a> {
     pub is_error: bool,
 }
 
+/// A page; an error page is already in its format (`InFormat`).
 pub fn render(status: StatusCode, page: &impl Template) -> Response {
-    match page.render() {
+    let mut response = match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(error) => {
             tracing::error!(%error, "template rendering failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
-    }
+    };
+    response.extensions_mut().insert(InFormat);
+    response
 }
 
 /// Middleware: every page and every redirect gets `Cache-Control: no-store`

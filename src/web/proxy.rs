@@ -2,6 +2,7 @@
 //! `crate::proxy`, turn its answer into a response. Errors map to responses
 //! in `web::error`, like every other error.
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -11,7 +12,7 @@ use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::routing::{any, get};
 
 use super::AppState;
-use super::error::WebError;
+use super::error::{InFormat, WebError};
 use super::oidc::current_session;
 use super::ops::Requester;
 use super::pages::{LogoutPage, MessagePage, render};
@@ -74,8 +75,10 @@ async fn auth_nginx(State(state): State<AppState>, headers: HeaderMap) -> Result
     let target = target::from_nginx(header(&headers))?;
     Ok(match decide(&state, &target, &headers).await? {
         Decision::Allow(identity) => allow(&identity),
+        // nginx reads the status and the start header only: no page.
         Decision::SignIn { start_url } if proxied_navigation(&headers, X_ORIGINAL_METHOD) => no_store(
-            (StatusCode::UNAUTHORIZED, [(HeaderName::from_static(START_URL_HEADER), start_url)]).into_response(),
+            (StatusCode::UNAUTHORIZED, [(HeaderName::from_static(START_URL_HEADER), start_url)], Extension(InFormat))
+                .into_response(),
         ),
         Decision::SignIn { .. } => unauthorized(),
         Decision::Forbidden { app_name, username } => forbidden(&app_name, &username),
@@ -100,7 +103,12 @@ async fn auth_redirecting(State(state): State<AppState>, headers: HeaderMap) -> 
 /// Not signed in, to a script or API client: nothing to follow.
 fn unauthorized() -> Response {
     no_store(
-        (StatusCode::UNAUTHORIZED, "Sign-in required: open the app in a browser tab to sign in.\n").into_response(),
+        (
+            StatusCode::UNAUTHORIZED,
+            Extension(InFormat),
+            "Sign-in required: open the app in a browser tab to sign in.\n",
+        )
+            .into_response(),
     )
 }
 
