@@ -76,11 +76,22 @@ pub(super) fn csrf_token_for(state: &AppState, headers: &HeaderMap) -> (String, 
 /// `same-site`, not `same-origin`, even with a cookie and token it got from
 /// Latch for itself and planted (where `__Host-` is not in use).
 pub(super) fn csrf_posted(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> bool {
+    let session = state.cookies.read(headers, cookies::SESSION);
+    form_posted_for(state, headers, session.as_deref(), submitted)
+}
+
+/// Like `csrf_posted`, but the sign-in form also counts when it was shown
+/// before this browser signed in (in another tab, say): posting it only
+/// signs in again, which the session binding (guarding forms that act on a
+/// session) does not need to stop.
+fn sign_in_posted(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> bool {
+    csrf_posted(state, headers, submitted) || form_posted_for(state, headers, None, submitted)
+}
+
+fn form_posted_for(state: &AppState, headers: &HeaderMap, session: Option<&str>, submitted: Option<&str>) -> bool {
     let posted_from = headers.get("sec-fetch-site").map(|site| site.as_bytes());
     let from_latch = posted_from.is_none_or(|site| site == b"same-origin" || site == b"none");
-    let session = state.cookies.read(headers, cookies::SESSION);
-    from_latch
-        && state.csrf.verify(state.cookies.read(headers, cookies::CSRF).as_deref(), session.as_deref(), submitted)
+    from_latch && state.csrf.verify(state.cookies.read(headers, cookies::CSRF).as_deref(), session, submitted)
 }
 
 pub async fn submit(
@@ -93,7 +104,7 @@ pub async fn submit(
     let form = params(&body);
     let next = safe_next(form.get("next"));
     let username = form.get("username").unwrap_or_default();
-    if !csrf_posted(&state, &headers, form.get("csrf_token")) {
+    if !sign_in_posted(&state, &headers, form.get("csrf_token")) {
         let message = "This sign-in form has expired. Please sign in again.";
         return Ok(show_form(&state, &headers, StatusCode::BAD_REQUEST, next, username, Some(message)));
     }

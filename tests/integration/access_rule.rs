@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::common::{Backend, Browser, TestApp, header, location, set_cookies};
-use crate::forward_auth::sign_in_directly;
+use crate::forward_auth::{PAGE_HEADERS, header_map, sign_in_directly};
 use crate::on_every_backend;
 use crate::relying_party::{
     Landing, PASSWORD, Rp, confirm_sign_out, http, open, server, string, token_error, token_ok,
@@ -192,7 +192,10 @@ async fn traefik(latch: &TestApp, host: &str, cookie: &str) -> StatusCode {
 fn app_cookie(response: &reqwest::Response) -> Option<String> {
     set_cookies(response)
         .into_iter()
-        .find(|cookie| cookie.starts_with("latch_proxy_") && !cookie.starts_with("latch_proxy_state"))
+        .find(|cookie| {
+            let name = cookie.trim_start_matches("__Host-");
+            name.starts_with("latch_proxy_") && !name.starts_with("latch_proxy_state")
+        })
         .map(|cookie| cookie.split(';').next().unwrap_or_default().to_owned())
 }
 
@@ -215,7 +218,8 @@ async fn forward_auth_follows_the_apps_groups(backend: Backend) {
 
     // A sign-in code issued before the app was restricted does not redeem.
     let query = serde_urlencoded::to_string([("rd", "https://kuma.example.com/")]).unwrap();
-    let start = browser.client.get(latch.url(&format!("/outpost.goauthentik.io/start?{query}"))).send().await.unwrap();
+    let start = latch.url(&format!("/outpost.goauthentik.io/start?{query}"));
+    let start = browser.client.get(start).headers(header_map(&PAGE_HEADERS)).send().await.unwrap();
     let sso = browser.client.get(location(&start).unwrap()).send().await.unwrap();
     let callback = location(&sso).unwrap().replacen("https://kuma.example.com", &latch.base, 1);
     latch.admin(&["app", "update", "kuma", "--group", "admins"]).await;

@@ -351,7 +351,7 @@ async fn setup_with(backend: Backend, flavor: Flavor) -> Option<Setup> {
 // --------------------------------------------------------------- browsing
 
 /// What a browser sends when it opens a page (a top-level navigation).
-const PAGE_HEADERS: [(&str, &str); 3] = [
+pub const PAGE_HEADERS: [(&str, &str); 3] = [
     ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
     ("sec-fetch-mode", "navigate"),
     ("sec-fetch-dest", "document"),
@@ -795,8 +795,8 @@ async fn any_instance_serves_any_step(backend: Backend) {
 pub async fn sign_in_directly(latch: &TestApp, browser: &Browser, target: &str) -> reqwest::Response {
     let external = url::Url::parse(target).unwrap().origin().ascii_serialization();
     let query = serde_urlencoded::to_string([("rd", target)]).unwrap();
-    let response =
-        browser.client.get(latch.url(&format!("/outpost.goauthentik.io/start?{query}"))).send().await.unwrap();
+    let start = latch.url(&format!("/outpost.goauthentik.io/start?{query}"));
+    let response = browser.client.get(start).headers(header_map(&PAGE_HEADERS)).send().await.unwrap();
     let sso = location(&response).unwrap();
     let response = browser.client.get(&sso).send().await.unwrap();
     let callback = location(&response).unwrap();
@@ -865,7 +865,7 @@ fn cookie_value(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_owned()
 }
 
-fn header_map(pairs: &[(&str, &str)]) -> reqwest::header::HeaderMap {
+pub fn header_map(pairs: &[(&str, &str)]) -> reqwest::header::HeaderMap {
     pairs.iter().map(|(name, value)| (name.parse().unwrap(), value.parse().unwrap())).collect()
 }
 
