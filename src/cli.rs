@@ -7,6 +7,7 @@ use crate::admin::{self, AppAdd, AppOptionArgs, ProxyAppArgs};
 use crate::config::{Config, ConfigArgs, LogFormat, mask_password};
 use crate::server::Server;
 use crate::store::Store;
+use crate::text::say;
 
 #[derive(Debug, Parser)]
 #[command(name = "latch", version, about = "A small, fast single sign-on identity provider")]
@@ -201,12 +202,12 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Backup { file } => {
             open(&config).await?.backup_to(&file).await?;
-            println!("Backed up to {}.", file.display());
+            say!("Backed up to {}.", file.display());
             Ok(())
         }
         Command::Restore { file, force } => {
             let restored = admin::restore(&config, &file, force).await?;
-            println!("Restored {} into {}.", file.display(), restored.display());
+            say!("Restored {} into {}.", file.display(), restored.display());
             Ok(())
         }
     }
@@ -240,9 +241,30 @@ fn init_logging(format: LogFormat) {
     let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let logger = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colours);
     match format {
-        LogFormat::Text => logger.init(),
+        LogFormat::Text => logger.fmt_fields(text_log_fields()).init(),
         LogFormat::Json => logger.json().flatten_event(true).init(),
     }
+}
+
+/// The most characters of one field the text log shows.
+const MAX_LOGGED_CHARS: usize = 1000;
+
+/// Fields of the text log, `name=value` (the message bare), each value cut
+/// to `MAX_LOGGED_CHARS` with control characters escaped: fields carry
+/// request text (usernames, client ids, redirect URIs, origins), and one
+/// event must stay one line that sends the terminal nothing. (The JSON log
+/// escapes by itself.)
+fn text_log_fields() -> impl for<'writer> tracing_subscriber::fmt::FormatFields<'writer> + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = format!("{value:?}");
+        let text = crate::text::printable(&crate::text::bounded(&text, MAX_LOGGED_CHARS)).into_owned();
+        match field.name() {
+            "message" => write!(writer, "{text}"),
+            name => write!(writer, "{name}={text}"),
+        }
+    })
+    .delimited(" ")
 }
 
 async fn shutdown_signal() {
@@ -271,27 +293,27 @@ async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Add { username, email, name, groups, password_stdin } => {
             let password = if password_stdin { Some(admin::read_password_stdin()?) } else { None };
             let generated = admin::add_user(store, &username, &email, name.as_deref(), &groups, password).await?;
-            println!("Created user {username}.");
+            say!("Created user {username}.");
             if let Some(password) = generated {
-                println!("Password (shown once): {password}");
+                say!("Password (shown once): {password}");
             }
         }
         UserCommand::Passwd { username, .. } => {
             admin::set_password(store, &username, admin::read_password_stdin()?).await?;
-            println!("Password of {username} changed.");
+            say!("Password of {username} changed.");
         }
         UserCommand::Disable { username } => {
             admin::set_disabled(store, &username, true).await?;
-            println!("Disabled {username}: their sessions and tokens no longer work.");
+            say!("Disabled {username}: their sessions and tokens no longer work.");
         }
         UserCommand::Enable { username } => {
             admin::set_disabled(store, &username, false).await?;
-            println!("Enabled {username}.");
+            say!("Enabled {username}.");
         }
         UserCommand::Unlock { username } => {
             let was_locked = store.clear_login_failures(&crate::login::user_subject(&username)).await?;
             admin::record(store, "user_unlocked", Some(&username), None).await?;
-            println!(
+            say!(
                 "{}",
                 if was_locked {
                     format!("Unlocked {username}.")
@@ -309,15 +331,15 @@ async fn group(store: &Store, command: GroupCommand) -> anyhow::Result<()> {
     match command {
         GroupCommand::Add { name } => {
             admin::add_group(store, &name).await?;
-            println!("Created group {name}.");
+            say!("Created group {name}.");
         }
         GroupCommand::AddMember { group, username } => {
             store.add_group_member(&group, &username).await?;
-            println!("Added {username} to {group}.");
+            say!("Added {username} to {group}.");
         }
         GroupCommand::RemoveMember { group, username } => {
             store.remove_group_member(&group, &username).await?;
-            println!("Removed {username} from {group}.");
+            say!("Removed {username} from {group}.");
         }
         GroupCommand::List { json } => admin::print_groups(&store.list_groups().await?, json)?,
     }
@@ -337,14 +359,14 @@ async fn app(store: &Store, config: &Config, command: AppCommand) -> anyhow::Res
         }
         AppCommand::Update { slug, redirect_uris, options } => {
             admin::update_app(store, &slug, &redirect_uris, &options).await?;
-            println!("Updated app {slug}.");
+            say!("Updated app {slug}.");
         }
         AppCommand::List { json } => admin::print_apps(&store.list_apps().await?, json)?,
         AppCommand::Show { slug, json } => admin::show_app(store, config, &slug, json).await?,
         AppCommand::Remove { slug } => {
             store.remove_app(&slug).await?;
             admin::record(store, "app_removed", None, Some(&slug)).await?;
-            println!("Removed app {slug}.");
+            say!("Removed app {slug}.");
         }
         AppCommand::RotateSecret { slug, json } => {
             let rotated = admin::rotate_secret(store, config, &slug).await?;
@@ -358,10 +380,55 @@ async fn key(store: &Store, config: &Config, command: KeyCommand) -> anyhow::Res
     match command {
         KeyCommand::Rotate { alg, grace } => {
             let rotation = admin::rotate_key(store, config, &alg, &grace).await?;
-            println!("New {alg} key {} is published now and signs from {}.", rotation.kid, rotation.activates_at);
-            println!("The keys it replaces stay published until {}.", rotation.retire_previous_at);
+            say!("New {alg} key {} is published now and signs from {}.", rotation.kid, rotation.activates_at);
+            say!("The keys it replaces stay published until {}.", rotation.retire_previous_at);
         }
         KeyCommand::List { json } => admin::print_keys(&store.signing_keys().await?, json)?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Log output kept in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_log_event_carrying_request_text_stays_one_bounded_inert_line() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(text_log_fields())
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let forged = "x\n2026-01-01T00:00:00Z  INFO latch: admin signed in\u{1b}[2J\u{202e}";
+        let long = "y".repeat(5000);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(redirect_uri = %forged, username = forged, user_agent = %long, "refused {forged}");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(!text.contains(['\u{1b}', '\u{202e}']), "{text}");
+        assert!(text.contains("refused x\\n2026-01-01T00:00:00Z"), "{text}");
+        assert!(text.contains("redirect_uri=x\\n2026-01-01T00:00:00Z"), "{text}");
+        assert!(text.contains(&format!("user_agent={}…", "y".repeat(MAX_LOGGED_CHARS - 1))), "{text}");
+        assert!(!text.contains(&"y".repeat(MAX_LOGGED_CHARS)), "{text}");
+    }
 }

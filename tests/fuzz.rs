@@ -26,8 +26,9 @@ use latch::crypto::jws;
 use latch::crypto::keys::{SigningAlg, SigningKey};
 use latch::login::safe_next;
 use latch::oidc::client_auth::parse_basic;
-use latch::oidc::params::Params;
+use latch::oidc::params::{ParamError, Params, has_control_character};
 use latch::oidc::redirect_uri::explain_mismatch;
+use latch::text::printable;
 use latch::web::cookies;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -206,9 +207,16 @@ proptest! {
                 prop_assert!(sorted.windows(2).all(|pair| pair[0] <= pair[1]));
                 prop_assert_eq!(sorted.len(), pairs.len());
             }
-            Err(repeated) => {
+            Err(ParamError::Repeated(repeated)) => {
                 let times = pairs.iter().filter(|(name, _)| *name == repeated).count();
                 prop_assert!(times >= 2, "{} was not repeated", repeated);
+            }
+            Err(ParamError::ControlCharacter(name)) => {
+                let refused = pairs.iter().any(|(sent, value)| {
+                    printable(sent) == name.as_str()
+                        && (has_control_character("", sent) || has_control_character(sent, value))
+                });
+                prop_assert!(refused, "{} carries no control character", name);
             }
         }
     }

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{AdminError, AdminResult};
 use crate::config::Config;
 use crate::store::{AppSummary, AuditEvent, GroupSummary, Store, StoreError, StoredKey, UserSummary};
+use crate::text::say;
 
 /// Printed once, when an app is created or its secret rotated.
 #[derive(Debug, Serialize)]
@@ -44,13 +45,16 @@ pub fn print_credentials(credentials: &AppCredentials, json: bool) -> AdminResul
     if json {
         return print_json(credentials);
     }
-    println!("client_id:     {}", credentials.client_id);
+    say!("client_id:     {}", credentials.client_id);
     match &credentials.client_secret {
-        Some(secret) => println!("client_secret: {secret}\n               (shown once: store it in the app now)"),
-        None => println!("client_secret: none (public client: PKCE is required)"),
+        Some(secret) => {
+            say!("client_secret: {secret}");
+            say!("               (shown once: store it in the app now)");
+        }
+        None => say!("client_secret: none (public client: PKCE is required)"),
     }
-    println!("issuer:        {}", credentials.issuer);
-    println!("discovery_url: {}", credentials.discovery_url);
+    say!("issuer:        {}", credentials.issuer);
+    say!("discovery_url: {}", credentials.discovery_url);
     Ok(())
 }
 
@@ -58,10 +62,10 @@ pub fn print_users(users: &[UserSummary], json: bool) -> AdminResult<()> {
     if json {
         return print_json(&users);
     }
-    println!("{:<24} {:<32} {:<9} GROUPS", "USERNAME", "EMAIL", "STATUS");
+    say!("{:<24} {:<32} {:<9} GROUPS", "USERNAME", "EMAIL", "STATUS");
     for user in users {
         let status = if user.disabled { "disabled" } else { "active" };
-        println!("{:<24} {:<32} {:<9} {}", user.username, user.email, status, user.groups.join(","));
+        say!("{:<24} {:<32} {:<9} {}", user.username, user.email, status, user.groups.join(","));
     }
     Ok(())
 }
@@ -70,9 +74,9 @@ pub fn print_groups(groups: &[GroupSummary], json: bool) -> AdminResult<()> {
     if json {
         return print_json(&groups);
     }
-    println!("{:<24} MEMBERS", "GROUP");
+    say!("{:<24} MEMBERS", "GROUP");
     for group in groups {
-        println!("{:<24} {}", group.name, group.members.join(","));
+        say!("{:<24} {}", group.name, group.members.join(","));
     }
     Ok(())
 }
@@ -81,14 +85,14 @@ pub fn print_apps(apps: &[AppSummary], json: bool) -> AdminResult<()> {
     if json {
         return print_json(&apps);
     }
-    println!("{:<20} {:<24} {:<12} CLIENT_ID", "SLUG", "NAME", "TYPE");
+    say!("{:<20} {:<24} {:<12} CLIENT_ID", "SLUG", "NAME", "TYPE");
     for app in apps {
         let kind = match (&app.external_url, app.public) {
             (Some(_), _) => "proxy",
             (None, true) => "public",
             (None, false) => "confidential",
         };
-        println!("{:<20} {:<24} {:<12} {}", app.slug, app.name, kind, app.client_id);
+        say!("{:<20} {:<24} {:<12} {}", app.slug, app.name, kind, app.client_id);
     }
     Ok(())
 }
@@ -97,10 +101,10 @@ pub fn print_events(events: &[AuditEvent], json: bool) -> AdminResult<()> {
     if json {
         return print_json(&events);
     }
-    println!("{:<20} {:<20} {:<16} {:<14} {:<16} DETAIL", "AT (UTC)", "KIND", "USER", "APP", "IP");
+    say!("{:<20} {:<20} {:<16} {:<14} {:<16} DETAIL", "AT (UTC)", "KIND", "USER", "APP", "IP");
     for event in events {
         let show = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
-        println!(
+        say!(
             "{:<20} {:<20} {:<16} {:<14} {:<16} {}",
             when(event.at),
             event.kind,
@@ -132,11 +136,11 @@ pub fn print_keys(keys: &[StoredKey], json: bool) -> AdminResult<()> {
     if json {
         return print_json(&rows);
     }
-    println!("{:<45} {:<6} {:<9} {:<20} RETIRES (UTC)", "KID", "ALG", "STATUS", "SIGNS FROM (UTC)");
+    say!("{:<45} {:<6} {:<9} {:<20} RETIRES (UTC)", "KID", "ALG", "STATUS", "SIGNS FROM (UTC)");
     for (key, row) in keys.iter().zip(&rows) {
         let retire = key.retire_at.map(when).unwrap_or_else(|| "-".into());
         let status = row["status"].as_str().unwrap_or("");
-        println!("{:<45} {:<6} {:<9} {:<20} {retire}", key.kid, key.alg, status, when(key.activates_at));
+        say!("{:<45} {:<6} {:<9} {:<20} {retire}", key.kid, key.alg, status, when(key.activates_at));
     }
     Ok(())
 }
@@ -183,7 +187,7 @@ pub async fn show_app(store: &Store, config: &Config, slug: &str, json: bool) ->
                 }
                 other => other.to_string(),
             };
-            println!("{key:<23} {shown}");
+            say!("{key:<23} {shown}");
         }
     }
     Ok(())

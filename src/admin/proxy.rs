@@ -9,6 +9,7 @@ use crate::clock;
 use crate::config::Config;
 use crate::proxy::{CADDY_PATH, CALLBACK_PATH, NGINX_PATH, PREFIX, SIGN_OUT_PATH, START_PATH, TRAEFIK_PATH, target};
 use crate::store::{NewProxyApp, ProxyApp, Store};
+use crate::text::say;
 
 /// The `app add` flags of a proxy app.
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -121,13 +122,15 @@ pub fn print_proxy_settings(settings: &ProxySettings, json: bool) -> AdminResult
                 serde_json::Value::Null => "-".into(),
                 other => other.to_string(),
             };
-            println!("{key:<17} {shown}");
+            say!("{key:<17} {shown}");
         }
     }
-    println!(
-        "\nRoute {}{PREFIX}/ to {} and protect the rest of the host with the auth URL of your proxy \
+    say!("");
+    say!(
+        "Route {}{PREFIX}/ to {} and protect the rest of the host with the auth URL of your proxy \
          (README: \"Forward auth\").",
-        settings.external_url, settings.outpost_url
+        settings.external_url,
+        settings.outpost_url
     );
     Ok(())
 }

@@ -18,8 +18,9 @@ use crate::oidc::authorize::{AuthorizeOutcome, ConsentDecision, ResponseMode};
 use crate::oidc::client_auth::parse_basic;
 use crate::oidc::end_session::LogoutOutcome;
 use crate::oidc::error::{ErrorCode, OAuthError, ProtocolError};
-use crate::oidc::params::Params;
+use crate::oidc::params::{Params, has_control_character};
 use crate::store::{App, SessionUser};
+use crate::text::printable;
 
 fn form_pairs(raw: &[u8]) -> Vec<(String, String)> {
     serde_urlencoded::from_bytes(raw).unwrap_or_default()
@@ -91,7 +92,12 @@ async fn authorize(
             let (csrf_token, set_cookie) = csrf_token_for(headers, state.secure_cookies);
             let page = render(
                 StatusCode::OK,
-                &ConsentPage { app_name: &app_name, scopes: &scopes, resume: &resume, csrf_token: &csrf_token },
+                &ConsentPage {
+                    app_name: &printable(&app_name),
+                    scopes: &scopes,
+                    resume: &resume,
+                    csrf_token: &csrf_token,
+                },
             );
             (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response()
         }
@@ -134,8 +140,8 @@ async fn authenticated(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Re
         }
     };
     let basic_auth = basic.is_some();
-    let params = Params::from_pairs(form_pairs(body)).map_err(|repeated| WebError::Token {
-        error: OAuthError::new(ErrorCode::InvalidRequest, format!("the parameter {repeated} was sent more than once")),
+    let params = Params::from_pairs(form_pairs(body)).map_err(|error| WebError::Token {
+        error: OAuthError::new(ErrorCode::InvalidRequest, error.to_string()),
         basic_auth,
     })?;
     let app = state.provider.authenticate_client(basic.as_ref(), &params).await.map_err(WebError::token(basic_auth))?;
@@ -216,11 +222,12 @@ async fn end_session(
     confirmed: bool,
 ) -> Result<Response, WebError> {
     let now = clock::now();
-    let params = Params::from_pairs(pairs.clone()).map_err(|repeated| {
-        WebError::page(StatusCode::BAD_REQUEST, "Invalid request", format!("{repeated} was sent twice"))
-    })?;
+    let params = Params::from_pairs(pairs.clone())
+        .map_err(|error| WebError::page(StatusCode::BAD_REQUEST, "Invalid sign-out request", error.to_string()))?;
+    let slug = known_slug(&slug)
+        .ok_or_else(|| WebError::page(StatusCode::BAD_REQUEST, "Invalid sign-out request", "No such application."))?;
     let session = current_session(&state, headers, now).await?;
-    let outcome = state.provider.end_session(&slug, &params, session.as_ref(), confirmed, now).await.map_err(
+    let outcome = state.provider.end_session(slug, &params, session.as_ref(), confirmed, now).await.map_err(
         |error| match error {
             ProtocolError::Client(error) => {
                 WebError::page(StatusCode::BAD_REQUEST, "Invalid sign-out request", error.description)
@@ -232,6 +239,7 @@ async fn end_session(
         LogoutOutcome::Confirm { app_name } => {
             let (csrf_token, set_cookie) = csrf_token_for(headers, state.secure_cookies);
             let action = format!("/application/o/{slug}/end-session/");
+            let app_name = printable(&app_name);
             let page = LogoutPage { app_name: &app_name, action: &action, params: &pairs, csrf_token: &csrf_token };
             let mut page = render(StatusCode::OK, &page);
             page.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -244,7 +252,7 @@ async fn end_session(
         }
     };
     if let Some(session) = &session {
-        state.auditor.record("logout", &requester.actor(Some(&session.username), Some(&slug)), None);
+        state.auditor.record("logout", &requester.actor(Some(&session.username), Some(slug)), None);
     }
     let clear = cookies::build(cookies::SESSION, "", 0, state.secure_cookies);
     Ok((AppendHeaders([(SET_COOKIE, clear)]), response).into_response())
@@ -291,12 +299,23 @@ fn bearer_token(headers: &HeaderMap, body: &[u8]) -> Result<String, WebError> {
     }
 }
 
+/// A slug from the path, or `None` when it holds a control character: no
+/// app's slug does (`latch app add` allows `[a-z0-9_-]`), and PostgreSQL
+/// refuses NUL in text where SQLite would look it up.
+fn known_slug(slug: &str) -> Option<&str> {
+    (!has_control_character("slug", slug)).then_some(slug)
+}
+
+const NO_SUCH_APP: WebError = WebError::NotFound("no such application");
+
 pub async fn discovery(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, WebError> {
-    let document = state.provider.discovery(&slug).await.map_err(WebError::not_found)?;
+    let slug = known_slug(&slug).ok_or(NO_SUCH_APP)?;
+    let document = state.provider.discovery(slug).await.map_err(WebError::not_found)?;
     Ok(Json(document).into_response())
 }
 
 pub async fn jwks(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, WebError> {
-    let jwks = state.provider.jwks(&slug).await.map_err(WebError::not_found)?;
+    let slug = known_slug(&slug).ok_or(NO_SUCH_APP)?;
+    let jwks = state.provider.jwks(slug).await.map_err(WebError::not_found)?;
     Ok(([(CONTENT_TYPE, "application/json")], jwks.to_string()).into_response())
 }

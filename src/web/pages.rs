@@ -4,6 +4,8 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+use crate::text::printable;
+
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage<'a> {
@@ -31,8 +33,11 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
     }
 }
 
+/// An error page. The message may quote what the request sent: control
+/// characters and direction overrides are shown escaped (HTML escaping
+/// leaves them).
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    render(status, &MessagePage { title, message, is_error: true })
+    render(status, &MessagePage { title, message: &printable(message), is_error: true })
 }
 
 #[derive(Template)]

@@ -15,11 +15,12 @@ use super::oidc::current_session;
 use super::ops::Requester;
 use super::pages::{MessagePage, render};
 use crate::clock;
+use crate::oidc::params::check_form;
 use crate::proxy::cookie::{self, ProxyCookie};
 use crate::proxy::target::{self, TargetUrl};
 use crate::proxy::{
-    CADDY_PATH, CALLBACK_PATH, Decision, Identity, NGINX_PATH, SIGN_OUT_PATH, SSO_PATH, START_PATH, SsoOutcome,
-    TRAEFIK_PATH,
+    CADDY_PATH, CALLBACK_PATH, Decision, Identity, NGINX_PATH, ProxyError, SIGN_OUT_PATH, SSO_PATH, START_PATH,
+    SsoOutcome, TRAEFIK_PATH,
 };
 
 pub fn routes() -> Router<AppState> {
@@ -39,6 +40,11 @@ fn header<'a>(headers: &'a HeaderMap) -> impl Fn(&str) -> Option<&'a str> + 'a {
 
 fn cookie_headers(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers.get_all(COOKIE).iter().filter_map(|value| value.to_str().ok())
+}
+
+/// Refuses a query with a control character in it (a NUL would reach SQL).
+fn check_query(query: Option<&str>) -> Result<(), ProxyError> {
+    check_form(query.unwrap_or_default().as_bytes()).map_err(|error| ProxyError::BadRequest(error.to_string()))
 }
 
 fn query_value(query: Option<&str>, name: &str) -> Option<String> {
@@ -107,6 +113,7 @@ fn set_cookies(cookies: &[ProxyCookie]) -> AppendHeaders<Vec<(HeaderName, String
 
 /// Step 1, on the app's host: refuses any `rd` outside the proxy apps.
 async fn start(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response, WebError> {
+    check_query(query.as_deref())?;
     let rd = target::rd_from_query(query.as_deref().unwrap_or_default());
     let started = state.forward_auth.start(rd.as_deref()).await?;
     Ok(no_store((set_cookies(&[started.state_cookie]), Redirect::to(&started.location)).into_response()))
@@ -118,6 +125,7 @@ async fn sso(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
+    check_query(query.as_deref())?;
     let now = clock::now();
     let session = current_session(&state, &headers, now).await?;
     let (rd, sso_state) = (query_value(query.as_deref(), "rd"), query_value(query.as_deref(), "state"));
@@ -141,6 +149,7 @@ async fn callback(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
+    check_query(query.as_deref())?;
     let code = query_value(query.as_deref(), "code");
     let state_cookie = cookie::state_token(cookie_headers(&headers));
     let signed_in = state.forward_auth.callback(code.as_deref(), state_cookie.as_deref(), clock::now()).await?;
@@ -171,7 +180,6 @@ async fn sign_out(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::ProxyError;
 
     #[test]
     fn forward_auth_errors_are_pages_never_redirects() {

@@ -12,6 +12,7 @@ mod discovery;
 mod discovery_advertised;
 mod form_post;
 mod forward_auth;
+mod input_hygiene;
 mod key_rotation;
 mod login;
 mod logout;
