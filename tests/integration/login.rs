@@ -218,13 +218,7 @@ async fn next_pointing_at_another_origin_is_not_followed(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else { return };
     app.add_user("ada", PASSWORD, &[]).await;
     let own_host = url::Url::parse(&app.base).unwrap();
-    let hostile = [
-        "//evil.example",
-        "https://evil.example/",
-        "/\\evil.example",
-        "///evil.example",
-        "\\\\evil.example",
-    ];
+    let hostile = ["//evil.example", "https://evil.example/", "/\\evil.example", "///evil.example", "\\\\evil.example"];
     for next in hostile {
         let target = destination_after_sign_in(&app, next).await;
         assert_eq!(target.host_str(), own_host.host_str(), "next={next:?} led to {target}");
