@@ -556,6 +556,36 @@ async fn people_signing_in_at_once_behind_one_address_all_succeed(backend: Backe
 
 on_every_backend!(people_signing_in_at_once_behind_one_address_all_succeed);
 
+/// A visitor who hangs up mid-check keeps no slot: twenty sign-ins for one
+/// person dropped 5 to 100 ms after they were sent (limit 2) leave
+/// the right password signing in at once, not after the slots' 5-minute
+/// lease.
+async fn sign_ins_dropped_mid_check_free_their_slots(backend: Backend) {
+    let Some(site) = Site::new(backend).await else { return };
+    site.add_user("ada").await;
+    let latch = site.start(&[("LATCH_LOGIN_MAX_FAILURES", "2")]).await;
+    let mut dropped = tokio::task::JoinSet::new();
+    for index in 0..20 {
+        let base = latch.base.clone();
+        let patience = Duration::from_millis(5 + 5 * index);
+        dropped.spawn(async move {
+            let client = browser();
+            let page = client.get(format!("{base}/login")).send().await.expect("login page");
+            let csrf = hidden_input(&page.text().await.expect("page"), "csrf_token").expect("csrf_token");
+            let form = [("csrf_token", csrf.as_str()), ("next", "/"), ("username", "ada"), ("password", PASSWORD)];
+            let post = client.post(format!("{base}/login")).form(&form).timeout(patience);
+            post.send().await.is_err()
+        });
+    }
+    let hung_up = dropped.join_all().await.into_iter().filter(|hung_up| *hung_up).count();
+    assert!(hung_up >= 5, "only {hung_up} of 20 sign-ins were dropped before their answer");
+    let started = Instant::now();
+    attempt(&latch.base, "ada", PASSWORD).await.assert_signed_in("after the dropped sign-ins");
+    assert!(started.elapsed() < Duration::from_secs(10), "the sign-in waited {:?} for slots", started.elapsed());
+}
+
+on_every_backend!(sign_ins_dropped_mid_check_free_their_slots);
+
 /// The lock ends by itself after `LATCH_LOGIN_LOCKOUT`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_ends_by_itself() {
