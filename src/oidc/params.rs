@@ -6,10 +6,9 @@
 
 use std::collections::HashMap;
 
-use crate::text::printable;
-
-/// Why a request's parameters were refused. Names in the message are shown
-/// with control characters escaped.
+/// Why a request's parameters were refused. The message goes into OAuth
+/// error descriptions (RFC 6749 §5.2: `%x20-21 / %x23-5B / %x5D-7E`), so a
+/// name with any other character is not quoted (`shown_name`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamError {
     #[error("the parameter {0} was sent more than once")]
@@ -34,12 +33,19 @@ pub fn has_control_character(name: &str, value: &str) -> bool {
     })
 }
 
+/// `name` as an error message may quote it: itself when every character is
+/// allowed in an OAuth error description, else a description of it.
+pub fn shown_name(name: &str) -> String {
+    let plain = |c: char| (' '..='~').contains(&c) && c != '"' && c != '\\';
+    if name.chars().all(plain) { name.to_owned() } else { "with an unusual name".to_owned() }
+}
+
 /// The error for the first pair of `pairs` carrying a control character.
 fn check_pairs<N: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (N, V)>) -> Result<(), ParamError> {
     for (name, value) in pairs {
         let (name, value) = (name.as_ref(), value.as_ref());
         if has_control_character("", name) || has_control_character(name, value) {
-            return Err(ParamError::ControlCharacter(printable(name).into_owned()));
+            return Err(ParamError::ControlCharacter(shown_name(name)));
         }
     }
     Ok(())
@@ -63,7 +69,7 @@ impl Params {
         let mut map = HashMap::with_capacity(pairs.len());
         for (name, value) in pairs {
             if map.contains_key(&name) {
-                return Err(ParamError::Repeated(name));
+                return Err(ParamError::Repeated(shown_name(&name)));
             }
             map.insert(name, value);
         }
@@ -110,7 +116,7 @@ mod tests {
         }
         assert_eq!(
             Params::from_pairs(vec![pair("a\0\u{1b}", "1")]).unwrap_err().to_string(),
-            "the parameter a\\0\\u{1b} contains a control character"
+            "the parameter with an unusual name contains a control character"
         );
         assert!(Params::from_pairs(vec![pair("claims", "{\n\t\"userinfo\": {}\r\n}")]).is_ok());
         assert!(Params::from_pairs(vec![pair("claims", "{\0}")]).is_err());

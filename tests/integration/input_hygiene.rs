@@ -73,6 +73,7 @@ async fn assert_refused(response: reqwest::Response, expect: Expect, what: &str)
             assert_eq!(status, expected, "{what}: {body}");
             let json: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{what}: not JSON: {body}"));
             assert_eq!(json["error"], error, "{what}: {json}");
+            crate::common::assert_rfc6749_text(&json["error_description"]);
         }
         Expect::Bearer => {
             assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
