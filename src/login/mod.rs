@@ -9,6 +9,7 @@ use crate::config::ThrottleLimits;
 use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
 use crate::store::{AttemptOutcome, FailureLimit, SessionUser, Store, StoreError};
+use crate::text::{MAX_RECORDED_CHARS, bounded};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
@@ -58,9 +59,10 @@ impl Limits {
 }
 
 /// The throttling key of a username: case-insensitive, so `Ada` and `ada`
-/// share one budget.
+/// share one budget, and stored, so cut to `MAX_RECORDED_CHARS` (no
+/// username is that long; a visitor's guess may be).
 pub fn user_subject(username: &str) -> String {
-    format!("user:{}", username.trim().to_lowercase())
+    format!("user:{}", bounded(&username.trim().to_lowercase(), MAX_RECORDED_CHARS))
 }
 
 /// A fresh session: the cookie value (shown to the browser only) and when
@@ -172,6 +174,12 @@ mod tests {
             assert_eq!(safe_next(Some(hostile)), "/", "{hostile}");
         }
         assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn throttled_usernames_are_case_insensitive_and_bounded() {
+        assert_eq!(user_subject(" Ada "), "user:ada");
+        assert_eq!(user_subject(&"x".repeat(5000)).chars().count(), "user:".len() + MAX_RECORDED_CHARS);
     }
 
     #[test]
