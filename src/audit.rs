@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use crate::clock::{self, UnixTime};
 use crate::store::{AuditEvent, Store};
+use crate::text::{MAX_RECORDED_CHARS, bounded};
 
 /// Events waiting to be written; beyond this, new events are dropped (and
 /// counted in the log) rather than letting memory grow without bound.
@@ -29,16 +30,19 @@ pub struct Actor<'a> {
     pub user_agent: Option<&'a str>,
 }
 
+/// The event to store. Every text field may be client-chosen (the username
+/// of a failed sign-in, a user agent, a slug from a URL), so each is cut to
+/// `MAX_RECORDED_CHARS`; escaping is left to whoever shows it.
 pub fn event(kind: &str, actor: &Actor<'_>, detail: Option<String>, at: UnixTime) -> AuditEvent {
+    let recorded = |text: &str| bounded(text, MAX_RECORDED_CHARS).into_owned();
     AuditEvent {
         at,
-        kind: kind.to_owned(),
-        username: actor.username.map(str::to_owned),
-        app: actor.app.map(str::to_owned),
-        ip: actor.ip.map(str::to_owned),
-        // User agents are client-chosen: keep them bounded.
-        user_agent: actor.user_agent.map(|agent| agent.chars().take(256).collect()),
-        detail,
+        kind: recorded(kind),
+        username: actor.username.map(recorded),
+        app: actor.app.map(recorded),
+        ip: actor.ip.map(recorded),
+        user_agent: actor.user_agent.map(recorded),
+        detail: detail.as_deref().map(recorded),
     }
 }
 

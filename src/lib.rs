@@ -18,4 +18,5 @@ pub mod oidc;
 pub mod proxy;
 pub mod server;
 pub mod store;
+pub mod text;
 pub mod web;

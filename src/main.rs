@@ -7,8 +7,9 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if latch::cli::output_closed(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            // Not `eprintln!`, which panics when standard error is closed too.
-            let _ = writeln!(std::io::stderr(), "error: {error}");
+            // Not `eprintln!`, which panics when standard error is closed too;
+            // the message may quote what was typed or stored.
+            let _ = writeln!(std::io::stderr(), "error: {}", latch::text::printable(&error.to_string()));
             ExitCode::FAILURE
         }
     }

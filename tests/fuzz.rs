@@ -11,6 +11,8 @@
 //! - `Authorization: Bearer` and every endpoint's input over real HTTP
 //!   (that parser is private to the web layer): no 5xx, no dropped connection.
 //!
+//! The HTTP property runs against SQLite and against PostgreSQL.
+//!
 //! Each property runs 2,000 cases (the HTTP one 300), which takes seconds.
 //! To search longer, raise the count for every property at once, e.g.
 //! `PROPTEST_CASES=200000 cargo test --release --test fuzz`.
@@ -26,11 +28,20 @@ use latch::crypto::jws;
 use latch::crypto::keys::{SigningAlg, SigningKey};
 use latch::login::safe_next;
 use latch::oidc::client_auth::parse_basic;
-use latch::oidc::params::Params;
+use latch::oidc::params::{ParamError, Params, has_control_character, shown_name};
 use latch::oidc::redirect_uri::explain_mismatch;
 use latch::web::cookies;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
+use proptest::test_runner::TestCaseError;
+
+use common::Backend;
+
+/// The integration tests' harness, for its databases (SQLite, or a fresh
+/// PostgreSQL database per run).
+#[allow(dead_code, unused_imports, unused_macros)]
+#[path = "integration/common.rs"]
+mod common;
 use serde_json::{Value, json};
 
 /// `PROPTEST_CASES` if set, else `default`; no regression files written.
@@ -191,7 +202,7 @@ proptest! {
 
     /// Any encoded form or query decodes back to exactly its pairs;
     /// `Params` keeps every value (empty counts as absent) or names a
-    /// parameter that really was repeated.
+    /// parameter that really was repeated or holds a control character.
     #[test]
     fn encoded_parameters_round_trip_through_params(pairs in pairs()) {
         let encoded = serde_urlencoded::to_string(&pairs).expect("encode");
@@ -206,9 +217,16 @@ proptest! {
                 prop_assert!(sorted.windows(2).all(|pair| pair[0] <= pair[1]));
                 prop_assert_eq!(sorted.len(), pairs.len());
             }
-            Err(repeated) => {
-                let times = pairs.iter().filter(|(name, _)| *name == repeated).count();
-                prop_assert!(times >= 2, "{} was not repeated", repeated);
+            Err(ParamError::Repeated(repeated)) => {
+                let times = |sent: &String| pairs.iter().filter(|(name, _)| name == sent).count();
+                let really = pairs.iter().any(|(name, _)| shown_name(name) == repeated && times(name) >= 2);
+                prop_assert!(really, "{} was not repeated", repeated);
+            }
+            Err(ParamError::ControlCharacter(name)) => {
+                let refused = pairs.iter().any(|(sent, value)| {
+                    shown_name(sent) == name && (has_control_character("", sent) || has_control_character(sent, value))
+                });
+                prop_assert!(refused, "{} carries no control character", name);
             }
         }
     }
@@ -288,13 +306,19 @@ proptest! {
     }
 
     /// Client credentials, form-urlencoded as RFC 6749 §2.3.1 says, come
-    /// back exactly; any other header is refused or parsed without panic.
+    /// back exactly, unless one holds a control character (then the header
+    /// is refused as malformed); any other header is refused or parsed
+    /// without panic.
     #[test]
     fn basic_credentials_round_trip(id in hostile_text(), secret in hostile_text()) {
         let encode = |part: &str| url::form_urlencoded::byte_serialize(part.as_bytes()).collect::<String>();
         let header = format!("Basic {}", STANDARD.encode(format!("{}:{}", encode(&id), encode(&secret))));
         let parsed = parse_basic(&header).map_err(|error| error.description.clone());
-        prop_assert_eq!(parsed, Ok((id, secret)));
+        if has_control_character("", &id) || has_control_character("", &secret) {
+            prop_assert_eq!(parsed, Err("malformed Basic authorization header".into()));
+        } else {
+            prop_assert_eq!(parsed, Ok((id, secret)));
+        }
     }
 
     #[test]
@@ -530,11 +554,22 @@ proptest! {
 const PASSWORD: &str = "correct horse battery staple";
 const CALLBACK: &str = "https://app.example.com/oauth2/callback";
 
-/// A server on SQLite with a user, an app, and genuine tokens to mutate.
+/// A server with a user, an app, and genuine tokens to mutate. A
+/// PostgreSQL database is dropped with it.
 struct Target {
     runtime: tokio::runtime::Runtime,
     held: Held,
+    backend: Backend,
+    database_url: String,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if self.backend == Backend::Postgres {
+            common::drop_postgres_database(&self.database_url);
+        }
+    }
 }
 
 /// What the fuzzer holds: where the server is, and genuine credentials.
@@ -548,12 +583,18 @@ struct Held {
     id_token: String,
 }
 
+/// The SQLite target, shared by every case of the property.
 fn target() -> &'static Target {
     static TARGET: OnceLock<Target> = OnceLock::new();
-    TARGET.get_or_init(|| {
+    TARGET.get_or_init(|| Target::start(Backend::Sqlite).expect("SQLite is always available"))
+}
+
+impl Target {
+    /// `None` when PostgreSQL is unreachable outside CI.
+    fn start(backend: Backend) -> Option<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
         let dir = tempfile::tempdir().expect("temp dir");
-        let database_url = format!("sqlite://{}", dir.path().join("latch.db").display());
+        let database_url = runtime.block_on(common::fresh_database(backend, dir.path()))?;
         let held = runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
             let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -660,8 +701,8 @@ fn target() -> &'static Target {
                 id_token: field("id_token"),
             }
         });
-        Target { runtime, held, _dir: dir }
-    })
+        Some(Target { runtime, held, backend, database_url, _dir: dir })
+    }
 }
 
 /// A header value from raw bytes, when HTTP allows it at all.
@@ -841,61 +882,79 @@ proptest! {
     /// panic, no internal error, no dropped connection.
     #[test]
     fn no_request_makes_the_server_fail(request in request()) {
-        let Target { runtime, held: target, .. } = target();
-        let (method, path) = ENDPOINTS[request.endpoint];
-        let form: Vec<(String, String)> =
-            request.form.iter().map(|(name, value)| (name.clone(), value.value(target))).collect();
-        let encoded = serde_urlencoded::to_string(&form).expect("encode");
-        let url = match method {
-            "GET" => format!("{}{path}?{encoded}", target.base),
-            _ => format!("{}{path}", target.base),
-        };
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("client");
-        let mut builder = client.request(method.parse().expect("method"), &url);
-        if method == "POST" {
-            builder = builder.body(request.raw_body.clone().unwrap_or_else(|| encoded.clone().into_bytes()));
+        answers_without_failing(target(), &request)?;
+    }
+}
+
+/// The same on PostgreSQL, which refuses text SQLite stores (a NUL byte).
+#[test]
+fn no_request_makes_the_server_fail_on_postgres() {
+    let Some(target) = Target::start(Backend::Postgres) else { return };
+    let mut runner = proptest::test_runner::TestRunner::new(config(300));
+    let result = runner.run(&request(), |request| answers_without_failing(&target, &request));
+    drop(target);
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+}
+
+/// One request sent to `target`: an answer, not a 5xx, came back whole.
+fn answers_without_failing(target: &Target, request: &Request) -> Result<(), TestCaseError> {
+    let Target { runtime, held: target, .. } = target;
+    let (method, path) = ENDPOINTS[request.endpoint];
+    let form: Vec<(String, String)> =
+        request.form.iter().map(|(name, value)| (name.clone(), value.value(target))).collect();
+    let encoded = serde_urlencoded::to_string(&form).expect("encode");
+    let url = match method {
+        "GET" => format!("{}{path}?{encoded}", target.base),
+        _ => format!("{}{path}", target.base),
+    };
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let mut builder = client.request(method.parse().expect("method"), &url);
+    if method == "POST" {
+        builder = builder.body(request.raw_body.clone().unwrap_or_else(|| encoded.clone().into_bytes()));
+    }
+    if let Some(content_type) = request.content_type {
+        builder = builder.header("content-type", content_type);
+    }
+    let authorization = match &request.authorization {
+        None => None,
+        Some(AuthorizationHeader::Bearer(secret)) => Some(format!("Bearer {}", secret.value(target)).into_bytes()),
+        Some(AuthorizationHeader::Basic(id, secret)) => {
+            let credentials = format!("{}:{}", id.value(target), secret.value(target));
+            Some(format!("Basic {}", STANDARD.encode(credentials)).into_bytes())
         }
-        if let Some(content_type) = request.content_type {
-            builder = builder.header("content-type", content_type);
-        }
-        let authorization = match &request.authorization {
-            None => None,
-            Some(AuthorizationHeader::Bearer(secret)) => Some(format!("Bearer {}", secret.value(target)).into_bytes()),
-            Some(AuthorizationHeader::Basic(id, secret)) => {
-                let credentials = format!("{}:{}", id.value(target), secret.value(target));
-                Some(format!("Basic {}", STANDARD.encode(credentials)).into_bytes())
-            }
-            Some(AuthorizationHeader::Raw(bytes)) => Some(bytes.clone()),
-        };
-        if let Some(value) = authorization.and_then(|bytes| HeaderValue::from_bytes(&bytes).ok()) {
-            builder = builder.header("authorization", value);
-        }
-        let cookie = match &request.cookie {
-            None => None,
-            Some(CookieHeader::Session) => Some(format!("latch_session={}", target.session).into_bytes()),
-            Some(CookieHeader::Raw(bytes)) => Some(bytes.clone()),
-        };
-        if let Some(value) = cookie.and_then(|bytes| HeaderValue::from_bytes(&bytes).ok()) {
-            builder = builder.header("cookie", value);
-        }
-        for (name, value) in &request.extra_headers {
-            if let Ok(value) = HeaderValue::from_bytes(value) {
-                builder = builder.header(*name, value);
-            }
-        }
-        let answer = runtime.block_on(async move {
-            let response = builder.send().await.map_err(|error| format!("no answer: {error:?}"))?;
-            let status = response.status();
-            response.bytes().await.map_err(|error| format!("{status}, then the body broke off: {error:?}"))?;
-            Ok::<_, String>(status)
-        });
-        match answer {
-            Ok(status) => prop_assert!(!status.is_server_error(), "{} {} answered {}", method, path, status),
-            Err(why) => prop_assert!(false, "{} {}: {}", method, path, why),
+        Some(AuthorizationHeader::Raw(bytes)) => Some(bytes.clone()),
+    };
+    if let Some(value) = authorization.and_then(|bytes| HeaderValue::from_bytes(&bytes).ok()) {
+        builder = builder.header("authorization", value);
+    }
+    let cookie = match &request.cookie {
+        None => None,
+        Some(CookieHeader::Session) => Some(format!("latch_session={}", target.session).into_bytes()),
+        Some(CookieHeader::Raw(bytes)) => Some(bytes.clone()),
+    };
+    if let Some(value) = cookie.and_then(|bytes| HeaderValue::from_bytes(&bytes).ok()) {
+        builder = builder.header("cookie", value);
+    }
+    for (name, value) in &request.extra_headers {
+        if let Ok(value) = HeaderValue::from_bytes(value) {
+            builder = builder.header(*name, value);
         }
     }
+    let answer = runtime.block_on(async move {
+        let response = builder.send().await.map_err(|error| format!("no answer: {error:?}"))?;
+        let status = response.status();
+        response.bytes().await.map_err(|error| format!("{status}, then the body broke off: {error:?}"))?;
+        Ok::<_, String>(status)
+    });
+    match answer {
+        Ok(status) => prop_assert!(!status.is_server_error(), "{} {} answered {}", method, path, status),
+        Err(why) => prop_assert!(false, "{} {}: {}", method, path, why),
+    }
+    Ok(())
 }

@@ -18,10 +18,10 @@ use crate::crypto::{random_token, sha256_hex};
 use crate::oidc::keyring;
 use crate::store::{AppOptions, EventFilter, NewApp, NewUser, Store, StoreError};
 
-pub(crate) use output::say;
 pub use output::{
     AppCredentials, print_apps, print_credentials, print_events, print_groups, print_keys, print_users, show_app,
 };
+pub(crate) use output::{say, write_line};
 pub use proxy::{ProxyAppArgs, ProxySettings, add_proxy_app, print_proxy_settings, proxy_settings};
 
 #[derive(Debug, thiserror::Error)]

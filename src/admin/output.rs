@@ -34,20 +34,29 @@ fn when(at: i64) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
-/// `println!` for the commands' output, returning an `AdminResult` where
-/// `println!` would panic: when the reader went away (`latch events | head`),
-/// the error is `AdminError::OutputClosed` and the command ends quietly.
+/// `println!` for the commands' output, with two differences. The line may
+/// quote what a visitor typed (a failed sign-in's username) or an admin
+/// stored, so control characters and direction overrides are shown escaped
+/// (`text::printable`): no forged lines, no terminal escape sequences. And
+/// it returns an `AdminResult` where `println!` would panic: when the reader
+/// went away (`latch events | head`), the error is `AdminError::OutputClosed`
+/// and the command ends quietly.
 macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        writeln!(std::io::stdout(), $($arg)*).map_err($crate::admin::AdminError::from_stdout)
-    }};
+    ($($arg:tt)*) => {
+        $crate::admin::write_line(&$crate::text::printable(&format!($($arg)*)))
+    };
 }
 pub(crate) use say;
 
 pub(super) fn print_json(value: &impl Serialize) -> AdminResult<()> {
     let text = serde_json::to_string_pretty(value).map_err(|error| AdminError::Invalid(error.to_string()))?;
-    say!("{text}")
+    write_line(&text)
+}
+
+/// Writes `line` and a line break to standard output as it is.
+pub(crate) fn write_line(line: &str) -> AdminResult<()> {
+    use std::io::Write as _;
+    writeln!(std::io::stdout(), "{line}").map_err(AdminError::from_stdout)
 }
 
 pub fn print_credentials(credentials: &AppCredentials, json: bool) -> AdminResult<()> {
@@ -56,7 +65,10 @@ pub fn print_credentials(credentials: &AppCredentials, json: bool) -> AdminResul
     }
     say!("client_id:     {}", credentials.client_id)?;
     match &credentials.client_secret {
-        Some(secret) => say!("client_secret: {secret}\n               (shown once: store it in the app now)")?,
+        Some(secret) => {
+            say!("client_secret: {secret}")?;
+            say!("               (shown once: store it in the app now)")?;
+        }
         None => say!("client_secret: none (public client: PKCE is required)")?,
     }
     say!("issuer:        {}", credentials.issuer)?;

@@ -125,10 +125,12 @@ pub fn print_proxy_settings(settings: &ProxySettings, json: bool) -> AdminResult
             say!("{key:<17} {shown}")?;
         }
     }
+    say!("")?;
     say!(
-        "\nRoute {}{PREFIX}/ to {} and protect the rest of the host with the auth URL of your proxy \
+        "Route {}{PREFIX}/ to {} and protect the rest of the host with the auth URL of your proxy \
          (README: \"Forward auth\").",
         settings.external_url,
         settings.outpost_url
-    )
+    )?;
+    Ok(())
 }

@@ -108,6 +108,11 @@ pub fn password(value: &str) -> AdminResult<()> {
     if value.len() > 1024 {
         return refuse("the password must be at most 1024 bytes long".into());
     }
+    // The sign-in form refuses them (`oidc::params`): such a password could
+    // never be used.
+    if value.chars().any(|c| c.is_ascii_control()) {
+        return refuse("the password must not contain control characters (such as NUL, tab or a line break)".into());
+    }
     Ok(())
 }
 
@@ -135,6 +140,9 @@ mod tests {
         assert!(slug("Open WebUI").is_err());
         assert!(group_name("a|b").is_err());
         assert!(password("short").is_err());
+        assert!(password("long enough\0").is_err());
+        assert!(password("long enough\t").is_err());
+        assert!(password("long enough ✓").is_ok());
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! Signing people in: password check, sessions, CSRF, and where to go after.
 
+mod attempt;
 pub mod csrf;
+
+use attempt::Gate;
 
 use crate::clock::UnixTime;
 use crate::config::ThrottleLimits;
 use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::{random_token, sha256_hex};
-use crate::store::{FailureLimit, SessionUser, Store, StoreError};
+use crate::store::{AttemptOutcome, FailureLimit, SessionUser, Store, StoreError};
+use crate::text::{MAX_RECORDED_CHARS, bounded};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
@@ -18,6 +22,10 @@ pub enum LoginError {
     /// to the person exactly like `InvalidCredentials`.
     #[error("sign-in temporarily locked")]
     Locked,
+    /// Other checks of the same username or address held every slot for
+    /// longer than `attempt::BUSY_WAIT`: nothing was checked; the person may retry.
+    #[error("too many sign-ins at once")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -29,6 +37,7 @@ pub struct Authenticator {
     hasher: PasswordHasher,
     session_ttl: i64,
     limits: Limits,
+    gate: Gate,
 }
 
 /// Brute-force limits, per username and per client address.
@@ -51,9 +60,10 @@ impl Limits {
 }
 
 /// The throttling key of a username: case-insensitive, so `Ada` and `ada`
-/// share one budget.
+/// share one budget, and stored, so cut to `MAX_RECORDED_CHARS` (no
+/// username is that long; a visitor's guess may be).
 pub fn user_subject(username: &str) -> String {
-    format!("user:{}", username.trim().to_lowercase())
+    format!("user:{}", bounded(&username.trim().to_lowercase(), MAX_RECORDED_CHARS))
 }
 
 /// A fresh session: the cookie value (shown to the browser only) and when
@@ -65,12 +75,21 @@ pub struct NewSession {
 
 impl Authenticator {
     pub fn new(store: Store, hasher: PasswordHasher, session_ttl: std::time::Duration, limits: Limits) -> Self {
-        Self { store, hasher, session_ttl: i64::try_from(session_ttl.as_secs()).unwrap_or(i64::MAX), limits }
+        Self {
+            gate: Gate::new(store.clone()),
+            store,
+            hasher,
+            session_ttl: i64::try_from(session_ttl.as_secs()).unwrap_or(i64::MAX),
+            limits,
+        }
     }
 
     /// Checks the password, unless the username or the client address is
     /// locked after too many failures (then even the right password fails).
     /// Counters live in the store, so guesses spread over instances add up.
+    /// While checks in flight hold every slot of the username or address,
+    /// the attempt waits for one, so right passwords arriving together all
+    /// succeed (`Busy` only after a long wait).
     pub async fn sign_in(
         &self,
         username: &str,
@@ -78,33 +97,32 @@ impl Authenticator {
         client_ip: &str,
         now: UnixTime,
     ) -> Result<NewSession, LoginError> {
-        let user_subject = user_subject(username);
-        let ip_subject = format!("ip:{client_ip}");
-        // Both budgets are charged before the password is checked (see
-        // `Store::begin_login_attempt`); the address only when a password
-        // will really be checked, so guesses at a locked name do not lock
-        // out everyone behind the same address.
-        if !self.store.begin_login_attempt(&user_subject, self.limits.per_user, now).await? {
-            return Err(LoginError::Locked);
-        }
-        if !self.store.begin_login_attempt(&ip_subject, self.limits.per_ip, now).await? {
-            self.store.forgive_login_attempt(&user_subject).await?;
-            return Err(LoginError::Locked);
-        }
+        // The username first: guesses at a locked name do not lock out
+        // everyone behind the same address.
+        let subjects =
+            vec![(user_subject(username), self.limits.per_user), (format!("ip:{client_ip}"), self.limits.per_ip)];
+        let held = self.gate.admit(subjects, now).await?;
+        let checked = self.check_password(username, password).await;
+        let outcome = match &checked {
+            Ok(Some(_)) => AttemptOutcome::Succeeded,
+            Ok(None) => AttemptOutcome::Failed,
+            Err(_) => AttemptOutcome::Abandoned,
+        };
+        held.end(outcome).await?;
+        let Some(user_id) = checked? else { return Err(LoginError::InvalidCredentials) };
+        let token = random_token();
+        let expires_at = now.saturating_add(self.session_ttl);
+        self.store.create_session(&sha256_hex(&token), &user_id, now, expires_at).await?;
+        Ok(NewSession { token, expires_at })
+    }
+
+    /// The id of the user when the password is theirs and the account is
+    /// active.
+    async fn check_password(&self, username: &str, password: String) -> Result<Option<String>, LoginError> {
         let credentials = self.store.user_credentials(username.trim()).await?;
         let stored = credentials.as_ref().map(|credentials| credentials.password_hash.clone());
         let password_ok = self.hasher.verify(password, stored).await?;
-        let Some(credentials) = credentials.filter(|credentials| password_ok && !credentials.disabled) else {
-            self.store.record_login_failure(&user_subject, self.limits.per_user, now).await?;
-            self.store.record_login_failure(&ip_subject, self.limits.per_ip, now).await?;
-            return Err(LoginError::InvalidCredentials);
-        };
-        self.store.clear_login_failures(&user_subject).await?;
-        self.store.forgive_login_attempt(&ip_subject).await?;
-        let token = random_token();
-        let expires_at = now.saturating_add(self.session_ttl);
-        self.store.create_session(&sha256_hex(&token), &credentials.id, now, expires_at).await?;
-        Ok(NewSession { token, expires_at })
+        Ok(credentials.filter(|credentials| password_ok && !credentials.disabled).map(|credentials| credentials.id))
     }
 
     /// The live session a cookie names, if any.
@@ -144,5 +162,11 @@ mod tests {
             assert_eq!(safe_next(Some(hostile)), "/", "{hostile}");
         }
         assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn throttled_usernames_are_case_insensitive_and_bounded() {
+        assert_eq!(user_subject(" Ada "), "user:ada");
+        assert_eq!(user_subject(&"x".repeat(5000)).chars().count(), "user:".len() + MAX_RECORDED_CHARS);
     }
 }

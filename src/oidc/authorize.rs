@@ -11,7 +11,7 @@ use super::Provider;
 use super::claims::{granted_scope, has_scope};
 use super::error::{ErrorCode, InternalError, OAuthError};
 use super::id_token_hint::HintedSubject;
-use super::params::Params;
+use super::params::{ParamError, Params};
 use super::reauth;
 use super::redirect_uri::{self, explain_mismatch};
 use crate::audit::Actor;
@@ -87,16 +87,15 @@ struct ValidRequest<'p> {
 impl Provider {
     pub async fn authorize(
         &self,
-        params: Result<Params, String>,
+        params: Result<Params, ParamError>,
         session: Option<&SessionUser>,
         decision: Option<ConsentDecision>,
         now: UnixTime,
     ) -> Result<AuthorizeOutcome, InternalError> {
         let params = match params {
             Ok(params) => params,
-            Err(repeated) => {
-                return Ok(AuthorizeOutcome::ErrorPage(format!("The parameter {repeated:?} was sent more than once.")));
-            }
+            // Not even client_id and redirect_uri can be trusted: a page.
+            Err(error) => return Ok(AuthorizeOutcome::ErrorPage(format!("The request is malformed: {error}."))),
         };
         let Some(client_id) = params.get("client_id") else {
             return Ok(AuthorizeOutcome::ErrorPage("The request has no client_id.".into()));

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::Provider;
 use super::error::{ErrorCode, OAuthError, ProtocolResult, client_error};
-use super::params::Params;
+use super::params::{Params, has_control_character};
 use crate::crypto::{constant_time_eq, sha256_hex};
 use crate::store::App;
 
@@ -31,7 +31,9 @@ pub fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
         .ok_or_else(|| malformed("the Basic credentials have no colon between client_id and client_secret"))?;
     let unescape = |part: &str| {
         let plus_as_space = part.replace('+', " ");
-        percent_decode(&plus_as_space).ok_or_else(|| malformed("the Basic credentials are not form-urlencoded"))
+        percent_decode(&plus_as_space)
+            .filter(|value| !has_control_character("", value))
+            .ok_or_else(|| malformed("the Basic credentials are not form-urlencoded, or carry a control character"))
     };
     Ok((unescape(id)?, unescape(secret)?))
 }

@@ -1,18 +1,75 @@
 //! Request parameters as a flat list of pairs, refusing repeats (RFC 6749
-//! §3.1: "parameters MUST NOT be included more than once").
+//! §3.1: "parameters MUST NOT be included more than once") and control
+//! characters. This is the one parsing edge for every form and query Latch
+//! reads, so a NUL byte is refused here, the same way on every backend,
+//! instead of reaching SQL (PostgreSQL refuses NUL in text, SQLite stores it).
 
 use std::collections::HashMap;
+
+/// Why a request's parameters were refused. The message goes into OAuth
+/// error descriptions (RFC 6749 §5.2: `%x20-21 / %x23-5B / %x5D-7E`), so a
+/// name with any other character is not quoted (`shown_name`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    #[error("the parameter {0} was sent more than once")]
+    Repeated(String),
+    #[error("the parameter {0} contains a control character")]
+    ControlCharacter(String),
+}
+
+/// Parameters whose values may span lines: JSON (OIDC Core §5.5 `claims`)
+/// may be pretty-printed. Every other value is a single line of text (most
+/// are `%x20-7E` by RFC 6749 Appendix A), so no C0 control character or DEL.
+const MULTI_LINE: [&str; 1] = ["claims"];
+
+/// Whether `value` of parameter `name` holds a character no form or query
+/// legitimately sends: NUL anywhere, other C0 controls and DEL outside the
+/// line breaks and tabs of a multi-line value.
+pub fn has_control_character(name: &str, value: &str) -> bool {
+    let multi_line = MULTI_LINE.contains(&name);
+    value.chars().any(|c| match c {
+        '\t' | '\n' | '\r' => !multi_line,
+        c => c.is_ascii_control(),
+    })
+}
+
+/// `name` as an error message may quote it: itself when every character is
+/// allowed in an OAuth error description, else a description of it.
+pub fn shown_name(name: &str) -> String {
+    let plain = |c: char| (' '..='~').contains(&c) && c != '"' && c != '\\';
+    if name.chars().all(plain) { name.to_owned() } else { "with an unusual name".to_owned() }
+}
+
+/// The error for the first pair of `pairs` carrying a control character.
+fn check_pairs<N: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (N, V)>) -> Result<(), ParamError> {
+    for (name, value) in pairs {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        if has_control_character("", name) || has_control_character(name, value) {
+            return Err(ParamError::ControlCharacter(shown_name(name)));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a raw query or form body whose decoded names or values hold a
+/// control character, for endpoints that read single fields from it rather
+/// than `Params` (forward auth's `start`, `sso` and `callback`).
+pub fn check_form(raw: &[u8]) -> Result<(), ParamError> {
+    check_pairs(url::form_urlencoded::parse(raw))
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct Params(HashMap<String, String>);
 
 impl Params {
-    /// `Err` names the first parameter that was sent twice.
-    pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, String> {
+    /// `Err` names the first parameter sent twice or carrying a control
+    /// character (in its name or value).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, ParamError> {
+        check_pairs(pairs.iter().map(|(name, value)| (name, value)))?;
         let mut map = HashMap::with_capacity(pairs.len());
         for (name, value) in pairs {
             if map.contains_key(&name) {
-                return Err(name);
+                return Err(ParamError::Repeated(shown_name(&name)));
             }
             map.insert(name, value);
         }
@@ -36,12 +93,38 @@ impl Params {
 mod tests {
     use super::*;
 
+    fn pair(name: &str, value: &str) -> (String, String) {
+        (name.to_owned(), value.to_owned())
+    }
+
     #[test]
     fn repeated_parameters_are_refused_and_empty_ones_absent() {
-        let pair = |name: &str, value: &str| (name.to_owned(), value.to_owned());
-        assert_eq!(Params::from_pairs(vec![pair("a", "1"), pair("a", "2")]).unwrap_err(), "a");
+        assert_eq!(
+            Params::from_pairs(vec![pair("a", "1"), pair("a", "2")]).unwrap_err(),
+            ParamError::Repeated("a".into())
+        );
         let params = Params::from_pairs(vec![pair("a", ""), pair("b", "x")]).unwrap();
         assert_eq!(params.get("a"), None);
         assert_eq!(params.get("b"), Some("x"));
+    }
+
+    #[test]
+    fn control_characters_are_refused_except_line_breaks_in_json() {
+        for (name, value) in [("nonce", "a\0b"), ("state", "a\nb"), ("scope", "openid\t"), ("x", "\u{7f}")] {
+            let error = Params::from_pairs(vec![pair(name, value)]).unwrap_err();
+            assert_eq!(error, ParamError::ControlCharacter(name.into()), "{value:?}");
+        }
+        assert_eq!(
+            Params::from_pairs(vec![pair("a\0\u{1b}", "1")]).unwrap_err().to_string(),
+            "the parameter with an unusual name contains a control character"
+        );
+        assert!(Params::from_pairs(vec![pair("claims", "{\n\t\"userinfo\": {}\r\n}")]).is_ok());
+        assert!(Params::from_pairs(vec![pair("claims", "{\0}")]).is_err());
+        assert!(Params::from_pairs(vec![pair("state", "ünïcode ✓ -._~")]).is_ok());
+        assert_eq!(
+            check_form(b"rd=https%3A%2F%2Fa.example%2F&state=%00"),
+            Err(ParamError::ControlCharacter("state".into()))
+        );
+        assert!(check_form(b"rd=https://a.example/?x=1&state=abc").is_ok());
     }
 }

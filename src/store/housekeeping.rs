@@ -7,7 +7,7 @@ const BATCH: i64 = 500;
 /// Expired rows, by table: `(table, key column, condition on $1 = cut-off)`.
 /// Used codes are kept past expiry for a while so that a replay is still
 /// recognized as one.
-const EXPIRED: [(&str, &str, &str); 7] = [
+const EXPIRED: [(&str, &str, &str); 8] = [
     ("authorization_codes", "code_hash", "expires_at < $1 - 600"),
     ("sessions", "id_hash", "expires_at < $1"),
     ("access_tokens", "jti", "expires_at < $1"),
@@ -19,6 +19,7 @@ const EXPIRED: [(&str, &str, &str); 7] = [
         "NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = token_families.id) \
        AND NOT EXISTS (SELECT 1 FROM access_tokens t WHERE t.family_id = token_families.id) AND created_at < $1 - 60",
     ),
+    ("login_attempts", "attempt", "expires_at < $1"),
     ("login_failures", "subject", "window_start < $1 - 86400 AND (locked_until IS NULL OR locked_until < $1)"),
 ];
 

@@ -34,7 +34,7 @@ pub use groups::GroupSummary;
 pub use keys::StoredKey;
 pub use proxy::{ForwardAuthCheck, NewProxyApp, NewProxyCode, ProxyApp, ProxyGrant, ProxyUser};
 pub use sessions::SessionUser;
-pub use throttle::FailureLimit;
+pub use throttle::{Admission, AttemptOutcome, FailureLimit};
 pub use tokens::{
     AccessTokenGrant, ClientTokenGrant, NewAccessToken, NewFamily, RefreshGrant, RefreshTokenInfo, Rotation,
     RotationOutcome,

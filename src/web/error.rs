@@ -126,6 +126,11 @@ impl From<LoginError> for WebError {
     fn from(error: LoginError) -> Self {
         match error {
             LoginError::Store(error) => error.into(),
+            LoginError::Busy => Self::page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many sign-ins at once",
+                "Nothing was checked. Please try again in a moment.",
+            ),
             other => {
                 tracing::error!(error = %other, "sign-in failed internally");
                 Self::page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again.")

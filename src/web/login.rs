@@ -23,23 +23,27 @@ use crate::oidc::reauth::demands_sign_in;
 /// The CSRF cookie lives as long as a person may reasonably take to sign in.
 const CSRF_MAX_AGE: i64 = 60 * 60;
 
-fn params(raw: &[u8]) -> Params {
-    Params::from_pairs(serde_urlencoded::from_bytes(raw).unwrap_or_default()).unwrap_or_default()
+/// The query or form; a repeated field or a control character is a 400 page.
+fn params(raw: &[u8]) -> Result<Params, WebError> {
+    Params::from_pairs(serde_urlencoded::from_bytes(raw).unwrap_or_default())
+        .map_err(|error| WebError::page(StatusCode::BAD_REQUEST, "Invalid sign-in request", error.to_string()))
 }
 
-pub async fn form(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let query = params(query.unwrap_or_default().as_bytes());
+pub async fn form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, WebError> {
+    let query = params(query.unwrap_or_default().as_bytes())?;
     let next = safe_next(query.get("next"));
     // Already signed in, and `next` demands no fresh sign-in: go on. (A
     // forward-auth step that nginx rewrote onto the app's host comes here.)
     // Without a `next`, the form stays, to sign in as someone else.
     let continuing = query.get("next").is_some();
-    match current_session(&state, &headers, clock::now()).await {
-        Ok(Some(_)) if continuing && !demands_sign_in(next) => return redirect(next),
-        Ok(_) => {}
-        Err(error) => return error.into_response(),
+    if continuing && !demands_sign_in(next) && current_session(&state, &headers, clock::now()).await?.is_some() {
+        return Ok(redirect(next));
     }
-    show_form(&state, &headers, StatusCode::OK, next, query.get("login_hint").unwrap_or_default(), None)
+    Ok(show_form(&state, &headers, StatusCode::OK, next, query.get("login_hint").unwrap_or_default(), None))
 }
 
 /// Renders the form, reusing the browser's CSRF cookie or setting a new one.
@@ -101,7 +105,7 @@ pub async fn submit(
     body: Bytes,
 ) -> Result<Response, WebError> {
     let now = clock::now();
-    let form = params(&body);
+    let form = params(&body)?;
     let next = safe_next(form.get("next"));
     let username = form.get("username").unwrap_or_default();
     if !sign_in_posted(&state, &headers, form.get("csrf_token")) {

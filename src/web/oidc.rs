@@ -21,8 +21,9 @@ use crate::oidc::claims::scope_description;
 use crate::oidc::client_auth::parse_basic;
 use crate::oidc::end_session::LogoutOutcome;
 use crate::oidc::error::{ErrorCode, OAuthError, ProtocolError};
-use crate::oidc::params::Params;
+use crate::oidc::params::{Params, has_control_character};
 use crate::store::{App, SessionUser};
+use crate::text::printable;
 
 fn form_pairs(raw: &[u8]) -> Vec<(String, String)> {
     serde_urlencoded::from_bytes(raw).unwrap_or_default()
@@ -118,7 +119,12 @@ async fn authorize(
             let scopes: Vec<_> = scopes.iter().map(|scope| (scope.as_str(), scope_description(scope))).collect();
             let page = render(
                 StatusCode::OK,
-                &ConsentPage { app_name: &app_name, scopes: &scopes, resume: &resume, csrf_token: &csrf_token },
+                &ConsentPage {
+                    app_name: &printable(&app_name),
+                    scopes: &scopes,
+                    resume: &resume,
+                    csrf_token: &csrf_token,
+                },
             );
             (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response()
         }
@@ -166,7 +172,7 @@ async fn authenticated(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Re
         basic_auth,
     };
     let pairs = form_body(headers, body).map_err(invalid_request)?;
-    let params = Params::from_pairs(pairs).map_err(|repeated| invalid_request(repeated_message(&repeated)))?;
+    let params = Params::from_pairs(pairs).map_err(|error| invalid_request(error.to_string()))?;
     let app = state.provider.authenticate_client(basic.as_ref(), &params).await.map_err(WebError::token(basic_auth))?;
     Ok((app, params, basic_auth))
 }
@@ -181,10 +187,6 @@ pub async fn post_only(method: Method) -> Response {
     *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
     response
-}
-
-fn repeated_message(name: &str) -> String {
-    format!("the parameter {name} was sent more than once")
 }
 
 fn no_store(mut response: Response) -> Response {
@@ -263,9 +265,11 @@ async fn end_session(
 ) -> Result<Response, WebError> {
     let now = clock::now();
     let params = Params::from_pairs(pairs.clone())
-        .map_err(|repeated| WebError::page(StatusCode::BAD_REQUEST, "Invalid request", repeated_message(&repeated)))?;
+        .map_err(|error| WebError::page(StatusCode::BAD_REQUEST, "Invalid sign-out request", error.to_string()))?;
+    let slug = known_slug(&slug)
+        .ok_or_else(|| WebError::page(StatusCode::BAD_REQUEST, "Invalid sign-out request", "No such application."))?;
     let session = current_session(&state, headers, now).await?;
-    let outcome = state.provider.end_session(&slug, &params, session.as_ref(), confirmed, now).await.map_err(
+    let outcome = state.provider.end_session(slug, &params, session.as_ref(), confirmed, now).await.map_err(
         |error| match error {
             ProtocolError::Client(error) => {
                 WebError::page(StatusCode::BAD_REQUEST, "Invalid sign-out request", error.description)
@@ -277,6 +281,7 @@ async fn end_session(
         LogoutOutcome::Confirm { app_name } => {
             let (csrf_token, set_cookie) = csrf_token_for(&state, headers);
             let action = format!("/application/o/{slug}/end-session/");
+            let app_name = printable(&app_name);
             let page = LogoutPage { app_name: &app_name, action: &action, params: &pairs, csrf_token: &csrf_token };
             let page = render(StatusCode::OK, &page);
             return Ok((AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response());
@@ -291,7 +296,7 @@ async fn end_session(
         }
     };
     if let Some(session) = &session {
-        state.auditor.record("logout", &requester.actor(Some(&session.username), Some(&slug)), None);
+        state.auditor.record("logout", &requester.actor(Some(&session.username), Some(slug)), None);
     }
     let clear = state.cookies.build(cookies::SESSION, "", 0);
     Ok((AppendHeaders([(SET_COOKIE, clear)]), response).into_response())
@@ -337,7 +342,7 @@ fn bearer_token(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Result
     };
     let from_body = match form_body(headers, body) {
         Ok(pairs) => {
-            let params = Params::from_pairs(pairs).map_err(|repeated| invalid(repeated_message(&repeated)))?;
+            let params = Params::from_pairs(pairs).map_err(|error| invalid(error.to_string()))?;
             params.get("access_token").map(str::to_owned)
         }
         // A body that is no form carries no token; that matters only when
@@ -354,8 +359,18 @@ fn bearer_token(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Result
     }
 }
 
+/// A slug from the path, or `None` when it holds a control character: no
+/// app's slug does (`latch app add` allows `[a-z0-9_-]`), and PostgreSQL
+/// refuses NUL in text where SQLite would look it up.
+fn known_slug(slug: &str) -> Option<&str> {
+    (!has_control_character("slug", slug)).then_some(slug)
+}
+
+const NO_SUCH_APP: WebError = WebError::NotFound("no such application");
+
 pub async fn discovery(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, WebError> {
-    let document = state.provider.discovery(&slug).await.map_err(WebError::not_found)?;
+    let slug = known_slug(&slug).ok_or(NO_SUCH_APP)?;
+    let document = state.provider.discovery(slug).await.map_err(WebError::not_found)?;
     Ok(Json(document).into_response())
 }
 
@@ -369,6 +384,7 @@ pub async fn discovery_at_root() -> WebError {
 }
 
 pub async fn jwks(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, WebError> {
-    let jwks = state.provider.jwks(&slug).await.map_err(WebError::not_found)?;
+    let slug = known_slug(&slug).ok_or(NO_SUCH_APP)?;
+    let jwks = state.provider.jwks(slug).await.map_err(WebError::not_found)?;
     Ok(([(CONTENT_TYPE, "application/json")], jwks.to_string()).into_response())
 }

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::error::InFormat;
+use crate::text::printable;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -53,8 +54,11 @@ pub async fn no_store_pages(mut response: Response) -> Response {
     response
 }
 
+/// An error page. The message may quote what the request sent: control
+/// characters and direction overrides are shown escaped (HTML escaping
+/// leaves them).
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    render(status, &MessagePage { title, message, is_error: true })
+    render(status, &MessagePage { title, message: &printable(message), is_error: true })
 }
 
 #[derive(Template)]

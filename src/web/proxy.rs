@@ -17,12 +17,13 @@ use super::oidc::current_session;
 use super::ops::Requester;
 use super::pages::{LogoutPage, MessagePage, render};
 use crate::clock;
+use crate::oidc::params::check_form;
 use crate::proxy::cookie::{self, ProxyCookie};
 use crate::proxy::navigation::{X_FORWARDED_METHOD, X_ORIGINAL_METHOD, is_navigation};
 use crate::proxy::target::{self, TargetUrl};
 use crate::proxy::{
-    CADDY_PATH, CALLBACK_PATH, Decision, Identity, NGINX_PATH, SIGN_OUT_PATH, SSO_PATH, START_PATH, SsoOutcome,
-    TRAEFIK_PATH, sign_out_confirmation,
+    CADDY_PATH, CALLBACK_PATH, Decision, Identity, NGINX_PATH, ProxyError, SIGN_OUT_PATH, SSO_PATH, START_PATH,
+    SsoOutcome, TRAEFIK_PATH, sign_out_confirmation,
 };
 
 /// On a 401 to a page navigation, where nginx should send the browser to
@@ -49,6 +50,11 @@ fn header<'a>(headers: &'a HeaderMap) -> impl Fn(&str) -> Option<&'a str> + 'a {
 
 fn cookie_headers(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers.get_all(COOKIE).iter().filter_map(|value| value.to_str().ok())
+}
+
+/// Refuses a query with a control character in it (a NUL would reach SQL).
+fn check_query(query: Option<&str>) -> Result<(), ProxyError> {
+    check_form(query.unwrap_or_default().as_bytes()).map_err(|error| ProxyError::BadRequest(error.to_string()))
 }
 
 fn query_value(query: Option<&str>, name: &str) -> Option<String> {
@@ -152,6 +158,7 @@ async fn start(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
+    check_query(query.as_deref())?;
     if !is_navigation(Some(method.as_str()), header(&headers)) {
         return Ok(unauthorized());
     }
@@ -167,6 +174,7 @@ async fn sso(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
+    check_query(query.as_deref())?;
     let now = clock::now();
     let session = current_session(&state, &headers, now).await?;
     let (rd, sso_state) = (query_value(query.as_deref(), "rd"), query_value(query.as_deref(), "state"));
@@ -190,6 +198,7 @@ async fn callback(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
+    check_query(query.as_deref())?;
     let code = query_value(query.as_deref(), "code");
     let in_progress = cookie::state_cookies(cookie_headers(&headers));
     let signed_in = state.forward_auth.callback(code.as_deref(), &in_progress, clock::now()).await?;
@@ -238,7 +247,6 @@ async fn sign_out(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::ProxyError;
 
     #[test]
     fn forward_auth_errors_are_pages_never_redirects() {

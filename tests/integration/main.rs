@@ -19,6 +19,7 @@ mod error_formats;
 mod form_post;
 mod forward_auth;
 mod groups_scope;
+mod input_hygiene;
 mod key_rotation;
 mod login;
 mod logout;
