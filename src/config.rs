@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use crate::crypto::at_rest::SecretKey;
+
 const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:9000";
 const DEFAULT_DATA_DIR: &str = "./latch-data";
@@ -28,6 +30,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub throttle: ThrottleLimits,
     pub event_retention: Duration,
+    /// Encrypts signing keys and deployment secrets in the store.
+    pub secret_key: Option<SecretKey>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +197,10 @@ pub struct ConfigArgs {
     /// How long audit events are kept, e.g. 90d [default: 90d].
     #[arg(long, env = "LATCH_EVENT_RETENTION", global = true)]
     pub event_retention: Option<String>,
+    /// File with the key (32 random bytes, base64) that encrypts signing keys
+    /// and secrets in the database [default: none, stored unencrypted].
+    #[arg(long, env = "LATCH_SECRET_KEY_FILE", global = true)]
+    pub secret_key_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -214,6 +222,7 @@ struct FileSettings {
     login_window: Option<String>,
     login_lockout: Option<String>,
     event_retention: Option<String>,
+    secret_key_file: Option<String>,
 }
 
 impl ConfigArgs {
@@ -294,6 +303,9 @@ impl ConfigArgs {
                 lockout: duration("login_lockout", pick(&self.login_lockout, file.login_lockout), "15m")?,
             },
             event_retention: duration("event_retention", pick(&self.event_retention, file.event_retention), "90d")?,
+            secret_key: pick(&self.secret_key_file, file.secret_key_file)
+                .map(|raw| SecretKey::read(Path::new(&raw)).map_err(|reason| invalid("secret_key_file", &raw, reason)))
+                .transpose()?,
         })
     }
 }
@@ -407,6 +419,18 @@ mod tests {
         assert!(IpNet::parse("10.0.0.0/33").is_err());
         let args = ConfigArgs { trusted_proxies: Some("127.0.0.1, nonsense".into()), ..Default::default() };
         assert!(args.load().unwrap_err().to_string().contains("LATCH_TRUSTED_PROXIES"));
+    }
+
+    #[test]
+    fn a_bad_secret_key_file_names_its_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        std::fs::write(&path, "too short").unwrap();
+        let args = ConfigArgs { secret_key_file: Some(path.display().to_string()), ..Default::default() };
+        let message = args.load().unwrap_err().to_string();
+        assert!(message.contains("LATCH_SECRET_KEY_FILE") && message.contains("base64"), "{message}");
+        std::fs::write(&path, SecretKey::generate()).unwrap();
+        assert_eq!(args.load().unwrap().secret_key.unwrap().path(), path);
     }
 
     #[test]

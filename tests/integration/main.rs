@@ -21,6 +21,7 @@ mod prompt;
 mod refresh;
 mod relying_party;
 mod revocation;
+mod secrets_at_rest;
 mod signing_algs;
 mod token_errors;
 mod userinfo;
