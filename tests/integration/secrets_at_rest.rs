@@ -49,8 +49,7 @@ impl Deployment {
             Backend::Sqlite => None,
             Backend::Postgres => Some(fresh_database(backend, dir.path()).await?),
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        Some(Self { backend, dir, postgres_url, port })
+        Some(Self { backend, dir, postgres_url, port: unused_port() })
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -186,6 +185,20 @@ impl Deployment {
             .expect("fact");
         pool.close().await;
         row.get("value")
+    }
+}
+
+/// A random free port below Linux's ephemeral range (32768–60999), where
+/// neither a client connection's own port nor another test's `bind(0)`
+/// can take it between this check and `latch serve` binding it.
+fn unused_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let port = 20_000 + (random % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
     }
 }
 
