@@ -395,20 +395,47 @@ async fn files_others_can_read_are_named_in_a_warning_at_start() {
     }
 }
 
+/// A backup of an encrypted deployment is restored only with its key: with
+/// another key or none, `latch restore` refuses and names the setting (not
+/// "not a Latch backup").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restoring_an_encrypted_backup_needs_its_key() {
+    let deployment = Deployment::new(Backend::Sqlite).await.expect("SQLite");
+    let key_file = deployment.new_key_file("secret.key").await;
+    let other = deployment.new_key_file("other.key").await;
+    let credentials = deployment.set_up(Some(&key_file)).await;
+    let backup = deployment.dir.path().join("backup.db");
+    deployment.admin(Some(&key_file), &["backup", &backup.display().to_string()]).await;
+    let restore = ["restore", "--force", &backup.display().to_string()];
+    for (key, expected) in [(Some(&other), "another key"), (None, "encrypted")] {
+        let refused = deployment.run(key.map(PathBuf::as_path), &restore, "").await;
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "restored with {key:?}");
+        assert!(stderr.contains(expected) && stderr.contains("secret_key_file"), "{stderr}");
+        assert!(!stderr.contains("not a Latch backup"), "{stderr}");
+    }
+    deployment.admin(Some(&key_file), &restore).await;
+    let serving = deployment.serve(Some(&key_file)).await;
+    sign_in(&deployment, &credentials).await;
+    serving.stop().await;
+}
+
 // ---------------------------------------------------------------------------
 // Encryption at rest.
 // ---------------------------------------------------------------------------
 
 /// With `secret_key_file` from the first command on, a full sign-in works;
-/// the database holds the signing key and the deployment secret only
-/// sealed with the key for their own rows.
+/// the database holds the signing keys (the first one, and the next one
+/// `latch key rotate` made) and the deployment secret only sealed with the
+/// key for their own rows.
 async fn sign_in_works_with_encrypted_secrets(backend: Backend) {
     let Some(deployment) = Deployment::new(backend).await else { return };
     let key_file = deployment.new_key_file("secret.key").await;
     let credentials = deployment.set_up(Some(&key_file)).await;
     let serving = deployment.serve(Some(&key_file)).await;
     let kid = sign_in(&deployment, &credentials).await;
-    assert_keys_sealed(&deployment, &key_file).await;
+    deployment.admin(Some(&key_file), &["key", "rotate", "--grace", "1h"]).await;
+    assert_eq!(assert_keys_sealed(&deployment, &key_file).await.len(), 2, "the first key and the next");
     assert!(deployment.stored_keys().await.iter().any(|(stored, _)| *stored == kid), "signed with a stored key");
     let mark_key = deployment.stored_fact("reauth_mark_key").await;
     let opened = open_sealed(&key_file, &mark_key, "deployment_facts:reauth_mark_key");
