@@ -75,6 +75,11 @@ impl Deployment {
     /// `key_file` as `LATCH_SECRET_KEY_FILE`, and nothing from the test's
     /// own `LATCH_*` or `RUST_LOG`.
     fn command(&self, key_file: Option<&Path>, args: &[&str]) -> Command {
+        self.command_on(self.port, key_file, args)
+    }
+
+    /// `command`, listening on `port` (another instance of the deployment).
+    fn command_on(&self, port: u16, key_file: Option<&Path>, args: &[&str]) -> Command {
         let mut command = Command::new("sh");
         command.args(["-c", "umask 022 && exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_latch")]).args(args);
         for (name, _) in std::env::vars_os() {
@@ -85,7 +90,7 @@ impl Deployment {
         command
             .env("LATCH_DATA_DIR", self.data_dir())
             .env("LATCH_PUBLIC_URL", self.base())
-            .env("LATCH_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("LATCH_LISTEN", format!("127.0.0.1:{port}"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -126,14 +131,20 @@ impl Deployment {
 
     /// `latch serve`, once `/health/live` answers.
     async fn serve(&self, key_file: Option<&Path>) -> Serving {
-        let mut child = self.command(key_file, &["serve"]).stdout(Stdio::null()).spawn().expect("start latch serve");
+        self.serve_on(self.port, key_file).await
+    }
+
+    /// `latch serve` listening on `port`, once `/health/live` answers there.
+    async fn serve_on(&self, port: u16, key_file: Option<&Path>) -> Serving {
+        let mut command = self.command_on(port, key_file, &["serve"]);
+        let mut child = command.stdout(Stdio::null()).spawn().expect("start latch serve");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if child.try_wait().expect("try_wait").is_some() {
                 let output = child.wait_with_output().await.expect("output");
                 panic!("latch serve exited during start: {}", String::from_utf8_lossy(&output.stderr));
             }
-            if let Ok(response) = http().get(format!("{}/health/live", self.base())).send().await
+            if let Ok(response) = http().get(format!("http://127.0.0.1:{port}/health/live")).send().await
                 && response.status() == StatusCode::OK
             {
                 return Serving { child };
@@ -145,7 +156,12 @@ impl Deployment {
 
     /// `latch serve` that must refuse to start; returns what it printed.
     async fn refused_start(&self, key_file: Option<&Path>) -> String {
-        let child = self.command(key_file, &["serve"]).spawn().expect("start latch serve");
+        self.refused_start_on(self.port, key_file).await
+    }
+
+    /// `refused_start`, for an instance listening on `port`.
+    async fn refused_start_on(&self, port: u16, key_file: Option<&Path>) -> String {
+        let child = self.command_on(port, key_file, &["serve"]).spawn().expect("start latch serve");
         let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
             .await
             .expect("latch serve should have refused to start")
@@ -441,6 +457,33 @@ async fn sign_in_works_with_encrypted_secrets(backend: Backend) {
     let opened = open_sealed(&key_file, &mark_key, "deployment_facts:reauth_mark_key");
     assert!(opened.is_some_and(|secret| secret.len() >= 43), "reauth_mark_key is not sealed: {mark_key}");
     serving.stop().await;
+}
+
+/// Several instances of one PostgreSQL deployment started together on an
+/// empty database with the same key file agree on one signing key, sealed,
+/// and serve as one; an instance started with another key is refused while
+/// they run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_sharing_a_key_file_start_together_and_another_key_is_refused() {
+    let Some(deployment) = Deployment::new(Backend::Postgres).await else { return };
+    let key_file = deployment.new_key_file("secret.key").await;
+    let second_port = unused_port();
+    let (first, second) =
+        tokio::join!(deployment.serve(Some(&key_file)), deployment.serve_on(second_port, Some(&key_file)));
+    let credentials = deployment.set_up(Some(&key_file)).await;
+    assert_eq!(assert_keys_sealed(&deployment, &key_file).await.len(), 1, "one first key for both");
+    let jwks = |port: u16| async move {
+        let url = format!("http://127.0.0.1:{port}/application/o/grafana/jwks/");
+        http().get(url).send().await.expect("jwks").text().await.expect("jwks text")
+    };
+    assert_eq!(jwks(deployment.port).await, jwks(second_port).await, "both publish the same keys");
+    sign_in(&deployment, &credentials).await;
+
+    let other = deployment.new_key_file("other.key").await;
+    let refused = deployment.refused_start_on(unused_port(), Some(&other)).await;
+    assert!(refused.contains("another key"), "{refused}");
+    first.stop().await;
+    second.stop().await;
 }
 
 /// A deployment encrypted with one key refuses to start, with a message that
