@@ -58,24 +58,31 @@ impl Store {
     }
 
     /// Refuses a missing or wrong key before anything is read or sealed; with
-    /// a key, records that this deployment's secrets are sealed with it.
+    /// a key, records (once: a write on every start would queue each admin
+    /// command on SQLite's write lock) that the secrets are sealed with it.
     pub(super) async fn check_secret_key(&self) -> StoreResult<()> {
         let row = fact_row(CHECK_FACT);
-        if self.secret_key.is_some() {
+        let mut stored = self.check_value().await?;
+        if stored.is_none() && self.secret_key.is_some() {
             sqlx::query("INSERT INTO deployment_facts (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(CHECK_FACT)
                 .bind(self.seal(CHECK_TEXT, &row)?)
                 .execute(&mut *self.write().await?)
                 .await?;
+            stored = self.check_value().await?;
         }
-        let stored = sqlx::query("SELECT value FROM deployment_facts WHERE name = $1")
+        match stored {
+            Some(stored) => self.unseal(&stored, &row).map(drop),
+            None => Ok(()),
+        }
+    }
+
+    async fn check_value(&self) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT value FROM deployment_facts WHERE name = $1")
             .bind(CHECK_FACT)
             .fetch_optional(&mut *self.read().await?)
             .await?;
-        match stored {
-            Some(stored) => self.unseal(&stored.try_get::<String, _>("value")?, &row).map(drop),
-            None => Ok(()),
-        }
+        Ok(row.map(|row| row.try_get("value")).transpose()?)
     }
 
     /// With a key, seals every signing key still stored in plaintext. Each

@@ -399,7 +399,9 @@ async fn files_others_can_read_are_named_in_a_warning_at_start() {
     let credentials = deployment.set_up(Some(&key_file)).await;
     let database = deployment.database_file();
     let wal = with_suffix(&database, "-wal");
-    std::fs::write(&wal, "").expect("an empty WAL, as a stopped SQLite may leave");
+    // The WAL the admin commands left, or an empty one as a stopped SQLite
+    // may leave; never truncated: it may hold their last transactions.
+    std::fs::OpenOptions::new().append(true).create(true).open(&wal).expect("WAL");
     for (path, open) in [(&database, 0o644), (&wal, 0o644), (&deployment.data_dir(), 0o755), (&key_file, 0o640)] {
         set_mode(path, open);
     }
