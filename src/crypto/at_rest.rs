@@ -140,7 +140,9 @@ mod tests {
         assert_eq!(open(Some(&key), &sealed, "signing_keys:b"), Err(SealError::WrongKey));
         assert_eq!(open(Some(&other), &sealed, "signing_keys:a"), Err(SealError::WrongKey));
         assert_eq!(open(None, &sealed, "signing_keys:a"), Err(SealError::NoKey));
-        let damaged = format!("{}A", &sealed[..sealed.len() - 1]);
+        let mut bytes = STANDARD.decode(sealed.strip_prefix(PREFIX).unwrap()).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        let damaged = format!("{PREFIX}{}", STANDARD.encode(bytes));
         assert_eq!(open(Some(&key), &damaged, "signing_keys:a"), Err(SealError::WrongKey));
         assert_eq!(open(Some(&key), "sealed-v1:AAAA", "signing_keys:a"), Err(SealError::WrongKey));
     }
