@@ -363,6 +363,10 @@ async fn files_latch_creates_are_private_under_umask_022() {
     let deployment = Deployment::new(Backend::Sqlite).await.expect("SQLite");
     let key_file = deployment.new_key_file("secret.key").await;
     assert_eq!(mode(&key_file), 0o600, "key file");
+    let key = std::fs::read_to_string(&key_file).expect("key file");
+    let again = deployment.run(None, &["secret-key", "new", &key_file.display().to_string()], "").await;
+    assert!(!again.status.success(), "an existing key file must not be replaced");
+    assert_eq!(std::fs::read_to_string(&key_file).expect("key file"), key, "and it is left as it was");
     let credentials = deployment.set_up(Some(&key_file)).await;
     let serving = deployment.serve(Some(&key_file)).await;
     sign_in(&deployment, &credentials).await;
