@@ -50,7 +50,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write a consistent copy of the SQLite database while Latch runs.
+    /// Write a consistent copy of the SQLite database while Latch runs, to a
+    /// new file only its owner can read.
     Backup { file: std::path::PathBuf },
     /// Put a backup in place of the SQLite database (Latch must be stopped).
     Restore {
@@ -59,6 +60,15 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Manage the key that encrypts signing keys and secrets in the database.
+    #[command(subcommand)]
+    SecretKey(SecretKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretKeyCommand {
+    /// Write a new key (32 random bytes, base64) to a new file only its owner can read.
+    New { file: std::path::PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,8 +207,16 @@ enum AppCommand {
 
 pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config = cli.config.load()?;
     match cli.command {
+        // Needs no settings, and must not load them: `secret_key_file` may
+        // name the file about to be written.
+        Command::SecretKey(command) => secret_key(command),
+        command => with_config(cli.config.load()?, command).await,
+    }
+}
+
+async fn with_config(config: Config, command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve => serve(config).await,
         Command::User(command) => user(&open(&config).await?, command).await,
         Command::Group(command) => group(&open(&config).await?, command).await,
@@ -220,7 +238,21 @@ pub async fn run() -> anyhow::Result<()> {
             say!("Restored {} into {}.", file.display(), restored.display())?;
             Ok(())
         }
+        Command::SecretKey(command) => secret_key(command),
     }
+}
+
+fn secret_key(command: SecretKeyCommand) -> anyhow::Result<()> {
+    match command {
+        SecretKeyCommand::New { file } => {
+            admin::new_secret_key(&file)?;
+            say!("Wrote a new secret key to {}.", file.display())?;
+            say!(
+                "Set secret_key_file (LATCH_SECRET_KEY_FILE) to it on every instance; keep a copy apart from backups."
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether `error` is standard output closed by its reader: the command
@@ -231,7 +263,7 @@ pub fn output_closed(error: &anyhow::Error) -> bool {
 
 async fn open(config: &Config) -> anyhow::Result<Store> {
     // Every error's Display carries its cause, so only the top one is printed.
-    Store::connect(&config.database_url)
+    Store::connect_with(&config.database_url, config.secret_key.clone())
         .await
         .map_err(|error| anyhow::anyhow!("cannot open the database {}: {error}", mask_password(&config.database_url)))
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::connections::ConnectionLimits;
+use crate::crypto::at_rest::SecretKey;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:9000";
@@ -31,6 +32,8 @@ pub struct Config {
     pub throttle: ThrottleLimits,
     pub event_retention: Duration,
     pub connections: ConnectionLimits,
+    /// Encrypts signing keys and deployment secrets in the store.
+    pub secret_key: Option<SecretKey>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,6 +211,10 @@ pub struct ConfigArgs {
     /// Client connections served at once; more wait to be accepted [default: 4096].
     #[arg(long, env = "LATCH_MAX_CONNECTIONS", global = true)]
     pub max_connections: Option<String>,
+    /// File with the key (32 random bytes, base64) that encrypts signing keys
+    /// and secrets in the database [default: none, stored unencrypted].
+    #[arg(long, env = "LATCH_SECRET_KEY_FILE", global = true)]
+    pub secret_key_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -233,6 +240,7 @@ struct FileSettings {
     body_read_timeout: Option<String>,
     idle_timeout: Option<String>,
     max_connections: Option<String>,
+    secret_key_file: Option<String>,
 }
 
 impl ConfigArgs {
@@ -332,6 +340,9 @@ impl ConfigArgs {
                 )?)
                 .unwrap_or(u32::MAX),
             },
+            secret_key: pick(&self.secret_key_file, file.secret_key_file)
+                .map(|raw| SecretKey::read(Path::new(&raw)).map_err(|reason| invalid("secret_key_file", &raw, reason)))
+                .transpose()?,
         })
     }
 }
@@ -449,6 +460,18 @@ mod tests {
         assert!(IpNet::parse("10.0.0.0/33").is_err());
         let args = ConfigArgs { trusted_proxies: Some("127.0.0.1, nonsense".into()), ..Default::default() };
         assert!(args.load().unwrap_err().to_string().contains("LATCH_TRUSTED_PROXIES"));
+    }
+
+    #[test]
+    fn a_bad_secret_key_file_names_its_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        std::fs::write(&path, "too short").unwrap();
+        let args = ConfigArgs { secret_key_file: Some(path.display().to_string()), ..Default::default() };
+        let message = args.load().unwrap_err().to_string();
+        assert!(message.contains("LATCH_SECRET_KEY_FILE") && message.contains("base64"), "{message}");
+        std::fs::write(&path, SecretKey::generate()).unwrap();
+        assert_eq!(args.load().unwrap().secret_key.unwrap().path(), path);
     }
 
     #[test]

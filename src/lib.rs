@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod login;
 pub mod metrics;
 pub mod oidc;
+pub mod private_files;
 pub mod proxy;
 pub mod server;
 pub mod store;

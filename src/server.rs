@@ -81,7 +81,7 @@ impl Server {
     /// signing key. The listener is the caller's, so tests can learn the
     /// port before choosing the public URL.
     pub async fn with_listener(config: &Config, listener: TcpListener) -> Result<Self, StartError> {
-        let store = Store::connect(&config.database_url).await?;
+        let store = Store::connect_with(&config.database_url, config.secret_key.clone()).await?;
         let keys = Arc::new(Keys::load(&store, clock::now()).await?);
         let (auditor, audit_writer) = Auditor::start(store.clone());
         let provider = Provider::new(

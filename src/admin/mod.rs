@@ -12,10 +12,12 @@ use std::io::Read;
 use crate::audit::{self, Actor};
 use crate::clock;
 use crate::config::Config;
+use crate::crypto::at_rest::SecretKey;
 use crate::crypto::keys::SigningAlg;
 use crate::crypto::password::{PasswordError, generate_password, hash_password_blocking};
 use crate::crypto::{random_token, sha256_hex};
 use crate::oidc::keyring;
+use crate::private_files;
 use crate::store::{AppOptions, EventFilter, NewApp, NewUser, Store, StoreError};
 
 pub use output::{
@@ -141,25 +143,24 @@ pub async fn restore(config: &Config, backup: &std::path::Path, force: bool) -> 
         )));
     }
     if let Some(parent) = target.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+        private_files::create_dir(parent)?;
     }
     // Check a copy beside the target: opening it brings its schema up to date
-    // and proves it is a Latch database; only then does it replace the target.
+    // (and seals its secrets, with a key) and proves it is a Latch database;
+    // only then does it replace the target. The copy is made 0600 whatever
+    // mode the backup file has on its way back.
     let staged = std::path::PathBuf::from(format!("{}.restoring", target.display()));
-    std::fs::copy(backup, &staged)?;
-    let usable = match Store::connect(&format!("sqlite://{}", staged.display())).await {
-        Ok(store) => {
-            let usable = store.signing_keys().await.map(|keys| !keys.is_empty()).unwrap_or(false);
-            store.close().await;
-            usable
-        }
-        Err(_) => false,
-    };
-    if !usable {
+    let _ = std::fs::remove_file(&staged);
+    std::io::copy(&mut std::fs::File::open(backup)?, &mut private_files::create_new_file(&staged)?)?;
+    let checked = has_signing_keys(&staged, config.secret_key.clone()).await;
+    if !matches!(checked, Ok(true)) {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", staged.display()));
         }
-        return Err(AdminError::Invalid(format!("{} is not a Latch backup", backup.display())));
+        return Err(match checked {
+            Err(error @ StoreError::SecretKey(_)) => error.into(),
+            _ => AdminError::Invalid(format!("{} is not a Latch backup", backup.display())),
+        });
     }
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", target.display()));
@@ -167,6 +168,29 @@ pub async fn restore(config: &Config, backup: &std::path::Path, force: bool) -> 
     }
     std::fs::rename(&staged, &target)?;
     Ok(target)
+}
+
+async fn has_signing_keys(database: &std::path::Path, secret_key: Option<SecretKey>) -> Result<bool, StoreError> {
+    let store = Store::connect_with(&format!("sqlite://{}", database.display()), secret_key).await?;
+    let keys = store.signing_keys().await;
+    store.close().await;
+    Ok(!keys?.is_empty())
+}
+
+/// Writes a new secret key file at `path`, 0600; an existing file is kept
+/// and an error (replacing it would lose what it encrypted).
+pub fn new_secret_key(path: &std::path::Path) -> AdminResult<()> {
+    use std::io::Write;
+    let mut file = private_files::create_new_file(path).map_err(|error| match error.kind() {
+        std::io::ErrorKind::AlreadyExists => AdminError::Invalid(format!(
+            "{} exists; a new key would not decrypt what the old one encrypted",
+            path.display()
+        )),
+        _ => AdminError::Io(error),
+    })?;
+    file.write_all(SecretKey::generate().as_bytes())?;
+    file.sync_all()?;
+    Ok(())
 }
 
 pub async fn add_group(store: &Store, name: &str) -> AdminResult<()> {

@@ -1,5 +1,6 @@
 use sqlx::Row;
 
+use super::sealed::{fact_row, signing_key_row};
 use super::{Store, StoreResult};
 use crate::clock::UnixTime;
 
@@ -7,6 +8,7 @@ use crate::clock::UnixTime;
 pub struct StoredKey {
     pub kid: String,
     pub alg: String,
+    /// PKCS#8 DER, base64: the plaintext, whether or not it is stored sealed.
     pub private_key: String,
     pub created_at: UnixTime,
     /// Signs from this time on; published before it.
@@ -16,14 +18,17 @@ pub struct StoredKey {
 }
 
 impl Store {
-    /// All signing keys, oldest first.
+    /// All signing keys, oldest first, their private keys decrypted.
     pub async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
-        Ok(sqlx::query_as::<_, StoredKey>(
+        let keys = sqlx::query_as::<_, StoredKey>(
             "SELECT kid, alg, private_key, created_at, activates_at, retire_at FROM signing_keys \
              ORDER BY activates_at, created_at, kid",
         )
         .fetch_all(&mut *self.read().await?)
-        .await?)
+        .await?;
+        keys.into_iter()
+            .map(|key| Ok(StoredKey { private_key: self.unseal(&key.private_key, &signing_key_row(&key.kid))?, ..key }))
+            .collect()
     }
 
     /// What identifies the current key set: changes whenever a key is added
@@ -57,7 +62,7 @@ impl Store {
         if claimed.rows_affected() == 0 {
             return Ok(false);
         }
-        Self::insert_key(&mut transaction, &key).await?;
+        self.insert_key(&mut transaction, &key).await?;
         transaction.commit().await?;
         Ok(true)
     }
@@ -72,19 +77,20 @@ impl Store {
             .bind(&key.alg)
             .execute(&mut *transaction)
             .await?;
-        Self::insert_key(&mut transaction, &key).await?;
+        self.insert_key(&mut transaction, &key).await?;
         transaction.commit().await?;
         Ok(())
     }
 
-    async fn insert_key(transaction: &mut sqlx::Transaction<'_, sqlx::Any>, key: &StoredKey) -> StoreResult<()> {
+    /// Inserts `key`, its private key sealed when a secret key is set.
+    async fn insert_key(&self, transaction: &mut sqlx::Transaction<'_, sqlx::Any>, key: &StoredKey) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO signing_keys (kid, alg, private_key, created_at, activates_at, retire_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&key.kid)
         .bind(&key.alg)
-        .bind(&key.private_key)
+        .bind(self.seal(&key.private_key, &signing_key_row(&key.kid))?)
         .bind(key.created_at)
         .bind(key.activates_at)
         .bind(key.retire_at)
@@ -102,17 +108,22 @@ impl Store {
     }
 
     /// A secret every instance shares: `candidate` becomes it unless another
-    /// instance stored one first.
+    /// instance stored one first. Stored sealed when a secret key is set; one
+    /// stored in plaintext before is sealed now.
     pub async fn deployment_secret(&self, name: &str, candidate: &str) -> StoreResult<String> {
+        let row = fact_row(name);
         sqlx::query("INSERT INTO deployment_facts (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(name)
-            .bind(candidate)
+            .bind(self.seal(candidate, &row)?)
             .execute(&mut *self.write().await?)
             .await?;
-        let row = sqlx::query("SELECT value FROM deployment_facts WHERE name = $1")
+        let stored: String = sqlx::query("SELECT value FROM deployment_facts WHERE name = $1")
             .bind(name)
             .fetch_one(&mut *self.read().await?)
-            .await?;
-        Ok(row.try_get("value")?)
+            .await?
+            .try_get("value")?;
+        let secret = self.unseal(&stored, &row)?;
+        self.seal_plaintext_fact(name, &stored).await?;
+        Ok(secret)
     }
 }

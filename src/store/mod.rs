@@ -14,6 +14,7 @@ mod housekeeping;
 mod keys;
 mod pool;
 mod proxy;
+mod sealed;
 mod sessions;
 mod throttle;
 mod tokens;
@@ -25,6 +26,8 @@ use std::str::FromStr;
 use sqlx::AnyConnection;
 use sqlx::any::AnyConnectOptions;
 
+use crate::crypto::at_rest::SecretKey;
+use crate::private_files;
 use pool::{Connections, Lease};
 
 pub use apps::{App, AppOptions, AppSummary, NewApp};
@@ -61,6 +64,12 @@ pub enum StoreError {
     Unsupported(String),
     #[error("cannot create the data directory {path}: {reason}")]
     DataDir { path: String, reason: String },
+    #[error("cannot create {path}: {reason}")]
+    CreateFile { path: String, reason: String },
+    /// The store's encrypted secrets and the configured `secret_key_file`
+    /// do not fit together; the text says how.
+    #[error("{0}")]
+    SecretKey(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -114,15 +123,30 @@ pub struct Store {
     /// is the same pool as `reader`.
     writer: Connections,
     backend: Backend,
+    /// Seals signing keys and deployment secrets; `None`: they are stored
+    /// in plaintext (and sealed ones are refused at connect).
+    secret_key: Option<SecretKey>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 impl Store {
+    /// `connect_with` and no secret key: for a deployment whose secrets are
+    /// stored in plaintext.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with(url, None).await
+    }
+
     /// Connects and brings the schema up to date. Safe to call from several
     /// processes at once: the migrator serializes them (an advisory lock on
-    /// PostgreSQL, the database write lock on SQLite).
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    /// PostgreSQL, the database write lock on SQLite). A new SQLite database
+    /// and its directory are created private (0600, 0700); existing ones,
+    /// and the key file, are logged when other accounts can read them.
+    ///
+    /// With `secret_key`, secrets stored in plaintext are sealed with it
+    /// (see `sealed`). Errors with `StoreError::SecretKey` when the stored
+    /// secrets are sealed and `secret_key` is `None` or another key.
+    pub async fn connect_with(url: &str, secret_key: Option<SecretKey>) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)
             .ok_or_else(|| StoreError::Corrupt(format!("unsupported database URL scheme in {url:?}")))?;
@@ -141,7 +165,13 @@ impl Store {
             }
         };
         migrate(&mut *writer.lease().await?, backend).await?;
-        Ok(Self { reader, writer, backend })
+        if let Some(key) = &secret_key {
+            private_files::warn_if_exposed(key.path());
+        }
+        let store = Self { reader, writer, backend, secret_key };
+        store.check_secret_key().await?;
+        store.seal_plaintext_signing_keys().await?;
+        Ok(store)
     }
 
     /// A connection for reading.
@@ -179,14 +209,25 @@ impl Store {
         }
     }
 
-    /// A consistent copy of a SQLite database, taken while it is in use.
-    /// PostgreSQL deployments use `pg_dump`.
+    /// A consistent copy of a SQLite database, taken while it is in use,
+    /// into a new file `path` made 0600 first (`VACUUM INTO` fills an empty
+    /// file and keeps its mode). PostgreSQL deployments use `pg_dump`.
     pub async fn backup_to(&self, path: &Path) -> StoreResult<()> {
         if self.backend != Backend::Sqlite {
             return Err(StoreError::Unsupported("backups of PostgreSQL are made with pg_dump".into()));
         }
-        sqlx::query("VACUUM INTO $1").bind(path.display().to_string()).execute(&mut *self.read().await?).await?;
-        Ok(())
+        private_files::create_new_file(path)
+            .map_err(|error| StoreError::CreateFile { path: path.display().to_string(), reason: error.to_string() })?;
+        let copied: StoreResult<()> = async {
+            let target = path.display().to_string();
+            sqlx::query("VACUUM INTO $1").bind(target).execute(&mut *self.read().await?).await?;
+            Ok(())
+        }
+        .await;
+        if copied.is_err() {
+            let _ = std::fs::remove_file(path);
+        }
+        copied
     }
 }
 
@@ -214,21 +255,34 @@ async fn migrate(connection: &mut AnyConnection, backend: Backend) -> StoreResul
     Ok(result?)
 }
 
-/// `sqlite://path` with the file (and its directory) created when missing.
+/// `sqlite://path` with the file (and its directory) created when missing,
+/// for the owner only; what exists already is logged when it is not.
 fn sqlite_url(url: &str) -> StoreResult<String> {
     let rest = url.trim_start_matches("sqlite://");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path != ":memory:"
-        && let Some(parent) = Path::new(path).parent().filter(|parent| !parent.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent)
-            .map_err(|error| StoreError::DataDir { path: parent.display().to_string(), reason: error.to_string() })?;
+    // An explicit `mode=` other than rwc (ro, memory) creates no file.
+    if path != ":memory:" && (!query.contains("mode=") || query.contains("mode=rwc")) {
+        create_sqlite_file(Path::new(path))?;
     }
     Ok(match query {
         "" => format!("sqlite://{path}?mode=rwc"),
         query if query.contains("mode=") => url.to_owned(),
         query => format!("sqlite://{path}?{query}&mode=rwc"),
     })
+}
+
+fn create_sqlite_file(file: &Path) -> StoreResult<()> {
+    if let Some(parent) = file.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        private_files::create_dir(parent)
+            .map_err(|error| StoreError::DataDir { path: parent.display().to_string(), reason: error.to_string() })?;
+        private_files::warn_if_exposed(parent);
+    }
+    private_files::create_file_if_missing(file)
+        .map_err(|error| StoreError::CreateFile { path: file.display().to_string(), reason: error.to_string() })?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        private_files::warn_if_exposed(Path::new(&format!("{}{suffix}", file.display())));
+    }
+    Ok(())
 }
 
 /// Short lists (such as redirect URIs) are stored as a JSON array in one TEXT column.

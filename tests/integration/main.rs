@@ -32,6 +32,7 @@ mod reauth;
 mod refresh;
 mod relying_party;
 mod revocation;
+mod secrets_at_rest;
 mod signing_algs;
 mod slow_clients;
 mod token_errors;
