@@ -459,9 +459,9 @@ async fn sign_in_works_with_encrypted_secrets(backend: Backend) {
     deployment.admin(Some(&key_file), &["key", "rotate", "--grace", "1h"]).await;
     assert_eq!(assert_keys_sealed(&deployment, &key_file).await.len(), 2, "the first key and the next");
     assert!(deployment.stored_keys().await.iter().any(|(stored, _)| *stored == kid), "signed with a stored key");
-    let mark_key = deployment.stored_fact("reauth_mark_key").await;
-    let opened = open_sealed(&key_file, &mark_key, "deployment_facts:reauth_mark_key");
-    assert!(opened.is_some_and(|secret| secret.len() >= 43), "reauth_mark_key is not sealed: {mark_key}");
+    let mark_key = deployment.stored_fact("csrf_key").await;
+    let opened = open_sealed(&key_file, &mark_key, "deployment_facts:csrf_key");
+    assert!(opened.is_some_and(|secret| secret.len() >= 43), "csrf_key is not sealed: {mark_key}");
     serving.stop().await;
 }
 
@@ -533,14 +533,14 @@ async fn a_plaintext_deployment_is_encrypted_when_started_with_a_key(backend: Ba
     let kid = sign_in(&deployment, &credentials).await;
     serving.stop().await;
     let plaintext_keys: Vec<String> = deployment.stored_keys().await.into_iter().map(|(_, key)| key).collect();
-    let plaintext_mark_key = deployment.stored_fact("reauth_mark_key").await;
+    let plaintext_mark_key = deployment.stored_fact("csrf_key").await;
     assert!(!plaintext_mark_key.starts_with(SEALED), "no key yet: stored in plaintext");
 
     let key_file = deployment.new_key_file("secret.key").await;
     let serving = deployment.serve(Some(&key_file)).await;
     assert_eq!(assert_keys_sealed(&deployment, &key_file).await, plaintext_keys, "the same keys, now sealed");
-    let mark_key = deployment.stored_fact("reauth_mark_key").await;
-    assert_eq!(open_sealed(&key_file, &mark_key, "deployment_facts:reauth_mark_key"), Some(plaintext_mark_key));
+    let mark_key = deployment.stored_fact("csrf_key").await;
+    assert_eq!(open_sealed(&key_file, &mark_key, "deployment_facts:csrf_key"), Some(plaintext_mark_key));
     assert_eq!(sign_in(&deployment, &credentials).await, kid, "signed with the same key");
     serving.stop().await;
     assert!(deployment.refused_start(None).await.contains("secret_key_file"), "now the key is needed");
