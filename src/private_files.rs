@@ -22,9 +22,18 @@ pub fn create_dir(path: &Path) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(DIR_MODE).create(path)
 }
 
-/// Creates `path` empty, 0600, unless it exists (then it is left as it is).
+/// Creates `path` empty, 0600, unless it exists: then it is left as it is,
+/// and not even opened. Closing any descriptor of a file drops every POSIX
+/// lock this process holds on it, and SQLite's connections (another `Store`
+/// of this process on the same database) hold theirs on the database file.
+/// Without them another process takes the database for unused and, closing,
+/// checkpoints it and deletes the WAL and shared-memory files those
+/// connections still read: they then never see a later commit.
 pub fn create_file_if_missing(path: &Path) -> io::Result<()> {
-    OpenOptions::new().write(true).create(true).truncate(false).mode(FILE_MODE).open(path).map(drop)
+    match OpenOptions::new().write(true).create_new(true).mode(FILE_MODE).open(path) {
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        created => created.map(drop),
+    }
 }
 
 /// Creates `path` new, 0600; an existing file is an error.

@@ -790,6 +790,49 @@ async fn any_instance_serves_any_step(backend: Backend) {
     server_b.abort();
 }
 
+/// Two servers in one process on one database (as in these tests, or in a
+/// program embedding Latch), and a user then apps added by the CLI, another
+/// process, one after the other: each instance knows each app at once.
+/// Starting the second instance must leave the first one's locks on the
+/// SQLite file in place: without them a CLI command, closing, took the
+/// database for unused and deleted the WAL and shared-memory files both
+/// instances were still reading, and their readers saw no later commit
+/// (B answered "Unknown app" for the second app).
+async fn both_instances_in_one_process_see_each_app_the_cli_adds(backend: Backend) {
+    let Some(a) = TestApp::spawn(backend).await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (b, server_b) = second_instance(&a, dir.path()).await;
+    let client = page_browser().client;
+    a.add_user("ada", PASSWORD, &[]).await;
+    for n in 1..=3 {
+        let host = format!("app{n}.example.com");
+        a.admin(&[
+            "app",
+            "add",
+            &format!("app{n}"),
+            "--name",
+            "App",
+            "--proxy",
+            "--external-url",
+            &format!("https://{host}"),
+        ])
+        .await;
+        for base in [&b, &a.base] {
+            let response = client
+                .get(format!("{base}/outpost.goauthentik.io/auth/traefik"))
+                .header("X-Forwarded-Method", "GET")
+                .header("X-Forwarded-Proto", "https")
+                .header("X-Forwarded-Host", &host)
+                .header("X-Forwarded-Uri", "/")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::FOUND, "{base} on {host}: {}", response.text().await.unwrap());
+        }
+    }
+    server_b.abort();
+}
+
 /// Drives start → sso → callback against Latch directly (the app hosts are
 /// example names that do not resolve) and returns the callback's answer.
 pub async fn sign_in_directly(latch: &TestApp, browser: &Browser, target: &str) -> reqwest::Response {
@@ -1067,6 +1110,7 @@ on_every_backend!(
     rd_outside_the_proxy_apps_is_refused_without_a_redirect,
     proxy_misconfiguration_is_named_and_traefik_is_answered,
     any_instance_serves_any_step,
+    both_instances_in_one_process_see_each_app_the_cli_adds,
     a_cookie_domain_covers_the_apps_that_share_it,
 );
 
