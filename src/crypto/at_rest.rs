@@ -13,10 +13,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
+use aws_lc_rs::aead::RandomizedNonceKey;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::aead;
 use super::secret::random_bytes;
 
 const PREFIX: &str = "sealed-v1:";
@@ -62,7 +63,7 @@ impl SecretKey {
         if bytes.len() != KEY_LEN {
             return Err(format!("it holds {} bytes; it must hold {KEY_FILE_FORMAT}", bytes.len()));
         }
-        let key = RandomizedNonceKey::new(&AES_256_GCM, &bytes).map_err(|_| "not an AES-256 key".to_owned())?;
+        let key = aead::key(&bytes).ok_or_else(|| "not an AES-256 key".to_owned())?;
         Ok(Self { path: path.to_owned(), key: Arc::new(key) })
     }
 
@@ -77,25 +78,14 @@ impl SecretKey {
 
     /// `plaintext` sealed for the row named `row`.
     pub fn seal(&self, plaintext: &str, row: &str) -> Result<String, SealError> {
-        let mut in_out = plaintext.as_bytes().to_vec();
-        let nonce =
-            self.key.seal_in_place_append_tag(Aad::from(row.as_bytes()), &mut in_out).map_err(|_| SealError::Failed)?;
-        let mut sealed = nonce.as_ref().to_vec();
-        sealed.extend_from_slice(&in_out);
+        let sealed = aead::seal(&self.key, row.as_bytes(), plaintext.as_bytes()).ok_or(SealError::Failed)?;
         Ok(format!("{PREFIX}{}", STANDARD.encode(sealed)))
     }
 
     fn open_sealed(&self, body: &str, row: &str) -> Result<String, SealError> {
         let bytes = STANDARD.decode(body).map_err(|_| SealError::WrongKey)?;
-        if bytes.len() < NONCE_LEN {
-            return Err(SealError::WrongKey);
-        }
-        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::WrongKey)?;
-        let mut in_out = ciphertext.to_vec();
-        let plaintext =
-            self.key.open_in_place(nonce, Aad::from(row.as_bytes()), &mut in_out).map_err(|_| SealError::WrongKey)?;
-        String::from_utf8(plaintext.to_vec()).map_err(|_| SealError::WrongKey)
+        let plaintext = aead::open(&self.key, row.as_bytes(), &bytes).ok_or(SealError::WrongKey)?;
+        String::from_utf8(plaintext).map_err(|_| SealError::WrongKey)
     }
 }
 

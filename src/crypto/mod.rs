@@ -1,5 +1,6 @@
 //! Randomness, hashing, password hashing, signing keys and JWS.
 
+pub mod aead;
 pub mod at_rest;
 pub mod jws;
 pub mod keys;

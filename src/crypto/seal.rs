@@ -4,47 +4,33 @@
 //! the same successor while the database (which holds hashes only) still
 //! reveals no live token.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::aead::RandomizedNonceKey;
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::secret::random_bytes;
+use super::aead;
 
 /// Separates this key derivation from every other use of the token.
 const LABEL: &[u8] = b"latch refresh token successor v1";
 
 /// AES-256-GCM key: HMAC-SHA256 keyed with `source`. The token's stored
 /// form is its SHA-256, from which this cannot be computed.
-fn key(source: &str) -> Option<LessSafeKey> {
-    let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, source.as_bytes()), LABEL);
-    UnboundKey::new(&AES_256_GCM, derived.as_ref()).ok().map(LessSafeKey::new)
+fn key(source: &str) -> Option<RandomizedNonceKey> {
+    aead::key(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, source.as_bytes()), LABEL).as_ref())
 }
 
-/// `secret` sealed under a key derived from `source`: base64url of a random
-/// 96-bit nonce followed by the ciphertext and its tag. `None` only if the
-/// cipher refuses, which a 32-byte key and a short input never cause.
+/// `secret` sealed under a key derived from `source` (`aead` layout),
+/// base64url. `None` only if the system's random number generator fails.
 pub fn seal(source: &str, secret: &str) -> Option<String> {
-    let nonce = random_bytes::<NONCE_LEN>();
-    let mut sealed = secret.as_bytes().to_vec();
-    key(source)?.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut sealed).ok()?;
-    let mut out = nonce.to_vec();
-    out.append(&mut sealed);
-    Some(URL_SAFE_NO_PAD.encode(out))
+    Some(URL_SAFE_NO_PAD.encode(aead::seal(&key(source)?, &[], secret.as_bytes())?))
 }
 
 /// The secret `seal(source, …)` produced, or `None` for any other source
 /// or altered input.
 pub fn open(source: &str, sealed: &str) -> Option<String> {
     let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
-    if bytes.len() < NONCE_LEN {
-        return None;
-    }
-    let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-    let mut in_out = ciphertext.to_vec();
-    let plain = key(source)?.open_in_place(nonce, Aad::empty(), &mut in_out).ok()?;
-    String::from_utf8(plain.to_vec()).ok()
+    String::from_utf8(aead::open(&key(source)?, &[], &bytes)?).ok()
 }
 
 #[cfg(test)]
