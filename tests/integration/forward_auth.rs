@@ -1092,6 +1092,11 @@ async fn a_cookie_another_host_planted_never_wins(backend: Backend) {
         assert_eq!(check("plain.example.com", cookies).await.unwrap().status(), StatusCode::UNAUTHORIZED);
     }
     assert_eq!(check("plain.example.com", format!("{plain}={ada}")).await.unwrap().status(), StatusCode::OK);
+    // Planted under longer paths, bob's cookies come first in the header:
+    // more of them than the check looks at must not push ada's out of
+    // sight and leave bob alone to be admitted.
+    let flood = format!("{plain}={bob}; {plain}={bob}; {plain}={bob}; {plain}={bob}; {plain}={ada}");
+    assert_eq!(check("plain.example.com", flood).await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }
 
 on_every_backend!(
