@@ -24,6 +24,10 @@ const STATE_PATH: &str = "/outpost.goauthentik.io/";
 /// More candidate cookies than this are ignored: a browser holds one per
 /// scope that covers the host, which is one or two in any sane setup.
 const MAX_CANDIDATES: usize = 4;
+/// Sign-in cookies one sign-out reads: more than a browser keeps for one
+/// domain (180 in Chromium, 50 at least by RFC 6265 §6.1), so planted
+/// cookies cannot crowd the app's own out, yet one request stays cheap.
+const MAX_SIGN_OUT_TOKENS: usize = 256;
 /// Sign-ins one browser may have in progress on one host at once (tabs,
 /// a restored session). Starting one more forgets the oldest, so the
 /// cookies a host holds, and the `Cookie` header, stay small.
@@ -117,12 +121,14 @@ pub fn session_candidates<'a>(cookie_headers: impl IntoIterator<Item = &'a str>,
 }
 
 /// Every sign-in cookie value in the request, whatever its scope: what
-/// signing out ends.
+/// signing out ends. Up to [`MAX_SIGN_OUT_TOKENS`], not [`MAX_CANDIDATES`]:
+/// cookies another host planted under longer paths come first in the
+/// header, and must not leave the app's own sign-in running.
 pub fn session_tokens<'a>(cookie_headers: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     pairs(cookie_headers)
         .filter(|(name, value)| is_session_cookie_name(name) && looks_like_token(value))
         .map(|(_, value)| value.to_owned())
-        .take(MAX_CANDIDATES)
+        .take(MAX_SIGN_OUT_TOKENS)
         .collect()
 }
 
