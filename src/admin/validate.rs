@@ -55,8 +55,14 @@ pub fn slug(value: &str) -> AdminResult<()> {
     Ok(())
 }
 
-/// RFC 6749 §3.1.2: absolute, no fragment. Stored exactly as typed, since
-/// matching is string for string.
+/// Schemes a browser runs or reads itself instead of handing the response
+/// to an app (RFC 6749 §10.6, RFC 9700 §4.1): a form_post page would post
+/// the code into them.
+const BROWSER_SCHEMES: [&str; 4] = ["javascript", "data", "vbscript", "file"];
+
+/// RFC 6749 §3.1.2: absolute, no fragment, not a scheme the browser handles
+/// itself, and no userinfo part (`http://127.0.0.1@evil.example/` names
+/// evil.example). Stored exactly as typed, since matching is string for string.
 pub fn redirect_uri(value: &str) -> AdminResult<()> {
     let parsed = url::Url::parse(value)
         .map_err(|error| AdminError::Invalid(format!("malformed redirect URI {value:?}: {error}")))?;
@@ -65,6 +71,12 @@ pub fn redirect_uri(value: &str) -> AdminResult<()> {
     }
     if parsed.cannot_be_a_base() || parsed.host_str().is_none() && matches!(parsed.scheme(), "http" | "https") {
         return refuse(format!("malformed redirect URI {value:?}: it must be an absolute URL"));
+    }
+    if BROWSER_SCHEMES.contains(&parsed.scheme()) {
+        return refuse(format!("unsafe redirect URI {value:?}: the browser would handle {}: itself", parsed.scheme()));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return refuse(format!("malformed redirect URI {value:?}: it must not contain a user name or password"));
     }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return refuse(format!("malformed redirect URI {value:?}: it contains whitespace"));
@@ -125,7 +137,16 @@ mod tests {
         assert!(redirect_uri("https://grafana.example.com/login/generic_oauth").is_ok());
         assert!(redirect_uri("http://127.0.0.1:3000/cb?x=1").is_ok());
         assert!(redirect_uri("com.example.app:/callback").is_ok());
-        for bad in ["/relative", "https://a.example/cb#frag", "not a uri", "mailto:x@y.z", "https://a.example/ c"] {
+        for bad in [
+            "/relative",
+            "https://a.example/cb#frag",
+            "not a uri",
+            "mailto:x@y.z",
+            "https://a.example/ c",
+            "javascript://a.example/%0aalert(1)",
+            "data:text/html,x",
+            "http://127.0.0.1@evil.example/cb",
+        ] {
             assert!(redirect_uri(bad).is_err(), "{bad}");
         }
     }

@@ -24,6 +24,10 @@ const STATE_PATH: &str = "/outpost.goauthentik.io/";
 /// More candidate cookies than this are ignored: a browser holds one per
 /// scope that covers the host, which is one or two in any sane setup.
 const MAX_CANDIDATES: usize = 4;
+/// Sign-in cookies one sign-out reads: more than a browser keeps for one
+/// domain (180 in Chromium, 50 at least by RFC 6265 §6.1), so planted
+/// cookies cannot crowd the app's own out, yet one request stays cheap.
+const MAX_SIGN_OUT_TOKENS: usize = 256;
 /// Sign-ins one browser may have in progress on one host at once (tabs,
 /// a restored session). Starting one more forgets the oldest, so the
 /// cookies a host holds, and the `Cookie` header, stay small.
@@ -94,27 +98,37 @@ pub struct Candidate {
 }
 
 /// The sign-in cookies in the request's `Cookie` headers that could admit
-/// to `target`, each under the name of a scope that covers it.
+/// to `target`, each under the name of a scope that covers it. None at all
+/// when there are more than [`MAX_CANDIDATES`]: the ones left unread could
+/// be the app's own, behind cookies another host planted under longer
+/// paths (which the browser sends first), and the check would then see only
+/// the planted sign-in.
 pub fn session_candidates<'a>(cookie_headers: impl IntoIterator<Item = &'a str>, target: &TargetUrl) -> Vec<Candidate> {
     let names: Vec<(String, String)> =
         covering_scopes(target).into_iter().map(|scope| (session_cookie_name(&scope), scope)).collect();
-    pairs(cookie_headers)
+    let mut found: Vec<Candidate> = pairs(cookie_headers)
         .filter(|(_, value)| looks_like_token(value))
         .filter_map(|(name, value)| {
             let (_, scope) = names.iter().find(|(expected, _)| expected == name)?;
             Some(Candidate { scope: scope.clone(), token: value.to_owned() })
         })
-        .take(MAX_CANDIDATES)
-        .collect()
+        .take(MAX_CANDIDATES + 1)
+        .collect();
+    if found.len() > MAX_CANDIDATES {
+        found.clear();
+    }
+    found
 }
 
 /// Every sign-in cookie value in the request, whatever its scope: what
-/// signing out ends.
+/// signing out ends. Up to [`MAX_SIGN_OUT_TOKENS`], not [`MAX_CANDIDATES`]:
+/// cookies another host planted under longer paths come first in the
+/// header, and must not leave the app's own sign-in running.
 pub fn session_tokens<'a>(cookie_headers: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     pairs(cookie_headers)
         .filter(|(name, value)| is_session_cookie_name(name) && looks_like_token(value))
         .map(|(_, value)| value.to_owned())
-        .take(MAX_CANDIDATES)
+        .take(MAX_SIGN_OUT_TOKENS)
         .collect()
 }
 
@@ -281,7 +295,9 @@ mod tests {
         );
         assert!(planted_lookalikes(&target, "https://kuma.lab.example.com").is_empty());
         let many = vec![format!("{origin}={TOKEN}"); 10];
-        assert_eq!(session_candidates(many.iter().map(String::as_str), &target).len(), MAX_CANDIDATES);
+        assert!(session_candidates(many.iter().map(String::as_str), &target).is_empty());
+        let some = vec![format!("{origin}={TOKEN}"); MAX_CANDIDATES];
+        assert_eq!(session_candidates(some.iter().map(String::as_str), &target).len(), MAX_CANDIDATES);
     }
 
     #[test]

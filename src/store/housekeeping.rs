@@ -6,9 +6,16 @@ const BATCH: i64 = 500;
 
 /// Expired rows, by table: `(table, key column, condition on $1 = cut-off)`.
 /// Used codes are kept past expiry for a while so that a replay is still
-/// recognized as one.
+/// recognized as one, and for as long as an access token they bought lives:
+/// that token is tied to its session only through the code, and a sign-out
+/// finds it that way (`end_session`).
 const EXPIRED: [(&str, &str, &str); 8] = [
-    ("authorization_codes", "code_hash", "expires_at < $1 - 600"),
+    (
+        "authorization_codes",
+        "code_hash",
+        "expires_at < $1 - 600 \
+       AND NOT EXISTS (SELECT 1 FROM access_tokens t WHERE t.code_hash = authorization_codes.code_hash)",
+    ),
     ("sessions", "id_hash", "expires_at < $1"),
     ("access_tokens", "jti", "expires_at < $1"),
     ("client_tokens", "jti", "expires_at < $1"),

@@ -228,6 +228,31 @@ async fn forward_auth_follows_the_apps_groups(backend: Backend) {
     assert!(!refused.status().is_redirection(), "sent on to the app: {:?}", location(&refused));
 }
 
+/// An access token from a code exchange without `offline_access` is tied to
+/// its session only through the code, so it must still die with a sign-out
+/// after housekeeping has run past the code's retention (ten minutes after
+/// its expiry), when the app's access tokens live longer than that.
+async fn a_sign_out_ends_a_long_lived_access_token_after_housekeeping(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let rp = Rp::register(&app, "web", &["--access-token-ttl", "2h"]).await;
+    let browser = Browser::new();
+    let tokens = rp.tokens(&browser, "openid profile", "ada").await;
+    let access_token = string(&tokens, "access_token");
+
+    // Housekeeping as it runs a quarter of an hour later (the clock is passed in).
+    let store = latch::store::Store::connect(&app.database_url).await.expect("store");
+    let later = latch::clock::now() + 15 * 60;
+    store.delete_expired(later, 0).await.expect("housekeeping");
+    assert_eq!(rp.introspect(access_token).await["active"], true, "alive before the sign-out");
+
+    let end_session = rp.endpoint("end_session_endpoint");
+    let page = browser.client.get(&end_session).send().await.unwrap();
+    assert_eq!(confirm_sign_out(&browser.client, &end_session, page).await.status(), StatusCode::OK);
+    let response = http().get(rp.endpoint("userinfo_endpoint")).bearer_auth(access_token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "userinfo after the sign-out");
+    rp.assert_inactive(access_token, "an access token of a signed-out session").await;
+}
+
 on_every_backend!(
     removing_a_member_stops_every_grant_and_token,
     an_apps_new_group_list_applies_to_what_was_issued,
@@ -235,4 +260,5 @@ on_every_backend!(
     a_sign_out_racing_a_code_exchange_leaves_nothing_alive,
     a_new_password_ends_sessions_and_tokens_unless_kept,
     forward_auth_follows_the_apps_groups,
+    a_sign_out_ends_a_long_lived_access_token_after_housekeeping,
 );

@@ -214,7 +214,33 @@ async fn list_and_show_commands_print_json(backend: Backend) {
     refused(&app.latch(&["app", "show", "nope", "--json"], None).await, "show an unknown app");
 }
 
+/// A redirect URI that a browser would run or read rather than deliver a
+/// code to (`javascript:`, `data:`, `file:`; with `response_mode=form_post`
+/// the code would be posted to it), or one whose apparent host is a userinfo
+/// part hiding the real one, is refused at `app add` and `app update`.
+async fn a_redirect_uri_a_browser_would_run_or_that_hides_its_host_is_refused(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    app.admin(&["app", "add", "web", "--name", "Web", "--redirect-uri", CALLBACK]).await;
+    for bad in [
+        "javascript://app.example.com/%0aalert(document.domain)",
+        "JavaScript:alert(1)//x",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript://app.example.com/x",
+        "file:///etc/passwd",
+        "http://127.0.0.1:8080@evil.example/cb",
+        "https://app.example.com:pw@evil.example/cb",
+    ] {
+        let line = refused(&app.latch(&["app", "add", "x", "--name", "X", "--redirect-uri", bad], None).await, bad);
+        assert!(line.contains("redirect URI"), "{bad}: {line}");
+        refused(&app.latch(&["app", "update", "web", "--redirect-uri", bad], None).await, bad);
+    }
+    assert_eq!(slugs(&app).await, vec!["web".to_owned()]);
+    let shown = json(&app, &["app", "show", "web", "--json"]).await;
+    assert_eq!(shown["redirect_uris"], serde_json::json!([CALLBACK]), "{shown}");
+}
+
 on_every_backend!(
+    a_redirect_uri_a_browser_would_run_or_that_hides_its_host_is_refused,
     duplicate_username_or_slug_is_refused_and_changes_nothing,
     unknown_group_or_malformed_redirect_uri_writes_nothing,
     app_add_json_has_exactly_the_credentials,

@@ -1092,6 +1092,30 @@ async fn a_cookie_another_host_planted_never_wins(backend: Backend) {
         assert_eq!(check("plain.example.com", cookies).await.unwrap().status(), StatusCode::UNAUTHORIZED);
     }
     assert_eq!(check("plain.example.com", format!("{plain}={ada}")).await.unwrap().status(), StatusCode::OK);
+    // Planted under longer paths, bob's cookies come first in the header:
+    // more of them than the check looks at must not push ada's out of
+    // sight and leave bob alone to be admitted.
+    let flood = format!("{plain}={bob}; {plain}={bob}; {plain}={bob}; {plain}={bob}; {plain}={ada}");
+    assert_eq!(check("plain.example.com", flood).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    // Signing out with planted cookies ahead of the app's own still ends
+    // ada's sign-in, not only the planted ones.
+    let junk: Vec<String> = (0..4).map(|n| format!("{plain}={n:0>43}")).collect();
+    let cookies = format!("{}; {plain}={ada}", junk.join("; "));
+    let sign_out = latch.url("/outpost.goauthentik.io/sign_out");
+    let client = crate::common::http();
+    let html = client.get(&sign_out).header("Cookie", &cookies).send().await.unwrap().text().await.unwrap();
+    let action = crate::common::unescape_html(html.split("action=\"").nth(1).unwrap().split('"').next().unwrap());
+    let token = crate::common::hidden_input(&html, "csrf_token").unwrap();
+    let response = client
+        .post(latch.url(&action))
+        .header("Cookie", &cookies)
+        .form(&[("csrf_token", token.as_str()), ("latch_logout", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "the sign-out form");
+    let response = check("plain.example.com", format!("{plain}={ada}")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "ada's sign-in outlived the sign-out");
 }
 
 on_every_backend!(
