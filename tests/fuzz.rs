@@ -28,7 +28,7 @@ use latch::crypto::jws;
 use latch::crypto::keys::{SigningAlg, SigningKey};
 use latch::login::safe_next;
 use latch::oidc::client_auth::parse_basic;
-use latch::oidc::params::{ParamError, Params, has_control_character, shown_name};
+use latch::oidc::params::{ParamError, Params, decode_pairs, has_control_character, shown_name};
 use latch::oidc::redirect_uri::explain_mismatch;
 use latch::web::cookies;
 use proptest::prelude::*;
@@ -206,7 +206,7 @@ proptest! {
     #[test]
     fn encoded_parameters_round_trip_through_params(pairs in pairs()) {
         let encoded = serde_urlencoded::to_string(&pairs).expect("encode");
-        let decoded: Vec<(String, String)> = serde_urlencoded::from_bytes(encoded.as_bytes()).expect("decode");
+        let decoded = decode_pairs(encoded.as_bytes()).expect("an encoded form of text decodes");
         prop_assert_eq!(&decoded, &pairs);
         match Params::from_pairs(decoded) {
             Ok(params) => {
@@ -222,6 +222,7 @@ proptest! {
                 let really = pairs.iter().any(|(name, _)| shown_name(name) == repeated && times(name) >= 2);
                 prop_assert!(really, "{} was not repeated", repeated);
             }
+            Err(ParamError::NotUtf8) => prop_assert!(false, "text decoded as non-UTF-8"),
             Err(ParamError::ControlCharacter(name)) => {
                 let refused = pairs.iter().any(|(sent, value)| {
                     shown_name(sent) == name && (has_control_character("", sent) || has_control_character(sent, value))

@@ -15,6 +15,29 @@ pub enum ParamError {
     Repeated(String),
     #[error("the parameter {0} contains a control character")]
     ControlCharacter(String),
+    #[error("a parameter is not UTF-8 text once percent-decoded")]
+    NotUtf8,
+}
+
+/// The pairs of an `application/x-www-form-urlencoded` body or a query
+/// (`+` is a space, `%XX` a byte). Unlike a lossy decoder, which would turn
+/// bytes that are not UTF-8 into U+FFFD and leave a request that is then
+/// refused for some other, misleading reason, this names the cause.
+pub fn decode_pairs(raw: &[u8]) -> Result<Vec<(String, String)>, ParamError> {
+    raw.split(|byte| *byte == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let mut parts = pair.splitn(2, |byte| *byte == b'=');
+            let name = decode_component(parts.next().unwrap_or_default())?;
+            Ok((name, decode_component(parts.next().unwrap_or_default())?))
+        })
+        .collect()
+}
+
+fn decode_component(raw: &[u8]) -> Result<String, ParamError> {
+    let plus_as_space: Vec<u8> = raw.iter().map(|byte| if *byte == b'+' { b' ' } else { *byte }).collect();
+    let decoded = percent_encoding::percent_decode(&plus_as_space).decode_utf8().map_err(|_| ParamError::NotUtf8)?;
+    Ok(decoded.into_owned())
 }
 
 /// Parameters whose values may span lines: JSON (OIDC Core §5.5 `claims`)
@@ -92,6 +115,15 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forms_decode_exactly_or_name_bytes_that_are_not_text() {
+        let pairs = decode_pairs(b"a=1+2&b=%C3%A9%26&&c&=v").unwrap();
+        let expected = [("a", "1 2"), ("b", "é&"), ("c", ""), ("", "v")];
+        assert_eq!(pairs, expected.map(|(name, value)| (name.to_owned(), value.to_owned())));
+        assert_eq!(decode_pairs(b"client_id=%FF"), Err(ParamError::NotUtf8));
+        assert_eq!(decode_pairs(&[b'a', b'=', 0xFF]), Err(ParamError::NotUtf8));
+    }
 
     fn pair(name: &str, value: &str) -> (String, String) {
         (name.to_owned(), value.to_owned())

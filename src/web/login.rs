@@ -17,7 +17,7 @@ use crate::clock;
 use crate::login::csrf::CsrfKey;
 use crate::login::{LoginError, safe_next};
 use crate::metrics::LoginOutcome;
-use crate::oidc::params::Params;
+use crate::oidc::params::{Params, decode_pairs};
 use crate::oidc::reauth::demands_sign_in;
 
 /// The CSRF cookie lives as long as a person may reasonably take to sign in.
@@ -25,7 +25,8 @@ const CSRF_MAX_AGE: i64 = 60 * 60;
 
 /// The query or form; a repeated field or a control character is a 400 page.
 fn params(raw: &[u8]) -> Result<Params, WebError> {
-    Params::from_pairs(serde_urlencoded::from_bytes(raw).unwrap_or_default())
+    decode_pairs(raw)
+        .and_then(Params::from_pairs)
         .map_err(|error| WebError::page(StatusCode::BAD_REQUEST, "Invalid sign-in request", error.to_string()))
 }
 

@@ -21,12 +21,12 @@ use crate::oidc::claims::scope_description;
 use crate::oidc::client_auth::parse_basic;
 use crate::oidc::end_session::LogoutOutcome;
 use crate::oidc::error::{ErrorCode, OAuthError, ProtocolError};
-use crate::oidc::params::{Params, has_control_character};
+use crate::oidc::params::{Params, decode_pairs, has_control_character};
 use crate::store::{App, SessionUser};
 use crate::text::printable;
 
-fn form_pairs(raw: &[u8]) -> Vec<(String, String)> {
-    serde_urlencoded::from_bytes(raw).unwrap_or_default()
+fn form_pairs(raw: &[u8]) -> Result<Vec<(String, String)>, String> {
+    decode_pairs(raw).map_err(|error| error.to_string())
 }
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -45,7 +45,7 @@ fn form_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, 
     };
     let media_type = value.to_str().map(|value| value.split(';').next().unwrap_or_default().trim());
     match media_type {
-        Ok(media_type) if media_type.eq_ignore_ascii_case(FORM) => Ok(form_pairs(body)),
+        Ok(media_type) if media_type.eq_ignore_ascii_case(FORM) => form_pairs(body),
         Ok(media_type) => Err(format!("the request body is {media_type}; it must be sent as {FORM}")),
         Err(_) => Err(format!("the Content-Type header is not ASCII; the request body must be sent as {FORM}")),
     }
@@ -56,7 +56,8 @@ pub async fn authorize_get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
-    let pairs = form_pairs(query.unwrap_or_default().as_bytes());
+    let pairs = form_pairs(query.unwrap_or_default().as_bytes())
+        .map_err(|why| WebError::page(StatusCode::BAD_REQUEST, "Invalid request", why))?;
     if pairs.iter().any(|(name, _)| name == CONSENT_FIELD) {
         return Err(WebError::page(StatusCode::BAD_REQUEST, "Invalid request", "Consent must be given with the form."));
     }
@@ -228,7 +229,8 @@ pub async fn end_session_get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
-    let mut pairs = form_pairs(query.unwrap_or_default().as_bytes());
+    let mut pairs = form_pairs(query.unwrap_or_default().as_bytes())
+        .map_err(|why| WebError::page(StatusCode::BAD_REQUEST, "Invalid sign-out request", why))?;
     // Only the confirmation form, posted with its CSRF token, confirms.
     take(&mut pairs, LOGOUT_FIELD);
     end_session(state, requester, slug, &headers, pairs, false).await
@@ -321,7 +323,11 @@ pub async fn userinfo(
 /// refusal names its cause.
 fn bearer_token(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Result<String, WebError> {
     let invalid = |description: String| WebError::Bearer(Some(OAuthError::new(ErrorCode::InvalidRequest, description)));
-    if form_pairs(query.unwrap_or_default().as_bytes()).iter().any(|(name, _)| name == "access_token") {
+    if form_pairs(query.unwrap_or_default().as_bytes())
+        .unwrap_or_default()
+        .iter()
+        .any(|(name, _)| name == "access_token")
+    {
         return Err(invalid(
             "access_token in the URL query is not accepted; send it in the Authorization header".into(),
         ));

@@ -15,6 +15,8 @@ use crate::on_every_backend;
 use crate::relying_party::{CALLBACK, Rp, http, server, string, token_error, token_ok};
 
 /// The `error_description` of a token-endpoint-style error, which must contain `cause`.
+const FORM: &str = "application/x-www-form-urlencoded";
+
 async fn described(response: reqwest::Response, status: StatusCode, error: &str, cause: &str) {
     let body = token_error(response, status, error).await;
     let description = body["error_description"].as_str().unwrap_or_default();
@@ -43,6 +45,13 @@ async fn bodies_that_are_not_forms_are_named(backend: Backend) {
         let response =
             post().header("content-type", "multipart/form-data; boundary=x").body("--x--").send().await.unwrap();
         described(response, StatusCode::BAD_REQUEST, "invalid_request", "multipart/form-data").await;
+        // Bytes that are not UTF-8 once decoded are named, not replaced and
+        // then refused for a missing parameter.
+        let not_text = [&b"grant_type=client_credentials&token=%FF"[..], &b"grant_type=\xff&token=\xff"[..]];
+        for body in not_text {
+            let response = post().header("content-type", FORM).body(body.to_vec()).send().await.unwrap();
+            described(response, StatusCode::BAD_REQUEST, "invalid_request", "not UTF-8").await;
+        }
     }
     // A form with a charset is a form.
     let response = http()
