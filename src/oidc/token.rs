@@ -189,9 +189,9 @@ impl Provider {
             RotationOutcome::ScopeRefused => {
                 return client_error(ErrorCode::InvalidScope, "a refresh cannot widen the granted scope");
             }
-            RotationOutcome::Replayed => {
-                tracing::warn!(app = %app.slug, "refresh token replayed; its family was revoked");
-                let actor = Actor { app: Some(&app.slug), ..Default::default() };
+            RotationOutcome::Replayed { username } => {
+                tracing::warn!(app = %app.slug, %username, "refresh token replayed; its family was revoked");
+                let actor = Actor { username: Some(&username), app: Some(&app.slug), ..Default::default() };
                 self.auditor.record("refresh_token_reuse", &actor, Some("family revoked".into()));
                 return refused();
             }

@@ -65,8 +65,8 @@ pub enum RotationOutcome {
     Repeated { grant: RefreshGrant, successor_sealed: String },
     /// A spent token presented outside the grace window, or one older than
     /// the immediately previous: its whole family is now revoked
-    /// (RFC 9700 §4.14.2).
-    Replayed,
+    /// (RFC 9700 §4.14.2). `username`: whose tokens those were.
+    Replayed { username: String },
     /// Unknown, expired, another client's, its family revoked, or its user
     /// may not use the app now; nothing changed.
     NotFound,
@@ -198,13 +198,14 @@ impl Store {
             None => match Self::repeatable(&mut transaction, &rotation, repeat_since, now).await? {
                 Some((family_id, sealed)) => (family_id, Some(sealed)),
                 None => {
-                    let Some(family_id) = Self::replayed_family(&mut transaction, &rotation, repeat_since).await?
+                    let Some((family_id, username)) =
+                        Self::replayed_family(&mut transaction, &rotation, repeat_since).await?
                     else {
                         return Ok(RotationOutcome::NotFound);
                     };
                     Self::revoke_family_in(&mut transaction, &family_id, now).await?;
                     transaction.commit().await?;
-                    return Ok(RotationOutcome::Replayed);
+                    return Ok(RotationOutcome::Replayed { username });
                 }
             },
         };
@@ -310,9 +311,10 @@ impl Store {
         transaction: &mut Transaction<'_, Any>,
         rotation: &Rotation<'_>,
         since: UnixTime,
-    ) -> StoreResult<Option<String>> {
+    ) -> StoreResult<Option<(String, String)>> {
         let row = sqlx::query(
-            "SELECT r.family_id FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
+            "SELECT r.family_id, u.username FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
+             JOIN users u ON u.id = f.user_id \
              WHERE r.token_hash = $1 AND f.app_id = $2 AND r.used_at IS NOT NULL \
              AND NOT (r.used_at > $3 AND EXISTS (SELECT 1 FROM refresh_tokens s \
                                                  WHERE s.token_hash = r.successor_hash AND s.used_at IS NULL))",
@@ -322,7 +324,7 @@ impl Store {
         .bind(since)
         .fetch_optional(&mut **transaction)
         .await?;
-        Ok(row.map(|row| row.try_get("family_id")).transpose()?)
+        Ok(row.map(|row| Ok::<_, sqlx::Error>((row.try_get("family_id")?, row.try_get("username")?))).transpose()?)
     }
 
     /// Revokes a family: its refresh tokens and every access token it bought.

@@ -408,6 +408,8 @@ async fn concurrent_repeats_get_one_successor_and_are_no_replay(backend: Backend
     token_error(rp.refresh(&token).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
     let events = audit_until(&app, |events| count(events, "refresh_token_reuse") > 0).await;
     assert_eq!(count(&events, "refresh_token_reuse"), 1, "a genuine replay is audited once");
+    let replay = events.iter().find(|event| event["kind"] == "refresh_token_reuse").unwrap();
+    assert_eq!(replay["username"], "ada", "the replay names whose tokens were revoked: {replay}");
 }
 
 on_every_backend!(
