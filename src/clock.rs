@@ -8,3 +8,25 @@ pub type UnixTime = i64;
 pub fn now() -> UnixTime {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_secs() as i64).unwrap_or(0)
 }
+
+/// The time one server runs by: the wall clock plus an offset. Every
+/// request reads it once (`now`) and passes the value down. The offset is
+/// zero in production; tests move one server's clock forward (`advance`)
+/// instead of sleeping through a lifetime, and other servers in the same
+/// process keep their own time.
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    offset: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Clock {
+    /// Unix seconds on this clock.
+    pub fn now(&self) -> UnixTime {
+        now().saturating_add(self.offset.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Moves this clock `seconds` ahead, for every later `now`.
+    pub fn advance(&self, seconds: i64) {
+        self.offset.fetch_add(seconds, std::sync::atomic::Ordering::Relaxed);
+    }
+}

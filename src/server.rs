@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::audit::Auditor;
-use crate::clock;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::connections::{self, ConnectionLimits};
 use crate::crypto::keys::KeyError;
@@ -58,6 +58,7 @@ pub struct Server {
     metrics_router: Option<axum::Router>,
     limits: ConnectionLimits,
     store: Store,
+    clock: Clock,
     background: Vec<JoinHandle<()>>,
     audit_writer: JoinHandle<()>,
 }
@@ -82,7 +83,8 @@ impl Server {
     /// port before choosing the public URL.
     pub async fn with_listener(config: &Config, listener: TcpListener) -> Result<Self, StartError> {
         let store = Store::connect_with(&config.database_url, config.secret_key.clone()).await?;
-        let keys = Arc::new(Keys::load(&store, clock::now()).await?);
+        let clock = Clock::default();
+        let keys = Arc::new(Keys::load(&store, clock.now()).await?);
         let (auditor, audit_writer) = Auditor::start(store.clone());
         let provider = Provider::new(
             store.clone(),
@@ -100,6 +102,7 @@ impl Server {
         let limits = Limits::from_config(&config.throttle);
         let authenticator = Authenticator::new(store.clone(), hasher, config.session_ttl, limits);
         let state = AppState {
+            clock: clock.clone(),
             provider: Arc::new(provider),
             authenticator: Arc::new(authenticator),
             cookies: CookiePolicy::for_public_url(&config.public_url),
@@ -113,8 +116,8 @@ impl Server {
         };
         let separate_metrics = config.metrics_listen.is_some();
         let background = vec![
-            tokio::spawn(refresh_keys(keys, store.clone())),
-            tokio::spawn(housekeeping(store.clone(), config.event_retention)),
+            tokio::spawn(refresh_keys(keys, store.clone(), clock.clone())),
+            tokio::spawn(housekeeping(store.clone(), config.event_retention, clock.clone())),
         ];
         Ok(Self {
             listener,
@@ -123,9 +126,15 @@ impl Server {
             metrics_router: separate_metrics.then(|| metrics_router(state)),
             limits: config.connections.within_open_files(connections::open_files_limit()),
             store,
+            clock,
             background,
             audit_writer,
         })
+    }
+
+    /// The clock this server runs by; moving it moves every request's time.
+    pub fn clock(&self) -> Clock {
+        self.clock.clone()
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -178,22 +187,22 @@ async fn bind(address: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(address).await.map_err(|source| StartError::Listen { address, source })
 }
 
-async fn refresh_keys(keys: Arc<Keys>, store: Store) {
+async fn refresh_keys(keys: Arc<Keys>, store: Store, clock: Clock) {
     let mut interval = tokio::time::interval(KEY_REFRESH_INTERVAL);
     loop {
         interval.tick().await;
-        if let Err(error) = keys.refresh(&store, clock::now()).await {
+        if let Err(error) = keys.refresh(&store, clock.now()).await {
             tracing::warn!(%error, "could not refresh signing keys");
         }
     }
 }
 
-async fn housekeeping(store: Store, event_retention: Duration) {
+async fn housekeeping(store: Store, event_retention: Duration, clock: Clock) {
     let retention = i64::try_from(event_retention.as_secs()).unwrap_or(i64::MAX);
     let mut interval = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     loop {
         interval.tick().await;
-        let now = clock::now();
+        let now = clock.now();
         match store.delete_expired(now, now.saturating_sub(retention)).await {
             Ok(0) => {}
             Ok(deleted) => tracing::debug!(deleted, "expired rows deleted"),

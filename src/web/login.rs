@@ -13,7 +13,6 @@ use super::oidc::current_session;
 use super::ops::Requester;
 use super::pages::{LoginPage, MessagePage, render};
 use super::{AppState, redirect};
-use crate::clock;
 use crate::login::csrf::CsrfKey;
 use crate::login::{LoginError, safe_next};
 use crate::metrics::LoginOutcome;
@@ -41,7 +40,7 @@ pub async fn form(
     // forward-auth step that nginx rewrote onto the app's host comes here.)
     // Without a `next`, the form stays, to sign in as someone else.
     let continuing = query.get("next").is_some();
-    if continuing && !demands_sign_in(next) && current_session(&state, &headers, clock::now()).await?.is_some() {
+    if continuing && !demands_sign_in(next) && current_session(&state, &headers, state.clock.now()).await?.is_some() {
         return Ok(redirect(next));
     }
     Ok(show_form(&state, &headers, StatusCode::OK, next, query.get("login_hint").unwrap_or_default(), None))
@@ -105,7 +104,7 @@ pub async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let now = clock::now();
+    let now = state.clock.now();
     let form = params(&body)?;
     let next = safe_next(form.get("next"));
     let username = form.get("username").unwrap_or_default();
@@ -137,7 +136,7 @@ pub async fn submit(
 
 /// Where a person lands after signing in with nowhere else to go.
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
-    let signed_in = current_session(&state, &headers, clock::now()).await?.is_some();
+    let signed_in = current_session(&state, &headers, state.clock.now()).await?.is_some();
     if !signed_in {
         return Ok(redirect("/login"));
     }

@@ -22,6 +22,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use self::refusal::{ErrorFormat, Refusals};
 
 use crate::audit::Auditor;
+use crate::clock::Clock;
 use crate::config::IpNet;
 use crate::login::Authenticator;
 use crate::metrics::Metrics;
@@ -31,6 +32,8 @@ use crate::store::Store;
 
 #[derive(Clone)]
 pub struct AppState {
+    /// The time this server runs by (`clock::Clock`).
+    pub clock: Clock,
     pub provider: Arc<Provider>,
     pub authenticator: Arc<Authenticator>,
     /// How Latch's own cookies are named and marked.

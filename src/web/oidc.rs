@@ -15,7 +15,6 @@ use super::login::{csrf_posted, csrf_token_for};
 use super::ops::Requester;
 use super::pages::{ConsentPage, FORM_POST_SCRIPT, FormPostPage, LogoutPage, MessagePage, form_post_csp, render};
 use super::{AppState, redirect};
-use crate::clock;
 use crate::oidc::authorize::{AuthorizeOutcome, ConsentDecision, ResponseMode};
 use crate::oidc::claims::scope_description;
 use crate::oidc::client_auth::parse_basic;
@@ -100,7 +99,7 @@ async fn authorize(
     pairs: Vec<(String, String)>,
     decision: Option<ConsentDecision>,
 ) -> Result<Response, WebError> {
-    let now = clock::now();
+    let now = state.clock.now();
     let session = current_session(&state, headers, now).await?;
     let outcome = state.provider.authorize(Params::from_pairs(pairs), session.as_ref(), decision, now).await?;
     Ok(match outcome {
@@ -197,7 +196,7 @@ fn no_store(mut response: Response) -> Response {
 }
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
-    let now = clock::now();
+    let now = state.clock.now();
     let (app, params, basic_auth) = authenticated(&state, &headers, &body).await?;
     let response = state.provider.token(&app, &params, now).await.map_err(WebError::token(basic_auth))?;
     state.metrics.token_issued(params.get("grant_type").unwrap_or_default());
@@ -205,14 +204,14 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
 }
 
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
-    let now = clock::now();
+    let now = state.clock.now();
     let (app, params, basic_auth) = authenticated(&state, &headers, &body).await?;
     state.provider.revoke(&app, &params, now).await.map_err(WebError::token(basic_auth))?;
     Ok(no_store(StatusCode::OK.into_response()))
 }
 
 pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
-    let now = clock::now();
+    let now = state.clock.now();
     let (app, params, basic_auth) = authenticated(&state, &headers, &body).await?;
     if app.is_public() {
         let error = OAuthError::new(ErrorCode::InvalidClient, "introspection requires a confidential client");
@@ -265,7 +264,7 @@ async fn end_session(
     pairs: Vec<(String, String)>,
     confirmed: bool,
 ) -> Result<Response, WebError> {
-    let now = clock::now();
+    let now = state.clock.now();
     let params = Params::from_pairs(pairs.clone())
         .map_err(|error| WebError::page(StatusCode::BAD_REQUEST, "Invalid sign-out request", error.to_string()))?;
     let slug = known_slug(&slug)
@@ -310,7 +309,7 @@ pub async fn userinfo(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let now = clock::now();
+    let now = state.clock.now();
     let token = bearer_token(&headers, query.as_deref(), &body)?;
     let claims = state.provider.userinfo(&token, now).await.map_err(WebError::bearer)?;
     let mut response = Json(claims).into_response();

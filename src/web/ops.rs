@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::InFormat;
-use crate::clock;
 use crate::config::IpNet;
 use crate::metrics::RequestLabels;
 
@@ -80,14 +79,18 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let sessions =
-        match tokio::time::timeout(Duration::from_secs(2), state.store.count_active_sessions(clock::now())).await {
-            Ok(Ok(count)) => count,
-            _ => {
-                state.metrics.database_error();
-                -1
-            }
-        };
+    let sessions = match tokio::time::timeout(
+        Duration::from_secs(2),
+        state.store.count_active_sessions(state.clock.now()),
+    )
+    .await
+    {
+        Ok(Ok(count)) => count,
+        _ => {
+            state.metrics.database_error();
+            -1
+        }
+    };
     let (connections, idle) = state.store.pool_usage();
     let body = state.metrics.render(sessions, connections, idle);
     ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()

@@ -16,7 +16,6 @@ use super::error::{InFormat, WebError};
 use super::oidc::current_session;
 use super::ops::Requester;
 use super::pages::{LogoutPage, MessagePage, render};
-use crate::clock;
 use crate::oidc::params::check_form;
 use crate::proxy::cookie::{self, ProxyCookie};
 use crate::proxy::navigation::{X_FORWARDED_METHOD, X_ORIGINAL_METHOD, is_navigation};
@@ -65,7 +64,7 @@ fn query_value(query: Option<&str>, name: &str) -> Option<String> {
 
 async fn decide(state: &AppState, target: &TargetUrl, headers: &HeaderMap) -> Result<Decision, WebError> {
     let candidates = cookie::session_candidates(cookie_headers(headers), target);
-    Ok(state.forward_auth.check(target, &candidates, clock::now()).await?)
+    Ok(state.forward_auth.check(target, &candidates, state.clock.now()).await?)
 }
 
 /// Whether the request a proxy asks about is a page navigation: its own
@@ -164,7 +163,7 @@ async fn start(
     }
     let rd = target::rd_from_query(query.as_deref().unwrap_or_default());
     let in_progress = cookie::state_cookies(cookie_headers(&headers));
-    let started = state.forward_auth.start(rd.as_deref(), &in_progress, clock::now()).await?;
+    let started = state.forward_auth.start(rd.as_deref(), &in_progress, state.clock.now()).await?;
     Ok(no_store((set_cookies(&started.cookies), Redirect::to(&started.location)).into_response()))
 }
 
@@ -175,7 +174,7 @@ async fn sso(
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
     check_query(query.as_deref())?;
-    let now = clock::now();
+    let now = state.clock.now();
     let session = current_session(&state, &headers, now).await?;
     let (rd, sso_state) = (query_value(query.as_deref(), "rd"), query_value(query.as_deref(), "state"));
     let outcome = state.forward_auth.sso(rd.as_deref(), sso_state.as_deref(), session.as_ref(), now).await?;
@@ -201,7 +200,7 @@ async fn callback(
     check_query(query.as_deref())?;
     let code = query_value(query.as_deref(), "code");
     let in_progress = cookie::state_cookies(cookie_headers(&headers));
-    let signed_in = state.forward_auth.callback(code.as_deref(), &in_progress, clock::now()).await?;
+    let signed_in = state.forward_auth.callback(code.as_deref(), &in_progress, state.clock.now()).await?;
     state.auditor.record("proxy_sign_in", &requester.actor(None, Some(&signed_in.app_slug)), None);
     Ok(no_store((set_cookies(&signed_in.cookies), Redirect::to(&signed_in.location)).into_response()))
 }
@@ -232,7 +231,7 @@ async fn sign_out(
     let names = cookie::session_cookie_names(cookie_headers(&headers));
     let confirmation = query_value(std::str::from_utf8(&body).ok(), CONFIRMATION_FIELD)
         .or_else(|| query_value(query.as_deref(), CONFIRMATION_FIELD));
-    let signed_out = state.forward_auth.sign_out(&tokens, &names, confirmation.as_deref(), clock::now()).await?;
+    let signed_out = state.forward_auth.sign_out(&tokens, &names, confirmation.as_deref(), state.clock.now()).await?;
     if signed_out.sessions_ended > 0 {
         state.auditor.record("proxy_sign_out", &requester.actor(None, None), None);
     }

@@ -176,6 +176,8 @@ pub struct TestApp {
     pub base: String,
     pub database_url: String,
     pub backend: Backend,
+    /// The server's clock: `clock.advance(seconds)` instead of sleeping.
+    pub clock: latch::clock::Clock,
     server: JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -212,10 +214,11 @@ impl TestApp {
         };
         let config = args.load().expect("config");
         let server = latch::server::Server::with_listener(&config, listener).await.expect("server starts");
+        let clock = server.clock();
         let server = tokio::spawn(async move {
             server.run(std::future::pending()).await.expect("server runs");
         });
-        Some(Self { base, database_url, backend, server, _dir: dir })
+        Some(Self { base, database_url, backend, clock, server, _dir: dir })
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1033,7 +1033,7 @@ async fn the_login_page_lets_a_signed_in_browser_through(backend: Backend) {
     // Without a `next`, the form stays: to sign in as someone else.
     assert_eq!(browser.client.get(latch.url("/login")).send().await.unwrap().status(), StatusCode::OK);
     // prompt=login sends the browser to the login page, which asks.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    latch.clock.advance(1);
     let mut params = code_request(&credentials.client_id, CALLBACK, "s");
     params.push(("prompt", "login"));
     let response = browser.client.get(latch.authorize_url(&params)).send().await.unwrap();

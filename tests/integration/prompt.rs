@@ -4,8 +4,6 @@
 //! carries `iss` equal to the discovered issuer (checked by `Rp::callback`
 //! on each one).
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 
 use crate::common::{Backend, Browser, absolute, query_param};
@@ -74,7 +72,7 @@ async fn prompt_login_asks_for_the_password_again(backend: Backend) {
     let rp = Rp::register(&app, "web", &[]).await;
     let browser = Browser::new();
     let first = id_claims(&rp, &rp.code(&browser, &rp.request("openid", "one"), "ada").await).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.clock.advance(1);
 
     let params = with(rp.request("openid", "two"), &[("prompt", "login")]);
     let landing = open(&browser, &app.base, &rp.authorize_url(&params)).await;
@@ -94,7 +92,7 @@ async fn max_age_1_after_2_seconds_asks_for_the_password(backend: Backend) {
     let rp = Rp::register(&app, "web", &[]).await;
     let browser = Browser::new();
     let first = id_claims(&rp, &rp.code(&browser, &rp.request("openid", "one"), "ada").await).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.clock.advance(2);
 
     // A silent request cannot satisfy max_age with an old session.
     let silent = with(rp.request("openid", "quiet"), &[("max_age", "1"), ("prompt", "none")]);
@@ -238,7 +236,7 @@ async fn a_request_cannot_claim_its_own_reauthentication(backend: Backend) {
     let rp = Rp::register(&app, "web", &[]).await;
     let browser = Browser::new();
     rp.code(&browser, &rp.request("openid", "one"), "ada").await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.clock.advance(2);
 
     for demand in [("prompt", "login"), ("max_age", "1")] {
         let params = with(rp.request("openid", "step-up"), &[demand, ("latch_reauth", "0")]);

@@ -49,7 +49,7 @@ async fn refresh_rotates_and_keeps_the_identity(backend: Backend) {
     assert!(first_claims.nonce().is_some());
 
     // A refresh one second later: a new iat, everything else the same.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.clock.advance(1);
     let second = client.exchange_refresh_token(&first_refresh).unwrap().request_async(&http).await.expect("refresh");
     assert_eq!(second.token_type().as_ref(), "bearer");
     assert!(second.expires_in().is_some_and(|lifetime| lifetime.as_secs() > 0));
@@ -218,7 +218,6 @@ async fn refresh_tokens_expire_after_the_apps_lifetime(backend: Backend) {
     let sliding = Rp::register(&app, "sliding", &["--refresh-token-ttl", "10s"]).await;
     let browser = Browser::new();
     let expiring = short.tokens(&browser, OFFLINE, "ada").await;
-    let issued = std::time::Instant::now();
     let introspected = short.introspect(refresh_token(&expiring)).await;
     assert_eq!(introspected["active"], true, "{introspected}");
     let lifetime = introspected["exp"].as_i64().unwrap() - introspected["iat"].as_i64().unwrap();
@@ -227,13 +226,14 @@ async fn refresh_tokens_expire_after_the_apps_lifetime(backend: Backend) {
     // Sliding: each rotation starts a new lifetime.
     let tokens = sliding.tokens(&browser, OFFLINE, "ada").await;
     let first = sliding.introspect(refresh_token(&tokens)).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.clock.advance(1);
     let refreshed = token_ok(sliding.refresh(refresh_token(&tokens)).await).await;
     let second = sliding.introspect(refresh_token(&refreshed)).await;
     assert_eq!(second["exp"].as_i64().unwrap() - second["iat"].as_i64().unwrap(), 10, "{second}");
     assert!(second["exp"].as_i64() > first["exp"].as_i64(), "{first} then {second}");
 
-    tokio::time::sleep(Duration::from_millis(2100).saturating_sub(issued.elapsed())).await;
+    // Three seconds after it was issued, the 2 s refresh token has expired.
+    app.clock.advance(2);
     short.assert_inactive(refresh_token(&expiring), "an expired refresh token").await;
     token_error(short.refresh(refresh_token(&expiring)).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
 }
@@ -347,7 +347,7 @@ async fn reuse_outside_the_grace_window_revokes_the_family(backend: Backend) {
     // A one-second window: a repeat after it is a replay.
     let first = short.tokens(&Browser::new(), OFFLINE, "ada").await;
     let second = token_ok(short.refresh(refresh_token(&first)).await).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.clock.advance(2);
     token_error(short.refresh(refresh_token(&first)).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
     token_error(short.refresh(refresh_token(&second)).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
 

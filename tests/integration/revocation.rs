@@ -1,8 +1,6 @@
 //! Token revocation (RFC 7009) and introspection (RFC 7662): each client
 //! authenticates and may only touch its own tokens.
 
-use std::time::Duration;
-
 use openidconnect::{AccessToken, TokenIntrospectionResponse};
 use reqwest::StatusCode;
 
@@ -224,7 +222,7 @@ async fn introspection_of_an_expired_access_token_is_exactly_inactive(backend: B
     let rp = Rp::register(&app, "web", &["--access-token-ttl", "1s"]).await;
     let tokens = rp.tokens(&Browser::new(), "openid", "ada").await;
     assert_eq!(tokens["expires_in"], 1);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.clock.advance(2);
     rp.assert_inactive(string(&tokens, "access_token"), "an expired access token").await;
 }
 
