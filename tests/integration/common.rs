@@ -191,6 +191,8 @@ pub struct Options {
     /// speaks plain HTTP there): for what Latch does differently under
     /// https, such as its cookies, seen in the headers it sends.
     pub https_public_url: bool,
+    pub login_max_failures: Option<&'static str>,
+    pub login_lockout: Option<&'static str>,
 }
 
 impl TestApp {
@@ -210,6 +212,8 @@ impl TestApp {
             data_dir: Some(dir.path().display().to_string()),
             code_ttl: options.code_ttl.map(Into::into),
             access_token_ttl: options.access_token_ttl.map(Into::into),
+            login_max_failures: options.login_max_failures.map(Into::into),
+            login_lockout: options.login_lockout.map(Into::into),
             ..Default::default()
         };
         let config = args.load().expect("config");

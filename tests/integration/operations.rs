@@ -27,7 +27,8 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
 use crate::common::{
-    Backend, alert_text, drop_postgres_database, fresh_database, hidden_input, location, query_param, run_latch,
+    Backend, Options, TestApp, alert_text, drop_postgres_database, fresh_database, hidden_input, location, query_param,
+    run_latch,
 };
 use crate::on_every_backend;
 use crate::relying_party::confirm_sign_out;
@@ -587,19 +588,21 @@ async fn sign_ins_dropped_mid_check_free_their_slots(backend: Backend) {
 on_every_backend!(sign_ins_dropped_mid_check_free_their_slots);
 
 /// The lock ends by itself after `LATCH_LOGIN_LOCKOUT`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lock_ends_by_itself() {
-    let site = Site::sqlite().await;
-    site.add_user("ada").await;
-    let latch = site.start(&[("LATCH_LOGIN_MAX_FAILURES", "2"), ("LATCH_LOGIN_LOCKOUT", "3s")]).await;
+async fn a_lock_ends_by_itself(backend: Backend) {
+    let options = Options { login_max_failures: Some("2"), login_lockout: Some("3s"), ..Default::default() };
+    let Some(latch) = TestApp::spawn_with(backend, options).await else { return };
+    latch.add_user("ada", PASSWORD, &[]).await;
     let wrong = attempt(&latch.base, "ada", "guess 1").await;
     attempt(&latch.base, "ada", "guess 2").await.assert_refused_like(&wrong, "a wrong guess");
-    let locked_at = Instant::now();
     attempt(&latch.base, "ada", PASSWORD).await.assert_refused_like(&wrong, "the right password during the lock");
+    latch.clock.advance(2);
+    attempt(&latch.base, "ada", PASSWORD).await.assert_refused_like(&wrong, "the right password 2 s into the lock");
     // Locks end on a whole second: 3 s after the lock at the latest.
-    tokio::time::sleep(Duration::from_millis(4200).saturating_sub(locked_at.elapsed())).await;
+    latch.clock.advance(2);
     attempt(&latch.base, "ada", PASSWORD).await.assert_signed_in("after the lockout");
 }
+
+on_every_backend!(a_lock_ends_by_itself);
 
 /// Failures from one address add up across usernames; `X-Forwarded-For`
 /// from a peer that is not a trusted proxy is ignored (rotating it does not
