@@ -17,8 +17,10 @@ struct Header<'a> {
 pub const ID_TOKEN_TYP: &str = "JWT";
 /// `typ` of an access token (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// `typ` of a logout token (Back-Channel Logout 1.0 §2.4).
+pub const LOGOUT_TOKEN_TYP: &str = "logout+jwt";
 
-/// `typ` is `JWT` for ID tokens and `at+jwt` for access tokens (RFC 9068).
+/// `typ` is one of the `*_TYP` constants: the kind of token.
 pub fn sign(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
     let header = Header { alg: key.alg().as_str(), typ, kid: key.kid() };
     let header = serde_json::to_vec(&header).map_err(|_| KeyError::Sign)?;

@@ -21,7 +21,7 @@ pub fn scope_description(scope: &str) -> &'static str {
     }
 }
 
-pub const SUPPORTED_CLAIMS: [&str; 17] = [
+pub const SUPPORTED_CLAIMS: [&str; 18] = [
     "iss",
     "sub",
     "aud",
@@ -31,6 +31,7 @@ pub const SUPPORTED_CLAIMS: [&str; 17] = [
     "nonce",
     "at_hash",
     "azp",
+    "sid",
     "name",
     "given_name",
     "family_name",

@@ -2,6 +2,7 @@
 //! parsed inputs, the store and the clock. Nothing here knows about HTTP.
 
 pub mod authorize;
+pub mod backchannel_logout;
 pub mod claims;
 pub mod client_auth;
 pub mod discovery;
@@ -20,10 +21,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::Auditor;
+use crate::clock::UnixTime;
 use crate::config::PublicUrl;
+use crate::crypto::keys::{KeyError, SigningAlg};
 use crate::crypto::signing_threads::SigningThreads;
 use crate::store::Store;
-use keyring::Keys;
+use error::ProtocolResult;
+use keyring::{KeyRing, Keys};
 
 pub struct Provider {
     store: Store,
@@ -70,6 +74,22 @@ impl Provider {
     /// Authentik spells it, so an app's existing config only changes host.
     pub fn issuer(&self, slug: &str) -> String {
         self.public_url.join(&format!("/application/o/{slug}/"))
+    }
+
+    /// The key ring and the `kid` of the key new tokens of `alg` are signed
+    /// with at `now`. Errors with `KeyError::UnknownAlg` when there is none.
+    async fn signing_key(&self, alg: SigningAlg, now: UnixTime) -> ProtocolResult<(Arc<KeyRing>, String)> {
+        let mut keys = self.keys.current();
+        if keys.signing_key(alg, now).is_none() {
+            // A key made moments ago (an app switched to a new algorithm)
+            // may not have reached this instance's periodic reload yet.
+            self.keys.refresh(&self.store, now).await?;
+            keys = self.keys.current();
+        }
+        let Some(kid) = keys.signing_key(alg, now).map(|key| key.kid().to_owned()) else {
+            return Err(KeyError::UnknownAlg(alg.as_str().to_owned()).into());
+        };
+        Ok((keys, kid))
     }
 }
 

@@ -53,6 +53,8 @@ struct Issue<'a> {
     jti: String,
     auth_time: Option<UnixTime>,
     nonce: Option<&'a str>,
+    /// The session's public id, for the ID token (Back-Channel Logout §2.1).
+    sid: Option<&'a str>,
     refresh_token: Option<String>,
 }
 
@@ -129,6 +131,7 @@ impl Provider {
                 jti,
                 auth_time: Some(grant.auth_time),
                 nonce: grant.nonce.as_deref(),
+                sid: grant.sid.as_deref(),
                 refresh_token: grant.offline.then_some(refresh_token),
             },
             now,
@@ -209,6 +212,7 @@ impl Provider {
                 jti,
                 auth_time: Some(grant.auth_time),
                 nonce: None,
+                sid: grant.sid.as_deref(),
                 refresh_token: Some(refresh_token),
             },
             now,
@@ -236,7 +240,7 @@ impl Provider {
         let expires_at = now + self.access_token_ttl(app);
         self.store.insert_client_token(&jti, &app.id, &scope, now, expires_at).await?;
         self.issue(
-            Issue { app, user: None, scope: &scope, jti, auth_time: None, nonce: None, refresh_token: None },
+            Issue { app, user: None, scope: &scope, jti, auth_time: None, nonce: None, sid: None, refresh_token: None },
             now,
         )
         .await
@@ -245,16 +249,7 @@ impl Provider {
     async fn issue(&self, issue: Issue<'_>, now: UnixTime) -> ProtocolResult<Issued> {
         let app = issue.app;
         let alg = SigningAlg::parse(&app.options.signing_alg)?;
-        let mut keys = self.keys.current();
-        if keys.signing_key(alg, now).is_none() {
-            // A key made moments ago (an app switched to a new algorithm)
-            // may not have reached this instance's periodic reload yet.
-            self.keys.refresh(&self.store, now).await?;
-            keys = self.keys.current();
-        }
-        let Some(key) = keys.signing_key(alg, now) else {
-            return Err(KeyError::UnknownAlg(alg.as_str().to_owned()).into());
-        };
+        let (keys, kid) = self.signing_key(alg, now).await?;
         let expires_in = self.access_token_ttl(app);
         let subject = issue.user.map_or_else(|| app.client_id.clone(), |user| user.id.clone());
         let access_claims = AccessTokenClaims {
@@ -271,7 +266,6 @@ impl Provider {
             Some(user) if has_scope(issue.scope, "openid") => Some(self.id_token_claims(&issue, user, now)),
             _ => None,
         };
-        let kid = key.kid().to_owned();
         let (access_token, id_token) = self
             .signing
             .run(move || {
@@ -311,6 +305,9 @@ impl Provider {
         }
         if let Some(nonce) = issue.nonce {
             claims.insert("nonce".into(), json!(nonce));
+        }
+        if let Some(sid) = issue.sid {
+            claims.insert("sid".into(), json!(sid));
         }
         claims
     }

@@ -30,6 +30,9 @@ pub struct AppOptions {
     /// Seconds a rotated refresh token may be presented again and get the
     /// same successor (a retry, a second tab); 0 disables.
     pub refresh_token_reuse_grace: i64,
+    /// Where the app is told, server to server, that a session it received
+    /// tokens in has ended (Back-Channel Logout 1.0); `None`: it is not told.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// About a minute, as Amazon Cognito's retry grace period: long enough for a
@@ -47,6 +50,7 @@ impl Default for AppOptions {
             client_credentials: false,
             post_logout_redirect_uris: Vec::new(),
             refresh_token_reuse_grace: DEFAULT_REFRESH_TOKEN_REUSE_GRACE,
+            backchannel_logout_uri: None,
         }
     }
 }
@@ -89,7 +93,8 @@ pub(super) const LINK_APP_GROUP: &str =
     "INSERT INTO app_groups (app_id, group_id) SELECT $1, id FROM groups WHERE name = $2 ON CONFLICT DO NOTHING";
 
 const APP_COLUMNS: &str = "id, slug, name, client_id, client_secret_hash, redirect_uris, code_ttl, access_token_ttl, \
-     refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, refresh_token_reuse_grace";
+     refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, refresh_token_reuse_grace, \
+     backchannel_logout_uri";
 
 fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
     Ok(AppOptions {
@@ -101,6 +106,7 @@ fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
         client_credentials: row.try_get::<i64, _>("client_credentials")? != 0,
         post_logout_redirect_uris: decode_list(&row.try_get::<String, _>("post_logout_redirect_uris")?)?,
         refresh_token_reuse_grace: row.try_get("refresh_token_reuse_grace")?,
+        backchannel_logout_uri: row.try_get("backchannel_logout_uri")?,
     })
 }
 
@@ -134,7 +140,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO apps (id, slug, name, client_id, client_secret_hash, redirect_uris, created_at, code_ttl, \
              access_token_ttl, refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, \
-             refresh_token_reuse_grace) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             refresh_token_reuse_grace, backchannel_logout_uri) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&id)
         .bind(&app.slug)
@@ -151,6 +158,7 @@ impl Store {
         .bind(i64::from(app.options.client_credentials))
         .bind(encode_list(&app.options.post_logout_redirect_uris))
         .bind(app.options.refresh_token_reuse_grace)
+        .bind(&app.options.backchannel_logout_uri)
         .execute(&mut *transaction)
         .await
         .map_err(StoreError::on_unique("app", &app.slug))?;
@@ -200,7 +208,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT a.slug, a.name, a.client_id, a.client_secret_hash, a.redirect_uris, a.code_ttl, a.access_token_ttl, \
              a.refresh_token_ttl, a.consent, a.signing_alg, a.client_credentials, a.post_logout_redirect_uris, \
-             a.refresh_token_reuse_grace, g.name AS group_name, pa.external_url FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
+             a.refresh_token_reuse_grace, a.backchannel_logout_uri, g.name AS group_name, pa.external_url FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
              LEFT JOIN app_groups ag ON ag.app_id = a.id LEFT JOIN groups g ON g.id = ag.group_id \
              ORDER BY a.slug, g.name",
         )
@@ -244,7 +252,7 @@ impl Store {
         let updated = sqlx::query(
             "UPDATE apps SET code_ttl = $1, access_token_ttl = $2, refresh_token_ttl = $3, consent = $4, signing_alg = $5, \
              client_credentials = $6, post_logout_redirect_uris = $7, redirect_uris = COALESCE($8, redirect_uris), \
-             refresh_token_reuse_grace = $9 WHERE slug = $10 RETURNING id",
+             refresh_token_reuse_grace = $9, backchannel_logout_uri = $10 WHERE slug = $11 RETURNING id",
         )
         .bind(options.code_ttl)
         .bind(options.access_token_ttl)
@@ -255,6 +263,7 @@ impl Store {
         .bind(encode_list(&options.post_logout_redirect_uris))
         .bind(redirect_uris.map(encode_list))
         .bind(options.refresh_token_reuse_grace)
+        .bind(&options.backchannel_logout_uri)
         .bind(slug)
         .fetch_optional(&mut *transaction)
         .await?;

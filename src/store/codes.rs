@@ -43,6 +43,9 @@ pub struct CodeGrant {
     pub auth_time: UnixTime,
     /// Whether a refresh token was recorded.
     pub offline: bool,
+    /// The public `sid` of the session the code was issued in (`None` for
+    /// a session older than `sid`s).
+    pub sid: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -117,20 +120,30 @@ impl Store {
             nonce: row.try_get("nonce")?,
             auth_time: row.try_get("auth_time")?,
             offline: row.try_get::<i64, _>("offline")? != 0,
+            sid: None,
         };
         let session_hash: String = row.try_get("session_hash")?;
         // Pin the session row until commit: a sign-out racing this exchange
         // then either ends the session first (and nothing is issued) or
-        // waits, and revokes what this transaction issued.
-        let pinned = sqlx::query("UPDATE sessions SET expires_at = expires_at WHERE id_hash = $1 AND expires_at > $2")
-            .bind(&session_hash)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
-        if pinned.rows_affected() == 0 {
+        // waits, and revokes what this transaction issued (and notifies the
+        // app, recorded below).
+        let pinned = sqlx::query(
+            "UPDATE sessions SET expires_at = expires_at WHERE id_hash = $1 AND expires_at > $2 RETURNING sid",
+        )
+        .bind(&session_hash)
+        .bind(now)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let Some(pinned) = pinned else {
             transaction.rollback().await?;
             return Ok(None);
-        }
+        };
+        let grant = CodeGrant { sid: pinned.try_get("sid")?, ..grant };
+        sqlx::query("INSERT INTO session_apps (session_hash, app_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(&session_hash)
+            .bind(redemption.app_id)
+            .execute(&mut *transaction)
+            .await?;
         let family_id = if grant.offline {
             let family = &redemption.family;
             Self::insert_family(&mut transaction, family, redemption.app_id, &grant, &session_hash, now).await?;

@@ -1,7 +1,9 @@
 use sqlx::Row;
 
+use super::logout_notices::EndedSessions;
 use super::{Store, StoreResult};
 use crate::clock::UnixTime;
+use crate::crypto::random_token;
 
 /// A live sign-in session and the active user it belongs to.
 #[derive(Debug, Clone)]
@@ -14,6 +16,8 @@ pub struct SessionUser {
 }
 
 impl Store {
+    /// Records a new session, with a fresh random `sid` (the identifier ID
+    /// and logout tokens name it by; the cookie's hash never leaves Latch).
     pub async fn create_session(
         &self,
         id_hash: &str,
@@ -21,11 +25,12 @@ impl Store {
         auth_time: UnixTime,
         expires_at: UnixTime,
     ) -> StoreResult<()> {
-        sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, expires_at, sid) VALUES ($1, $2, $3, $4, $5)")
             .bind(id_hash)
             .bind(user_id)
             .bind(auth_time)
             .bind(expires_at)
+            .bind(random_token())
             .execute(&mut *self.write().await?)
             .await?;
         Ok(())
@@ -83,10 +88,12 @@ impl Store {
 
     /// Ends a session: the row goes, and so does everything issued from it
     /// (refresh token families, and every access token of the session's
-    /// code exchanges and refreshes).
+    /// code exchanges and refreshes); the apps it gave tokens to are due a
+    /// logout notice.
     pub async fn end_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<()> {
         let mut lease = self.write().await?;
         let mut transaction = lease.begin().await?;
+        Self::enqueue_logout_notices(&mut transaction, EndedSessions::One, id_hash, now).await?;
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *transaction).await?;
         sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE session_hash = $2 AND revoked_at IS NULL")
             .bind(now)

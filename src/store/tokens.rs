@@ -51,6 +51,8 @@ pub struct RefreshGrant {
     pub user_id: String,
     pub scope: String,
     pub auth_time: UnixTime,
+    /// The public `sid` of the session the family was issued in, while it lasts.
+    pub sid: Option<String>,
 }
 
 #[derive(Debug)]
@@ -209,10 +211,13 @@ impl Store {
                 }
             },
         };
-        let family = sqlx::query("SELECT user_id, scope, auth_time FROM token_families WHERE id = $1")
-            .bind(&family_id)
-            .fetch_one(&mut *transaction)
-            .await?;
+        let family = sqlx::query(
+            "SELECT f.user_id, f.scope, f.auth_time, s.sid FROM token_families f \
+             LEFT JOIN sessions s ON s.id_hash = f.session_hash WHERE f.id = $1",
+        )
+        .bind(&family_id)
+        .fetch_one(&mut *transaction)
+        .await?;
         let Some(scope) = narrow(&family.try_get::<String, _>("scope")?) else {
             transaction.rollback().await?;
             return Ok(RotationOutcome::ScopeRefused);
@@ -221,6 +226,7 @@ impl Store {
             user_id: family.try_get("user_id")?,
             scope,
             auth_time: family.try_get("auth_time")?,
+            sid: family.try_get("sid")?,
             family_id,
         };
         if successor_sealed.is_none() {

@@ -2,6 +2,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use super::logout_notices::EndedSessions;
 use super::tokens::live_access_token;
 use super::{Store, StoreError, StoreResult};
 use crate::clock::UnixTime;
@@ -112,8 +113,10 @@ impl Store {
     }
 
     /// Ends every session of the user, revokes every refresh token family
-    /// and every access token of theirs. Returns how many sessions ended.
+    /// and every access token of theirs, and enqueues the apps' logout
+    /// notices. Returns how many sessions ended.
     async fn end_sessions_of(transaction: &mut Transaction<'_, Any>, user_id: &str, now: UnixTime) -> StoreResult<u64> {
+        Self::enqueue_logout_notices(transaction, EndedSessions::OfUser, user_id, now).await?;
         let ended =
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **transaction).await?;
         sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
