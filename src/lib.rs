@@ -3,6 +3,8 @@
 //! Layers, outermost first: `cli` (parsing, anyhow at the edge), `web` (axum
 //! handlers and the one place errors become responses), `oidc`, `proxy` and
 //! `login` (protocol logic, no HTTP), `store` (the database, no protocol), `crypto`.
+//! `logout_delivery` is the one outbound HTTP client: it delivers the logout
+//! notices the store keeps, with tokens the `oidc` provider mints.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::await_holding_lock)]
 
 pub mod admin;
@@ -13,6 +15,7 @@ pub mod config;
 pub mod connections;
 pub mod crypto;
 pub mod login;
+pub mod logout_delivery;
 pub mod metrics;
 pub mod oidc;
 pub mod private_files;

@@ -17,6 +17,7 @@ use crate::crypto::random_token;
 use crate::crypto::signing_threads::SigningThreads;
 use crate::login::csrf::CsrfKey;
 use crate::login::{Authenticator, Limits};
+use crate::logout_delivery::{self, DeliveryError};
 use crate::metrics::Metrics;
 use crate::oidc::error::InternalError;
 use crate::oidc::keyring::Keys;
@@ -36,6 +37,8 @@ pub enum StartError {
     Password(#[from] PasswordError),
     #[error("cannot start the signing threads: {0}")]
     Signing(#[from] KeyError),
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
 }
@@ -86,7 +89,7 @@ impl Server {
         let clock = Clock::default();
         let keys = Arc::new(Keys::load(&store, clock.now()).await?);
         let (auditor, audit_writer) = Auditor::start(store.clone());
-        let provider = Provider::new(
+        let provider = Arc::new(Provider::new(
             store.clone(),
             keys.clone(),
             config.public_url.clone(),
@@ -97,13 +100,16 @@ impl Server {
             },
             auditor.clone(),
             SigningThreads::start()?,
-        );
+        ));
+        let (logout_delivery, delivery_worker) =
+            logout_delivery::start(store.clone(), provider.clone(), auditor.clone(), clock.clone())?;
         let hasher = PasswordHasher::for_this_machine()?;
         let limits = Limits::from_config(&config.throttle);
         let authenticator = Authenticator::new(store.clone(), hasher, config.session_ttl, limits);
         let state = AppState {
             clock: clock.clone(),
-            provider: Arc::new(provider),
+            provider,
+            logout_delivery,
             authenticator: Arc::new(authenticator),
             cookies: CookiePolicy::for_public_url(&config.public_url),
             csrf: Arc::new(CsrfKey::new(store.deployment_secret("csrf_key", &random_token()).await?.as_bytes())),
@@ -118,6 +124,7 @@ impl Server {
         let background = vec![
             tokio::spawn(refresh_keys(keys, store.clone(), clock.clone())),
             tokio::spawn(housekeeping(store.clone(), config.event_retention, clock.clone())),
+            delivery_worker,
         ];
         Ok(Self {
             listener,

@@ -237,6 +237,10 @@ pub struct AppOptionArgs {
     /// retry) and get the same successor, e.g. 60s; 0 disables. Default 60s.
     #[arg(long)]
     pub refresh_token_reuse_grace: Option<String>,
+    /// Where Latch POSTs a logout token when a session the app received
+    /// tokens in ends (OpenID Connect Back-Channel Logout); "" removes it.
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl AppOptionArgs {
@@ -268,6 +272,14 @@ impl AppOptionArgs {
                 validate::redirect_uri(uri)?;
             }
             options.post_logout_redirect_uris = self.post_logout_redirect_uris.clone();
+        }
+        match self.backchannel_logout_uri.as_deref() {
+            Some("") => options.backchannel_logout_uri = None,
+            Some(uri) => {
+                validate::backchannel_logout_uri(uri)?;
+                options.backchannel_logout_uri = Some(uri.to_owned());
+            }
+            None => {}
         }
         Ok(options)
     }

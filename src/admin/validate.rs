@@ -84,6 +84,32 @@ pub fn redirect_uri(value: &str) -> AdminResult<()> {
     Ok(())
 }
 
+/// A back-channel logout URI: an absolute http or https URL (plain http
+/// is normal for an app on a private network or loopback), which Latch
+/// POSTs to exactly as given, query included; no fragment, no user name or
+/// password. Unlike OIDC Back-Channel Logout §2.2 it need not share its
+/// origin with a redirect URI: the operator registers it, and an app's
+/// backend is often reached at another address than the browser uses.
+pub fn backchannel_logout_uri(value: &str) -> AdminResult<()> {
+    let malformed = |why: &str| refuse(format!("malformed back-channel logout URI {value:?}: {why}"));
+    let Ok(parsed) = url::Url::parse(value) else {
+        return malformed("it must be an absolute http or https URL");
+    };
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return malformed("it must be an absolute http or https URL");
+    }
+    if parsed.fragment().is_some() {
+        return malformed("it must not have a #fragment");
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return malformed("it must not contain a user name or password");
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return malformed("it contains whitespace");
+    }
+    Ok(())
+}
+
 /// A lifetime such as `60s`, `5m` or `30d`, in whole seconds.
 pub fn lifetime(flag: &str, value: &str) -> AdminResult<i64> {
     match humantime::parse_duration(value) {

@@ -35,6 +35,8 @@ pub struct AppState {
     /// The time this server runs by (`clock::Clock`).
     pub clock: Clock,
     pub provider: Arc<Provider>,
+    /// Wakes the back-channel logout worker after a session ends here.
+    pub logout_delivery: crate::logout_delivery::DeliveryWake,
     pub authenticator: Arc<Authenticator>,
     /// How Latch's own cookies are named and marked.
     pub cookies: cookies::CookiePolicy,

@@ -297,6 +297,7 @@ async fn end_session(
         }
     };
     if let Some(session) = &session {
+        state.logout_delivery.wake();
         state.auditor.record("logout", &requester.actor(Some(&session.username), Some(slug)), None);
     }
     let clear = state.cookies.build(cookies::SESSION, "", 0);

@@ -233,6 +233,7 @@ async fn sign_out(
         .or_else(|| query_value(query.as_deref(), CONFIRMATION_FIELD));
     let signed_out = state.forward_auth.sign_out(&tokens, &names, confirmation.as_deref(), state.clock.now()).await?;
     if signed_out.sessions_ended > 0 {
+        state.logout_delivery.wake();
         state.auditor.record("proxy_sign_out", &requester.actor(None, None), None);
     }
     let page = MessagePage {
