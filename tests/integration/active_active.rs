@@ -27,6 +27,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::backchannel_logout::{Answer, EVENT, Receiver};
 use crate::common::{Backend, drop_postgres_database, fresh_database, hidden_input, location, query_param, run_latch};
 
 const CALLBACK: &str = "https://app.example.com/oauth2/callback";
@@ -1278,6 +1279,42 @@ async fn losing_the_database_answers_503_and_recovers_without_a_restart() {
         assert!(errors.is_empty(), "cut under load: answers other than 503 among the 5xx: {errors:?}\n{}", latch.log());
     }
     assert!(latch.is_running());
+}
+
+/// 9. Back-channel logout outlives the instance that took it up: A claims
+///    the notice of a sign-out on A and is killed while the app has not
+///    answered; once A's claim runs out (15 s), B delivers the notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_notice_whose_instance_dies_is_delivered_by_the_other() {
+    let Some(mut cluster) = Cluster::start().await else { return };
+    let receiver = Receiver::start().await;
+    receiver.answer(Answer::Hang);
+    let uri = receiver.url("/logout");
+    cluster.deployment.admin(&["app", "update", SLUG, "--backchannel-logout-uri", &uri], None).await;
+    let (rp, a) = (cluster.rp.clone(), cluster.a.base.clone());
+    let mut seen = Vec::new();
+    let session = sign_in(&rp.http, &a, "ada").await;
+    let authorized = expect_ok(rp.authorize(&a, &session, &mut seen).await, "authorize");
+    let tokens = expect_ok(rp.exchange(&a, &authorized, &mut seen).await, "token");
+    let signed_out = rp
+        .http
+        .get(format!("{a}/application/o/{SLUG}/end-session/"))
+        .query(&[("id_token_hint", &tokens.id_token)])
+        .header(COOKIE, session_cookie(&session))
+        .send()
+        .await
+        .expect("end-session");
+    assert_eq!(signed_out.status(), StatusCode::OK);
+    receiver.wait_for("/logout", 1).await;
+    cluster.a.sigkill();
+    cluster.a.wait_exit().await;
+
+    let delivered = receiver.wait_for_within("/logout", 2, Duration::from_secs(40)).await;
+    let claims = jwt_payload(delivered[1].logout_token());
+    let id_claims = tokens.id_claims();
+    assert_eq!((&claims["sub"], &claims["sid"]), (&id_claims["sub"], &id_claims["sid"]), "{}", cluster.logs());
+    assert!(claims["events"].get(EVENT).is_some(), "{claims}");
+    assert!(cluster.b.log().contains("back-channel logout delivered"), "{}", cluster.logs());
 }
 
 /// 10. SQLite: a `latch serve` process and admin commands run beside it on

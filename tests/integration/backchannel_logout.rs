@@ -115,6 +115,10 @@ impl Receiver {
     /// The deliveries to `target` once there are `count` of them; fails
     /// after `ARRIVAL`.
     pub async fn wait_for(&self, target: &str, count: usize) -> Vec<Delivery> {
+        self.wait_for_within(target, count, ARRIVAL).await
+    }
+
+    pub async fn wait_for_within(&self, target: &str, count: usize, limit: Duration) -> Vec<Delivery> {
         let started = Instant::now();
         loop {
             let to_target: Vec<Delivery> =
@@ -123,7 +127,7 @@ impl Receiver {
                 return to_target;
             }
             assert!(
-                started.elapsed() < ARRIVAL,
+                started.elapsed() < limit,
                 "{count} deliveries to {target} expected, got {to_target:?} (all: {:?})",
                 self.deliveries()
             );
