@@ -204,9 +204,10 @@ impl Provider {
         if app.options.consent == ConsentMode::Implicit {
             return Ok(false);
         }
-        let granted = self.store.consented_scope(&session.user_id, &app.id).await?;
-        Ok(!granted
-            .is_some_and(|granted| known_scopes(&request.scope).into_iter().all(|scope| has_scope(&granted, scope))))
+        let Some(granted) = self.store.consented_scope(&session.user_id, &app.id).await? else {
+            return Ok(true);
+        };
+        Ok(!known_scopes(&request.scope).into_iter().all(|scope| has_scope(&granted, scope)))
     }
 }
 
