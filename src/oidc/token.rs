@@ -68,9 +68,9 @@ impl Provider {
         let Some(grant_type) = params.get("grant_type") else {
             return client_error(ErrorCode::InvalidRequest, "grant_type is required");
         };
-        let grant_type: GrantType = grant_type
-            .parse()
-            .map_err(|unknown| OAuthError::new(ErrorCode::UnsupportedGrantType, format!("{unknown}")))?;
+        let grant_type = grant_type
+            .parse::<GrantType>()
+            .map_err(|unknown| OAuthError::new(ErrorCode::UnsupportedGrantType, unknown.to_string()))?;
         let issued = self.grant(grant_type, app, params, now).await?;
         let actor = Actor { username: issued.username.as_deref(), app: Some(&app.slug), ..Default::default() };
         self.auditor.record("tokens_issued", &actor, Some(grant_type.to_string()));
