@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::Provider;
 use super::error::ProtocolResult;
 use crate::clock::UnixTime;
-use crate::crypto::keys::{KeyError, SigningAlg};
+use crate::crypto::keys::KeyError;
 use crate::crypto::{jws, random_token};
 use crate::store::LogoutNotice;
 
@@ -40,8 +40,7 @@ impl Provider {
     /// ID tokens (its algorithm, the deployment's current key of it, header
     /// `typ: logout+jwt`). Errors when the key cannot be found or used.
     pub async fn logout_token(&self, notice: &LogoutNotice, now: UnixTime) -> ProtocolResult<String> {
-        let alg = SigningAlg::parse(&notice.signing_alg)?;
-        let (keys, kid) = self.signing_key(alg, now).await?;
+        let (keys, kid) = self.signing_key(notice.signing_alg, now).await?;
         let claims = LogoutClaims {
             iss: self.issuer(&notice.app_slug),
             aud: notice.client_id.clone(),

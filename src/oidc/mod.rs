@@ -8,6 +8,7 @@ pub mod client_auth;
 pub mod discovery;
 pub mod end_session;
 pub mod error;
+mod grant;
 pub mod id_token_hint;
 pub mod keyring;
 pub mod params;
@@ -16,6 +17,7 @@ pub mod redirect_uri;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;
+pub mod values;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,7 +79,7 @@ impl Provider {
     }
 
     /// The key ring and the `kid` of the key new tokens of `alg` are signed
-    /// with at `now`. Errors with `KeyError::UnknownAlg` when there is none.
+    /// with at `now`. Errors with `KeyError::NoKey` when there is none.
     async fn signing_key(&self, alg: SigningAlg, now: UnixTime) -> ProtocolResult<(Arc<KeyRing>, String)> {
         let mut keys = self.keys.current();
         if keys.signing_key(alg, now).is_none() {
@@ -87,7 +89,7 @@ impl Provider {
             keys = self.keys.current();
         }
         let Some(kid) = keys.signing_key(alg, now).map(|key| key.kid().to_owned()) else {
-            return Err(KeyError::UnknownAlg(alg.as_str().to_owned()).into());
+            return Err(KeyError::NoKey(alg).into());
         };
         Ok((keys, kid))
     }

@@ -6,8 +6,10 @@
 
 use sqlx::{Any, Row, Transaction};
 
+use super::apps::parse_column;
 use super::{Store, StoreResult};
 use crate::clock::UnixTime;
+use crate::crypto::keys::SigningAlg;
 use crate::crypto::random_token;
 
 /// One claimed notice: what an attempt to deliver it needs.
@@ -24,7 +26,7 @@ pub struct LogoutNotice {
     pub created_at: UnixTime,
     pub app_slug: String,
     pub client_id: String,
-    pub signing_alg: String,
+    pub signing_alg: SigningAlg,
     /// Where to deliver; `None` when the app's URI was removed since.
     pub uri: Option<String>,
 }
@@ -122,12 +124,11 @@ impl Store {
                     created_at: row.try_get("created_at")?,
                     app_slug: row.try_get("slug")?,
                     client_id: row.try_get("client_id")?,
-                    signing_alg: row.try_get("signing_alg")?,
+                    signing_alg: parse_column(row, "signing_alg")?,
                     uri: row.try_get("backchannel_logout_uri")?,
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+            .collect()
     }
 
     /// Removes a delivered (or abandoned) notice, if this attempt still
