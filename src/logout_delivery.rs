@@ -162,12 +162,15 @@ impl Worker {
     }
 
     /// Claims as many due notices as there are free slots and starts an
-    /// attempt at each.
+    /// attempt at each; the slots of notices not found are given back.
     async fn claim_due(&self) {
         let free = self.slots.available_permits();
         if free == 0 {
             return;
         }
+        let Ok(mut slots) = self.slots.clone().try_acquire_many_owned(u32::try_from(free).unwrap_or(1)) else {
+            return;
+        };
         let now = self.clock.now();
         let notices = match self.store.claim_logout_notices(now, now + LEASE, free).await {
             Ok(notices) => notices,
@@ -177,7 +180,7 @@ impl Worker {
             }
         };
         for notice in notices {
-            let Ok(slot) = self.slots.clone().try_acquire_owned() else { return };
+            let Some(slot) = slots.split(1) else { return };
             let worker = self.clone();
             tokio::spawn(async move {
                 worker.attempt(notice).await;
