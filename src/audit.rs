@@ -38,12 +38,19 @@ pub fn event(kind: &str, actor: &Actor<'_>, detail: Option<String>, at: UnixTime
     AuditEvent {
         at,
         kind: recorded(kind),
+        actor: None,
         username: actor.username.map(recorded),
         app: actor.app.map(recorded),
         ip: actor.ip.map(recorded),
         user_agent: actor.user_agent.map(recorded),
         detail: detail.as_deref().map(recorded),
     }
+}
+
+/// An event about a change someone made (an admin command, the admin
+/// console): `event`, and `by` names who made it.
+pub fn change_event(kind: &str, by: &str, about: &Actor<'_>, detail: Option<String>, at: UnixTime) -> AuditEvent {
+    AuditEvent { actor: Some(bounded(by, MAX_RECORDED_CHARS).into_owned()), ..event(kind, about, detail, at) }
 }
 
 impl Auditor {
