@@ -3,17 +3,20 @@
 use crate::admin::AppOptionChanges;
 
 /// Per-app settings, shared by `app add` and `app update`; on update, only
-/// what is given changes.
+/// what is given changes. The lifetimes have ids of their own: clap keys
+/// values by id, and the deployment-wide defaults in `ConfigArgs` use the
+/// plain names (`--default-code-ttl`), so a shared id would hand an app's
+/// `--code-ttl` to the deployment setting as well.
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct AppOptionArgs {
     /// Lifetime of this app's authorization codes, e.g. 60s.
-    #[arg(long)]
+    #[arg(long, id = "app_code_ttl")]
     pub code_ttl: Option<String>,
     /// Lifetime of this app's access and ID tokens, e.g. 5m.
-    #[arg(long)]
+    #[arg(long, id = "app_access_token_ttl")]
     pub access_token_ttl: Option<String>,
     /// Lifetime of this app's refresh tokens (sliding), e.g. 30d.
-    #[arg(long)]
+    #[arg(long, id = "app_refresh_token_ttl")]
     pub refresh_token_ttl: Option<String>,
     /// implicit: no consent page (your own apps); explicit: ask each user once.
     #[arg(long, value_parser = ["implicit", "explicit"])]

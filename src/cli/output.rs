@@ -172,7 +172,7 @@ pub fn proxy_settings(settings: &ProxySettings, json: bool) -> OutputResult {
 }
 
 /// One `name value` line per field of a JSON object; lists space-separated,
-/// `null` as `none`.
+/// `null` as `none` when that is not empty.
 fn fields(value: &serde_json::Value, width: usize, none: &str) -> OutputResult {
     let Some(fields) = value.as_object() else { return Ok(()) };
     for (key, value) in fields {
