@@ -2,7 +2,8 @@
 //! stored `AppOptions`.
 
 use super::{AdminError, AdminResult, validate};
-use crate::store::AppOptions;
+use crate::crypto::keys::SigningAlg;
+use crate::store::{AppOptions, ConsentMode};
 
 /// Settings shared by `app add` and `app update`; on update, only what is
 /// given changes. Lifetimes are text such as `60s`, `5m` or `30d`, parsed
@@ -13,10 +14,8 @@ pub struct AppOptionChanges {
     pub code_ttl: Option<String>,
     pub access_token_ttl: Option<String>,
     pub refresh_token_ttl: Option<String>,
-    /// `implicit` (no consent page) or `explicit` (ask each user once).
-    pub consent: Option<String>,
-    /// `RS256`, `ES256` or `EdDSA`.
-    pub signing_alg: Option<String>,
+    pub consent: Option<ConsentMode>,
+    pub signing_alg: Option<SigningAlg>,
     /// Allow the client credentials grant (confidential apps only).
     pub client_credentials: Option<bool>,
     /// Replaces the list when not empty.
@@ -38,11 +37,11 @@ impl AppOptionChanges {
         if let Some(grace) = &self.refresh_token_reuse_grace {
             options.refresh_token_reuse_grace = validate::reuse_grace("--refresh-token-reuse-grace", grace)?;
         }
-        if let Some(consent) = &self.consent {
-            options.consent = consent.clone();
+        if let Some(consent) = self.consent {
+            options.consent = consent;
         }
-        if let Some(alg) = &self.signing_alg {
-            options.signing_alg = alg.clone();
+        if let Some(alg) = self.signing_alg {
+            options.signing_alg = alg;
         }
         if let Some(enabled) = self.client_credentials {
             if enabled && public {

@@ -61,7 +61,7 @@ pub async fn add_app(store: &Store, config: &Config, actor: &Actor, command: Add
     }
     let options = command.options.apply(AppOptions::default(), command.public)?;
     let now = clock::now();
-    ensure_signing_key(store, &options.signing_alg, now).await?;
+    ensure_signing_key(store, options.signing_alg, now).await?;
     let client_id = new_client_id();
     let client_secret = (!command.public).then(random_token);
     let new_app = NewApp {
@@ -98,7 +98,7 @@ pub async fn update_app(store: &Store, actor: &Actor, command: UpdateApp) -> Adm
         validate::redirect_uri(uri)?;
     }
     let options = command.options.apply(app.options.clone(), app.is_public())?;
-    ensure_signing_key(store, &options.signing_alg, clock::now()).await?;
+    ensure_signing_key(store, options.signing_alg, clock::now()).await?;
     store.update_app(slug, &options, command.redirect_uris.as_deref(), command.groups.as_deref()).await?;
     Change::to_app(ChangeKind::AppUpdated, slug).record(store, actor).await
 }
@@ -192,9 +192,8 @@ pub async fn show_app(store: &Store, config: &Config, slug: &str) -> AdminResult
 }
 
 /// Makes sure a key of `alg` exists before an app asks for tokens signed
-/// with it. Errors: `Invalid` for an unknown algorithm.
-pub(super) async fn ensure_signing_key(store: &Store, alg: &str, now: UnixTime) -> AdminResult<()> {
-    let alg = SigningAlg::parse(alg).map_err(|error| AdminError::invalid("--signing-alg", error.to_string()))?;
+/// with it.
+pub(super) async fn ensure_signing_key(store: &Store, alg: SigningAlg, now: UnixTime) -> AdminResult<()> {
     Ok(keyring::ensure_signing_key(store, alg, now).await?)
 }
 

@@ -42,7 +42,7 @@ pub async fn rotate_key(store: &Store, config: &Config, actor: &Actor, command: 
         ));
     }
     let now = clock::now();
-    ensure_signing_key(store, command.alg.as_str(), now).await?;
+    ensure_signing_key(store, command.alg, now).await?;
     let default_ttl = i64::try_from(config.access_token_ttl.as_secs()).unwrap_or(i64::MAX);
     let longest_ttl = store.longest_app_token_ttl().await?.unwrap_or(0).max(default_ttl);
     let activates_at = now + grace;
@@ -57,7 +57,7 @@ pub async fn rotate_key(store: &Store, config: &Config, actor: &Actor, command: 
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyListing {
     pub kid: String,
-    pub alg: String,
+    pub alg: SigningAlg,
     pub status: KeyStatus,
     pub created_at: UnixTime,
     pub activates_at: UnixTime,

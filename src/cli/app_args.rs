@@ -1,6 +1,8 @@
 //! The `app add`/`app update` flags that map onto admin commands.
 
 use crate::admin::AppOptionChanges;
+use crate::crypto::keys::SigningAlg;
+use crate::store::ConsentMode;
 
 /// Per-app settings, shared by `app add` and `app update`; on update, only
 /// what is given changes. The lifetimes have ids of their own: clap keys
@@ -19,11 +21,11 @@ pub struct AppOptionArgs {
     #[arg(long, id = "app_refresh_token_ttl")]
     pub refresh_token_ttl: Option<String>,
     /// implicit: no consent page (your own apps); explicit: ask each user once.
-    #[arg(long, value_parser = ["implicit", "explicit"])]
-    pub consent: Option<String>,
+    #[arg(long)]
+    pub consent: Option<ConsentMode>,
     /// Algorithm of this app's ID and access tokens.
-    #[arg(long, value_parser = ["RS256", "ES256", "EdDSA"])]
-    pub signing_alg: Option<String>,
+    #[arg(long)]
+    pub signing_alg: Option<SigningAlg>,
     /// Allow the client credentials grant (confidential apps only).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub client_credentials: Option<bool>,

@@ -8,7 +8,6 @@ use super::output::{self, say};
 use super::{AppCommand, GroupCommand, KeyCommand, UserCommand};
 use crate::admin::{self, Actor};
 use crate::config::Config;
-use crate::crypto::keys::SigningAlg;
 use crate::store::Store;
 
 /// The person running the command: the account behind `sudo` when there is
@@ -129,14 +128,8 @@ pub(super) async fn app(store: &Store, config: &Config, actor: &Actor, command: 
 pub(super) async fn key(store: &Store, config: &Config, actor: &Actor, command: KeyCommand) -> anyhow::Result<()> {
     match command {
         KeyCommand::Rotate { alg, grace } => {
-            let alg = SigningAlg::parse(&alg)?;
             let rotation = admin::rotate_key(store, config, actor, admin::RotateKey { alg, grace }).await?;
-            say!(
-                "New {} key {} is published now and signs from {}.",
-                alg.as_str(),
-                rotation.kid,
-                rotation.activates_at
-            )?;
+            say!("New {alg} key {} is published now and signs from {}.", rotation.kid, rotation.activates_at)?;
             say!("The keys it replaces stay published until {}.", rotation.retire_previous_at)?;
         }
         KeyCommand::List { json } => output::keys(&admin::list_keys(store).await?, json)?,

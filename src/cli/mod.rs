@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use crate::admin::{self, EventQuery};
 use crate::config::{Config, ConfigArgs, mask_password};
+use crate::crypto::keys::SigningAlg;
 use crate::store::Store;
 use app_args::{AppOptionArgs, ProxyAppArgs};
 use output::{OutputError, say};
@@ -82,8 +83,8 @@ enum SecretKeyCommand {
 enum KeyCommand {
     /// Create the next signing key: published at once, used after the grace period.
     Rotate {
-        #[arg(long, default_value = "RS256", value_parser = ["RS256", "ES256", "EdDSA"])]
-        alg: String,
+        #[arg(long, default_value_t = SigningAlg::RS256)]
+        alg: SigningAlg,
         /// How long every instance publishes the key before signing with it.
         #[arg(long, default_value = "1h")]
         grace: String,
