@@ -213,10 +213,6 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
 pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
     let now = state.clock.now();
     let (app, params, basic_auth) = authenticated(&state, &headers, &body).await?;
-    if app.is_public() {
-        let error = OAuthError::new(ErrorCode::InvalidClient, "introspection requires a confidential client");
-        return Err(WebError::Token { error, basic_auth });
-    }
     let answer = state.provider.introspect(&app, &params, now).await.map_err(WebError::token(basic_auth))?;
     Ok(no_store(Json(answer).into_response()))
 }
