@@ -371,7 +371,7 @@ const NO_SUCH_APP: WebError = WebError::NotFound("no such application");
 
 pub async fn discovery(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, WebError> {
     let slug = known_slug(&slug).ok_or(NO_SUCH_APP)?;
-    let document = state.provider.discovery(slug).await.map_err(WebError::not_found)?;
+    let document = state.provider.discovery(slug, state.clock.now()).await.map_err(WebError::not_found)?;
     Ok(Json(document).into_response())
 }
 
@@ -386,6 +386,6 @@ pub async fn discovery_at_root() -> WebError {
 
 pub async fn jwks(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, WebError> {
     let slug = known_slug(&slug).ok_or(NO_SUCH_APP)?;
-    let jwks = state.provider.jwks(slug).await.map_err(WebError::not_found)?;
+    let jwks = state.provider.jwks(slug, state.clock.now()).await.map_err(WebError::not_found)?;
     Ok(([(CONTENT_TYPE, "application/json")], jwks.to_string()).into_response())
 }
