@@ -21,13 +21,14 @@ pub fn scope_description(scope: &str) -> &'static str {
     }
 }
 
-pub const SUPPORTED_CLAIMS: [&str; 17] = [
+pub const SUPPORTED_CLAIMS: [&str; 18] = [
     "iss",
     "sub",
     "aud",
     "exp",
     "iat",
     "auth_time",
+    "amr",
     "nonce",
     "at_hash",
     "azp",

@@ -28,7 +28,7 @@ pub struct Discovery {
     pub subject_types_supported: [&'static str; 1],
     pub id_token_signing_alg_values_supported: [&'static str; 3],
     pub scopes_supported: [&'static str; 5],
-    pub claims_supported: [&'static str; 17],
+    pub claims_supported: [&'static str; 18],
     pub prompt_values_supported: [&'static str; 3],
     pub token_endpoint_auth_methods_supported: [&'static str; 3],
     pub revocation_endpoint_auth_methods_supported: [&'static str; 3],

@@ -52,6 +52,8 @@ struct Issue<'a> {
     scope: &'a str,
     jti: String,
     auth_time: Option<UnixTime>,
+    /// The sign-in's RFC 8176 methods, space-separated.
+    amr: Option<&'a str>,
     nonce: Option<&'a str>,
     refresh_token: Option<String>,
 }
@@ -128,6 +130,7 @@ impl Provider {
                 scope: &grant.scope,
                 jti,
                 auth_time: Some(grant.auth_time),
+                amr: Some(&grant.amr),
                 nonce: grant.nonce.as_deref(),
                 refresh_token: grant.offline.then_some(refresh_token),
             },
@@ -208,6 +211,7 @@ impl Provider {
                 scope: &scope,
                 jti,
                 auth_time: Some(grant.auth_time),
+                amr: Some(&grant.amr),
                 nonce: None,
                 refresh_token: Some(refresh_token),
             },
@@ -236,7 +240,7 @@ impl Provider {
         let expires_at = now + self.access_token_ttl(app);
         self.store.insert_client_token(&jti, &app.id, &scope, now, expires_at).await?;
         self.issue(
-            Issue { app, user: None, scope: &scope, jti, auth_time: None, nonce: None, refresh_token: None },
+            Issue { app, user: None, scope: &scope, jti, auth_time: None, amr: None, nonce: None, refresh_token: None },
             now,
         )
         .await
@@ -308,6 +312,9 @@ impl Provider {
         claims.insert("exp".into(), json!(now + self.access_token_ttl(app)));
         if let Some(auth_time) = issue.auth_time {
             claims.insert("auth_time".into(), json!(auth_time));
+        }
+        if let Some(amr) = issue.amr {
+            claims.insert("amr".into(), json!(amr.split(' ').collect::<Vec<_>>()));
         }
         if let Some(nonce) = issue.nonce {
             claims.insert("nonce".into(), json!(nonce));

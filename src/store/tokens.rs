@@ -51,6 +51,8 @@ pub struct RefreshGrant {
     pub user_id: String,
     pub scope: String,
     pub auth_time: UnixTime,
+    /// The RFC 8176 methods of the sign-in, space-separated.
+    pub amr: String,
 }
 
 #[derive(Debug)]
@@ -133,8 +135,8 @@ impl Store {
         now: UnixTime,
     ) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO token_families (id, app_id, user_id, session_hash, scope, auth_time, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO token_families (id, app_id, user_id, session_hash, scope, auth_time, amr, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(family.id)
         .bind(app_id)
@@ -142,6 +144,7 @@ impl Store {
         .bind(session_hash)
         .bind(&grant.scope)
         .bind(grant.auth_time)
+        .bind(&grant.amr)
         .bind(now)
         .execute(&mut **transaction)
         .await?;
@@ -209,7 +212,7 @@ impl Store {
                 }
             },
         };
-        let family = sqlx::query("SELECT user_id, scope, auth_time FROM token_families WHERE id = $1")
+        let family = sqlx::query("SELECT user_id, scope, auth_time, amr FROM token_families WHERE id = $1")
             .bind(&family_id)
             .fetch_one(&mut *transaction)
             .await?;
@@ -221,6 +224,7 @@ impl Store {
             user_id: family.try_get("user_id")?,
             scope,
             auth_time: family.try_get("auth_time")?,
+            amr: family.try_get("amr")?,
             family_id,
         };
         if successor_sealed.is_none() {
