@@ -16,6 +16,7 @@ use super::{Authenticator, LoginError, NewSession};
 use crate::clock::UnixTime;
 use crate::crypto::{random_token, sha256_hex};
 use crate::store::{NewSessionRecord, PendingSignInRow, StoreError};
+use crate::text::{MAX_RECORDED_CHARS, bounded};
 
 /// Seconds a pending sign-in lasts from its last step: time to type a
 /// password or fetch a phone, not to leave a half sign-in lying around.
@@ -117,8 +118,10 @@ enum Progress {
 }
 
 impl Pending {
+    /// A sign-in as `username`, stored, so cut to `MAX_RECORDED_CHARS`: no
+    /// username is that long, so a cut guess fails as the whole one would.
     fn start(username: &str, next: &str) -> Self {
-        let username = username.trim().to_owned();
+        let username = bounded(username.trim(), MAX_RECORDED_CHARS).into_owned();
         Self { username, user_id: None, proven: Vec::new(), step: Step::Password, later: Vec::new(), next: next.into() }
     }
 
@@ -279,6 +282,7 @@ mod tests {
     fn a_password_ends_a_sign_in_that_requires_nothing_more() {
         let pending = Pending::start(" ada ", "/next");
         assert_eq!((pending.username.as_str(), pending.step), ("ada", Step::Password));
+        assert_eq!(Pending::start(&"x".repeat(5000), "/").username.chars().count(), MAX_RECORDED_CHARS);
         match pending.proved(Method::Password, "u1".into(), 100) {
             Progress::Done { user_id, username, amr, next } => {
                 assert_eq!(
