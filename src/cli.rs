@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::admin::{self, AdminError, AppAdd, AppOptionArgs, AppUpdate, ProxyAppArgs, say};
 use crate::config::{Config, ConfigArgs, LogFormat, mask_password};
+use crate::crypto::keys::SigningAlg;
 use crate::server::Server;
 use crate::store::Store;
 
@@ -75,8 +76,8 @@ enum SecretKeyCommand {
 enum KeyCommand {
     /// Create the next signing key: published at once, used after the grace period.
     Rotate {
-        #[arg(long, default_value = "RS256", value_parser = ["RS256", "ES256", "EdDSA"])]
-        alg: String,
+        #[arg(long, default_value_t = SigningAlg::RS256)]
+        alg: SigningAlg,
         /// How long every instance publishes the key before signing with it.
         #[arg(long, default_value = "1h")]
         grace: String,
@@ -435,7 +436,7 @@ async fn app(store: &Store, config: &Config, command: AppCommand) -> anyhow::Res
 async fn key(store: &Store, config: &Config, command: KeyCommand) -> anyhow::Result<()> {
     match command {
         KeyCommand::Rotate { alg, grace } => {
-            let rotation = admin::rotate_key(store, config, &alg, &grace).await?;
+            let rotation = admin::rotate_key(store, config, alg, &grace).await?;
             say!("New {alg} key {} is published now and signs from {}.", rotation.kid, rotation.activates_at)?;
             say!("The keys it replaces stay published until {}.", rotation.retire_previous_at)?;
         }

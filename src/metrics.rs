@@ -10,6 +10,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use crate::oidc::values::GrantType;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// The route pattern (`/application/o/{slug}/jwks/`), never the raw path.
@@ -25,7 +27,7 @@ struct OutcomeLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GrantLabels {
-    grant: String,
+    grant: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -122,8 +124,8 @@ impl Metrics {
         self.logins.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
-    pub fn token_issued(&self, grant: &str) {
-        self.tokens.get_or_create(&GrantLabels { grant: grant.to_owned() }).inc();
+    pub fn token_issued(&self, grant: GrantType) {
+        self.tokens.get_or_create(&GrantLabels { grant: grant.as_str() }).inc();
     }
 
     pub fn database_error(&self) {
@@ -155,7 +157,7 @@ mod tests {
             0.002,
         );
         metrics.login(LoginOutcome::Failure);
-        metrics.token_issued("authorization_code");
+        metrics.token_issued(GrantType::AuthorizationCode);
         let text = metrics.render(3, 4, 2);
         assert!(
             text.contains(

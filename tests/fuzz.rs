@@ -386,8 +386,8 @@ fn keys() -> &'static [(SigningKey, String)] {
     static KEYS: OnceLock<Vec<(SigningKey, String)>> = OnceLock::new();
     KEYS.get_or_init(|| {
         SigningAlg::ALL
-            .into_iter()
-            .map(|alg| {
+            .iter()
+            .map(|&alg| {
                 let (key, _) = SigningKey::generate(alg).expect("generate");
                 let claims = json!({"iss": "https://sso.example.com/application/o/grafana/", "sub": "ada",
                                     "aud": "client", "exp": 4_000_000_000_u64});

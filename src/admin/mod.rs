@@ -18,7 +18,7 @@ use crate::crypto::password::{PasswordError, generate_password, hash_password_bl
 use crate::crypto::{random_token, sha256_hex};
 use crate::oidc::keyring;
 use crate::private_files;
-use crate::store::{AppOptions, EventFilter, NewApp, NewUser, Store, StoreError};
+use crate::store::{AppOptions, ConsentMode, EventFilter, NewApp, NewUser, Store, StoreError};
 
 pub use output::{
     AppCredentials, print_apps, print_credentials, print_events, print_groups, print_keys, print_users, show_app,
@@ -222,11 +222,11 @@ pub struct AppOptionArgs {
     #[arg(long)]
     pub refresh_token_ttl: Option<String>,
     /// implicit: no consent page (your own apps); explicit: ask each user once.
-    #[arg(long, value_parser = ["implicit", "explicit"])]
-    pub consent: Option<String>,
+    #[arg(long)]
+    pub consent: Option<ConsentMode>,
     /// Algorithm of this app's ID and access tokens.
-    #[arg(long, value_parser = ["RS256", "ES256", "EdDSA"])]
-    pub signing_alg: Option<String>,
+    #[arg(long)]
+    pub signing_alg: Option<SigningAlg>,
     /// Allow the client credentials grant (confidential apps only).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub client_credentials: Option<bool>,
@@ -251,11 +251,11 @@ impl AppOptionArgs {
         if let Some(grace) = &self.refresh_token_reuse_grace {
             options.refresh_token_reuse_grace = validate::reuse_grace("--refresh-token-reuse-grace", grace)?;
         }
-        if let Some(consent) = &self.consent {
-            options.consent = consent.clone();
+        if let Some(consent) = self.consent {
+            options.consent = consent;
         }
-        if let Some(alg) = &self.signing_alg {
-            options.signing_alg = alg.clone();
+        if let Some(alg) = self.signing_alg {
+            options.signing_alg = alg;
         }
         if let Some(enabled) = self.client_credentials {
             if enabled && public {
@@ -281,7 +281,7 @@ pub async fn add_app(store: &Store, config: &Config, app: AppAdd) -> AdminResult
     }
     let options = app.options.apply(AppOptions::default(), app.public)?;
     let now = clock::now();
-    ensure_signing_key(store, &options.signing_alg, now).await?;
+    ensure_signing_key(store, options.signing_alg, now).await?;
     let client_id = new_client_id();
     let client_secret = (!app.public).then(random_token);
     let new_app = NewApp {
@@ -314,21 +314,19 @@ pub async fn update_app(store: &Store, slug: &str, update: AppUpdate<'_>, change
         validate::redirect_uri(uri)?;
     }
     let options = changes.apply(app.options.clone(), app.is_public())?;
-    ensure_signing_key(store, &options.signing_alg, clock::now()).await?;
+    ensure_signing_key(store, options.signing_alg, clock::now()).await?;
     store.update_app(slug, &options, update.redirect_uris, update.groups).await?;
     record(store, "app_updated", None, Some(slug)).await
 }
 
-async fn ensure_signing_key(store: &Store, alg: &str, now: i64) -> AdminResult<()> {
-    let alg = SigningAlg::parse(alg).map_err(|error| AdminError::Invalid(error.to_string()))?;
+async fn ensure_signing_key(store: &Store, alg: SigningAlg, now: i64) -> AdminResult<()> {
     keyring::ensure_signing_key(store, alg, now).await.map_err(|error| AdminError::Invalid(error.to_string()))
 }
 
 /// Schedules the next signing key of `alg`: published now, signing after
 /// `grace`; the keys it replaces stay published until every token they
 /// signed has expired.
-pub async fn rotate_key(store: &Store, config: &Config, alg: &str, grace: &str) -> AdminResult<KeyRotation> {
-    let alg_parsed = SigningAlg::parse(alg).map_err(|error| AdminError::Invalid(error.to_string()))?;
+pub async fn rotate_key(store: &Store, config: &Config, alg: SigningAlg, grace: &str) -> AdminResult<KeyRotation> {
     let grace = validate::lifetime("--grace", grace)?;
     let minimum = 2 * crate::server::KEY_REFRESH_INTERVAL.as_secs() as i64;
     if grace < minimum {
@@ -342,7 +340,7 @@ pub async fn rotate_key(store: &Store, config: &Config, alg: &str, grace: &str) 
     let longest_ttl = store.longest_app_token_ttl().await?.unwrap_or(0).max(default_ttl);
     let activates_at = now + grace;
     let retire_previous_at = activates_at + longest_ttl + minimum;
-    let kid = keyring::rotate_signing_key(store, alg_parsed, now, activates_at, retire_previous_at)
+    let kid = keyring::rotate_signing_key(store, alg, now, activates_at, retire_previous_at)
         .await
         .map_err(|error| AdminError::Invalid(error.to_string()))?;
     record(store, "key_rotated", None, None).await?;

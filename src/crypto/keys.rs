@@ -15,25 +15,29 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Serialize;
 
 use super::secret::sha256_b64;
+use crate::canonical::{UnknownValue, canonical_enum, canonical_value_enum};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum SigningAlg {
-    RS256,
-    ES256,
-    EdDSA,
+canonical_enum! {
+    /// JWS `alg` values (RFC 7518 §3.1, RFC 8037 §3.1) Latch signs with.
+    pub enum SigningAlg ("signing algorithm") {
+        RS256 = "RS256",
+        ES256 = "ES256",
+        EdDSA = "EdDSA",
+    }
+}
+
+canonical_value_enum!(SigningAlg);
+
+/// How a stored `alg` column is read (`#[sqlx(try_from)]`).
+impl TryFrom<String> for SigningAlg {
+    type Error = UnknownValue;
+
+    fn try_from(stored: String) -> Result<Self, UnknownValue> {
+        stored.parse()
+    }
 }
 
 impl SigningAlg {
-    pub const ALL: [Self; 3] = [Self::RS256, Self::ES256, Self::EdDSA];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RS256 => "RS256",
-            Self::ES256 => "ES256",
-            Self::EdDSA => "EdDSA",
-        }
-    }
-
     /// OIDC's `at_hash`/`c_hash`: base64url of the left half of the hash
     /// the algorithm uses (SHA-512 for Ed25519, SHA-256 otherwise).
     pub fn left_half_hash(self, input: &str) -> String {
@@ -43,10 +47,6 @@ impl SigningAlg {
         let bytes = hash.as_ref();
         URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() / 2])
     }
-
-    pub fn parse(raw: &str) -> Result<Self, KeyError> {
-        Self::ALL.into_iter().find(|alg| alg.as_str() == raw).ok_or_else(|| KeyError::UnknownAlg(raw.to_owned()))
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,8 +55,8 @@ pub enum KeyError {
     Generate,
     #[error("stored key {kid} is unreadable: {reason}")]
     Unreadable { kid: String, reason: String },
-    #[error("unknown signing algorithm {0:?} (use RS256, ES256 or EdDSA)")]
-    UnknownAlg(String),
+    #[error("no signing key of {0} is loaded")]
+    NoKey(SigningAlg),
     #[error("signing failed")]
     Sign,
     #[error("sealing a refresh token's successor failed")]
@@ -131,9 +131,8 @@ impl SigningKey {
         Ok((Self::from_pair(alg, pair), STANDARD.encode(pkcs8)))
     }
 
-    pub fn from_stored(kid: &str, alg: &str, pkcs8_b64: &str) -> Result<Self, KeyError> {
+    pub fn from_stored(kid: &str, alg: SigningAlg, pkcs8_b64: &str) -> Result<Self, KeyError> {
         let unreadable = |reason: String| KeyError::Unreadable { kid: kid.to_owned(), reason };
-        let alg = SigningAlg::parse(alg)?;
         let der = STANDARD.decode(pkcs8_b64).map_err(|error| unreadable(error.to_string()))?;
         let pair = match alg {
             SigningAlg::RS256 => RsaKeyPair::from_pkcs8(&der).map(Pair::Rsa),
@@ -239,9 +238,9 @@ mod tests {
 
     #[test]
     fn every_algorithm_round_trips_through_the_store_and_verifies() {
-        for alg in SigningAlg::ALL {
+        for &alg in SigningAlg::ALL {
             let (key, stored) = SigningKey::generate(alg).unwrap();
-            let loaded = SigningKey::from_stored(key.kid(), alg.as_str(), &stored).unwrap();
+            let loaded = SigningKey::from_stored(key.kid(), alg, &stored).unwrap();
             assert_eq!(loaded.public_jwk(), key.public_jwk());
             let signature = key.sign(b"message").unwrap();
             assert!(loaded.verify(b"message", &signature), "{alg:?}");
@@ -265,6 +264,6 @@ mod tests {
     #[test]
     fn a_key_whose_kid_was_altered_is_refused() {
         let (_, stored) = SigningKey::generate(SigningAlg::RS256).unwrap();
-        assert!(SigningKey::from_stored("other", "RS256", &stored).is_err());
+        assert!(SigningKey::from_stored("other", SigningAlg::RS256, &stored).is_err());
     }
 }

@@ -8,16 +8,17 @@
 use url::Url;
 
 use super::Provider;
-use super::claims::{granted_scope, has_scope};
+use super::claims::{granted_scope, has_scope, known_scopes};
 use super::error::{ErrorCode, InternalError, OAuthError};
 use super::id_token_hint::HintedSubject;
 use super::params::{ParamError, Params};
 use super::reauth;
 use super::redirect_uri::{self, explain_mismatch};
+use super::values::{CodeChallengeMethod, Prompt, ResponseMode, ResponseType, Scope};
 use crate::audit::Actor;
 use crate::clock::UnixTime;
 use crate::crypto::{random_token, sha256_hex};
-use crate::store::{App, NewCode, SessionUser};
+use crate::store::{App, ConsentMode, NewCode, SessionUser};
 
 pub use super::reauth::REAUTH_MARKER;
 
@@ -28,15 +29,9 @@ pub enum AuthorizeOutcome {
     /// The browser must sign in, then repeat the request with `resume`.
     SignIn { login_hint: Option<String>, resume: Vec<(String, String)> },
     /// The person must approve what the app will receive.
-    Consent { app_name: String, scopes: Vec<String>, resume: Vec<(String, String)> },
+    Consent { app_name: String, scopes: Vec<Scope>, resume: Vec<(String, String)> },
     /// Answer the app.
     Respond(AuthorizationResponse),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseMode {
-    Query,
-    FormPost,
 }
 
 /// The parameters that go back to the app, and how.
@@ -68,19 +63,13 @@ pub enum ConsentDecision {
     Deny,
 }
 
-/// What the request asks of the browser's session.
-struct Prompt {
-    none: bool,
-    login: bool,
-    consent: bool,
-}
-
 /// The validated request, once the app and redirect URI are known good.
 struct ValidRequest<'p> {
     scope: String,
     nonce: Option<&'p str>,
     code_challenge: Option<&'p str>,
-    prompt: Prompt,
+    /// The `prompt` values Latch knows; others are ignored.
+    prompts: Vec<Prompt>,
     max_age: Option<i64>,
 }
 
@@ -110,12 +99,11 @@ impl Provider {
         if !app.redirect_uris.iter().any(|registered| redirect_uri::matches(registered, redirect_uri)) {
             return Ok(AuthorizeOutcome::ErrorPage(explain_mismatch(redirect_uri, &app.redirect_uris)));
         }
-        let (mode, mode_error) = match params.get("response_mode") {
-            None | Some("query") => (ResponseMode::Query, None),
-            Some("form_post") => (ResponseMode::FormPost, None),
-            Some(other) => {
-                (ResponseMode::Query, Some(format!("response_mode {other} is not supported; use query or form_post")))
-            }
+        let (mode, mode_error) = match params.get("response_mode").map(str::parse) {
+            None => (ResponseMode::Query, None),
+            Some(Ok(mode)) => (mode, None),
+            // The error goes back the default way: the app's way is unknown.
+            Some(Err(unknown)) => (ResponseMode::Query, Some(unknown.to_string())),
         };
         let responder = Responder { provider: self, app: &app, redirect_uri, state: params.get("state"), mode };
         if let Some(message) = mode_error {
@@ -142,7 +130,7 @@ impl Provider {
         let session =
             session.filter(|session| reauthenticated || !demands_sign_in(session, &request, hinted.as_ref(), now));
         let Some(session) = session else {
-            if request.prompt.none {
+            if request.prompts.contains(&Prompt::None) {
                 return Ok(responder.error(OAuthError::new(ErrorCode::LoginRequired, "the user must sign in")));
             }
             return Ok(AuthorizeOutcome::SignIn {
@@ -167,7 +155,7 @@ impl Provider {
                 );
             }
             None if self.needs_consent(&app, session, &request).await? => {
-                if request.prompt.none {
+                if request.prompts.contains(&Prompt::None) {
                     return Ok(responder.error(OAuthError::new(ErrorCode::ConsentRequired, "consent is required")));
                 }
                 // The consent form repeats the request: a sign-in it demanded
@@ -175,7 +163,7 @@ impl Provider {
                 let mark = if reauthenticated { Some(self.renew_reauth(session, now).await?) } else { None };
                 return Ok(AuthorizeOutcome::Consent {
                     app_name: app.name.clone(),
-                    scopes: request.scope.split(' ').map(str::to_owned).collect(),
+                    scopes: known_scopes(&request.scope),
                     resume: resume_params(&params, mark),
                 });
             }
@@ -197,7 +185,7 @@ impl Provider {
                 auth_time: session.auth_time,
                 amr: &session.amr,
                 expires_at: now + code_ttl,
-                offline: has_scope(&request.scope, "offline_access"),
+                offline: has_scope(&request.scope, Scope::OfflineAccess),
             })
             .await?;
         Ok(responder.respond(vec![("code", code)]))
@@ -211,14 +199,16 @@ impl Provider {
         session: &SessionUser,
         request: &ValidRequest<'_>,
     ) -> Result<bool, InternalError> {
-        if request.prompt.consent {
+        if request.prompts.contains(&Prompt::Consent) {
             return Ok(true);
         }
-        if app.options.consent != "explicit" {
+        if app.options.consent == ConsentMode::Implicit {
             return Ok(false);
         }
-        let granted = self.store.consented_scope(&session.user_id, &app.id).await?;
-        Ok(!granted.is_some_and(|granted| request.scope.split(' ').all(|scope| has_scope(&granted, scope))))
+        let Some(granted) = self.store.consented_scope(&session.user_id, &app.id).await? else {
+            return Ok(true);
+        };
+        Ok(!known_scopes(&request.scope).into_iter().all(|scope| has_scope(&granted, scope)))
     }
 }
 
@@ -233,7 +223,7 @@ fn demands_sign_in(
 ) -> bool {
     let too_old = request.max_age.is_some_and(|max_age| max_age == 0 || now - session.auth_time > max_age);
     let other_user = hinted.is_some_and(|hinted| hinted.subject != session.user_id);
-    request.prompt.login || too_old || other_user
+    request.prompts.contains(&Prompt::Login) || too_old || other_user
 }
 
 /// The request's parameters to repeat it after sign-in or consent, with
@@ -279,13 +269,10 @@ impl Responder<'_> {
 
 fn validate<'p>(app: &App, params: &'p Params) -> Result<ValidRequest<'p>, OAuthError> {
     let invalid = |code, description: &'static str| Err(OAuthError::new(code, description));
-    match params.get("response_type") {
+    match params.get("response_type").map(str::parse) {
         None => return invalid(ErrorCode::InvalidRequest, "response_type is required"),
-        Some("code") => {}
-        Some(other) => {
-            let description = format!("response_type {other} is not supported; only code is");
-            return Err(OAuthError::new(ErrorCode::UnsupportedResponseType, description));
-        }
+        Some(Ok(ResponseType::Code)) => {}
+        Some(Err(unknown)) => return Err(OAuthError::new(ErrorCode::UnsupportedResponseType, unknown.to_string())),
     }
     if params.get("request").is_some() {
         return invalid(ErrorCode::RequestNotSupported, "request objects are not supported");
@@ -294,35 +281,29 @@ fn validate<'p>(app: &App, params: &'p Params) -> Result<ValidRequest<'p>, OAuth
         return invalid(ErrorCode::RequestUriNotSupported, "request_uri is not supported");
     }
     let scope = granted_scope(params.get("scope").unwrap_or_default());
-    if !has_scope(&scope, "openid") {
+    if !has_scope(&scope, Scope::OpenId) {
         return invalid(ErrorCode::InvalidScope, "the openid scope is required");
     }
     let code_challenge = params.get("code_challenge");
-    match (code_challenge, params.get("code_challenge_method")) {
+    match (code_challenge, params.get("code_challenge_method").map(str::parse)) {
         (None, Some(_)) => return invalid(ErrorCode::InvalidRequest, "code_challenge_method without code_challenge"),
-        (Some(_), None | Some("plain")) => {
+        // RFC 7636 §4.3 defaults to `plain`, which is not supported.
+        (Some(_), None) => {
             return invalid(ErrorCode::InvalidRequest, "only code_challenge_method=S256 is supported");
         }
-        (Some(challenge), Some("S256")) if !is_s256_challenge(challenge) => {
+        (Some(_), Some(Err(unknown))) => return Err(OAuthError::new(ErrorCode::InvalidRequest, unknown.to_string())),
+        (Some(challenge), Some(Ok(CodeChallengeMethod::S256))) if !is_s256_challenge(challenge) => {
             return invalid(ErrorCode::InvalidRequest, "code_challenge must be 43 base64url characters");
         }
-        (Some(_), Some("S256")) | (None, None) => {}
-        (Some(_), Some(other)) => {
-            let description = format!("code_challenge_method {other} is not supported; use S256");
-            return Err(OAuthError::new(ErrorCode::InvalidRequest, description));
-        }
+        (Some(_), Some(Ok(CodeChallengeMethod::S256))) | (None, None) => {}
     }
     if app.is_public() && code_challenge.is_none() {
         return invalid(ErrorCode::InvalidRequest, "PKCE with S256 is required for public clients");
     }
-    let prompts: Vec<&str> =
+    let raw_prompts: Vec<&str> =
         params.get("prompt").unwrap_or_default().split(' ').filter(|value| !value.is_empty()).collect();
-    let prompt = Prompt {
-        none: prompts.contains(&"none"),
-        login: prompts.contains(&"login"),
-        consent: prompts.contains(&"consent"),
-    };
-    if prompt.none && prompts.len() > 1 {
+    let prompts: Vec<Prompt> = raw_prompts.iter().filter_map(|value| value.parse().ok()).collect();
+    if prompts.contains(&Prompt::None) && raw_prompts.len() > 1 {
         return invalid(ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values");
     }
     let max_age = match params.get("max_age") {
@@ -332,7 +313,7 @@ fn validate<'p>(app: &App, params: &'p Params) -> Result<ValidRequest<'p>, OAuth
             _ => return invalid(ErrorCode::InvalidRequest, "max_age must be a non-negative number of seconds"),
         },
     };
-    Ok(ValidRequest { scope, nonce: params.get("nonce"), code_challenge, prompt, max_age })
+    Ok(ValidRequest { scope, nonce: params.get("nonce"), code_challenge, prompts, max_age })
 }
 
 /// A SHA-256 digest, base64url without padding.

@@ -2,22 +2,17 @@
 
 use serde_json::{Map, Value, json};
 
+use super::values::Scope;
 use crate::store::UserClaims;
 
-/// The scopes Latch knows, in the order they are listed in responses.
-/// `groups` is the scope Authelia, Pocket ID, Dex and Kanidm release the
-/// `groups` claim for, so apps set up for them get their groups here too.
-pub const SUPPORTED_SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "offline_access"];
-
 /// What granting `scope` hands the app, as the consent page says it.
-pub fn scope_description(scope: &str) -> &'static str {
+pub fn scope_description(scope: Scope) -> &'static str {
     match scope {
-        "openid" => "Your account identifier",
-        "profile" => "Your name, username and groups",
-        "email" => "Your email address",
-        "groups" => "The groups you belong to",
-        "offline_access" => "Access while you are away (it stays signed in)",
-        _ => "Access named by the app",
+        Scope::OpenId => "Your account identifier",
+        Scope::Profile => "Your name, username and groups",
+        Scope::Email => "Your email address",
+        Scope::Groups => "The groups you belong to",
+        Scope::OfflineAccess => "Access while you are away (it stays signed in)",
     }
 }
 
@@ -42,15 +37,20 @@ pub const SUPPORTED_CLAIMS: [&str; 18] = [
     "email_verified",
 ];
 
-/// The granted subset of a requested `scope`: known scopes only (unknown ones
-/// are ignored, not fatal), each once, in canonical order.
-pub fn granted_scope(requested: &str) -> String {
-    let requested: Vec<&str> = requested.split(' ').collect();
-    SUPPORTED_SCOPES.iter().copied().filter(|scope| requested.contains(scope)).collect::<Vec<_>>().join(" ")
+/// The known scopes in a space-separated `scope`, each once, in canonical
+/// order; unknown ones are ignored, not fatal (RFC 6749 §3.3).
+pub fn known_scopes(scope: &str) -> Vec<Scope> {
+    Scope::ALL.iter().copied().filter(|known| has_scope(scope, *known)).collect()
 }
 
-pub fn has_scope(scope: &str, wanted: &str) -> bool {
-    scope.split(' ').any(|granted| granted == wanted)
+/// The granted subset of a requested `scope`, as `known_scopes` spelled out.
+pub fn granted_scope(requested: &str) -> String {
+    known_scopes(requested).iter().map(|scope| scope.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+/// Whether the space-separated `scope` names `wanted`.
+pub fn has_scope(scope: &str, wanted: Scope) -> bool {
+    scope.split(' ').any(|granted| granted == wanted.as_str())
 }
 
 /// `sub` plus what `scope` allows. Groups travel with `groups`, and with
@@ -58,7 +58,7 @@ pub fn has_scope(scope: &str, wanted: &str) -> bool {
 pub fn user_claims(user: &UserClaims, scope: &str) -> Map<String, Value> {
     let mut claims = Map::new();
     claims.insert("sub".into(), json!(user.id));
-    if has_scope(scope, "profile") {
+    if has_scope(scope, Scope::Profile) {
         let (given, family) = user.name.split_once(' ').unwrap_or((&user.name, ""));
         claims.insert("name".into(), json!(user.name));
         claims.insert("given_name".into(), json!(given));
@@ -68,10 +68,10 @@ pub fn user_claims(user: &UserClaims, scope: &str) -> Map<String, Value> {
         claims.insert("preferred_username".into(), json!(user.username));
         claims.insert("nickname".into(), json!(user.username));
     }
-    if has_scope(scope, "profile") || has_scope(scope, "groups") {
+    if has_scope(scope, Scope::Profile) || has_scope(scope, Scope::Groups) {
         claims.insert("groups".into(), json!(user.groups));
     }
-    if has_scope(scope, "email") {
+    if has_scope(scope, Scope::Email) {
         claims.insert("email".into(), json!(user.email));
         // Addresses are entered by the administrator, who vouches for them.
         claims.insert("email_verified".into(), json!(true));
@@ -113,9 +113,8 @@ mod tests {
     }
 
     #[test]
-    fn every_supported_scope_is_described() {
-        for scope in SUPPORTED_SCOPES {
-            assert_ne!(scope_description(scope), scope_description("unknown"), "{scope}");
-        }
+    fn known_scopes_ignore_unknown_and_repeated_ones() {
+        assert_eq!(known_scopes("groups foo openid groups"), [Scope::OpenId, Scope::Groups]);
+        assert!(known_scopes("").is_empty());
     }
 }

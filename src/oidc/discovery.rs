@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::Provider;
-use super::claims::{SUPPORTED_CLAIMS, SUPPORTED_SCOPES};
+use super::claims::SUPPORTED_CLAIMS;
 use super::error::{ErrorCode, ProtocolResult, client_error};
+use super::values::{ClientAuthMethod, CodeChallengeMethod, GrantType, Prompt, ResponseMode, ResponseType, Scope};
+use crate::crypto::keys::SigningAlg;
 
 #[derive(Debug, Serialize)]
 pub struct Discovery {
@@ -22,18 +24,18 @@ pub struct Discovery {
     pub revocation_endpoint: String,
     pub introspection_endpoint: String,
     pub end_session_endpoint: String,
-    pub response_types_supported: [&'static str; 1],
-    pub response_modes_supported: [&'static str; 2],
-    pub grant_types_supported: [&'static str; 3],
+    pub response_types_supported: &'static [ResponseType],
+    pub response_modes_supported: &'static [ResponseMode],
+    pub grant_types_supported: &'static [GrantType],
     pub subject_types_supported: [&'static str; 1],
-    pub id_token_signing_alg_values_supported: [&'static str; 3],
-    pub scopes_supported: [&'static str; 5],
+    pub id_token_signing_alg_values_supported: &'static [SigningAlg],
+    pub scopes_supported: &'static [Scope],
     pub claims_supported: [&'static str; 18],
-    pub prompt_values_supported: [&'static str; 3],
-    pub token_endpoint_auth_methods_supported: [&'static str; 3],
-    pub revocation_endpoint_auth_methods_supported: [&'static str; 3],
-    pub introspection_endpoint_auth_methods_supported: [&'static str; 2],
-    pub code_challenge_methods_supported: [&'static str; 1],
+    pub prompt_values_supported: &'static [Prompt],
+    pub token_endpoint_auth_methods_supported: &'static [ClientAuthMethod],
+    pub revocation_endpoint_auth_methods_supported: &'static [ClientAuthMethod],
+    pub introspection_endpoint_auth_methods_supported: &'static [ClientAuthMethod],
+    pub code_challenge_methods_supported: &'static [CodeChallengeMethod],
     pub authorization_response_iss_parameter_supported: bool,
     pub claims_parameter_supported: bool,
     pub request_parameter_supported: bool,
@@ -94,18 +96,18 @@ impl Provider {
             revocation_endpoint: url("/application/o/revoke/"),
             introspection_endpoint: url("/application/o/introspect/"),
             end_session_endpoint: url(&format!("/application/o/{slug}/end-session/")),
-            response_types_supported: ["code"],
-            response_modes_supported: ["query", "form_post"],
-            grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
+            response_types_supported: ResponseType::ALL,
+            response_modes_supported: ResponseMode::ALL,
+            grant_types_supported: GrantType::ALL,
             subject_types_supported: ["public"],
-            id_token_signing_alg_values_supported: ["RS256", "ES256", "EdDSA"],
-            scopes_supported: SUPPORTED_SCOPES,
+            id_token_signing_alg_values_supported: SigningAlg::ALL,
+            scopes_supported: Scope::ALL,
             claims_supported: SUPPORTED_CLAIMS,
-            prompt_values_supported: ["none", "login", "consent"],
-            token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
-            revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
-            introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
-            code_challenge_methods_supported: ["S256"],
+            prompt_values_supported: Prompt::ALL,
+            token_endpoint_auth_methods_supported: ClientAuthMethod::ALL,
+            revocation_endpoint_auth_methods_supported: ClientAuthMethod::ALL,
+            introspection_endpoint_auth_methods_supported: ClientAuthMethod::WITH_SECRET,
+            code_challenge_methods_supported: CodeChallengeMethod::ALL,
             authorization_response_iss_parameter_supported: true,
             claims_parameter_supported: false,
             request_parameter_supported: false,

@@ -36,7 +36,7 @@ impl KeyRing {
         let keys = stored
             .iter()
             .map(|stored| {
-                let key = SigningKey::from_stored(&stored.kid, &stored.alg, &stored.private_key)?;
+                let key = SigningKey::from_stored(&stored.kid, stored.alg, &stored.private_key)?;
                 Ok(RingKey { key, activates_at: stored.activates_at, retire_at: stored.retire_at })
             })
             .collect::<Result<Vec<_>, KeyError>>()?;
@@ -126,14 +126,14 @@ async fn load_ring(store: &Store, now: UnixTime) -> Result<KeyRing, InternalErro
 /// Creates the deployment's first key of `alg` unless one exists.
 /// Concurrent callers agree on one key: the losers drop their own.
 pub async fn ensure_signing_key(store: &Store, alg: SigningAlg, now: UnixTime) -> Result<(), InternalError> {
-    if store.signing_keys().await?.iter().any(|key| key.alg == alg.as_str()) {
+    if store.signing_keys().await?.iter().any(|key| key.alg == alg) {
         return Ok(());
     }
     let (key, private_key) = generate(alg).await?;
     store
         .insert_first_signing_key(StoredKey {
             kid: key.kid().to_owned(),
-            alg: alg.as_str().to_owned(),
+            alg,
             private_key,
             created_at: now,
             activates_at: now,
@@ -155,14 +155,7 @@ pub async fn rotate_signing_key(
 ) -> Result<String, InternalError> {
     let (key, private_key) = generate(alg).await?;
     let kid = key.kid().to_owned();
-    let stored = StoredKey {
-        kid: kid.clone(),
-        alg: alg.as_str().to_owned(),
-        private_key,
-        created_at: now,
-        activates_at,
-        retire_at: None,
-    };
+    let stored = StoredKey { kid: kid.clone(), alg, private_key, created_at: now, activates_at, retire_at: None };
     store.insert_next_signing_key(stored, retire_previous_at).await?;
     Ok(kid)
 }

@@ -7,6 +7,7 @@ pub mod client_auth;
 pub mod discovery;
 pub mod end_session;
 pub mod error;
+mod grant;
 pub mod id_token_hint;
 pub mod keyring;
 pub mod params;
@@ -15,6 +16,7 @@ pub mod redirect_uri;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;
+pub mod values;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,6 +7,7 @@ use super::Provider;
 use super::error::{ErrorCode, ProtocolResult, client_error};
 use super::params::Params;
 use super::token::AccessTokenClaims;
+use super::values::TokenKind;
 use crate::clock::UnixTime;
 use crate::crypto::{jws, sha256_hex};
 use crate::store::App;
@@ -57,11 +58,8 @@ impl Provider {
         let Some(token) = params.get("token") else {
             return client_error(ErrorCode::InvalidRequest, "token is required");
         };
-        if params.get("token_type_hint").is_some_and(|hint| hint != "access_token" && hint != "refresh_token") {
-            return client_error(
-                ErrorCode::UnsupportedTokenType,
-                "token_type_hint must be access_token or refresh_token",
-            );
+        if let Some(Err(unknown)) = params.get("token_type_hint").map(str::parse::<TokenKind>) {
+            return client_error(ErrorCode::UnsupportedTokenType, unknown.to_string());
         }
         let not_yours = || client_error(ErrorCode::UnauthorizedClient, "the token was issued to another client");
         match self.classify(token) {
@@ -118,7 +116,7 @@ impl Provider {
                     exp: Some(info.expires_at),
                     iat: Some(info.issued_at),
                     iss,
-                    token_type: Some("refresh_token"),
+                    token_type: Some(TokenKind::RefreshToken.as_str()),
                 },
                 _ => inactive,
             },

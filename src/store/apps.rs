@@ -4,7 +4,9 @@ use sqlx::any::AnyRow;
 
 use super::access::may_use_app;
 use super::{Store, StoreError, StoreResult, decode_list, encode_list};
+use crate::canonical::{canonical_enum, canonical_value_enum};
 use crate::clock::UnixTime;
+use crate::crypto::keys::SigningAlg;
 
 pub struct NewApp {
     pub slug: String,
@@ -15,6 +17,18 @@ pub struct NewApp {
     pub options: AppOptions,
 }
 
+canonical_enum! {
+    /// Whether an app asks each person before it gets their claims.
+    pub enum ConsentMode ("consent") {
+        /// No consent page: the operator's own apps.
+        Implicit = "implicit",
+        /// Ask each person once, and again when the app asks for more.
+        Explicit = "explicit",
+    }
+}
+
+canonical_value_enum!(ConsentMode);
+
 /// Per-app settings an operator can change after creation. Lifetimes are
 /// seconds; `None` means the deployment's default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,9 +36,8 @@ pub struct AppOptions {
     pub code_ttl: Option<i64>,
     pub access_token_ttl: Option<i64>,
     pub refresh_token_ttl: Option<i64>,
-    /// `implicit` or `explicit`.
-    pub consent: String,
-    pub signing_alg: String,
+    pub consent: ConsentMode,
+    pub signing_alg: SigningAlg,
     pub client_credentials: bool,
     pub post_logout_redirect_uris: Vec<String>,
     /// Seconds a rotated refresh token may be presented again and get the
@@ -42,8 +55,8 @@ impl Default for AppOptions {
             code_ttl: None,
             access_token_ttl: None,
             refresh_token_ttl: None,
-            consent: "implicit".into(),
-            signing_alg: "RS256".into(),
+            consent: ConsentMode::Implicit,
+            signing_alg: SigningAlg::RS256,
             client_credentials: false,
             post_logout_redirect_uris: Vec::new(),
             refresh_token_reuse_grace: DEFAULT_REFRESH_TOKEN_REUSE_GRACE,
@@ -96,12 +109,22 @@ fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
         code_ttl: row.try_get("code_ttl")?,
         access_token_ttl: row.try_get("access_token_ttl")?,
         refresh_token_ttl: row.try_get("refresh_token_ttl")?,
-        consent: row.try_get("consent")?,
-        signing_alg: row.try_get("signing_alg")?,
+        consent: parse_column(row, "consent")?,
+        signing_alg: parse_column(row, "signing_alg")?,
         client_credentials: row.try_get::<i64, _>("client_credentials")? != 0,
         post_logout_redirect_uris: decode_list(&row.try_get::<String, _>("post_logout_redirect_uris")?)?,
         refresh_token_reuse_grace: row.try_get("refresh_token_reuse_grace")?,
     })
+}
+
+/// A text column holding one of a closed set of values; anything else was
+/// not written by Latch and is reported, not guessed at.
+fn parse_column<T>(row: &AnyRow, column: &str) -> StoreResult<T>
+where
+    T: std::str::FromStr<Err = crate::canonical::UnknownValue>,
+{
+    let stored: String = row.try_get(column)?;
+    stored.parse().map_err(|error| StoreError::Corrupt(format!("apps.{column}: {error}")))
 }
 
 /// Whether `apps` admits the user `$2`, as an `admitted` column (the access rule).
@@ -146,8 +169,8 @@ impl Store {
         .bind(app.options.code_ttl)
         .bind(app.options.access_token_ttl)
         .bind(app.options.refresh_token_ttl)
-        .bind(&app.options.consent)
-        .bind(&app.options.signing_alg)
+        .bind(app.options.consent.as_str())
+        .bind(app.options.signing_alg.as_str())
         .bind(i64::from(app.options.client_credentials))
         .bind(encode_list(&app.options.post_logout_redirect_uris))
         .bind(app.options.refresh_token_reuse_grace)
@@ -249,8 +272,8 @@ impl Store {
         .bind(options.code_ttl)
         .bind(options.access_token_ttl)
         .bind(options.refresh_token_ttl)
-        .bind(&options.consent)
-        .bind(&options.signing_alg)
+        .bind(options.consent.as_str())
+        .bind(options.signing_alg.as_str())
         .bind(i64::from(options.client_credentials))
         .bind(encode_list(&options.post_logout_redirect_uris))
         .bind(redirect_uris.map(encode_list))

@@ -3,11 +3,13 @@ use sqlx::Row;
 use super::sealed::{fact_row, signing_key_row};
 use super::{Store, StoreResult};
 use crate::clock::UnixTime;
+use crate::crypto::keys::SigningAlg;
 
 #[derive(sqlx::FromRow)]
 pub struct StoredKey {
     pub kid: String,
-    pub alg: String,
+    #[sqlx(try_from = "String")]
+    pub alg: SigningAlg,
     /// PKCS#8 DER, base64: the plaintext, whether or not it is stored sealed.
     pub private_key: String,
     pub created_at: UnixTime,
@@ -74,7 +76,7 @@ impl Store {
         let mut transaction = lease.begin().await?;
         sqlx::query("UPDATE signing_keys SET retire_at = $1 WHERE alg = $2 AND retire_at IS NULL")
             .bind(retire_previous_at)
-            .bind(&key.alg)
+            .bind(key.alg.as_str())
             .execute(&mut *transaction)
             .await?;
         self.insert_key(&mut transaction, &key).await?;
@@ -89,7 +91,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&key.kid)
-        .bind(&key.alg)
+        .bind(key.alg.as_str())
         .bind(self.seal(&key.private_key, &signing_key_row(&key.kid))?)
         .bind(key.created_at)
         .bind(key.activates_at)

@@ -31,7 +31,7 @@ use crate::crypto::at_rest::SecretKey;
 use crate::private_files;
 use pool::{Connections, Lease};
 
-pub use apps::{App, AppOptions, AppSummary, NewApp};
+pub use apps::{App, AppOptions, AppSummary, ConsentMode, NewApp};
 pub use codes::{CodeGrant, CodeRedemption, CodeState, NewCode};
 pub use events::{AuditEvent, EventFilter};
 pub use groups::GroupSummary;

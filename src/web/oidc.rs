@@ -15,12 +15,13 @@ use super::login::{csrf_posted, csrf_token_for};
 use super::ops::Requester;
 use super::pages::{ConsentPage, FORM_POST_SCRIPT, FormPostPage, LogoutPage, MessagePage, form_post_csp, render};
 use super::{AppState, redirect};
-use crate::oidc::authorize::{AuthorizeOutcome, ConsentDecision, ResponseMode};
+use crate::oidc::authorize::{AuthorizeOutcome, ConsentDecision};
 use crate::oidc::claims::scope_description;
 use crate::oidc::client_auth::parse_basic;
 use crate::oidc::end_session::LogoutOutcome;
 use crate::oidc::error::{ErrorCode, OAuthError, ProtocolError};
 use crate::oidc::params::{Params, decode_pairs, has_control_character};
+use crate::oidc::values::ResponseMode;
 use crate::store::{App, SessionUser};
 use crate::text::printable;
 
@@ -116,7 +117,7 @@ async fn authorize(
         }
         AuthorizeOutcome::Consent { app_name, scopes, resume } => {
             let (csrf_token, set_cookie) = csrf_token_for(&state, headers);
-            let scopes: Vec<_> = scopes.iter().map(|scope| (scope.as_str(), scope_description(scope))).collect();
+            let scopes: Vec<_> = scopes.iter().map(|scope| (scope.as_str(), scope_description(*scope))).collect();
             let page = render(
                 StatusCode::OK,
                 &ConsentPage {
@@ -198,8 +199,8 @@ fn no_store(mut response: Response) -> Response {
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
     let now = state.clock.now();
     let (app, params, basic_auth) = authenticated(&state, &headers, &body).await?;
-    let response = state.provider.token(&app, &params, now).await.map_err(WebError::token(basic_auth))?;
-    state.metrics.token_issued(params.get("grant_type").unwrap_or_default());
+    let (grant_type, response) = state.provider.token(&app, &params, now).await.map_err(WebError::token(basic_auth))?;
+    state.metrics.token_issued(grant_type);
     Ok(no_store(Json(response).into_response()))
 }
 

@@ -4,6 +4,7 @@
 //! back to the authorization endpoint.
 
 use reqwest::StatusCode;
+use sqlx::Connection;
 
 use crate::common::{Backend, Browser, query_param};
 use crate::on_every_backend;
@@ -184,10 +185,30 @@ async fn consent_page_says_what_each_scope_releases(backend: Backend) {
     assert_eq!(tokens["scope"], "openid email groups offline_access", "{tokens}");
 }
 
+/// A consent setting Latch never writes (a hand edit, a newer version's
+/// value) is reported as the server's fault, never read as some default
+/// that would skip the consent page.
+async fn an_unknown_stored_consent_setting_is_a_server_error(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let rp = Rp::register(&app, "web", &["--consent", "explicit"]).await;
+    sqlx::any::install_default_drivers();
+    let mut database = sqlx::AnyConnection::connect(&app.database_url).await.expect("database");
+    sqlx::query("UPDATE apps SET consent = 'sometimes' WHERE slug = 'web'")
+        .execute(&mut database)
+        .await
+        .expect("update");
+    let secret = rp.credentials.client_secret.as_deref().expect("confidential");
+    let response = app.token(Some((&rp.credentials.client_id, secret)), &[("grant_type", "client_credentials")]).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["error"], "server_error", "{body}");
+}
+
 on_every_backend!(
     consent_page_says_what_each_scope_releases,
     explicit_consent_is_asked_once_until_the_scope_grows,
     denied_consent_is_access_denied,
     consent_without_the_csrf_token_is_refused,
     prompt_consent_asks_even_on_an_implicit_app,
+    an_unknown_stored_consent_setting_is_a_server_error
 );

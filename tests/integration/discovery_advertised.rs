@@ -4,6 +4,10 @@
 
 use std::collections::BTreeSet;
 
+use latch::crypto::keys::SigningAlg;
+use latch::oidc::values::{
+    ClientAuthMethod, CodeChallengeMethod, GrantType, Prompt, ResponseMode, ResponseType, Scope,
+};
 use openidconnect::core::CoreResponseMode;
 use reqwest::StatusCode;
 
@@ -66,4 +70,31 @@ async fn discovery_advertises_exactly_what_works(backend: Backend) {
     assert!(more.end_session_endpoint.is_some());
 }
 
-on_every_backend!(discovery_advertises_exactly_what_works);
+/// Each list is the set its parser accepts, in the same order: a value
+/// added to (or removed from) a set is advertised (or withdrawn) with it.
+async fn advertised_lists_are_the_parsed_sets(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let rp = Rp::register(&app, "web", &[]).await;
+    let list = |field: &str| -> Vec<String> {
+        let values = rp.discovery[field].as_array().unwrap_or_else(|| panic!("{field} must be an array"));
+        values.iter().map(|value| value.as_str().expect("strings").to_owned()).collect()
+    };
+    let names = |values: &[&str]| -> Vec<String> { values.iter().map(|value| (*value).to_owned()).collect() };
+    let auth_with_secret: Vec<&str> = ClientAuthMethod::WITH_SECRET.iter().map(|method| method.as_str()).collect();
+    for (field, expected) in [
+        ("grant_types_supported", GrantType::NAMES),
+        ("response_types_supported", ResponseType::NAMES),
+        ("response_modes_supported", ResponseMode::NAMES),
+        ("prompt_values_supported", Prompt::NAMES),
+        ("code_challenge_methods_supported", CodeChallengeMethod::NAMES),
+        ("scopes_supported", Scope::NAMES),
+        ("id_token_signing_alg_values_supported", SigningAlg::NAMES),
+        ("token_endpoint_auth_methods_supported", ClientAuthMethod::NAMES),
+        ("revocation_endpoint_auth_methods_supported", ClientAuthMethod::NAMES),
+        ("introspection_endpoint_auth_methods_supported", &auth_with_secret),
+    ] {
+        assert_eq!(list(field), names(expected), "{field}");
+    }
+}
+
+on_every_backend!(discovery_advertises_exactly_what_works, advertised_lists_are_the_parsed_sets);
