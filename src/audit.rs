@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::clock::{self, UnixTime};
+use crate::clock::{Clock, UnixTime};
 use crate::store::{AuditEvent, Store};
 use crate::text::{MAX_RECORDED_CHARS, bounded};
 
@@ -19,6 +19,8 @@ const FLUSH_EVERY: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 pub struct Auditor {
     sender: mpsc::Sender<AuditEvent>,
+    /// The server's clock: events are stamped, and later expire, by it.
+    clock: Clock,
 }
 
 /// Who and where an event is about; every field optional.
@@ -38,6 +40,7 @@ pub fn event(kind: &str, actor: &Actor<'_>, detail: Option<String>, at: UnixTime
     AuditEvent {
         at,
         kind: recorded(kind),
+        actor: None,
         username: actor.username.map(recorded),
         app: actor.app.map(recorded),
         ip: actor.ip.map(recorded),
@@ -46,16 +49,22 @@ pub fn event(kind: &str, actor: &Actor<'_>, detail: Option<String>, at: UnixTime
     }
 }
 
+/// An event about a change someone made (an admin command, the admin
+/// console): `event`, and `by` names who made it.
+pub fn change_event(kind: &str, by: &str, about: &Actor<'_>, detail: Option<String>, at: UnixTime) -> AuditEvent {
+    AuditEvent { actor: Some(bounded(by, MAX_RECORDED_CHARS).into_owned()), ..event(kind, about, detail, at) }
+}
+
 impl Auditor {
     /// Starts the writer; it stops, after writing what is queued, when every
     /// `Auditor` clone is dropped.
-    pub fn start(store: Store) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn start(store: Store, clock: Clock) -> (Self, tokio::task::JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        (Self { sender }, tokio::spawn(write_events(store, receiver)))
+        (Self { sender, clock }, tokio::spawn(write_events(store, receiver)))
     }
 
     pub fn record(&self, kind: &str, actor: &Actor<'_>, detail: Option<String>) {
-        if self.sender.try_send(event(kind, actor, detail, clock::now())).is_err() {
+        if self.sender.try_send(event(kind, actor, detail, self.clock.now())).is_err() {
             tracing::warn!(kind, "audit queue full; event dropped");
         }
     }

@@ -1,8 +1,10 @@
 //! Latch: a small single sign-on identity provider.
 //!
-//! Layers, outermost first: `cli` (parsing, anyhow at the edge), `web` (axum
-//! handlers and the one place errors become responses), `oidc`, `proxy` and
-//! `login` (protocol logic, no HTTP), `store` (the database, no protocol), `crypto`.
+//! Layers, outermost first: `cli` (parsing and printing, anyhow at the edge),
+//! `web` (axum handlers and the one place errors become responses), `admin`
+//! (every change to people, groups, apps and keys: typed command and actor
+//! in, validation, store, audit event, data out), `oidc`, `proxy` and `login`
+//! (protocol logic, no HTTP), `store` (the database, no protocol), `crypto`.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::await_holding_lock)]
 
 pub mod admin;

@@ -85,7 +85,7 @@ impl Server {
         let store = Store::connect_with(&config.database_url, config.secret_key.clone()).await?;
         let clock = Clock::default();
         let keys = Arc::new(Keys::load(&store, clock.now()).await?);
-        let (auditor, audit_writer) = Auditor::start(store.clone());
+        let (auditor, audit_writer) = Auditor::start(store.clone(), clock.clone());
         let provider = Provider::new(
             store.clone(),
             keys.clone(),

@@ -1,29 +1,27 @@
-//! Proxy apps on the command line: `latch app add … --proxy --external-url …`
-//! and what `latch app show` prints for them, the URLs to paste into the
-//! reverse proxy's configuration.
+//! Proxy (forward-auth) apps: registering one, and the URLs to paste into
+//! the reverse proxy's configuration.
 
 use serde::Serialize;
 
-use super::output::{print_json, say};
-use super::{AdminError, AdminResult, new_client_id, validate};
+use super::apps::new_client_id;
+use super::record::{Change, ChangeKind};
+use super::{Actor, AdminError, AdminResult, validate};
 use crate::clock;
 use crate::config::Config;
 use crate::proxy::{CADDY_PATH, CALLBACK_PATH, NGINX_PATH, PREFIX, SIGN_OUT_PATH, START_PATH, TRAEFIK_PATH, target};
 use crate::store::{NewProxyApp, ProxyApp, Store};
 
-/// The `app add` flags of a proxy app.
-#[derive(Debug, Default, Clone, clap::Args)]
-pub struct ProxyAppArgs {
-    /// A proxy app: no OpenID Connect, the reverse proxy (nginx, Traefik,
-    /// Caddy) asks Latch about every request (forward auth).
-    #[arg(long, requires = "external_url", conflicts_with_all = ["redirect_uris", "public"])]
-    pub proxy: bool,
-    /// With --proxy: the URL people open the app at, e.g. https://uptime.example.com.
-    #[arg(long, requires = "proxy")]
-    pub external_url: Option<String>,
-    /// With --proxy: set the app's sign-in cookie on this parent domain
-    /// (e.g. example.com), so one sign-in covers every proxy app sharing it.
-    #[arg(long, requires = "proxy")]
+/// `app add --proxy`: a forward-auth app.
+#[derive(Debug, Clone)]
+pub struct AddProxyApp {
+    pub slug: String,
+    pub name: String,
+    /// Only members of these groups may use the app; empty: every active user.
+    pub groups: Vec<String>,
+    /// The URL people open the app at, e.g. `https://uptime.example.com`.
+    pub external_url: String,
+    /// A parent domain (e.g. `example.com`) to set the app's sign-in cookie
+    /// on, so that one sign-in covers every proxy app sharing it.
     pub cookie_domain: Option<String>,
 }
 
@@ -71,66 +69,42 @@ impl ProxySettings {
     }
 }
 
+/// Registers a proxy app; returns what to configure in the reverse proxy.
+/// Errors: `Invalid` (slug, name, URL, cookie domain), `Duplicate` app,
+/// `NotFound` group.
 pub async fn add_proxy_app(
     store: &Store,
     config: &Config,
-    slug: &str,
-    name: &str,
-    groups: &[String],
-    args: &ProxyAppArgs,
+    actor: &Actor,
+    command: AddProxyApp,
 ) -> AdminResult<ProxySettings> {
-    validate::slug(slug)?;
-    validate::display_name(name)?;
-    let raw_url =
-        args.external_url.as_deref().ok_or_else(|| AdminError::Invalid("a proxy app needs --external-url".into()))?;
-    let external = target::external_url(raw_url).map_err(AdminError::Invalid)?;
-    let cookie_domain = args
+    validate::slug(&command.slug)?;
+    validate::display_name(&command.name)?;
+    let external =
+        target::external_url(&command.external_url).map_err(|reason| AdminError::invalid("--external-url", reason))?;
+    let cookie_domain = command
         .cookie_domain
         .as_deref()
         .map(|domain| target::cookie_domain(&external, domain))
         .transpose()
-        .map_err(AdminError::Invalid)?;
+        .map_err(|reason| AdminError::invalid("--cookie-domain", reason))?;
     let app = NewProxyApp {
-        slug: slug.to_owned(),
-        name: name.to_owned(),
+        slug: command.slug.clone(),
+        name: command.name,
         client_id: new_client_id(),
         external_url: external.origin().to_owned(),
         origin: external.origin().to_owned(),
         cookie_domain,
     };
-    store.create_proxy_app(app, groups, clock::now()).await?;
-    proxy_settings(store, config, slug).await?.ok_or_else(|| AdminError::Invalid(format!("app {slug:?} vanished")))
+    store.create_proxy_app(app, &command.groups, clock::now()).await?;
+    Change::to_app(ChangeKind::ProxyAppCreated, &command.slug)
+        .detail(format!("external_url {}", external.origin()))
+        .record(store, actor)
+        .await?;
+    proxy_settings(store, config, &command.slug).await?.ok_or_else(|| AdminError::not_found("app", &command.slug))
 }
 
 /// The settings of app `slug` if it is a proxy app.
-pub async fn proxy_settings(store: &Store, config: &Config, slug: &str) -> AdminResult<Option<ProxySettings>> {
+pub(super) async fn proxy_settings(store: &Store, config: &Config, slug: &str) -> AdminResult<Option<ProxySettings>> {
     Ok(store.proxy_app_by_slug(slug).await?.map(|(app, groups)| ProxySettings::new(config, app, groups)))
-}
-
-pub fn print_proxy_settings(settings: &ProxySettings, json: bool) -> AdminResult<()> {
-    if json {
-        return print_json(settings);
-    }
-    let value = serde_json::to_value(settings).map_err(|error| AdminError::Invalid(error.to_string()))?;
-    if let Some(fields) = value.as_object() {
-        for (key, value) in fields {
-            let shown = match value {
-                serde_json::Value::String(text) => text.clone(),
-                serde_json::Value::Array(items) => {
-                    items.iter().filter_map(|item| item.as_str()).collect::<Vec<_>>().join(" ")
-                }
-                serde_json::Value::Null => "-".into(),
-                other => other.to_string(),
-            };
-            say!("{key:<17} {shown}")?;
-        }
-    }
-    say!("")?;
-    say!(
-        "Route {}{PREFIX}/ to {} and protect the rest of the host with the auth URL of your proxy \
-         (README: \"Forward auth\").",
-        settings.external_url,
-        settings.outpost_url
-    )?;
-    Ok(())
 }

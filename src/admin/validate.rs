@@ -2,14 +2,17 @@
 
 use super::{AdminError, AdminResult};
 
-fn refuse<T>(message: String) -> AdminResult<T> {
-    Err(AdminError::Invalid(message))
+fn refuse<T>(field: &'static str, message: String) -> AdminResult<T> {
+    Err(AdminError::invalid(field, message))
 }
 
 pub fn username(value: &str) -> AdminResult<()> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "._@-".contains(c);
     if value.is_empty() || value.len() > 64 || !value.chars().all(allowed) {
-        return refuse(format!("invalid username {value:?}: use 1 to 64 letters, digits, '.', '_', '@' or '-'"));
+        return refuse(
+            "username",
+            format!("invalid username {value:?}: use 1 to 64 letters, digits, '.', '_', '@' or '-'"),
+        );
     }
     Ok(())
 }
@@ -26,14 +29,14 @@ pub fn email(value: &str) -> AdminResult<()> {
         None => false,
     };
     if !valid || value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return refuse(format!("invalid email address {value:?}"));
+        return refuse("email", format!("invalid email address {value:?}"));
     }
     Ok(())
 }
 
 pub fn display_name(value: &str) -> AdminResult<()> {
     if value.trim().is_empty() || value.len() > 200 || value.chars().any(char::is_control) {
-        return refuse(format!("invalid name {value:?}: 1 to 200 printable characters"));
+        return refuse("name", format!("invalid name {value:?}: 1 to 200 printable characters"));
     }
     Ok(())
 }
@@ -41,7 +44,10 @@ pub fn display_name(value: &str) -> AdminResult<()> {
 /// Group names travel in `|`-separated proxy headers, so `|` is refused.
 pub fn group_name(value: &str) -> AdminResult<()> {
     if value.is_empty() || value.len() > 100 || value.chars().any(|c| c.is_control() || c == '|' || c == ',') {
-        return refuse(format!("invalid group name {value:?}: 1 to 100 characters, no '|', ',' or control characters"));
+        return refuse(
+            "group",
+            format!("invalid group name {value:?}: 1 to 100 characters, no '|', ',' or control characters"),
+        );
     }
     Ok(())
 }
@@ -50,7 +56,7 @@ pub fn group_name(value: &str) -> AdminResult<()> {
 pub fn slug(value: &str) -> AdminResult<()> {
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
     if value.is_empty() || value.len() > 64 || !value.chars().all(allowed) {
-        return refuse(format!("invalid slug {value:?}: use 1 to 64 lowercase letters, digits, '-' or '_'"));
+        return refuse("slug", format!("invalid slug {value:?}: use 1 to 64 lowercase letters, digits, '-' or '_'"));
     }
     Ok(())
 }
@@ -65,32 +71,38 @@ const BROWSER_SCHEMES: [&str; 4] = ["javascript", "data", "vbscript", "file"];
 /// evil.example). Stored exactly as typed, since matching is string for string.
 pub fn redirect_uri(value: &str) -> AdminResult<()> {
     let parsed = url::Url::parse(value)
-        .map_err(|error| AdminError::Invalid(format!("malformed redirect URI {value:?}: {error}")))?;
+        .map_err(|error| AdminError::invalid("redirect_uri", format!("malformed redirect URI {value:?}: {error}")))?;
     if parsed.fragment().is_some() {
-        return refuse(format!("malformed redirect URI {value:?}: it must not have a #fragment"));
+        return refuse("redirect_uri", format!("malformed redirect URI {value:?}: it must not have a #fragment"));
     }
     if parsed.cannot_be_a_base() || parsed.host_str().is_none() && matches!(parsed.scheme(), "http" | "https") {
-        return refuse(format!("malformed redirect URI {value:?}: it must be an absolute URL"));
+        return refuse("redirect_uri", format!("malformed redirect URI {value:?}: it must be an absolute URL"));
     }
     if BROWSER_SCHEMES.contains(&parsed.scheme()) {
-        return refuse(format!("unsafe redirect URI {value:?}: the browser would handle {}: itself", parsed.scheme()));
+        return refuse(
+            "redirect_uri",
+            format!("unsafe redirect URI {value:?}: the browser would handle {}: itself", parsed.scheme()),
+        );
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return refuse(format!("malformed redirect URI {value:?}: it must not contain a user name or password"));
+        return refuse(
+            "redirect_uri",
+            format!("malformed redirect URI {value:?}: it must not contain a user name or password"),
+        );
     }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return refuse(format!("malformed redirect URI {value:?}: it contains whitespace"));
+        return refuse("redirect_uri", format!("malformed redirect URI {value:?}: it contains whitespace"));
     }
     Ok(())
 }
 
 /// A lifetime such as `60s`, `5m` or `30d`, in whole seconds.
-pub fn lifetime(flag: &str, value: &str) -> AdminResult<i64> {
+pub fn lifetime(flag: &'static str, value: &str) -> AdminResult<i64> {
     match humantime::parse_duration(value) {
         Ok(duration) if duration.as_secs() >= 1 => i64::try_from(duration.as_secs())
-            .map_err(|_| AdminError::Invalid(format!("invalid {flag} {value:?}: too long"))),
-        Ok(_) => refuse(format!("invalid {flag} {value:?}: must be at least one second")),
-        Err(error) => refuse(format!("invalid {flag} {value:?}: {error} (e.g. 60s, 5m, 30d)")),
+            .map_err(|_| AdminError::invalid(flag, format!("invalid {flag} {value:?}: too long"))),
+        Ok(_) => refuse(flag, format!("invalid {flag} {value:?}: must be at least one second")),
+        Err(error) => refuse(flag, format!("invalid {flag} {value:?}: {error} (e.g. 60s, 5m, 30d)")),
     }
 }
 
@@ -99,31 +111,34 @@ pub fn lifetime(flag: &str, value: &str) -> AdminResult<i64> {
 const MAX_REUSE_GRACE: i64 = 10 * 60;
 
 /// A grace window such as `60s`, or `0` to disable, at most ten minutes.
-pub fn reuse_grace(flag: &str, value: &str) -> AdminResult<i64> {
+pub fn reuse_grace(flag: &'static str, value: &str) -> AdminResult<i64> {
     if value.trim() == "0" {
         return Ok(0);
     }
     let seconds = match humantime::parse_duration(value) {
         Ok(duration) => i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
-        Err(error) => return refuse(format!("invalid {flag} {value:?}: {error} (e.g. 60s, or 0 to disable)")),
+        Err(error) => return refuse(flag, format!("invalid {flag} {value:?}: {error} (e.g. 60s, or 0 to disable)")),
     };
     if seconds > MAX_REUSE_GRACE {
-        return refuse(format!("invalid {flag} {value:?}: at most {MAX_REUSE_GRACE}s"));
+        return refuse(flag, format!("invalid {flag} {value:?}: at most {MAX_REUSE_GRACE}s"));
     }
     Ok(seconds)
 }
 
 pub fn password(value: &str) -> AdminResult<()> {
     if value.chars().count() < 8 {
-        return refuse("the password must be at least 8 characters long".into());
+        return refuse("password", "the password must be at least 8 characters long".into());
     }
     if value.len() > 1024 {
-        return refuse("the password must be at most 1024 bytes long".into());
+        return refuse("password", "the password must be at most 1024 bytes long".into());
     }
     // The sign-in form refuses them (`oidc::params`): such a password could
     // never be used.
     if value.chars().any(|c| c.is_ascii_control()) {
-        return refuse("the password must not contain control characters (such as NUL, tab or a line break)".into());
+        return refuse(
+            "password",
+            "the password must not contain control characters (such as NUL, tab or a line break)".into(),
+        );
     }
     Ok(())
 }

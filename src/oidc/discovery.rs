@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -12,6 +11,7 @@ use super::Provider;
 use super::claims::SUPPORTED_CLAIMS;
 use super::error::{ErrorCode, ProtocolResult, client_error};
 use super::values::{ClientAuthMethod, CodeChallengeMethod, GrantType, Prompt, ResponseMode, ResponseType, Scope};
+use crate::clock::UnixTime;
 use crate::crypto::keys::SigningAlg;
 
 #[derive(Debug, Serialize)]
@@ -42,8 +42,9 @@ pub struct Discovery {
     pub request_uri_parameter_supported: bool,
 }
 
-/// How long an app, once found, is taken to exist without asking the store.
-const KNOWN_APP_TTL: Duration = Duration::from_secs(1);
+/// How long (seconds) an app, once found, is taken to exist without asking
+/// the store: within the second it was found in, by the server's clock.
+const KNOWN_APP_TTL: i64 = 1;
 
 /// Slugs of apps found in the store, and when. Discovery and JWKS are public
 /// documents every relying party polls; a stale entry serves them for a
@@ -52,29 +53,28 @@ const KNOWN_APP_TTL: Duration = Duration::from_secs(1);
 /// confirmed are kept, so the map is no larger than the number of apps.
 #[derive(Default)]
 pub(super) struct KnownApps {
-    seen: Mutex<HashMap<String, Instant>>,
+    seen: Mutex<HashMap<String, UnixTime>>,
 }
 
 impl KnownApps {
-    fn recently_seen(&self, slug: &str, now: Instant) -> bool {
+    fn recently_seen(&self, slug: &str, now: UnixTime) -> bool {
         let seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        seen.get(slug).is_some_and(|at| now.duration_since(*at) < KNOWN_APP_TTL)
+        seen.get(slug).is_some_and(|at| (*at..at.saturating_add(KNOWN_APP_TTL)).contains(&now))
     }
 
-    fn saw(&self, slug: &str, now: Instant) {
+    fn saw(&self, slug: &str, now: UnixTime) {
         let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         seen.insert(slug.to_owned(), now);
     }
 }
 
 impl Provider {
-    pub async fn discovery(&self, slug: &str) -> ProtocolResult<Discovery> {
-        self.require_app(slug).await?;
+    pub async fn discovery(&self, slug: &str, now: UnixTime) -> ProtocolResult<Discovery> {
+        self.require_app(slug, now).await?;
         Ok(self.discovery_document(slug))
     }
 
-    async fn require_app(&self, slug: &str) -> ProtocolResult<()> {
-        let now = Instant::now();
+    async fn require_app(&self, slug: &str, now: UnixTime) -> ProtocolResult<()> {
         if self.known_apps.recently_seen(slug, now) {
             return Ok(());
         }
@@ -116,8 +116,8 @@ impl Provider {
     }
 
     /// The JWK Set for an app's `jwks_uri`.
-    pub async fn jwks(&self, slug: &str) -> ProtocolResult<std::sync::Arc<str>> {
-        self.require_app(slug).await?;
+    pub async fn jwks(&self, slug: &str, now: UnixTime) -> ProtocolResult<std::sync::Arc<str>> {
+        self.require_app(slug, now).await?;
         Ok(self.keys.current().jwks_json())
     }
 }

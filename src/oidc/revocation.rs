@@ -77,7 +77,12 @@ impl Provider {
         Ok(())
     }
 
+    /// RFC 7662 §2.1: the caller is a resource server, which holds a
+    /// secret; a public client (anyone can be one) learns nothing here.
     pub async fn introspect(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<Introspection> {
+        if app.is_public() {
+            return client_error(ErrorCode::InvalidClient, "introspection requires a confidential client");
+        }
         let Some(token) = params.get("token") else {
             return client_error(ErrorCode::InvalidRequest, "token is required");
         };

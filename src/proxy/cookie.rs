@@ -1,6 +1,9 @@
 //! The cookies forward auth sets on an app's host: the sign-in cookie
 //! (one per scope) and one short-lived state cookie per sign-in in
-//! progress. Formatting and picking; what they mean lives in the store.
+//! progress. Naming and picking, over the name/value pairs the web layer
+//! read from the request (`web::cookies::pairs`); the web layer also
+//! writes each [`ProxyCookie`] out as a `Set-Cookie`. What a cookie means
+//! lives in the store.
 //!
 //! **Which cookie counts.** Another host under the same parent domain can
 //! set a cookie for that parent, under any name, and the browser then sends
@@ -97,20 +100,23 @@ pub struct Candidate {
     pub token: String,
 }
 
-/// The sign-in cookies in the request's `Cookie` headers that could admit
-/// to `target`, each under the name of a scope that covers it. None at all
+/// A cookie the request carried: name and (unquoted) value.
+pub type RequestCookie<'a> = (&'a str, &'a str);
+
+/// The sign-in cookies among the request's that could admit to `target`, each under the name of a scope that covers it. None at all
 /// when there are more than [`MAX_CANDIDATES`]: the ones left unread could
 /// be the app's own, behind cookies another host planted under longer
 /// paths (which the browser sends first), and the check would then see only
 /// the planted sign-in.
-pub fn session_candidates<'a>(cookie_headers: impl IntoIterator<Item = &'a str>, target: &TargetUrl) -> Vec<Candidate> {
+pub fn session_candidates(cookies: &[RequestCookie<'_>], target: &TargetUrl) -> Vec<Candidate> {
     let names: Vec<(String, String)> =
         covering_scopes(target).into_iter().map(|scope| (session_cookie_name(&scope), scope)).collect();
-    let mut found: Vec<Candidate> = pairs(cookie_headers)
+    let mut found: Vec<Candidate> = cookies
+        .iter()
         .filter(|(_, value)| looks_like_token(value))
         .filter_map(|(name, value)| {
             let (_, scope) = names.iter().find(|(expected, _)| expected == name)?;
-            Some(Candidate { scope: scope.clone(), token: value.to_owned() })
+            Some(Candidate { scope: scope.clone(), token: (*value).to_owned() })
         })
         .take(MAX_CANDIDATES + 1)
         .collect();
@@ -124,20 +130,19 @@ pub fn session_candidates<'a>(cookie_headers: impl IntoIterator<Item = &'a str>,
 /// signing out ends. Up to [`MAX_SIGN_OUT_TOKENS`], not [`MAX_CANDIDATES`]:
 /// cookies another host planted under longer paths come first in the
 /// header, and must not leave the app's own sign-in running.
-pub fn session_tokens<'a>(cookie_headers: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    pairs(cookie_headers)
+pub fn session_tokens(cookies: &[RequestCookie<'_>]) -> Vec<String> {
+    cookies
+        .iter()
         .filter(|(name, value)| is_session_cookie_name(name) && looks_like_token(value))
-        .map(|(_, value)| value.to_owned())
+        .map(|(_, value)| (*value).to_owned())
         .take(MAX_SIGN_OUT_TOKENS)
         .collect()
 }
 
 /// Every sign-in cookie in the request, by name, to clear on sign-out.
-pub fn session_cookie_names<'a>(cookie_headers: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let mut names: Vec<String> = pairs(cookie_headers)
-        .filter(|(name, _)| is_session_cookie_name(name))
-        .map(|(name, _)| name.to_owned())
-        .collect();
+pub fn session_cookie_names(cookies: &[RequestCookie<'_>]) -> Vec<String> {
+    let mut names: Vec<String> =
+        cookies.iter().filter(|(name, _)| is_session_cookie_name(name)).map(|(name, _)| (*name).to_owned()).collect();
     names.sort();
     names.dedup();
     names
@@ -171,7 +176,7 @@ impl StateCookie {
         state_binding(&self.value, self.is_host_only())
     }
 
-    /// The `Set-Cookie` that stores it (`max_age` seconds; 0 clears it).
+    /// The cookie that stores it (`max_age` seconds; 0 clears it).
     pub fn cookie(&self, max_age: i64) -> ProxyCookie {
         let secure = self.is_host_only();
         ProxyCookie {
@@ -193,14 +198,15 @@ pub fn state_binding(state: &str, host_only: bool) -> String {
 
 /// The state cookies in the request, newest first, at most [`MAX_FLOWS`]
 /// (older ones are forgotten anyway when the next sign-in starts).
-pub fn state_cookies<'a>(cookie_headers: impl IntoIterator<Item = &'a str>) -> Vec<StateCookie> {
-    let mut found: Vec<StateCookie> = pairs(cookie_headers)
+pub fn state_cookies(cookies: &[RequestCookie<'_>]) -> Vec<StateCookie> {
+    let mut found: Vec<StateCookie> = cookies
+        .iter()
         .filter(|(_, value)| looks_like_token(value))
         .filter_map(|(name, value)| {
             let (issued_at, id) = name.trim_start_matches(HOST_PREFIX).strip_prefix(STATE_PREFIX)?.split_once('_')?;
             let issued_at = issued_at.parse().ok()?;
             let well_formed = id.len() == 8 && id.bytes().all(|byte| byte.is_ascii_hexdigit());
-            well_formed.then(|| StateCookie { name: name.to_owned(), value: value.to_owned(), issued_at })
+            well_formed.then(|| StateCookie { name: (*name).to_owned(), value: (*value).to_owned(), issued_at })
         })
         .collect();
     found.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then_with(|| a.name.cmp(&b.name)));
@@ -209,15 +215,8 @@ pub fn state_cookies<'a>(cookie_headers: impl IntoIterator<Item = &'a str>) -> V
     found
 }
 
-fn pairs<'a>(cookie_headers: impl IntoIterator<Item = &'a str>) -> impl Iterator<Item = (&'a str, &'a str)> {
-    cookie_headers
-        .into_iter()
-        .flat_map(|header| header.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .map(|(name, value)| (name.trim(), value.trim().trim_matches('"')))
-}
-
-/// A `Set-Cookie` to send: always `HttpOnly` and `SameSite=Lax`.
+/// A cookie to set on the app's host (the web layer sends it as a
+/// `Set-Cookie`, always `HttpOnly` and `SameSite=Lax`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyCookie {
     pub name: String,
@@ -228,26 +227,6 @@ pub struct ProxyCookie {
     /// Seconds; 0 deletes the cookie.
     pub max_age: i64,
     pub secure: bool,
-}
-
-impl ProxyCookie {
-    /// The same cookie, expired: what clears it in the browser.
-    pub fn removal(&self) -> Self {
-        Self { value: String::new(), max_age: 0, ..self.clone() }
-    }
-
-    pub fn header_value(&self) -> String {
-        let mut cookie = format!("{}={}; Path={}; Max-Age={}", self.name, self.value, self.path, self.max_age.max(0));
-        if let Some(domain) = &self.domain {
-            cookie.push_str("; Domain=");
-            cookie.push_str(domain);
-        }
-        cookie.push_str("; HttpOnly; SameSite=Lax");
-        if self.secure {
-            cookie.push_str("; Secure");
-        }
-        cookie
-    }
 }
 
 #[cfg(test)]
@@ -275,10 +254,14 @@ mod tests {
         let parent = session_cookie_name("example.com");
         let unprefixed = origin.trim_start_matches(HOST_PREFIX).to_owned();
         let elsewhere = session_cookie_name("other.example");
-        let header = format!(
-            "{elsewhere}={TOKEN}; {unprefixed}={TOKEN}; {origin}={TOKEN}; {parent}=\"{TOKEN}\"; {origin}=short"
-        );
-        let found = session_candidates([header.as_str()], &target);
+        let sent = [
+            (elsewhere.as_str(), TOKEN),
+            (unprefixed.as_str(), TOKEN),
+            (origin.as_str(), TOKEN),
+            (parent.as_str(), TOKEN),
+            (origin.as_str(), "short"),
+        ];
+        let found = session_candidates(&sent, &target);
         let scopes: Vec<&str> = found.iter().map(|candidate| candidate.scope.as_str()).collect();
         assert_eq!(scopes, ["https://kuma.lab.example.com", "example.com"]);
         assert!(found.iter().all(|candidate| candidate.token == TOKEN));
@@ -294,23 +277,28 @@ mod tests {
             lookalikes.iter().all(|cookie| cookie.name == session_cookie_name("example.com") && cookie.max_age == 0)
         );
         assert!(planted_lookalikes(&target, "https://kuma.lab.example.com").is_empty());
-        let many = vec![format!("{origin}={TOKEN}"); 10];
-        assert!(session_candidates(many.iter().map(String::as_str), &target).is_empty());
-        let some = vec![format!("{origin}={TOKEN}"); MAX_CANDIDATES];
-        assert_eq!(session_candidates(some.iter().map(String::as_str), &target).len(), MAX_CANDIDATES);
+        let many = vec![(origin.as_str(), TOKEN); 10];
+        assert!(session_candidates(&many, &target).is_empty());
+        let some = vec![(origin.as_str(), TOKEN); MAX_CANDIDATES];
+        assert_eq!(session_candidates(&some, &target).len(), MAX_CANDIDATES);
     }
 
     #[test]
     fn sign_out_finds_every_sign_in_cookie() {
         let first = session_cookie_name("https://a.example");
         let second = session_cookie_name("b.example");
-        let header = format!("other=1; {first}={TOKEN}; latch_proxy_state_1_0000abcd={TOKEN}");
-        let other = format!("{second}=\"{TOKEN}\"; {first}=short");
-        assert_eq!(session_tokens([header.as_str(), other.as_str()]), vec![TOKEN.to_owned(), TOKEN.to_owned()]);
-        let mut both = vec![first.clone(), second];
+        let sent = [
+            ("other", "1"),
+            (first.as_str(), TOKEN),
+            ("latch_proxy_state_1_0000abcd", TOKEN),
+            (second.as_str(), TOKEN),
+            (first.as_str(), "short"),
+        ];
+        assert_eq!(session_tokens(&sent), vec![TOKEN.to_owned(), TOKEN.to_owned()]);
+        let mut both = vec![first.clone(), second.clone()];
         both.sort();
-        assert_eq!(session_cookie_names([header.as_str(), other.as_str()]), both);
-        assert!(session_tokens(["latch_proxy_zz=1"]).is_empty());
+        assert_eq!(session_cookie_names(&sent), both);
+        assert!(session_tokens(&[("latch_proxy_zz", "1")]).is_empty());
     }
 
     #[test]
@@ -320,46 +308,22 @@ mod tests {
         let newer = StateCookie::new(other, true, 200);
         assert_ne!(older.name, newer.name);
         assert!(newer.name.starts_with("__Host-latch_proxy_state_200_"));
-        let header =
-            format!("{}={}; {}={}; latch_proxy_state_1_nothex00={TOKEN}", older.name, TOKEN, newer.name, other);
-        assert_eq!(state_cookies([header.as_str()]), vec![newer.clone(), older.clone()]);
+        let sent =
+            [(older.name.as_str(), TOKEN), (newer.name.as_str(), other), ("latch_proxy_state_1_nothex00", TOKEN)];
+        assert_eq!(state_cookies(&sent), vec![newer.clone(), older.clone()]);
         // The code binds to the state and to whether only the host could set it.
         assert_eq!(older.binding(), state_binding(TOKEN, false));
         assert_ne!(state_binding(TOKEN, true), state_binding(TOKEN, false));
-        assert_eq!(
-            newer.cookie(60).header_value(),
-            format!("{}={other}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure", newer.name)
-        );
-        assert_eq!(
-            older.cookie(0).header_value(),
-            format!("{}=; Path=/outpost.goauthentik.io/; Max-Age=0; HttpOnly; SameSite=Lax", older.name)
-        );
-        let many: Vec<String> =
-            (0..40).map(|n| format!("{}={TOKEN}", StateCookie::new(&format!("{n}"), false, n).name)).collect();
-        let kept = state_cookies(many.iter().map(String::as_str));
+        let stored = newer.cookie(60);
+        assert_eq!((stored.value.as_str(), stored.path, stored.max_age, stored.secure), (other, "/", 60, true));
+        assert_eq!(stored.domain, None);
+        let cleared = older.cookie(0);
+        assert_eq!((cleared.value.as_str(), cleared.path, cleared.max_age), ("", STATE_PATH, 0));
+        assert!(!cleared.secure);
+        let names: Vec<String> = (0..40).map(|n| StateCookie::new(&format!("{n}"), false, n).name).collect();
+        let many: Vec<RequestCookie<'_>> = names.iter().map(|name| (name.as_str(), TOKEN)).collect();
+        let kept = state_cookies(&many);
         assert_eq!(kept.len(), MAX_FLOWS);
         assert_eq!(kept[0].issued_at, 39);
-    }
-
-    #[test]
-    fn cookies_are_http_only_lax_and_scoped() {
-        let cookie = ProxyCookie {
-            name: "n".into(),
-            value: "v".into(),
-            domain: Some("example.com".into()),
-            path: "/",
-            max_age: 60,
-            secure: true,
-        };
-        assert_eq!(
-            cookie.header_value(),
-            "n=v; Path=/; Max-Age=60; Domain=example.com; HttpOnly; SameSite=Lax; Secure"
-        );
-        let host_only = ProxyCookie { domain: None, secure: false, ..cookie.clone() };
-        assert_eq!(host_only.header_value(), "n=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax");
-        assert_eq!(
-            cookie.removal().header_value(),
-            "n=; Path=/; Max-Age=0; Domain=example.com; HttpOnly; SameSite=Lax; Secure"
-        );
     }
 }

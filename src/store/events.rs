@@ -8,6 +8,9 @@ use crate::clock::UnixTime;
 pub struct AuditEvent {
     pub at: UnixTime,
     pub kind: String,
+    /// Who made the change (`cli:<os user>`, `web:<username>`); `None` for
+    /// what a visitor did themselves.
+    pub actor: Option<String>,
     pub username: Option<String>,
     pub app: Option<String>,
     pub ip: Option<String>,
@@ -30,12 +33,13 @@ impl Store {
         let mut transaction = lease.begin().await?;
         for event in events {
             sqlx::query(
-                "INSERT INTO audit_events (id, at, kind, username, app, ip, user_agent, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO audit_events (id, at, kind, actor, username, app, ip, user_agent, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(uuid::Uuid::new_v4().to_string())
             .bind(event.at)
             .bind(&event.kind)
+            .bind(&event.actor)
             .bind(&event.username)
             .bind(&event.app)
             .bind(&event.ip)
@@ -51,7 +55,7 @@ impl Store {
     /// Newest first.
     pub async fn list_events(&self, filter: &EventFilter) -> StoreResult<Vec<AuditEvent>> {
         Ok(sqlx::query_as::<_, AuditEvent>(
-            "SELECT at, kind, username, app, ip, user_agent, detail FROM audit_events \
+            "SELECT at, kind, actor, username, app, ip, user_agent, detail FROM audit_events \
              WHERE ($1 IS NULL OR username = $1) AND ($2 IS NULL OR app = $2) AND at >= $3 \
              ORDER BY at DESC, id LIMIT $4",
         )

@@ -1,5 +1,9 @@
-//! Reading and writing Latch's cookies on its own host (the session, the
-//! CSRF cookie and the sign-in under way): `HttpOnly`, `SameSite=Lax`, `Path=/`, no `Domain`, and
+//! Reading the `Cookie` header and writing `Set-Cookie`, for every cookie
+//! Latch deals in: its own on its own host (the session, the CSRF cookie
+//! and the sign-in under way, below), and forward auth's on an app's host
+//! (`ProxyCookie`).
+//!
+//! Latch's own cookies are `HttpOnly`, `SameSite=Lax`, `Path=/`, no `Domain`, and
 //! `Secure` when the public URL is https. When it is https at the root path
 //! the names carry the `__Host-` prefix, which browsers accept only from
 //! this very host, over https, with `Path=/` and no `Domain` (RFC 6265bis
@@ -11,6 +15,7 @@ use axum::http::header::COOKIE;
 use url::Url;
 
 use crate::config::PublicUrl;
+use crate::proxy::cookie::{ProxyCookie, RequestCookie};
 
 /// The session cookie's name without a prefix.
 pub const SESSION: &str = "latch_session";
@@ -57,26 +62,47 @@ impl CookiePolicy {
     /// A `Set-Cookie` value for Latch's cookie `base`. `max_age` in
     /// seconds; 0 deletes the cookie.
     pub fn build(self, base: &'static str, value: &str, max_age: i64) -> String {
-        build(self.name(base), value, max_age, self.secure)
+        format_set_cookie(self.name(base), value, "/", None, max_age, self.secure)
     }
 }
 
-/// The value of cookie `name`, from any `Cookie` header.
-pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
+/// Every cookie in the request's `Cookie` headers, in the order sent, each
+/// value without the double quotes RFC 6265 §4.1.1 allows around it.
+pub fn pairs(headers: &HeaderMap) -> Vec<RequestCookie<'_>> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim_matches('"').to_owned())
+        .map(|(name, value)| (name.trim(), value.trim().trim_matches('"')))
+        .collect()
 }
 
-/// A `Set-Cookie` value. `max_age` in seconds; 0 deletes the cookie.
-fn build(name: &str, value: &str, max_age: i64, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+/// The value of cookie `name`, from any `Cookie` header.
+pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
+    pairs(headers).into_iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_owned())
+}
+
+/// The `Set-Cookie` value for a cookie forward auth sets on an app's host.
+pub fn set_cookie(cookie: &ProxyCookie) -> String {
+    let domain = cookie.domain.as_deref();
+    format_set_cookie(&cookie.name, &cookie.value, cookie.path, domain, cookie.max_age, cookie.secure)
+}
+
+/// A `Set-Cookie` value, always `HttpOnly` and `SameSite=Lax`. `max_age` in
+/// seconds; 0 (or less) deletes the cookie. Without a `domain` it is host-only.
+fn format_set_cookie(name: &str, value: &str, path: &str, domain: Option<&str>, max_age: i64, secure: bool) -> String {
+    let mut header = format!("{name}={value}; Path={path}; Max-Age={}", max_age.max(0));
+    if let Some(domain) = domain {
+        header.push_str("; Domain=");
+        header.push_str(domain);
+    }
+    header.push_str("; HttpOnly; SameSite=Lax");
+    if secure {
+        header.push_str("; Secure");
+    }
+    header
 }
 
 #[cfg(test)]
@@ -95,6 +121,24 @@ mod tests {
         assert_eq!(read(&headers, SESSION).as_deref(), Some("abc"));
         assert_eq!(read(&headers, "b").as_deref(), Some("2"));
         assert_eq!(read(&headers, CSRF), None);
+        headers.append(COOKIE, " c = \"3\" ;d=4=5; e".parse().unwrap());
+        assert_eq!(pairs(&headers), [("a", "1"), ("latch_session", "abc"), ("b", "2"), ("c", "3"), ("d", "4=5")]);
+    }
+
+    #[test]
+    fn set_cookies_carry_path_domain_and_security() {
+        let cookie = ProxyCookie {
+            name: "n".into(),
+            value: "v".into(),
+            domain: Some("example.com".into()),
+            path: "/",
+            max_age: 60,
+            secure: true,
+        };
+        assert_eq!(set_cookie(&cookie), "n=v; Path=/; Max-Age=60; Domain=example.com; HttpOnly; SameSite=Lax; Secure");
+        let state =
+            ProxyCookie { domain: None, secure: false, path: "/outpost.goauthentik.io/", max_age: -5, ..cookie };
+        assert_eq!(set_cookie(&state), "n=v; Path=/outpost.goauthentik.io/; Max-Age=0; HttpOnly; SameSite=Lax");
     }
 
     #[test]

@@ -214,10 +214,6 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
 pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
     let now = state.clock.now();
     let (app, params, basic_auth) = authenticated(&state, &headers, &body).await?;
-    if app.is_public() {
-        let error = OAuthError::new(ErrorCode::InvalidClient, "introspection requires a confidential client");
-        return Err(WebError::Token { error, basic_auth });
-    }
     let answer = state.provider.introspect(&app, &params, now).await.map_err(WebError::token(basic_auth))?;
     Ok(no_store(Json(answer).into_response()))
 }
@@ -376,7 +372,7 @@ const NO_SUCH_APP: WebError = WebError::NotFound("no such application");
 
 pub async fn discovery(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, WebError> {
     let slug = known_slug(&slug).ok_or(NO_SUCH_APP)?;
-    let document = state.provider.discovery(slug).await.map_err(WebError::not_found)?;
+    let document = state.provider.discovery(slug, state.clock.now()).await.map_err(WebError::not_found)?;
     Ok(Json(document).into_response())
 }
 
@@ -391,6 +387,6 @@ pub async fn discovery_at_root() -> WebError {
 
 pub async fn jwks(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, WebError> {
     let slug = known_slug(&slug).ok_or(NO_SUCH_APP)?;
-    let jwks = state.provider.jwks(slug).await.map_err(WebError::not_found)?;
+    let jwks = state.provider.jwks(slug, state.clock.now()).await.map_err(WebError::not_found)?;
     Ok(([(CONTENT_TYPE, "application/json")], jwks.to_string()).into_response())
 }

@@ -1,29 +1,37 @@
-//! Forward-auth handlers: read what the proxy or the browser sent, call
+//! Forward-auth handlers: read what the proxy or the browser sent (its
+//! headers in `forwarded`, its cookies with `web::cookies`), call
 //! `crate::proxy`, turn its answer into a response. Errors map to responses
 //! in `web::error`, like every other error.
+
+mod forwarded;
 
 use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::routing::{any, get};
 
+use self::forwarded::{
+    X_FORWARDED_METHOD, X_ORIGINAL_METHOD, forwarded_method, navigation, rd_from_query, target_from_forwarded,
+    target_from_nginx,
+};
 use super::AppState;
+use super::cookies::{self, set_cookie};
 use super::error::{InFormat, WebError};
 use super::oidc::current_session;
 use super::ops::Requester;
 use super::pages::{LogoutPage, MessagePage, render};
 use crate::oidc::params::check_form;
 use crate::proxy::cookie::{self, ProxyCookie};
-use crate::proxy::navigation::{X_FORWARDED_METHOD, X_ORIGINAL_METHOD, is_navigation};
-use crate::proxy::target::{self, TargetUrl};
+use crate::proxy::target::TargetUrl;
 use crate::proxy::{
     CADDY_PATH, CALLBACK_PATH, Decision, Identity, NGINX_PATH, ProxyError, SIGN_OUT_PATH, SSO_PATH, START_PATH,
     SsoOutcome, TRAEFIK_PATH, sign_out_confirmation,
 };
+use crate::store::ProxyUser;
 
 /// On a 401 to a page navigation, where nginx should send the browser to
 /// sign in (`auth_request_set … $upstream_http_x_latch_start_url`). Absent
@@ -43,14 +51,6 @@ pub fn routes() -> Router<AppState> {
         .route(SIGN_OUT_PATH, get(confirm_sign_out).post(sign_out))
 }
 
-fn header<'a>(headers: &'a HeaderMap) -> impl Fn(&str) -> Option<&'a str> + 'a {
-    move |name| headers.get(name).and_then(|value| value.to_str().ok())
-}
-
-fn cookie_headers(headers: &HeaderMap) -> impl Iterator<Item = &str> {
-    headers.get_all(COOKIE).iter().filter_map(|value| value.to_str().ok())
-}
-
 /// Refuses a query with a control character in it (a NUL would reach SQL).
 fn check_query(query: Option<&str>) -> Result<(), ProxyError> {
     check_form(query.unwrap_or_default().as_bytes()).map_err(|error| ProxyError::BadRequest(error.to_string()))
@@ -63,21 +63,21 @@ fn query_value(query: Option<&str>, name: &str) -> Option<String> {
 }
 
 async fn decide(state: &AppState, target: &TargetUrl, headers: &HeaderMap) -> Result<Decision, WebError> {
-    let candidates = cookie::session_candidates(cookie_headers(headers), target);
+    let candidates = cookie::session_candidates(&cookies::pairs(headers), target);
     Ok(state.forward_auth.check(target, &candidates, state.clock.now()).await?)
 }
 
 /// Whether the request a proxy asks about is a page navigation: its own
 /// headers come along unchanged, its method in `method_header`.
 fn proxied_navigation(headers: &HeaderMap, method_header: &str) -> bool {
-    is_navigation(header(headers)(method_header), header(headers))
+    navigation(headers, forwarded_method(headers, method_header)).is_navigation()
 }
 
 /// nginx `auth_request`: 200, 401 or 403. On a 401 for a page navigation
 /// the URL of `start` comes along for nginx's `error_page 401` to redirect
 /// to; without it, nginx passes the 401 on.
 async fn auth_nginx(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
-    let target = target::from_nginx(header(&headers))?;
+    let target = target_from_nginx(&headers)?;
     Ok(match decide(&state, &target, &headers).await? {
         Decision::Allow(identity) => allow(&identity),
         // nginx reads the status and the start header only: no page.
@@ -94,7 +94,7 @@ async fn auth_nginx(State(state): State<AppState>, headers: HeaderMap) -> Result
 /// to the browser, so a page navigation is redirected to sign in from
 /// here; anything else gets the 401.
 async fn auth_redirecting(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
-    let target = target::from_forwarded(header(&headers))?;
+    let target = target_from_forwarded(&headers)?;
     Ok(match decide(&state, &target, &headers).await? {
         Decision::Allow(identity) => allow(&identity),
         Decision::SignIn { start_url } if proxied_navigation(&headers, X_FORWARDED_METHOD) => {
@@ -117,17 +117,38 @@ fn unauthorized() -> Response {
     )
 }
 
+/// Signed in and admitted: 200, with the headers that tell the app who it is.
 fn allow(identity: &Identity) -> Response {
     let mut response = no_store(StatusCode::OK.into_response());
-    for (name, value) in identity.headers() {
-        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value.as_bytes())) {
-            (Ok(name), Ok(value)) => {
+    for (name, value) in identity_headers(identity.user()) {
+        match HeaderValue::from_str(&value) {
+            Ok(value) => {
                 response.headers_mut().insert(name, value);
             }
-            _ => tracing::warn!(header = name, user = identity.username(), "identity header value not sendable"),
+            Err(_) => {
+                tracing::warn!(header = %name, user = identity.user().username, "identity header value not sendable")
+            }
         }
     }
     response
+}
+
+/// Authentik's `X-authentik-*` names and the `Remote-*` ones Authelia and
+/// many apps read. Groups are `|`-separated in the first (as Authentik) and
+/// `,`-separated in the second (as Authelia); group names may contain neither.
+fn identity_headers(user: &ProxyUser) -> [(HeaderName, String); 9] {
+    let name = HeaderName::from_static;
+    [
+        (name("x-authentik-username"), user.username.clone()),
+        (name("x-authentik-groups"), user.groups.join("|")),
+        (name("x-authentik-email"), user.email.clone()),
+        (name("x-authentik-name"), user.name.clone()),
+        (name("x-authentik-uid"), user.id.clone()),
+        (name("remote-user"), user.username.clone()),
+        (name("remote-groups"), user.groups.join(",")),
+        (name("remote-email"), user.email.clone()),
+        (name("remote-name"), user.name.clone()),
+    ]
 }
 
 fn forbidden(app_name: &str, username: &str) -> Response {
@@ -145,7 +166,7 @@ fn no_store(mut response: Response) -> Response {
 }
 
 fn set_cookies(cookies: &[ProxyCookie]) -> AppendHeaders<Vec<(HeaderName, String)>> {
-    AppendHeaders(cookies.iter().map(|cookie| (SET_COOKIE, cookie.header_value())).collect())
+    AppendHeaders(cookies.iter().map(|cookie| (SET_COOKIE, set_cookie(cookie))).collect())
 }
 
 /// Step 1, on the app's host: refuses any `rd` outside the proxy apps. A
@@ -158,11 +179,11 @@ async fn start(
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
     check_query(query.as_deref())?;
-    if !is_navigation(Some(method.as_str()), header(&headers)) {
+    if !navigation(&headers, Some(method.as_str())).is_navigation() {
         return Ok(unauthorized());
     }
-    let rd = target::rd_from_query(query.as_deref().unwrap_or_default());
-    let in_progress = cookie::state_cookies(cookie_headers(&headers));
+    let rd = rd_from_query(query.as_deref().unwrap_or_default());
+    let in_progress = cookie::state_cookies(&cookies::pairs(&headers));
     let started = state.forward_auth.start(rd.as_deref(), &in_progress, state.clock.now()).await?;
     Ok(no_store((set_cookies(&started.cookies), Redirect::to(&started.location)).into_response()))
 }
@@ -199,7 +220,7 @@ async fn callback(
 ) -> Result<Response, WebError> {
     check_query(query.as_deref())?;
     let code = query_value(query.as_deref(), "code");
-    let in_progress = cookie::state_cookies(cookie_headers(&headers));
+    let in_progress = cookie::state_cookies(&cookies::pairs(&headers));
     let signed_in = state.forward_auth.callback(code.as_deref(), &in_progress, state.clock.now()).await?;
     state.auditor.record("proxy_sign_in", &requester.actor(None, Some(&signed_in.app_slug)), None);
     Ok(no_store((set_cookies(&signed_in.cookies), Redirect::to(&signed_in.location)).into_response()))
@@ -208,7 +229,7 @@ async fn callback(
 /// On the app's host, a GET (a link, which any site can make the browser
 /// follow) only asks: the form posts back with the confirmation token.
 async fn confirm_sign_out(headers: HeaderMap) -> Response {
-    let tokens = cookie::session_tokens(cookie_headers(&headers));
+    let tokens = cookie::session_tokens(&cookies::pairs(&headers));
     let confirmation = sign_out_confirmation(&tokens);
     // The token rides in the action's query too: nginx configs written for
     // Authentik drop request bodies on this path.
@@ -227,8 +248,8 @@ async fn sign_out(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let tokens = cookie::session_tokens(cookie_headers(&headers));
-    let names = cookie::session_cookie_names(cookie_headers(&headers));
+    let sent = cookies::pairs(&headers);
+    let (tokens, names) = (cookie::session_tokens(&sent), cookie::session_cookie_names(&sent));
     let confirmation = query_value(std::str::from_utf8(&body).ok(), CONFIRMATION_FIELD)
         .or_else(|| query_value(query.as_deref(), CONFIRMATION_FIELD));
     let signed_out = state.forward_auth.sign_out(&tokens, &names, confirmation.as_deref(), state.clock.now()).await?;
@@ -246,6 +267,29 @@ async fn sign_out(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_headers_name_the_user_both_ways() {
+        let user = |groups: &[&str]| ProxyUser {
+            id: "0b5e…".into(),
+            username: "ada".into(),
+            email: "ada@example.com".into(),
+            name: "Ada Lovelace".into(),
+            groups: groups.iter().map(|group| (*group).to_owned()).collect(),
+        };
+        let headers = identity_headers(&user(&["admins", "staff"]));
+        let get = |name: &str| headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
+        assert_eq!(get("X-authentik-username"), Some("ada"));
+        assert_eq!(get("X-authentik-groups"), Some("admins|staff"));
+        assert_eq!(get("X-authentik-email"), Some("ada@example.com"));
+        assert_eq!(get("X-authentik-name"), Some("Ada Lovelace"));
+        assert_eq!(get("X-authentik-uid"), Some("0b5e…"));
+        assert_eq!(get("Remote-User"), Some("ada"));
+        assert_eq!(get("Remote-Groups"), Some("admins,staff"));
+        assert_eq!(get("Remote-Email"), Some("ada@example.com"));
+        assert_eq!(get("Remote-Name"), Some("Ada Lovelace"));
+        assert_eq!(identity_headers(&user(&[]))[1].1, "");
+    }
 
     #[test]
     fn forward_auth_errors_are_pages_never_redirects() {

@@ -27,7 +27,9 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::common::{Backend, drop_postgres_database, fresh_database, hidden_input, location, query_param, run_latch};
+use crate::common::{
+    Backend, drop_postgres_database, fresh_database, hidden_input, location, poll_until, query_param, run_latch,
+};
 
 const CALLBACK: &str = "https://app.example.com/oauth2/callback";
 const PASSWORD: &str = "correct horse battery staple";
@@ -174,18 +176,15 @@ impl Instance {
     /// that may not exist yet), failing if it exits or takes over a minute.
     async fn wait_ready(&mut self) {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
-        let deadline = Instant::now() + Duration::from_secs(60);
         let probe = format!("{}/application/o/{SLUG}/jwks/", self.base);
-        loop {
+        let answered = poll_until(Duration::from_secs(60), async || {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 panic!("latch {} exited during start ({status}):\n{}", self.name, self.log());
             }
-            if http.get(&probe).send().await.is_ok() {
-                return;
-            }
-            assert!(Instant::now() < deadline, "latch {} did not answer within 60 s:\n{}", self.name, self.log());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            http.get(&probe).send().await.ok().map(drop)
+        })
+        .await;
+        assert!(answered.is_some(), "latch {} did not answer within 60 s:\n{}", self.name, self.log());
     }
 
     fn is_running(&mut self) -> bool {
@@ -905,11 +904,10 @@ async fn killing_one_instance_mid_stream_leaves_the_other_serving() {
         }));
     }
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while finished.load(Ordering::SeqCst) < FLOWS_BEFORE_KILL {
-        assert!(Instant::now() < deadline, "the flows did not get going:\n{}", cluster.logs());
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let going = poll_until(Duration::from_secs(60), async || {
+        (finished.load(Ordering::SeqCst) >= FLOWS_BEFORE_KILL).then_some(())
+    });
+    assert!(going.await.is_some(), "the flows did not get going:\n{}", cluster.logs());
     cluster.a.sigkill();
     killed.store(true, Ordering::SeqCst);
     let status = cluster.a.wait_exit().await;
@@ -1110,17 +1108,9 @@ impl PgProxy {
         self.up.send_replace(true);
         if self.acceptor.is_none() {
             // The aborted acceptor drops its listener; rebind the same port.
-            let deadline = Instant::now() + Duration::from_secs(5);
-            let listener = loop {
-                match TcpListener::bind(("127.0.0.1", self.port)).await {
-                    Ok(listener) => break listener,
-                    Err(error) if Instant::now() < deadline => {
-                        let _ = error;
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    Err(error) => panic!("cannot reopen the proxy port {}: {error}", self.port),
-                }
-            };
+            let port = self.port;
+            let bound = poll_until(Duration::from_secs(5), async || TcpListener::bind(("127.0.0.1", port)).await.ok());
+            let listener = bound.await.unwrap_or_else(|| panic!("cannot reopen the proxy port {port}"));
             self.acceptor = Some(Self::accept(listener, self.up.subscribe(), self.upstream));
         }
     }
@@ -1302,11 +1292,9 @@ async fn losing_the_database_answers_503_and_recovers_without_a_restart() {
     let wait_for = |count: usize| {
         let finished = finished.clone();
         async move {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while finished.load(Ordering::SeqCst) < count {
-                assert!(Instant::now() < deadline, "the flows stalled");
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            let done =
+                poll_until(Duration::from_secs(30), async || (finished.load(Ordering::SeqCst) >= count).then_some(()));
+            assert!(done.await.is_some(), "the flows stalled");
         }
     };
     wait_for(6).await;

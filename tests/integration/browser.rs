@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -32,7 +32,7 @@ use openidconnect::{
 };
 use serde_json::{Value, json};
 
-use crate::common::{AppCredentials, Backend, TestApp};
+use crate::common::{AppCredentials, Backend, TestApp, poll_until};
 
 const PASSWORD: &str = "correct horse battery staple";
 /// The relying party's host name as the browser sees it.
@@ -536,18 +536,12 @@ impl Chromedriver {
     /// Waits for chromedriver, then opens a headless Chromium session.
     async fn session(&self, chromium: &Path) -> Browser {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
-        let started = Instant::now();
-        loop {
-            let status = http.get(format!("{}/status", self.url)).send().await;
-            if let Ok(response) = status
-                && let Ok(body) = response.json::<Value>().await
-                && body["value"]["ready"] == true
-            {
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(20), "chromedriver did not start on {}", self.url);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let ready = poll_until(Duration::from_secs(20), async || {
+            let response = http.get(format!("{}/status", self.url)).send().await.ok()?;
+            let body = response.json::<Value>().await.ok()?;
+            (body["value"]["ready"] == true).then_some(())
+        });
+        assert!(ready.await.is_some(), "chromedriver did not start on {}", self.url);
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "pageLoadStrategy": "normal",
@@ -645,30 +639,26 @@ impl Browser {
 
     /// Polls until `done(url, page source)`; returns the page source.
     async fn wait_for(&self, what: &str, done: impl Fn(&str, &str) -> bool) -> String {
-        let started = Instant::now();
-        loop {
+        let reached = poll_until(PAGE_TIMEOUT, async || {
             let (url, source) = (self.url().await, self.source().await);
-            if done(&url, &source) {
-                return source;
-            }
-            if started.elapsed() > PAGE_TIMEOUT {
-                panic!("the browser did not reach {what}\n{}", self.snapshot().await);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            done(&url, &source).then_some(source)
+        });
+        match reached.await {
+            Some(source) => source,
+            None => panic!("the browser did not reach {what}\n{}", self.snapshot().await),
         }
     }
 
     /// The first element matching `css`, waiting for it to appear.
     async fn find(&self, css: &str) -> Element {
-        let started = Instant::now();
-        loop {
-            match self.post("/element", json!({"using": "css selector", "value": css})).await {
-                Ok(element) => return Element(element[ELEMENT_KEY].as_str().expect("element reference").to_owned()),
-                Err(error) if started.elapsed() > PAGE_TIMEOUT => {
-                    panic!("no element {css}: {error}\n{}", self.snapshot().await)
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
+        let query = json!({"using": "css selector", "value": css});
+        let mut last_error = String::new();
+        let found = poll_until(PAGE_TIMEOUT, async || {
+            self.post("/element", query.clone()).await.map_err(|error| last_error = error).ok()
+        });
+        match found.await {
+            Some(element) => Element(element[ELEMENT_KEY].as_str().expect("element reference").to_owned()),
+            None => panic!("no element {css}: {last_error}\n{}", self.snapshot().await),
         }
     }
 

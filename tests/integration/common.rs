@@ -172,6 +172,27 @@ pub fn drop_postgres_database(database_url: &str) {
     });
 }
 
+/// Asks `probe` until it answers `Some`, and returns that answer; `None`
+/// once `within` has passed. For what another process or a background task
+/// does in its own time (a server or proxy starting, a batch of audit
+/// events being written, a key refresh): never for a time rule, which the
+/// test moves the server's clock through instead. Asks again at once at
+/// first, then backs off to every 100 ms.
+pub async fn poll_until<T>(within: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + within;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(answer) = probe().await {
+            return Some(answer);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub database_url: String,

@@ -105,7 +105,7 @@ async fn jwks_is_public_and_names_the_id_token_key(backend: Backend) {
 
 /// Each instance remembers for a second that an app exists, so that the
 /// documents every relying party polls cost no database read; a removed
-/// app's documents are gone once that second has passed.
+/// app's documents are gone once that second has passed on its clock.
 async fn documents_of_a_removed_app_are_gone_within_a_second(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else { return };
     app.add_app("grafana", &[CALLBACK], &[]).await;
@@ -114,7 +114,7 @@ async fn documents_of_a_removed_app_are_gone_within_a_second(backend: Backend) {
         get_json(&app.url(path)).await;
     }
     app.admin(&["app", "remove", "grafana"]).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.clock.advance(1);
     for path in &documents {
         let response = http().get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "GET {path} after the app was removed");

@@ -15,7 +15,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{Backend, Browser, CALLBACK, PASSWORD, TestApp, absolute, code_request, location};
+use crate::common::{Backend, Browser, CALLBACK, PASSWORD, TestApp, absolute, code_request, location, poll_until};
 use crate::on_every_backend;
 
 const NGINX_TEMPLATE: &str = "docs/forward-auth/nginx.conf.template";
@@ -274,16 +274,14 @@ impl Proxy {
     }
 
     async fn wait_until_listening(&mut self, ip: &str, port: u16) {
-        for _ in 0..200 {
+        let listening = poll_until(Duration::from_secs(10), async || {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("{:?} exited with {status} before listening:\n{}", self.kind, self.logs());
             }
-            if tokio::net::TcpStream::connect((ip, port)).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{:?} did not listen on {ip}:{port} within 10 s:\n{}", self.kind, self.logs());
+            tokio::net::TcpStream::connect((ip, port)).await.ok().map(drop)
+        })
+        .await;
+        assert!(listening.is_some(), "{:?} did not listen on {ip}:{port} within 10 s:\n{}", self.kind, self.logs());
     }
 
     fn logs(&self) -> String {

@@ -14,7 +14,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::common::{Backend, Browser, TestApp, hidden_input, location};
+use crate::common::{Backend, Browser, TestApp, hidden_input, location, poll_until};
 use crate::on_every_backend;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -289,15 +289,12 @@ on_every_backend!(events_show_hostile_sign_ins_escaped_and_bounded);
 /// The stored events, once at least `count` of them are in (the server
 /// writes them in batches).
 async fn wait_for_events(app: &TestApp, count: usize) -> Vec<Value> {
-    for _ in 0..50 {
+    let recorded = poll_until(std::time::Duration::from_secs(5), async || {
         let json = app.admin(&["events", "--json", "--limit", "100"]).await;
         let events: Vec<Value> = serde_json::from_str(&json).expect("events --json is JSON");
-        if events.len() >= count {
-            return events;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("fewer than {count} events were recorded");
+        (events.len() >= count).then_some(events)
+    });
+    recorded.await.unwrap_or_else(|| panic!("fewer than {count} events were recorded"))
 }
 
 /// Names an operator typed (display names may hold any printable Unicode,

@@ -9,7 +9,7 @@ use openidconnect::Nonce;
 use openidconnect::core::CoreIdToken;
 use reqwest::StatusCode;
 
-use crate::common::{Backend, Browser, TestApp};
+use crate::common::{Backend, Browser, TestApp, poll_until};
 use crate::on_every_backend;
 use crate::relying_party::{Client, Rp, http, jwt, server, string, token_ok, userinfo_status, wait_for_alg};
 
@@ -54,15 +54,18 @@ async fn jwks_kids(rp: &Rp) -> Vec<String> {
     jwks["keys"].as_array().expect("keys").iter().map(|key| string(key, "kid").to_owned()).collect()
 }
 
-/// Polls the JWKS until `kid` is published; returns how long that took.
+/// Polls the JWKS until `kid` is published (on the server's next key
+/// refresh); returns how long that took.
 async fn wait_published(rp: &Rp, kid: &str, since: Instant) -> Duration {
-    loop {
-        if jwks_kids(rp).await.iter().any(|published| published == kid) {
-            return since.elapsed();
-        }
-        assert!(since.elapsed() < Duration::from_secs(3), "{kid} was never published");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let published = poll_until(Duration::from_secs(3), async || {
+        jwks_kids(rp).await.iter().any(|published| published == kid).then(|| since.elapsed())
+    });
+    published.await.unwrap_or_else(|| panic!("{kid} was never published"))
+}
+
+/// Moves the server's clock to `activates_at`, when the rotated key signs.
+fn advance_to(app: &TestApp, activates_at: i64) {
+    app.clock.advance((activates_at - app.clock.now()).max(0));
 }
 
 /// Tokens for the signed-in `browser`, without a page (prompt=none).
@@ -105,19 +108,17 @@ async fn rotation_publishes_first_signs_after_the_grace_and_keeps_the_old_key(ba
     let published = silent_tokens(&rp, &browser).await;
     assert_eq!(kid_of(&published), old_kid, "published before it signs");
     let activates_at = listed(&key_list(&app).await, &new_kid)["activates_at"].as_i64().expect("activates_at");
+    let keys = key_list(&app).await;
+    assert_eq!(listed(&keys, &new_kid)["status"], "next", "{keys:?}");
+    assert_eq!(listed(&keys, &old_kid)["status"], "retiring", "{keys:?}");
     // An app that fetches its metadata again now learns both keys.
     let refreshed = rp.client().await;
 
-    while unix_now() < activates_at {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    advance_to(&app, activates_at);
     let after = silent_tokens(&rp, &browser).await;
     assert_eq!(kid_of(&after), new_kid, "after the grace period the new key signs");
     let kids = jwks_kids(&rp).await;
     assert!(kids.contains(&old_kid) && kids.contains(&new_kid), "the old key stays published: {kids:?}");
-    let keys = key_list(&app).await;
-    assert_eq!(listed(&keys, &new_kid)["status"], "active", "{keys:?}");
-    assert_eq!(listed(&keys, &old_kid)["status"], "retiring", "{keys:?}");
 
     // The app with the cached JWKS keeps verifying what the old key signed…
     assert!(verifies(&cached, &before) && verifies(&cached, &during) && verifies(&cached, &published));
@@ -199,9 +200,9 @@ async fn rotating_one_algorithm_leaves_the_others_alone(backend: Backend) {
     assert_eq!(listed(&keys, &new_es)["alg"], "ES256");
     assert_eq!(listed(&keys, &rs_before)["status"], "active", "the RS256 key is untouched: {keys:?}");
     let activates_at = listed(&keys, &new_es)["activates_at"].as_i64().unwrap();
-    while unix_now() < activates_at {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The server signs with a key once it holds it (its next key refresh).
+    wait_published(&es, &new_es, Instant::now()).await;
+    advance_to(&app, activates_at);
     let es_after = silent_tokens(&es, &browser).await;
     assert_eq!(kid_of(&es_after), new_es);
     assert_ne!(new_es, es_before);

@@ -3,6 +3,7 @@
 
 mod access_rule;
 mod active_active;
+mod admin_audit;
 mod admin_cli;
 mod authorize_errors;
 mod browser;

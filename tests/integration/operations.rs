@@ -27,8 +27,8 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
 use crate::common::{
-    Backend, Options, TestApp, alert_text, drop_postgres_database, fresh_database, hidden_input, location, query_param,
-    run_latch,
+    Backend, Options, TestApp, alert_text, drop_postgres_database, fresh_database, hidden_input, location, poll_until,
+    query_param, run_latch,
 };
 use crate::on_every_backend;
 use crate::relying_party::confirm_sign_out;
@@ -133,13 +133,10 @@ impl Site {
     /// The events once those the server queues (written in batches) are
     /// in: polls until `done` holds, for at most 10 s.
     async fn events_until(&self, filters: &[&str], done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let events = self.events(filters).await;
-            if done(&events) || Instant::now() > deadline {
-                return events;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        let within = Duration::from_secs(10);
+        match poll_until(within, async || Some(self.events(filters).await).filter(|events| done(events))).await {
+            Some(events) => events,
+            None => self.events(filters).await,
         }
     }
 }
@@ -201,19 +198,15 @@ impl Latch {
     /// exits or takes over a minute.
     async fn wait_live(&mut self) {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        let live = poll_until(Duration::from_secs(60), async || {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 panic!("latch serve exited during start ({status}):\n{}", self.log());
             }
-            if let Ok(response) = http.get(self.url("/health/live")).send().await
-                && response.status() == StatusCode::OK
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "latch serve did not answer within 60 s:\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            let response = http.get(self.url("/health/live")).send().await;
+            response.is_ok_and(|response| response.status() == StatusCode::OK).then_some(())
+        })
+        .await;
+        assert!(live.is_some(), "latch serve did not answer within 60 s:\n{}", self.log());
     }
 
     fn url(&self, path: &str) -> String {
@@ -587,18 +580,20 @@ async fn sign_ins_dropped_mid_check_free_their_slots(backend: Backend) {
 
 on_every_backend!(sign_ins_dropped_mid_check_free_their_slots);
 
-/// The lock ends by itself after `LATCH_LOGIN_LOCKOUT`.
+/// The lock ends by itself after `LATCH_LOGIN_LOCKOUT`. A lock of a
+/// minute, so that the real seconds a loaded machine spends hashing the
+/// guesses cannot end it early; the test moves the clock through it.
 async fn a_lock_ends_by_itself(backend: Backend) {
-    let options = Options { login_max_failures: Some("2"), login_lockout: Some("3s"), ..Default::default() };
+    let options = Options { login_max_failures: Some("2"), login_lockout: Some("60s"), ..Default::default() };
     let Some(latch) = TestApp::spawn_with(backend, options).await else { return };
     latch.add_user("ada", PASSWORD, &[]).await;
     let wrong = attempt(&latch.base, "ada", "guess 1").await;
     attempt(&latch.base, "ada", "guess 2").await.assert_refused_like(&wrong, "a wrong guess");
     attempt(&latch.base, "ada", PASSWORD).await.assert_refused_like(&wrong, "the right password during the lock");
-    latch.clock.advance(2);
-    attempt(&latch.base, "ada", PASSWORD).await.assert_refused_like(&wrong, "the right password 2 s into the lock");
-    // Locks end on a whole second: 3 s after the lock at the latest.
-    latch.clock.advance(2);
+    latch.clock.advance(30);
+    attempt(&latch.base, "ada", PASSWORD).await.assert_refused_like(&wrong, "the right password 30 s into the lock");
+    // Locks end on a whole second: 60 s after the lock at the latest.
+    latch.clock.advance(31);
     attempt(&latch.base, "ada", PASSWORD).await.assert_signed_in("after the lockout");
 }
 
@@ -1142,15 +1137,10 @@ async fn ready_is_503_without_the_database_and_recovers_by_itself() {
         assert_eq!(live.status(), StatusCode::OK, "{outage:?}: the process itself is alive");
 
         proxy.set(Link::Up);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let (status, _) = ready(&http, &latch).await;
-            if status == StatusCode::OK {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{outage:?}: still {status} 20 s after the database came back");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let back = poll_until(Duration::from_secs(20), async || {
+            (ready(&http, &latch).await.0 == StatusCode::OK).then_some(())
+        });
+        assert!(back.await.is_some(), "{outage:?}: still not ready 20 s after the database came back");
         assert!(latch.is_running(), "{outage:?}: latch died:\n{}", latch.log());
     }
 }
@@ -1216,8 +1206,10 @@ async fn sigterm_under_load_loses_no_response_and_exits_zero() {
 
     // Lanes of quick requests and of sign-ins, until the server is gone.
     let mut lanes = Vec::new();
+    // Lanes that have had an answer: the load is on once all have.
+    let lanes_answered = Arc::new(AtomicUsize::new(0));
     for lane in 0..5 {
-        let (base, terminated) = (base.clone(), terminated.clone());
+        let (base, terminated, lanes_answered) = (base.clone(), terminated.clone(), lanes_answered.clone());
         lanes.push(tokio::spawn(async move {
             let client = browser();
             let paths = ["/login", "/application/o/grafana/jwks/", "/health/ready", "/metrics"];
@@ -1232,6 +1224,9 @@ async fn sigterm_under_load_loses_no_response_and_exits_zero() {
                 };
                 let gone = sent_after_sigterm && matches!(result, Outcome::NoAnswer(_));
                 seen.push((sent_after_sigterm, result));
+                if round == 0 {
+                    lanes_answered.fetch_add(1, Ordering::SeqCst);
+                }
                 if gone || Instant::now() > deadline {
                     break;
                 }
@@ -1257,7 +1252,10 @@ async fn sigterm_under_load_loses_no_response_and_exits_zero() {
             (result, Instant::now())
         }));
     }
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let under_way = poll_until(Duration::from_secs(20), async || {
+        (lanes_answered.load(Ordering::SeqCst) == lanes.len()).then_some(())
+    });
+    assert!(under_way.await.is_some(), "the lanes of requests did not get going:\n{}", latch.log());
     barrier.wait().await;
     // Long enough for the server to read the posts, too short to hash ten passwords.
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -1469,20 +1467,27 @@ async fn the_audit_trail_records_a_full_flow_and_filters_it() {
     assert!(site.events(&["--user", "nobody"]).await.is_empty());
     assert_eq!(site.events(&["--limit", "2"]).await.len(), 2, "--limit");
 
-    // Later: an app comes and goes. `--since` a moment after all the above
-    // shows only that.
-    let earlier_done = Instant::now();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Later: an app comes and goes. All the above is made ten minutes old
+    // (as the day goes on), so `--since 5m` shows only that.
+    age_events(&site.database_url, 600).await;
     site.add_app("wiki").await;
     site.admin(&["app", "remove", "wiki"]).await;
-    let since = format!("{}s", earlier_done.elapsed().as_secs() - 2);
-    let recent = site.events(&["--since", &since]).await;
+    let since = "5m";
+    let recent = site.events(&["--since", since]).await;
     assert!(kinds(&recent).contains("app_removed"), "--since {since}: {recent:#?}");
     assert!(recent.iter().all(|event| event["app"] == "wiki"), "--since {since} shows older events: {recent:#?}");
     let wiki = site.events(&["--app", "wiki"]).await;
     assert_eq!(kinds(&wiki), BTreeSet::from(["app_created".to_owned(), "app_removed".to_owned()]));
     assert!(site.events(&["--since", "1h"]).await.len() >= events.len() + 2, "--since 1h shows everything");
     failed_with(&site.latch(&["events", "--since", "soon"]).await, &["--since"]);
+}
+
+/// Moves every stored audit event `seconds` into the past: the history a
+/// server that ran for a while has, without waiting for it.
+async fn age_events(database_url: &str, seconds: i64) {
+    let pool = sqlx::SqlitePool::connect(database_url).await.expect("open the database");
+    sqlx::query("UPDATE audit_events SET at = at - $1").bind(seconds).execute(&pool).await.expect("age the events");
+    pool.close().await;
 }
 
 /// `latch events --user ada` answers "what did ada do": her sign-out is

@@ -3,7 +3,7 @@
 //! benign repeat within the app's grace window, bound to their client,
 //! ended by disabling the user or signing out, per-app lifetimes.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreErrorResponseType, CoreUserInfoClaims};
 use openidconnect::{
@@ -12,7 +12,7 @@ use openidconnect::{
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::common::{Backend, Browser, TestApp, query_param};
+use crate::common::{Backend, Browser, TestApp, poll_until, query_param};
 use crate::on_every_backend;
 use crate::relying_party::{
     PASSWORD, Rp, confirm_sign_out, http, jwt, public_token, public_tokens, server, string, token_error, token_ok,
@@ -362,14 +362,12 @@ async fn reuse_outside_the_grace_window_revokes_the_family(backend: Backend) {
 /// The audit trail once the server's queued events are in: polls until
 /// `done` holds, for at most 10 s.
 async fn audit_until(app: &TestApp, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let events: Vec<Value> =
-            serde_json::from_str(&app.admin(&["events", "--json", "--limit", "1000"]).await).expect("events JSON");
-        if done(&events) || Instant::now() > deadline {
-            return events;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let events = async || -> Vec<Value> {
+        serde_json::from_str(&app.admin(&["events", "--json", "--limit", "1000"]).await).expect("events JSON")
+    };
+    match poll_until(Duration::from_secs(10), async || Some(events().await).filter(|events| done(events))).await {
+        Some(events) => events,
+        None => events().await,
     }
 }
 

@@ -16,7 +16,9 @@ use openidconnect::{
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{AppCredentials, Backend, Browser, TestApp, absolute, location, query_param, unescape_html};
+use crate::common::{
+    AppCredentials, Backend, Browser, TestApp, absolute, location, poll_until, query_param, unescape_html,
+};
 pub use crate::common::{CALLBACK, PASSWORD, header, http, jwt_part as jwt, token_error};
 
 /// A server with two users, `ada` and `grace`, and no apps yet.
@@ -392,16 +394,12 @@ pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
 /// Waits (up to 3 s) until the JWKS publishes a key of `alg`. A key created
 /// by `app add --signing-alg` reaches the server on its next key refresh.
 pub async fn wait_for_alg(rp: &Rp, alg: &str) {
-    let started = std::time::Instant::now();
-    loop {
+    let published = poll_until(std::time::Duration::from_secs(3), async || {
         let jwks: serde_json::Value =
             http().get(rp.endpoint("jwks_uri")).send().await.expect("jwks").json().await.expect("JWKS JSON");
-        if jwks["keys"].as_array().is_some_and(|keys| keys.iter().any(|key| key["alg"] == alg)) {
-            return;
-        }
-        assert!(started.elapsed() < std::time::Duration::from_secs(3), "no {alg} key published: {jwks}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        jwks["keys"].as_array().is_some_and(|keys| keys.iter().any(|key| key["alg"] == alg)).then_some(())
+    });
+    assert!(published.await.is_some(), "no {alg} key published within 3 s");
 }
 
 /// A token request of a public client: `client_id` in the body, no secret.

@@ -8,7 +8,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rsa::KeyPair as RsaKeyPair;
@@ -25,7 +25,7 @@ use sqlx::Row;
 use tokio::process::{Child, Command};
 
 use crate::common::{AppCredentials, Backend, Browser, CALLBACK, PASSWORD, drop_postgres_database, fresh_database};
-use crate::common::{http, query_param};
+use crate::common::{http, poll_until, query_param};
 use crate::on_every_backend;
 
 /// The prefix of a sealed value, as README.md documents the format.
@@ -138,19 +138,21 @@ impl Deployment {
     async fn serve_on(&self, port: u16, key_file: Option<&Path>) -> Serving {
         let mut command = self.command_on(port, key_file, &["serve"]);
         let mut child = command.stdout(Stdio::null()).spawn().expect("start latch serve");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        let live = poll_until(Duration::from_secs(60), async || {
             if child.try_wait().expect("try_wait").is_some() {
+                return Some(false);
+            }
+            let response = http().get(format!("http://127.0.0.1:{port}/health/live")).send().await;
+            response.is_ok_and(|response| response.status() == StatusCode::OK).then_some(true)
+        })
+        .await;
+        match live {
+            Some(true) => Serving { child },
+            Some(false) => {
                 let output = child.wait_with_output().await.expect("output");
                 panic!("latch serve exited during start: {}", String::from_utf8_lossy(&output.stderr));
             }
-            if let Ok(response) = http().get(format!("http://127.0.0.1:{port}/health/live")).send().await
-                && response.status() == StatusCode::OK
-            {
-                return Serving { child };
-            }
-            assert!(Instant::now() < deadline, "latch serve did not answer within 60 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            None => panic!("latch serve did not answer within 60 s"),
         }
     }
 

@@ -10,7 +10,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-use crate::common::{Backend, PASSWORD, drop_postgres_database, hidden_input, prepared_database, run_latch};
+use crate::common::{
+    Backend, PASSWORD, drop_postgres_database, hidden_input, poll_until, prepared_database, run_latch,
+};
 use crate::on_every_backend;
 
 /// A `latch serve` process on a loopback port; killed when dropped.
@@ -69,22 +71,17 @@ impl Serve {
     }
 
     async fn wait_live(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        let live = poll_until(Duration::from_secs(60), async || {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 panic!("latch serve exited during start ({status}):\n{}", self.log());
             }
             // A connection of its own each time: a pooled one would count
             // against the connection cap of the tests that set one.
-            if let Ok(Ok(status)) =
-                tokio::time::timeout(Duration::from_secs(2), raw_status(self.addr, "/health/live")).await
-                && status == 200
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "latch serve did not answer within 60 s:\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            let status = tokio::time::timeout(Duration::from_secs(2), raw_status(self.addr, "/health/live")).await;
+            matches!(status, Ok(Ok(200))).then_some(())
+        })
+        .await;
+        assert!(live.is_some(), "latch serve did not answer within 60 s:\n{}", self.log());
     }
 
     fn url(&self, path: &str) -> String {

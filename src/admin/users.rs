@@ -1,0 +1,108 @@
+//! People: create, set a password, disable and enable, lift a sign-in lock,
+//! list.
+
+use super::record::{Change, ChangeKind};
+use super::{Actor, AdminResult, validate};
+use crate::clock;
+use crate::crypto::password::{generate_password, hash_password_blocking};
+use crate::store::{NewUser, Store, UserSummary};
+
+/// `user add`. No `Debug`: it carries a password.
+pub struct AddUser {
+    pub username: String,
+    pub email: String,
+    /// Full name as apps show it; `None`: the username.
+    pub name: Option<String>,
+    /// Groups the user joins, each of which must exist.
+    pub groups: Vec<String>,
+    /// `None`: a strong one is generated and returned once.
+    pub password: Option<String>,
+}
+
+/// The generated password, when none was given: shown once, stored nowhere.
+pub struct UserAdded {
+    pub generated_password: Option<String>,
+}
+
+/// Creates a user (and their group memberships, all or nothing).
+/// Errors: `Invalid` (username, email, name, password), `Duplicate` user,
+/// `NotFound` group.
+pub async fn add_user(store: &Store, actor: &Actor, command: AddUser) -> AdminResult<UserAdded> {
+    validate::username(&command.username)?;
+    validate::email(&command.email)?;
+    let name = command.name.as_deref().unwrap_or(&command.username).trim().to_owned();
+    validate::display_name(&name)?;
+    let (password, generated_password) = match command.password {
+        Some(password) => {
+            validate::password(&password)?;
+            (password, None)
+        }
+        None => {
+            let generated = generate_password();
+            (generated.clone(), Some(generated))
+        }
+    };
+    let password_hash = hash_password_blocking(&password)?;
+    let user = NewUser { username: command.username.clone(), email: command.email, name, password_hash };
+    store.create_user(user, &command.groups, clock::now()).await?;
+    let change = Change::to_user(ChangeKind::UserCreated, &command.username);
+    let change = if command.groups.is_empty() { change } else { change.detail(groups_detail(&command.groups)) };
+    change.record(store, actor).await?;
+    Ok(UserAdded { generated_password })
+}
+
+fn groups_detail(groups: &[String]) -> String {
+    format!("groups {}", groups.join(","))
+}
+
+/// `user passwd`. No `Debug`: it carries a password.
+pub struct SetPassword {
+    pub username: String,
+    pub password: String,
+    /// End every session of the user and revoke their tokens, as a reset
+    /// should (the old password may have leaked).
+    pub end_sessions: bool,
+}
+
+/// Sets a user's password; returns how many sessions ended (0 unless
+/// `end_sessions`). Errors: `Invalid` password, `NotFound` user.
+pub async fn set_password(store: &Store, actor: &Actor, command: SetPassword) -> AdminResult<u64> {
+    validate::password(&command.password)?;
+    let password_hash = hash_password_blocking(&command.password)?;
+    let ended = store.set_password_hash(&command.username, &password_hash, command.end_sessions, clock::now()).await?;
+    let change = if command.end_sessions {
+        Change::to_user(ChangeKind::PasswordChangedSessionsEnded, &command.username)
+            .detail(format!("{ended} session(s) ended"))
+    } else {
+        Change::to_user(ChangeKind::PasswordChanged, &command.username)
+    };
+    change.record(store, actor).await?;
+    Ok(ended)
+}
+
+/// Locks the user out of every app at once: their sessions end and their
+/// tokens stop working, on every instance. Errors: `NotFound` user.
+pub async fn disable_user(store: &Store, actor: &Actor, username: &str) -> AdminResult<()> {
+    store.set_user_disabled(username, true, clock::now()).await?;
+    Change::to_user(ChangeKind::UserDisabled, username).record(store, actor).await
+}
+
+/// Lets a disabled user sign in again. Errors: `NotFound` user.
+pub async fn enable_user(store: &Store, actor: &Actor, username: &str) -> AdminResult<()> {
+    store.set_user_disabled(username, false, clock::now()).await?;
+    Change::to_user(ChangeKind::UserEnabled, username).record(store, actor).await
+}
+
+/// Lifts a sign-in lock caused by repeated failures; returns whether there
+/// were failures to forget. A name with no account is accepted: failed
+/// sign-ins are counted for any name typed.
+pub async fn unlock_user(store: &Store, actor: &Actor, username: &str) -> AdminResult<bool> {
+    let had_failures = store.clear_login_failures(&crate::login::user_subject(username)).await?;
+    Change::to_user(ChangeKind::UserUnlocked, username).record(store, actor).await?;
+    Ok(had_failures)
+}
+
+/// Every user, by username, with their groups.
+pub async fn list_users(store: &Store) -> AdminResult<Vec<UserSummary>> {
+    Ok(store.list_users().await?)
+}

@@ -1,0 +1,138 @@
+//! The admin subcommands: each maps its flags onto an admin command, calls
+//! the admin layer as the operating-system user running it, and prints
+//! what comes back.
+
+use std::io::Read;
+
+use super::output::{self, say};
+use super::{AppCommand, GroupCommand, KeyCommand, UserCommand};
+use crate::admin::{self, Actor};
+use crate::config::Config;
+use crate::store::Store;
+
+/// The person running the command: the account behind `sudo` when there is
+/// one (`sudo latch …` would otherwise record every change as root's).
+pub(super) fn operator() -> Actor {
+    let os_user = ["SUDO_USER", "USER", "LOGNAME"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+        .unwrap_or_else(|| "unknown".into());
+    Actor::Cli { os_user }
+}
+
+/// Reads one password from standard input; a trailing newline is not part
+/// of it.
+fn read_password_stdin() -> anyhow::Result<String> {
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input)?;
+    let password = input.strip_suffix('\n').map(|rest| rest.strip_suffix('\r').unwrap_or(rest)).unwrap_or(&input);
+    Ok(password.to_owned())
+}
+
+pub(super) async fn user(store: &Store, actor: &Actor, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add { username, email, name, groups, password_stdin } => {
+            let password = if password_stdin { Some(read_password_stdin()?) } else { None };
+            let command = admin::AddUser { username: username.clone(), email, name, groups, password };
+            let added = admin::add_user(store, actor, command).await?;
+            say!("Created user {username}.")?;
+            if let Some(password) = added.generated_password {
+                say!("Password (shown once): {password}")?;
+            }
+        }
+        UserCommand::Passwd { username, keep_sessions, .. } => {
+            let password = read_password_stdin()?;
+            let command = admin::SetPassword { username: username.clone(), password, end_sessions: !keep_sessions };
+            let ended = admin::set_password(store, actor, command).await?;
+            if keep_sessions {
+                say!("Password of {username} changed; their sessions were kept.")?;
+            } else {
+                say!("Password of {username} changed; {ended} session(s) ended and their tokens revoked.")?;
+            }
+        }
+        UserCommand::Disable { username } => {
+            admin::disable_user(store, actor, &username).await?;
+            say!("Disabled {username}: their sessions and tokens no longer work.")?;
+        }
+        UserCommand::Enable { username } => {
+            admin::enable_user(store, actor, &username).await?;
+            say!("Enabled {username}.")?;
+        }
+        UserCommand::Unlock { username } => {
+            if admin::unlock_user(store, actor, &username).await? {
+                say!("Unlocked {username}.")?;
+            } else {
+                say!("{username} had no failed sign-ins.")?;
+            }
+        }
+        UserCommand::List { json } => output::users(&admin::list_users(store).await?, json)?,
+    }
+    Ok(())
+}
+
+pub(super) async fn group(store: &Store, actor: &Actor, command: GroupCommand) -> anyhow::Result<()> {
+    match command {
+        GroupCommand::Add { name } => {
+            admin::add_group(store, actor, &name).await?;
+            say!("Created group {name}.")?;
+        }
+        GroupCommand::AddMember { group, username } => {
+            admin::add_member(store, actor, &admin::Membership { group: group.clone(), username: username.clone() })
+                .await?;
+            say!("Added {username} to {group}.")?;
+        }
+        GroupCommand::RemoveMember { group, username } => {
+            let membership = admin::Membership { group: group.clone(), username: username.clone() };
+            admin::remove_member(store, actor, &membership).await?;
+            say!("Removed {username} from {group}.")?;
+        }
+        GroupCommand::List { json } => output::groups(&admin::list_groups(store).await?, json)?,
+    }
+    Ok(())
+}
+
+pub(super) async fn app(store: &Store, config: &Config, actor: &Actor, command: AppCommand) -> anyhow::Result<()> {
+    match command {
+        AppCommand::Add { slug, name, groups, proxy, json, .. } if proxy.proxy => {
+            let external_url = proxy.external_url.ok_or_else(|| anyhow::anyhow!("a proxy app needs --external-url"))?;
+            let command = admin::AddProxyApp { slug, name, groups, external_url, cookie_domain: proxy.cookie_domain };
+            output::proxy_settings(&admin::add_proxy_app(store, config, actor, command).await?, json)?;
+        }
+        AppCommand::Add { slug, name, redirect_uris, public, groups, options, json, .. } => {
+            let command = admin::AddApp { slug, name, redirect_uris, public, groups, options: options.into() };
+            output::credentials(&admin::add_app(store, config, actor, command).await?, json)?;
+        }
+        AppCommand::Update { slug, redirect_uris, groups, clear_groups, options } => {
+            let command = admin::UpdateApp {
+                slug: slug.clone(),
+                redirect_uris: (!redirect_uris.is_empty()).then_some(redirect_uris),
+                groups: (clear_groups || !groups.is_empty()).then_some(groups),
+                options: options.into(),
+            };
+            admin::update_app(store, actor, command).await?;
+            say!("Updated app {slug}.")?;
+        }
+        AppCommand::List { json } => output::apps(&admin::list_apps(store).await?, json)?,
+        AppCommand::Show { slug, json } => output::app_details(&admin::show_app(store, config, &slug).await?, json)?,
+        AppCommand::Remove { slug } => {
+            admin::remove_app(store, actor, &slug).await?;
+            say!("Removed app {slug}.")?;
+        }
+        AppCommand::RotateSecret { slug, json } => {
+            output::credentials(&admin::rotate_secret(store, config, actor, &slug).await?, json)?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn key(store: &Store, config: &Config, actor: &Actor, command: KeyCommand) -> anyhow::Result<()> {
+    match command {
+        KeyCommand::Rotate { alg, grace } => {
+            let rotation = admin::rotate_key(store, config, actor, admin::RotateKey { alg, grace }).await?;
+            say!("New {alg} key {} is published now and signs from {}.", rotation.kid, rotation.activates_at)?;
+            say!("The keys it replaces stay published until {}.", rotation.retire_previous_at)?;
+        }
+        KeyCommand::List { json } => output::keys(&admin::list_keys(store).await?, json)?,
+    }
+    Ok(())
+}
