@@ -1,14 +1,16 @@
-//! Signing people in: password check, sessions, CSRF, and where to go after.
+//! Signing people in: the steps of a sign-in (`flow`), the password check,
+//! sessions, CSRF, and where to go after.
 
 mod attempt;
 pub mod csrf;
+pub mod flow;
 
 use attempt::Gate;
 
 use crate::clock::UnixTime;
 use crate::config::ThrottleLimits;
 use crate::crypto::password::{PasswordError, PasswordHasher};
-use crate::crypto::{random_token, sha256_hex};
+use crate::crypto::sha256_hex;
 use crate::store::{AttemptOutcome, FailureLimit, SessionUser, Store, StoreError};
 use crate::text::{MAX_RECORDED_CHARS, bounded};
 
@@ -26,6 +28,10 @@ pub enum LoginError {
     /// longer than `attempt::BUSY_WAIT`: nothing was checked; the person may retry.
     #[error("too many sign-ins at once")]
     Busy,
+    /// The pending sign-in a step was posted for is unknown, finished or
+    /// expired (`flow::PENDING_TTL`): the person starts again.
+    #[error("the sign-in has expired")]
+    Expired,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -89,36 +95,33 @@ impl Authenticator {
     /// Counters live in the store, so guesses spread over instances add up.
     /// While checks in flight hold every slot of the username or address,
     /// the attempt waits for one, so right passwords arriving together all
-    /// succeed (`Busy` only after a long wait).
-    pub async fn sign_in(
+    /// succeed (`Busy` only after a long wait). The id of the user whose
+    /// password it is; `InvalidCredentials` or `Locked` otherwise.
+    async fn check_password(
         &self,
         username: &str,
         password: String,
         client_ip: &str,
         now: UnixTime,
-    ) -> Result<NewSession, LoginError> {
+    ) -> Result<String, LoginError> {
         // The username first: guesses at a locked name do not lock out
         // everyone behind the same address.
         let subjects =
             vec![(user_subject(username), self.limits.per_user), (format!("ip:{client_ip}"), self.limits.per_ip)];
         let held = self.gate.admit(subjects, now).await?;
-        let checked = self.check_password(username, password).await;
+        let checked = self.verify_password(username, password).await;
         let outcome = match &checked {
             Ok(Some(_)) => AttemptOutcome::Succeeded,
             Ok(None) => AttemptOutcome::Failed,
             Err(_) => AttemptOutcome::Abandoned,
         };
         held.end(outcome).await?;
-        let Some(user_id) = checked? else { return Err(LoginError::InvalidCredentials) };
-        let token = random_token();
-        let expires_at = now.saturating_add(self.session_ttl);
-        self.store.create_session(&sha256_hex(&token), &user_id, now, expires_at).await?;
-        Ok(NewSession { token, expires_at })
+        checked?.ok_or(LoginError::InvalidCredentials)
     }
 
     /// The id of the user when the password is theirs and the account is
     /// active.
-    async fn check_password(&self, username: &str, password: String) -> Result<Option<String>, LoginError> {
+    async fn verify_password(&self, username: &str, password: String) -> Result<Option<String>, LoginError> {
         let credentials = self.store.user_credentials(username.trim()).await?;
         let stored = credentials.as_ref().map(|credentials| credentials.password_hash.clone());
         let password_ok = self.hasher.verify(password, stored).await?;

@@ -183,6 +183,7 @@ impl Provider {
                 nonce: request.nonce,
                 code_challenge: request.code_challenge,
                 auth_time: session.auth_time,
+                amr: &session.amr,
                 expires_at: now + code_ttl,
                 offline: has_scope(&request.scope, Scope::OfflineAccess),
             })

@@ -16,13 +16,14 @@ pub fn scope_description(scope: Scope) -> &'static str {
     }
 }
 
-pub const SUPPORTED_CLAIMS: [&str; 18] = [
+pub const SUPPORTED_CLAIMS: [&str; 19] = [
     "iss",
     "sub",
     "aud",
     "exp",
     "iat",
     "auth_time",
+    "amr",
     "nonce",
     "at_hash",
     "azp",

@@ -33,7 +33,7 @@ pub struct Discovery {
     pub subject_types_supported: [&'static str; 1],
     pub id_token_signing_alg_values_supported: &'static [SigningAlg],
     pub scopes_supported: &'static [Scope],
-    pub claims_supported: [&'static str; 18],
+    pub claims_supported: [&'static str; 19],
     pub prompt_values_supported: &'static [Prompt],
     pub token_endpoint_auth_methods_supported: &'static [ClientAuthMethod],
     pub revocation_endpoint_auth_methods_supported: &'static [ClientAuthMethod],

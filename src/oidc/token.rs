@@ -55,6 +55,8 @@ pub(super) struct Issue<'a> {
     pub scope: &'a str,
     pub jti: String,
     pub auth_time: Option<UnixTime>,
+    /// The sign-in's RFC 8176 methods, space-separated.
+    pub amr: Option<&'a str>,
     pub nonce: Option<&'a str>,
     /// The session's public id, for the ID token (Back-Channel Logout §2.1).
     pub sid: Option<&'a str>,
@@ -143,6 +145,9 @@ impl Provider {
         claims.insert("exp".into(), json!(now + self.access_token_ttl(app)));
         if let Some(auth_time) = issue.auth_time {
             claims.insert("auth_time".into(), json!(auth_time));
+        }
+        if let Some(amr) = issue.amr {
+            claims.insert("amr".into(), json!(amr.split(' ').collect::<Vec<_>>()));
         }
         if let Some(nonce) = issue.nonce {
             claims.insert("nonce".into(), json!(nonce));

@@ -15,6 +15,8 @@ pub struct NewCode<'a> {
     pub nonce: Option<&'a str>,
     pub code_challenge: Option<&'a str>,
     pub auth_time: UnixTime,
+    /// The session's RFC 8176 methods, space-separated.
+    pub amr: &'a str,
     pub expires_at: UnixTime,
     /// Whether the exchange starts a refresh token family.
     pub offline: bool,
@@ -41,6 +43,8 @@ pub struct CodeGrant {
     pub scope: String,
     pub nonce: Option<String>,
     pub auth_time: UnixTime,
+    /// The RFC 8176 methods of the sign-in, space-separated.
+    pub amr: String,
     /// Whether a refresh token was recorded.
     pub offline: bool,
     /// The public `sid` of the session the code was issued in (`None` for
@@ -66,7 +70,8 @@ impl Store {
     pub async fn insert_code(&self, code: NewCode<'_>) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO authorization_codes (code_hash, app_id, user_id, session_hash, redirect_uri, scope, nonce, \
-             code_challenge, auth_time, expires_at, offline) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             code_challenge, auth_time, amr, expires_at, offline) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(code.code_hash)
         .bind(code.app_id)
@@ -77,6 +82,7 @@ impl Store {
         .bind(code.nonce)
         .bind(code.code_challenge)
         .bind(code.auth_time)
+        .bind(code.amr)
         .bind(code.expires_at)
         .bind(i64::from(code.offline))
         .execute(&mut *self.write().await?)
@@ -102,7 +108,7 @@ impl Store {
             "UPDATE authorization_codes SET used_at = $1 \
              WHERE code_hash = $2 AND app_id = $3 AND used_at IS NULL AND expires_at > $1 AND redirect_uri = $4 \
              AND ((code_challenge IS NULL AND $5 IS NULL) OR code_challenge = $5) AND {} AND {} \
-             RETURNING user_id, scope, nonce, auth_time, session_hash, offline",
+             RETURNING user_id, scope, nonce, auth_time, amr, session_hash, offline",
             may_use_app("$3", "authorization_codes.user_id"),
             live_session("authorization_codes.session_hash", "$1"),
         ))
@@ -119,6 +125,7 @@ impl Store {
             scope: row.try_get("scope")?,
             nonce: row.try_get("nonce")?,
             auth_time: row.try_get("auth_time")?,
+            amr: row.try_get("amr")?,
             offline: row.try_get::<i64, _>("offline")? != 0,
             sid: None,
         };

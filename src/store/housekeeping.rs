@@ -9,7 +9,7 @@ const BATCH: i64 = 500;
 /// recognized as one, and for as long as an access token they bought lives:
 /// that token is tied to its session only through the code, and a sign-out
 /// finds it that way (`end_session`).
-const EXPIRED: [(&str, &str, &str); 8] = [
+const EXPIRED: [(&str, &str, &str); 9] = [
     (
         "authorization_codes",
         "code_hash",
@@ -17,6 +17,7 @@ const EXPIRED: [(&str, &str, &str); 8] = [
        AND NOT EXISTS (SELECT 1 FROM access_tokens t WHERE t.code_hash = authorization_codes.code_hash)",
     ),
     ("sessions", "id_hash", "expires_at < $1"),
+    ("pending_sign_ins", "id_hash", "expires_at < $1"),
     ("access_tokens", "jti", "expires_at < $1"),
     ("client_tokens", "jti", "expires_at < $1"),
     ("refresh_tokens", "token_hash", "expires_at < $1"),
@@ -31,7 +32,7 @@ const EXPIRED: [(&str, &str, &str); 8] = [
 ];
 
 impl Store {
-    /// Deletes expired codes, sessions, tokens and counters, and events older
+    /// Deletes expired codes, sessions, sign-ins under way, tokens and counters, and events older
     /// than `events_before`, in small batches. Safe on several instances at
     /// once: each statement deletes whatever is still there.
     pub async fn delete_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64> {

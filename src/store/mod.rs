@@ -17,6 +17,7 @@ mod pool;
 mod proxy;
 mod sealed;
 mod sessions;
+mod sign_ins;
 mod throttle;
 mod tokens;
 mod users;
@@ -38,7 +39,8 @@ pub use groups::GroupSummary;
 pub use keys::StoredKey;
 pub use logout_notices::LogoutNotice;
 pub use proxy::{ForwardAuthCheck, NewProxyApp, NewProxyCode, ProxyApp, ProxyGrant, ProxyUser};
-pub use sessions::SessionUser;
+pub use sessions::{NewSessionRecord, SessionUser};
+pub use sign_ins::PendingSignInRow;
 pub use throttle::{Admission, AttemptOutcome, FailureLimit};
 pub use tokens::{
     AccessTokenGrant, ClientTokenGrant, NewAccessToken, NewFamily, RefreshGrant, RefreshTokenInfo, Rotation,

@@ -13,27 +13,59 @@ pub struct SessionUser {
     pub user_id: String,
     pub username: String,
     pub auth_time: UnixTime,
+    /// The RFC 8176 methods the sign-in used, space-separated (`pwd`).
+    pub amr: String,
+}
+
+/// A session to start: the SHA-256 of its cookie, whose it is, and how and
+/// when they signed in.
+pub struct NewSessionRecord<'a> {
+    pub id_hash: &'a str,
+    pub user_id: &'a str,
+    pub auth_time: UnixTime,
+    /// The RFC 8176 methods used, space-separated.
+    pub amr: &'a str,
+    pub expires_at: UnixTime,
 }
 
 impl Store {
-    /// Records a new session, with a fresh random `sid` (the identifier ID
-    /// and logout tokens name it by; the cookie's hash never leaves Latch).
+    /// Starts a session, with a fresh random `sid` (the identifier ID and
+    /// logout tokens name it by; the cookie's hash never leaves Latch). With `pending` (the hash of the pending sign-in it
+    /// finishes), that row is deleted in the same transaction, and nothing is
+    /// started when it is gone or expired at `now`: of two requests finishing
+    /// one sign-in, on any instances, exactly one gets `true`.
     pub async fn create_session(
         &self,
-        id_hash: &str,
-        user_id: &str,
-        auth_time: UnixTime,
-        expires_at: UnixTime,
-    ) -> StoreResult<()> {
-        sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, expires_at, sid) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id_hash)
-            .bind(user_id)
-            .bind(auth_time)
-            .bind(expires_at)
-            .bind(random_token())
-            .execute(&mut *self.write().await?)
-            .await?;
-        Ok(())
+        session: NewSessionRecord<'_>,
+        pending: Option<&str>,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
+        if let Some(pending) = pending {
+            let taken = sqlx::query("DELETE FROM pending_sign_ins WHERE id_hash = $1 AND expires_at > $2")
+                .bind(pending)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
+            if taken.rows_affected() == 0 {
+                transaction.rollback().await?;
+                return Ok(false);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, auth_time, amr, expires_at, sid) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(session.id_hash)
+        .bind(session.user_id)
+        .bind(session.auth_time)
+        .bind(session.amr)
+        .bind(session.expires_at)
+        .bind(random_token())
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(true)
     }
 
     /// Marks the session as the sign-in an authorization request demanded:
@@ -67,7 +99,7 @@ impl Store {
     /// `None` for an unknown, expired or ended session, or a disabled user.
     pub async fn active_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<Option<SessionUser>> {
         let row = sqlx::query(
-            "SELECT s.user_id, u.username, s.auth_time FROM sessions s JOIN users u ON u.id = s.user_id \
+            "SELECT s.user_id, u.username, s.auth_time, s.amr FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
         )
         .bind(id_hash)
@@ -80,6 +112,7 @@ impl Store {
                 user_id: row.try_get("user_id")?,
                 username: row.try_get("username")?,
                 auth_time: row.try_get("auth_time")?,
+                amr: row.try_get("amr")?,
             })
         })
         .transpose()

@@ -51,6 +51,8 @@ pub struct RefreshGrant {
     pub user_id: String,
     pub scope: String,
     pub auth_time: UnixTime,
+    /// The RFC 8176 methods of the sign-in, space-separated.
+    pub amr: String,
     /// The public `sid` of the session the family was issued in, while it lasts.
     pub sid: Option<String>,
 }
@@ -135,8 +137,8 @@ impl Store {
         now: UnixTime,
     ) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO token_families (id, app_id, user_id, session_hash, scope, auth_time, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO token_families (id, app_id, user_id, session_hash, scope, auth_time, amr, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(family.id)
         .bind(app_id)
@@ -144,6 +146,7 @@ impl Store {
         .bind(session_hash)
         .bind(&grant.scope)
         .bind(grant.auth_time)
+        .bind(&grant.amr)
         .bind(now)
         .execute(&mut **transaction)
         .await?;
@@ -212,7 +215,7 @@ impl Store {
             },
         };
         let family = sqlx::query(
-            "SELECT f.user_id, f.scope, f.auth_time, s.sid FROM token_families f \
+            "SELECT f.user_id, f.scope, f.auth_time, f.amr, s.sid FROM token_families f \
              LEFT JOIN sessions s ON s.id_hash = f.session_hash WHERE f.id = $1",
         )
         .bind(&family_id)
@@ -226,6 +229,7 @@ impl Store {
             user_id: family.try_get("user_id")?,
             scope,
             auth_time: family.try_get("auth_time")?,
+            amr: family.try_get("amr")?,
             sid: family.try_get("sid")?,
             family_id,
         };

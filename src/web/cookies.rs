@@ -1,6 +1,7 @@
 //! Reading the `Cookie` header and writing `Set-Cookie`, for every cookie
-//! Latch deals in: its own on its own host (the session and the CSRF
-//! cookie, below), and forward auth's on an app's host (`ProxyCookie`).
+//! Latch deals in: its own on its own host (the session, the CSRF cookie
+//! and the sign-in under way, below), and forward auth's on an app's host
+//! (`ProxyCookie`).
 //!
 //! Latch's own cookies are `HttpOnly`, `SameSite=Lax`, `Path=/`, no `Domain`, and
 //! `Secure` when the public URL is https. When it is https at the root path
@@ -20,6 +21,9 @@ use crate::proxy::cookie::{ProxyCookie, RequestCookie};
 pub const SESSION: &str = "latch_session";
 /// The CSRF cookie's name without a prefix.
 pub const CSRF: &str = "latch_csrf";
+/// The name, without a prefix, of the cookie naming a sign-in under way
+/// (`login::flow`).
+pub const SIGN_IN: &str = "latch_signin";
 
 /// How this deployment names and marks its cookies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,13 +42,14 @@ impl CookiePolicy {
         Self { secure, host_prefix: secure && at_root }
     }
 
-    /// The name to use for `base` (`SESSION` or `CSRF`). Only that name is
+    /// The name to use for `base` (`SESSION`, `CSRF` or `SIGN_IN`). Only that name is
     /// read: a cookie of the bare name, which any sibling host can set, is
     /// ignored where the prefix is in use.
     pub fn name(self, base: &'static str) -> &'static str {
         match (self.host_prefix, base) {
             (true, SESSION) => "__Host-latch_session",
             (true, CSRF) => "__Host-latch_csrf",
+            (true, SIGN_IN) => "__Host-latch_signin",
             _ => base,
         }
     }
@@ -158,8 +163,10 @@ mod tests {
         headers.remove(COOKIE);
         headers.append(COOKIE, "latch_session=planted".parse().unwrap());
         assert_eq!(root.read(&headers, SESSION), None);
+        assert_eq!(root.name(SIGN_IN), "__Host-latch_signin");
         for other in ["http://sso.example.com", "https://sso.example.com/latch"] {
             assert_eq!(policy(other).name(SESSION), SESSION, "{other}");
+            assert_eq!(policy(other).name(SIGN_IN), SIGN_IN, "{other}");
         }
     }
 }

@@ -1,5 +1,7 @@
-//! The sign-in page. Works without JavaScript; every answer is the same for
-//! unknown users, wrong passwords and disabled accounts.
+//! The sign-in pages: the first form (username, and the password with it or
+//! on the next page) and one page per further step (`login::flow`). They
+//! work without JavaScript; every answer is the same for unknown users,
+//! wrong passwords and disabled accounts.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -11,9 +13,11 @@ use super::cookies;
 use super::error::WebError;
 use super::oidc::current_session;
 use super::ops::Requester;
-use super::pages::{LoginPage, MessagePage, render};
+use super::pages::{LoginPage, MessagePage, PasswordPage, render};
 use super::{AppState, redirect};
+use crate::clock::UnixTime;
 use crate::login::csrf::CsrfKey;
+use crate::login::flow::{Outcome, Proof, Step};
 use crate::login::{LoginError, safe_next};
 use crate::metrics::LoginOutcome;
 use crate::oidc::params::{Params, decode_pairs};
@@ -98,6 +102,10 @@ fn form_posted_for(state: &AppState, headers: &HeaderMap, session: Option<&str>,
     from_latch && state.csrf.verify(state.cookies.read(headers, cookies::CSRF).as_deref(), session, submitted)
 }
 
+/// The sign-in forms. Without `step`, the first form: a username to start
+/// a sign-in, with its password to finish it in the same request, or
+/// without (left empty) to be asked for it next. With `step`, a proof for
+/// the sign-in under way that the `latch_signin` cookie names.
 pub async fn submit(
     State(state): State<AppState>,
     requester: Requester,
@@ -107,31 +115,119 @@ pub async fn submit(
     let now = state.clock.now();
     let form = params(&body)?;
     let next = safe_next(form.get("next"));
-    let username = form.get("username").unwrap_or_default();
     if !sign_in_posted(&state, &headers, form.get("csrf_token")) {
         let message = "This sign-in form has expired. Please sign in again.";
+        let username = form.get("username").unwrap_or_default();
         return Ok(show_form(&state, &headers, StatusCode::BAD_REQUEST, next, username, Some(message)));
     }
-    let password = form.get("password").unwrap_or_default().to_owned();
-    match state.authenticator.sign_in(username, password, &requester.ip, now).await {
-        Ok(session) => {
-            state.provider.bind_reauth(next, &session.token, now).await?;
-            let cookie = state.cookies.build(cookies::SESSION, &session.token, session.expires_at - now);
-            state.metrics.login(LoginOutcome::Success);
-            state.auditor.record("login_success", &requester.actor(Some(username), None), None);
-            Ok((AppendHeaders([(SET_COOKIE, cookie)]), redirect(next)).into_response())
+    let step = match form.get("step").map(Step::parse) {
+        Some(None) => {
+            return Err(WebError::page(StatusCode::BAD_REQUEST, "Invalid sign-in request", "Unknown sign-in step."));
         }
-        Err(refused @ (LoginError::InvalidCredentials | LoginError::Locked)) => {
-            let locked = matches!(refused, LoginError::Locked);
+        step => step.flatten(),
+    };
+    let outcome = attempt(&state, &headers, &requester.ip, &form, step, next, now).await;
+    answer(&state, &headers, &requester, next, now, outcome).await
+}
+
+/// Does what the form asks: start a sign-in (`identify`), finish one in a
+/// single request (`sign_in`), or take the next step of one (`resume`).
+async fn attempt(
+    state: &AppState,
+    headers: &HeaderMap,
+    client_ip: &str,
+    form: &Params,
+    step: Option<Step>,
+    next: &str,
+    now: UnixTime,
+) -> Result<Outcome, LoginError> {
+    let authenticator = &state.authenticator;
+    let username = form.get("username").unwrap_or_default();
+    let password = form.get("password").unwrap_or_default().to_owned();
+    let Some(step) = step else {
+        if password.is_empty() && !username.trim().is_empty() {
+            return authenticator.identify(username, next, now).await;
+        }
+        return authenticator.sign_in(username, password, next, client_ip, now).await;
+    };
+    let proof = match step {
+        Step::Password => Proof::Password(password),
+    };
+    let token = state.cookies.read(headers, cookies::SIGN_IN).unwrap_or_default();
+    authenticator.resume(&token, proof, client_ip, now).await
+}
+
+/// The page or redirect for where the request left the sign-in.
+async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    requester: &Requester,
+    next: &str,
+    now: UnixTime,
+    outcome: Result<Outcome, LoginError>,
+) -> Result<Response, WebError> {
+    match outcome {
+        Ok(Outcome::Next { token, step, username, expires_at }) => {
+            let cookie = state.cookies.build(cookies::SIGN_IN, &token, expires_at - now);
+            let page = show_step(state, headers, StatusCode::OK, step, &username, next, None);
+            Ok((AppendHeaders([(SET_COOKIE, cookie)]), page).into_response())
+        }
+        Ok(Outcome::Done { session, username, next }) => {
+            state.provider.bind_reauth(&next, &session.token, now).await?;
+            let session_cookie = state.cookies.build(cookies::SESSION, &session.token, session.expires_at - now);
+            let set_cookies = std::iter::once(session_cookie).chain(ended_sign_in(state, headers));
+            state.metrics.login(LoginOutcome::Success);
+            state.auditor.record("login_success", &requester.actor(Some(&username), None), None);
+            Ok((AppendHeaders(set_cookies.map(|cookie| (SET_COOKIE, cookie))), redirect(&next)).into_response())
+        }
+        Ok(Outcome::Refused { username, locked, at }) => {
             state.metrics.login(if locked { LoginOutcome::Locked } else { LoginOutcome::Failure });
             let detail = locked.then(|| "locked after repeated failures".to_owned());
-            state.auditor.record("login_failure", &requester.actor(Some(username), None), detail);
+            state.auditor.record("login_failure", &requester.actor(Some(&username), None), detail);
             // The same answer either way: a lock reveals nothing either.
-            let message = "Invalid username or password.";
-            Ok(show_form(&state, &headers, StatusCode::UNAUTHORIZED, next, username, Some(message)))
+            let message = Some("Invalid username or password.");
+            let status = StatusCode::UNAUTHORIZED;
+            Ok(match at {
+                Some(step) => show_step(state, headers, status, step, &username, next, message),
+                None => show_form(state, headers, status, next, &username, message),
+            })
+        }
+        Err(LoginError::Expired) => {
+            let message = "This sign-in took too long and has expired. Please start again.";
+            let page = show_form(state, headers, StatusCode::BAD_REQUEST, next, "", Some(message));
+            let ended = ended_sign_in(state, headers).map(|cookie| (SET_COOKIE, cookie));
+            Ok((AppendHeaders(ended), page).into_response())
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// The `Set-Cookie` deleting the browser's sign-in cookie, if it sent one.
+fn ended_sign_in(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    state.cookies.read(headers, cookies::SIGN_IN).map(|_| state.cookies.build(cookies::SIGN_IN, "", 0))
+}
+
+/// Renders the page of `step` for the sign-in of `username` under way.
+fn show_step(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    step: Step,
+    username: &str,
+    next: &str,
+    error: Option<&str>,
+) -> Response {
+    let (csrf_token, set_cookie) = csrf_token_for(state, headers);
+    let restart =
+        format!("/login?{}", url::form_urlencoded::Serializer::new(String::new()).append_pair("next", next).finish());
+    let page = match step {
+        Step::Password => {
+            let page =
+                PasswordPage { csrf_token: &csrf_token, step: step.as_str(), username, next, restart: &restart, error };
+            render(status, &page)
+        }
+    };
+    (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response()
 }
 
 /// Where a person lands after signing in with nowhere else to go.

@@ -17,6 +17,22 @@ pub struct LoginPage<'a> {
     pub error: Option<&'a str>,
 }
 
+/// The password step of a sign-in under way (`login::flow::Step::Password`).
+#[derive(Template)]
+#[template(path = "password.html")]
+pub struct PasswordPage<'a> {
+    pub csrf_token: &'a str,
+    /// The step's name, posted back as `step`.
+    pub step: &'a str,
+    /// Who is signing in, as typed.
+    pub username: &'a str,
+    /// Kept so that a sign-in that expired restarts toward the same place.
+    pub next: &'a str,
+    /// The first form afresh, to sign in as someone else.
+    pub restart: &'a str,
+    pub error: Option<&'a str>,
+}
+
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct MessagePage<'a> {

@@ -611,6 +611,50 @@ async fn a_demanded_sign_in_answers_once_across_instances() {
     assert!(target.starts_with("/login?"), "A must not answer the same sign-in again: {target}");
 }
 
+/// A sign-in started on A (the username) is finished on B (the password):
+/// the sign-in under way is in the store, not in A. B's session works on A,
+/// the ID token names the method (`amr`), and the finished sign-in cannot
+/// be finished again on A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_started_on_one_instance_is_finished_on_the_other() {
+    let Some(cluster) = Cluster::start().await else { return };
+    let (rp, a, b) = (&cluster.rp, &cluster.a.base, &cluster.b.base);
+    let mut seen = Vec::new();
+    let (response, _, _) = expect_ok(rp.authorize_raw(a, None, &mut seen).await, "authorize on A");
+    let login = location(&response).expect("location");
+    let next = query_param(&url::Url::parse(&format!("{a}{login}")).unwrap(), "next").expect("next");
+
+    let url = url::Url::parse_with_params(&format!("{a}/login"), [("next", &next)]).expect("login url");
+    let form = rp.http.get(url).send().await.unwrap();
+    let csrf_cookie = format!("latch_csrf={}", cookie_value(&form, "latch_csrf").expect("CSRF cookie"));
+    let html = form.text().await.unwrap();
+    let csrf = hidden_input(&html, "csrf_token").expect("csrf_token");
+    let identify = [("csrf_token", csrf.as_str()), ("next", next.as_str()), ("username", "ada")];
+    let identified = rp.http.post(format!("{a}/login")).header(COOKIE, &csrf_cookie).form(&identify).send();
+    let identified = identified.await.unwrap();
+    assert_eq!(identified.status(), StatusCode::OK, "identify on A");
+    let cookies =
+        format!("{csrf_cookie}; latch_signin={}", cookie_value(&identified, "latch_signin").expect("sign-in"));
+    let page = identified.text().await.unwrap();
+    assert!(page.contains("Signing in as <strong>ada</strong>"), "{page}");
+    let field = |name: &str| hidden_input(&page, name).unwrap_or_else(|| panic!("{name} in {page}"));
+    let prove = [("csrf_token", field("csrf_token")), ("next", field("next")), ("step", field("step"))];
+    let prove = [&prove[..], &[("password", PASSWORD.to_owned())]].concat();
+
+    let proved = rp.http.post(format!("{b}/login")).header(COOKIE, &cookies).form(&prove).send().await.unwrap();
+    assert_eq!(proved.status(), StatusCode::SEE_OTHER, "password on B\n{}", cluster.logs());
+    assert_eq!(location(&proved).as_deref(), Some(next.as_str()), "on to the authorization request");
+    let session = cookie_value(&proved, "latch_session").expect("B starts the session");
+
+    let authorized = expect_ok(rp.authorize(a, &session, &mut seen).await, "authorize on A with B's session");
+    let tokens = expect_ok(rp.exchange(a, &authorized, &mut seen).await, "token on A");
+    assert_eq!(tokens.id_claims()["amr"], serde_json::json!(["pwd"]));
+
+    let again = rp.http.post(format!("{a}/login")).header(COOKIE, &cookies).form(&prove).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST, "B finished it: A starts over");
+    assert_eq!(cookie_value(&again, "latch_session"), None);
+}
+
 /// 2. A code issued by A is redeemed on B; A's UserInfo accepts the access
 ///    token B issued, for the same subject.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

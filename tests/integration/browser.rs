@@ -63,22 +63,31 @@ impl Mode {
     }
 }
 
+/// How the person fills in the sign-in form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignIn {
+    /// Username and password on the first page.
+    OnePage,
+    /// The username alone, then the password on the next page.
+    IdentifyFirst,
+}
+
 /// `response_mode=form_post`: login → consent (Allow) → the auto-submitted
 /// form lands on the app → SSO → logout → the password is asked again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn form_post_login_consent_sso_logout() {
-    run(Mode::FormPost, false).await
+    run(Mode::FormPost, SignIn::OnePage, false).await
 }
 
-/// `response_mode=query`: login → consent (Deny) → the app receives
-/// `access_denied`; then consent (Allow) without a second login → SSO →
-/// logout → the password is asked again.
+/// `response_mode=query`: login in two steps (username, then password) →
+/// consent (Deny) → the app receives `access_denied`; then consent (Allow)
+/// without a second login → SSO → logout → the password is asked again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_consent_denied_then_allowed_sso_logout() {
-    run(Mode::Query, true).await
+    run(Mode::Query, SignIn::IdentifyFirst, true).await
 }
 
-async fn run(mode: Mode, deny_first: bool) {
+async fn run(mode: Mode, sign_in: SignIn, deny_first: bool) {
     let Some((chromium, chromedriver)) = browser_binaries() else { return };
     let Some(latch) = TestApp::spawn(Backend::Sqlite).await else { return };
     latch.add_user("ada", PASSWORD, &[]).await;
@@ -90,6 +99,16 @@ async fn run(mode: Mode, deny_first: bool) {
     browser.goto(&rp.url("/")).await;
     browser.wait_for("the Latch login page", |url, _| url.starts_with(&latch.url("/login?"))).await;
     browser.find("#username").await.send_keys(&browser, "ada").await;
+    if sign_in == SignIn::IdentifyFirst {
+        browser.find("button[type=submit]").await.click(&browser).await;
+        browser
+            .wait_for("the password step", |url, source| {
+                url.starts_with(&latch.url("/login")) && source.contains("Signing in as")
+            })
+            .await;
+        let who = browser.find("p.who").await.text(&browser).await;
+        assert_eq!(who, "Signing in as ada — not you?", "{}", browser.snapshot().await);
+    }
     browser.find("#password").await.send_keys(&browser, PASSWORD).await;
     browser.find("button[type=submit]").await.click(&browser).await;
 

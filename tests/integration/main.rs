@@ -36,6 +36,7 @@ mod refresh;
 mod relying_party;
 mod revocation;
 mod secrets_at_rest;
+mod sign_in_steps;
 mod signing_algs;
 mod slow_clients;
 mod token_errors;

@@ -125,7 +125,14 @@ async fn a_reauthentication_mark_expires(backend: Backend) {
     let user_id = store.user_credentials("ada").await.expect("lookup").expect("ada").id;
     let now = latch::clock::now();
     for session in ["session-a", "session-b"] {
-        store.create_session(session, &user_id, now, now + 3600).await.expect("session");
+        let record = latch::store::NewSessionRecord {
+            id_hash: session,
+            user_id: &user_id,
+            auth_time: now,
+            amr: "pwd",
+            expires_at: now + 3600,
+        };
+        assert!(store.create_session(record, None, now).await.expect("session"));
     }
     store.mark_reauthentication("session-a", "mark", now + 300).await.expect("mark");
     assert!(!store.take_reauth_mark("session-b", "mark", now).await.unwrap(), "another session");

@@ -57,6 +57,7 @@ impl Provider {
                 scope: &grant.scope,
                 jti,
                 auth_time: Some(grant.auth_time),
+                amr: Some(&grant.amr),
                 nonce: grant.nonce.as_deref(),
                 sid: grant.sid.as_deref(),
                 refresh_token: grant.offline.then_some(refresh_token),

@@ -30,7 +30,17 @@ impl Provider {
         let expires_at = now + self.access_token_ttl(app);
         self.store.insert_client_token(&jti, &app.id, &scope, now, expires_at).await?;
         self.issue(
-            Issue { app, user: None, scope: &scope, jti, auth_time: None, nonce: None, sid: None, refresh_token: None },
+            Issue {
+                app,
+                user: None,
+                scope: &scope,
+                jti,
+                auth_time: None,
+                amr: None,
+                nonce: None,
+                sid: None,
+                refresh_token: None,
+            },
             now,
         )
         .await

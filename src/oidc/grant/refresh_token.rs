@@ -85,6 +85,7 @@ impl Provider {
                 scope: &scope,
                 jti,
                 auth_time: Some(grant.auth_time),
+                amr: Some(&grant.amr),
                 nonce: None,
                 sid: grant.sid.as_deref(),
                 refresh_token: Some(refresh_token),
