@@ -25,6 +25,9 @@ pub struct AppOptionChanges {
     /// Where the app is told a session ended (Back-Channel Logout 1.0);
     /// `Some("")` removes it.
     pub backchannel_logout_uri: Option<String>,
+    /// Allow the device authorization grant (RFC 8628).
+    pub device_code: Option<bool>,
+    pub device_code_ttl: Option<String>,
 }
 
 impl AppOptionChanges {
@@ -37,6 +40,8 @@ impl AppOptionChanges {
         options.code_ttl = ttl("--code-ttl", &self.code_ttl)?.or(options.code_ttl);
         options.access_token_ttl = ttl("--access-token-ttl", &self.access_token_ttl)?.or(options.access_token_ttl);
         options.refresh_token_ttl = ttl("--refresh-token-ttl", &self.refresh_token_ttl)?.or(options.refresh_token_ttl);
+        options.device_code_ttl = ttl("--device-code-ttl", &self.device_code_ttl)?.or(options.device_code_ttl);
+        options.device_code = self.device_code.unwrap_or(options.device_code);
         if let Some(grace) = &self.refresh_token_reuse_grace {
             options.refresh_token_reuse_grace = validate::reuse_grace("--refresh-token-reuse-grace", grace)?;
         }

@@ -40,6 +40,13 @@ pub struct AppOptionArgs {
     /// tokens in ends (OpenID Connect Back-Channel Logout); "" removes it.
     #[arg(long)]
     pub backchannel_logout_uri: Option<String>,
+    /// Allow the device authorization grant (RFC 8628): devices without a
+    /// browser show a code that a person enters at /device.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub device_code: Option<bool>,
+    /// Lifetime of this app's device codes, e.g. 10m (the default).
+    #[arg(long)]
+    pub device_code_ttl: Option<String>,
 }
 
 impl From<AppOptionArgs> for AppOptionChanges {
@@ -54,6 +61,8 @@ impl From<AppOptionArgs> for AppOptionChanges {
             post_logout_redirect_uris: args.post_logout_redirect_uris,
             refresh_token_reuse_grace: args.refresh_token_reuse_grace,
             backchannel_logout_uri: args.backchannel_logout_uri,
+            device_code: args.device_code,
+            device_code_ttl: args.device_code_ttl,
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct Discovery {
     /// Back-Channel Logout 1.0 §2.1: logout tokens are sent, with `sid`.
     pub backchannel_logout_supported: bool,
     pub backchannel_logout_session_supported: bool,
+    /// RFC 8628 §4; the grant itself is allowed per app.
+    pub device_authorization_endpoint: String,
     pub response_types_supported: &'static [ResponseType],
     pub response_modes_supported: &'static [ResponseMode],
     pub grant_types_supported: &'static [GrantType],
@@ -101,6 +103,7 @@ impl Provider {
             end_session_endpoint: url(&format!("/application/o/{slug}/end-session/")),
             backchannel_logout_supported: true,
             backchannel_logout_session_supported: true,
+            device_authorization_endpoint: url("/application/o/device/"),
             response_types_supported: ResponseType::ALL,
             response_modes_supported: ResponseMode::ALL,
             grant_types_supported: GrantType::ALL,

@@ -23,6 +23,10 @@ pub enum ErrorCode {
     LoginRequired,
     ConsentRequired,
     UnsupportedTokenType,
+    /// RFC 8628 §3.5, while a device polls.
+    AuthorizationPending,
+    SlowDown,
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -42,6 +46,9 @@ impl ErrorCode {
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 }

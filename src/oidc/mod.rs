@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod backchannel_logout;
 pub mod claims;
 pub mod client_auth;
+pub mod device;
 pub mod discovery;
 pub mod end_session;
 pub mod error;

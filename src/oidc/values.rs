@@ -13,6 +13,8 @@ canonical_enum! {
         AuthorizationCode = "authorization_code",
         RefreshToken = "refresh_token",
         ClientCredentials = "client_credentials",
+        /// RFC 8628 §3.4, for the apps that enable it.
+        DeviceCode = "urn:ietf:params:oauth:grant-type:device_code",
     }
 }
 
@@ -96,7 +98,15 @@ mod tests {
 
     #[test]
     fn spellings_are_the_registered_ones() {
-        assert_eq!(GrantType::NAMES, ["authorization_code", "refresh_token", "client_credentials"]);
+        assert_eq!(
+            GrantType::NAMES,
+            [
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:device_code"
+            ]
+        );
         assert_eq!("refresh_token".parse(), Ok(GrantType::RefreshToken));
         assert_eq!("form_post".parse(), Ok(ResponseMode::FormPost));
         assert_eq!("S256".parse(), Ok(CodeChallengeMethod::S256));
@@ -110,7 +120,8 @@ mod tests {
         let error = "password".parse::<GrantType>().unwrap_err();
         assert_eq!(
             error.to_string(),
-            "grant_type password is not supported; use authorization_code, refresh_token or client_credentials"
+            "grant_type password is not supported; use authorization_code, refresh_token, client_credentials or \
+             urn:ietf:params:oauth:grant-type:device_code"
         );
         for plain in ["plain", "s256"] {
             assert!(plain.parse::<CodeChallengeMethod>().is_err(), "{plain}");

@@ -6,6 +6,7 @@
 //! | --- | --- | --- |
 //! | authorize (`app_admitting`) | `may_use_app` | the browser's live session |
 //! | code redemption (`redeem_code`) | `may_use_app` | `live_session` of the code's session |
+//! | device approval (`answer_device`), redemption (`redeem_device_code`) | `may_use_app` | `live_session` of the approving session |
 //! | refresh (`rotate_refresh_token`) | `may_use_app` | the family is unrevoked |
 //! | userinfo, introspection | `may_use_app` | the token (and its family) unrevoked |
 //! | forward auth (`forward_auth_check`, `redeem_proxy_code`, `user_may_use_app` at `sso`) | `may_use_app` | the cookie's (or code's) live session |

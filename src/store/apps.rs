@@ -46,6 +46,9 @@ pub struct AppOptions {
     /// Where the app is told, server to server, that a session it received
     /// tokens in has ended (Back-Channel Logout 1.0); `None`: it is not told.
     pub backchannel_logout_uri: Option<String>,
+    /// Whether the device authorization grant (RFC 8628) is allowed.
+    pub device_code: bool,
+    pub device_code_ttl: Option<i64>,
 }
 
 /// About a minute, as Amazon Cognito's retry grace period: long enough for a
@@ -64,6 +67,8 @@ impl Default for AppOptions {
             post_logout_redirect_uris: Vec::new(),
             refresh_token_reuse_grace: DEFAULT_REFRESH_TOKEN_REUSE_GRACE,
             backchannel_logout_uri: None,
+            device_code: false,
+            device_code_ttl: None,
         }
     }
 }
@@ -107,7 +112,7 @@ pub(super) const LINK_APP_GROUP: &str =
 
 const APP_COLUMNS: &str = "id, slug, name, client_id, client_secret_hash, redirect_uris, code_ttl, access_token_ttl, \
      refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, refresh_token_reuse_grace, \
-     backchannel_logout_uri";
+     backchannel_logout_uri, device_code, device_code_ttl";
 
 fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
     Ok(AppOptions {
@@ -120,6 +125,8 @@ fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
         post_logout_redirect_uris: decode_list(&row.try_get::<String, _>("post_logout_redirect_uris")?)?,
         refresh_token_reuse_grace: row.try_get("refresh_token_reuse_grace")?,
         backchannel_logout_uri: row.try_get("backchannel_logout_uri")?,
+        device_code: row.try_get::<i64, _>("device_code")? != 0,
+        device_code_ttl: row.try_get("device_code_ttl")?,
     })
 }
 
@@ -163,8 +170,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO apps (id, slug, name, client_id, client_secret_hash, redirect_uris, created_at, code_ttl, \
              access_token_ttl, refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, \
-             refresh_token_reuse_grace, backchannel_logout_uri) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             refresh_token_reuse_grace, backchannel_logout_uri, device_code, device_code_ttl) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(&id)
         .bind(&app.slug)
@@ -182,6 +189,8 @@ impl Store {
         .bind(encode_list(&app.options.post_logout_redirect_uris))
         .bind(app.options.refresh_token_reuse_grace)
         .bind(&app.options.backchannel_logout_uri)
+        .bind(i64::from(app.options.device_code))
+        .bind(app.options.device_code_ttl)
         .execute(&mut *transaction)
         .await
         .map_err(StoreError::on_unique("app", &app.slug))?;
@@ -231,7 +240,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT a.slug, a.name, a.client_id, a.client_secret_hash, a.redirect_uris, a.code_ttl, a.access_token_ttl, \
              a.refresh_token_ttl, a.consent, a.signing_alg, a.client_credentials, a.post_logout_redirect_uris, \
-             a.refresh_token_reuse_grace, a.backchannel_logout_uri, g.name AS group_name, pa.external_url FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
+             a.refresh_token_reuse_grace, a.backchannel_logout_uri, a.device_code, a.device_code_ttl, g.name AS group_name, pa.external_url FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
              LEFT JOIN app_groups ag ON ag.app_id = a.id LEFT JOIN groups g ON g.id = ag.group_id \
              ORDER BY a.slug, g.name",
         )
@@ -275,7 +284,7 @@ impl Store {
         let updated = sqlx::query(
             "UPDATE apps SET code_ttl = $1, access_token_ttl = $2, refresh_token_ttl = $3, consent = $4, signing_alg = $5, \
              client_credentials = $6, post_logout_redirect_uris = $7, redirect_uris = COALESCE($8, redirect_uris), \
-             refresh_token_reuse_grace = $9, backchannel_logout_uri = $10 WHERE slug = $11 RETURNING id",
+             refresh_token_reuse_grace = $9, backchannel_logout_uri = $10, device_code = $11, device_code_ttl = $12 WHERE slug = $13 RETURNING id",
         )
         .bind(options.code_ttl)
         .bind(options.access_token_ttl)
@@ -287,6 +296,8 @@ impl Store {
         .bind(redirect_uris.map(encode_list))
         .bind(options.refresh_token_reuse_grace)
         .bind(&options.backchannel_logout_uri)
+        .bind(i64::from(options.device_code))
+        .bind(options.device_code_ttl)
         .bind(slug)
         .fetch_optional(&mut *transaction)
         .await?;

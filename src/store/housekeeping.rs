@@ -8,8 +8,10 @@ const BATCH: i64 = 500;
 /// Used codes are kept past expiry for a while so that a replay is still
 /// recognized as one, and for as long as an access token they bought lives:
 /// that token is tied to its session only through the code, and a sign-out
-/// finds it that way (`end_session`).
-const EXPIRED: [(&str, &str, &str); 9] = [
+/// finds it that way (`end_session`). Device codes are kept an hour past
+/// expiry, so a device still polling is told `expired_token`, not that the
+/// code is unknown.
+const EXPIRED: [(&str, &str, &str); 10] = [
     (
         "authorization_codes",
         "code_hash",
@@ -18,6 +20,7 @@ const EXPIRED: [(&str, &str, &str); 9] = [
     ),
     ("sessions", "id_hash", "expires_at < $1"),
     ("pending_sign_ins", "id_hash", "expires_at < $1"),
+    ("device_codes", "device_code_hash", "expires_at < $1 - 3600"),
     ("access_tokens", "jti", "expires_at < $1"),
     ("client_tokens", "jti", "expires_at < $1"),
     ("refresh_tokens", "token_hash", "expires_at < $1"),

@@ -8,6 +8,7 @@ mod access;
 mod apps;
 mod codes;
 mod consents;
+mod device_codes;
 mod events;
 mod groups;
 mod housekeeping;
@@ -34,6 +35,9 @@ use pool::{Connections, Lease};
 
 pub use apps::{App, AppOptions, AppSummary, ConsentMode, NewApp};
 pub use codes::{CodeGrant, CodeRedemption, CodeState, NewCode};
+pub use device_codes::{
+    Answered, DeviceAnswer, DeviceGrant, DevicePoll, DeviceRedemption, NewDeviceCode, PendingDevice,
+};
 pub use events::{AuditEvent, EventFilter};
 pub use groups::GroupSummary;
 pub use keys::StoredKey;

@@ -153,7 +153,7 @@ impl Store {
         Self::insert_refresh_token(transaction, family.refresh_hash, family.id, now, family.refresh_expires_at).await
     }
 
-    async fn insert_refresh_token(
+    pub(super) async fn insert_refresh_token(
         transaction: &mut Transaction<'_, Any>,
         token_hash: &str,
         family_id: &str,

@@ -2,6 +2,7 @@
 //! call the protocol layer and map its result.
 
 pub mod cookies;
+mod device;
 pub mod error;
 mod login;
 mod oidc;
@@ -77,6 +78,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/application/o/token/", axum::routing::post(oidc::token).fallback(oidc::post_only))
         .route("/application/o/revoke/", axum::routing::post(oidc::revoke).fallback(oidc::post_only))
         .route("/application/o/introspect/", axum::routing::post(oidc::introspect).fallback(oidc::post_only))
+        .route("/application/o/device/", axum::routing::post(device::authorize).fallback(oidc::post_only))
         .route("/application/o/{slug}/.well-known/openid-configuration", get(oidc::discovery))
         // Where clients look for the same document: appended to the issuer
         // with its trailing slash kept (django-allauth), and the RFC 8414
@@ -99,6 +101,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/application/o/authorize/", get(oidc::authorize_get).post(oidc::authorize_post))
         .route("/application/o/{slug}/end-session/", get(oidc::end_session_get).post(oidc::end_session_post))
         .route("/login", get(login::form).post(login::submit))
+        .route("/device", get(device::page).post(device::submit))
         .route("/", get(login::home))
         .merge(proxy::routes())
         .layer(in_format(ErrorFormat::Page));

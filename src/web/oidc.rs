@@ -156,8 +156,12 @@ pub(super) async fn current_session(
 }
 
 /// The parameters and authenticated client of a token-endpoint-style
-/// request (token, revocation, introspection).
-async fn authenticated(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(App, Params, bool), WebError> {
+/// request (token, revocation, introspection, device authorization).
+pub(super) async fn authenticated(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(App, Params, bool), WebError> {
     let basic = match headers.get(AUTHORIZATION) {
         None => None,
         Some(value) => {
@@ -190,7 +194,7 @@ pub async fn post_only(method: Method) -> Response {
     response
 }
 
-fn no_store(mut response: Response) -> Response {
+pub(super) fn no_store(mut response: Response) -> Response {
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response.headers_mut().insert(PRAGMA, HeaderValue::from_static("no-cache"));
     response

@@ -853,6 +853,100 @@ async fn one_refresh_token_on_both_instances_at_once_gets_one_successor() {
     assert_eq!(repeats, 50, "one rotation and one repeat per round");
 }
 
+/// 5c. The device grant (RFC 8628) across instances: a device asks A for
+///     codes and polls A while ada, signed in on B, types the user code and
+///     approves there; the device's next poll, on B, redeems. Then, round
+///     after round, one approved device code polled on A and B at the same
+///     moment redeems exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_code_from_one_instance_is_approved_and_redeemed_on_the_other() {
+    let Some(cluster) = Cluster::start().await else { return };
+    let (rp, a, b) = (&cluster.rp, &cluster.a.base, &cluster.b.base);
+    cluster.deployment.admin(&["app", "update", SLUG, "--device-code"], None).await;
+    let session = sign_in(&rp.http, b, "ada").await;
+
+    let codes = rp.device_codes(a).await;
+    assert_eq!(codes["verification_uri"], format!("{}/device", cluster.deployment.public_url));
+    let (status, body) = rp.device_poll(a, &codes).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("authorization_pending")), "{body}");
+    approve_device(&rp.http, b, &session, &codes).await;
+    let (status, body) = rp.device_poll(b, &codes).await;
+    assert_eq!(status, StatusCode::OK, "{body}\n{}", cluster.logs());
+    assert_eq!(jwt_payload(body["id_token"].as_str().expect("id_token"))["iss"], rp.issuer);
+    let (status, body) = rp.device_poll(a, &codes).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+
+    let mut wins = [0_usize; 2];
+    for round in 0..20 {
+        let (asked, approved) = if round % 2 == 0 { (a, b) } else { (b, a) };
+        let codes = rp.device_codes(asked).await;
+        approve_device(&rp.http, approved, &session, &codes).await;
+        let (on_a, on_b) = tokio::join!(rp.device_poll(a, &codes), rp.device_poll(b, &codes));
+        let loser = match (on_a.0, on_b.0) {
+            (StatusCode::OK, _) => {
+                wins[0] += 1;
+                on_b
+            }
+            (_, StatusCode::OK) => {
+                wins[1] += 1;
+                on_a
+            }
+            _ => panic!("round {round}: nobody won: A {on_a:?}, B {on_b:?}\n{}", cluster.logs()),
+        };
+        assert_eq!(
+            (loser.0, loser.1["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+            "round {round}"
+        );
+    }
+    eprintln!("device code race winners: A {} times, B {} times", wins[0], wins[1]);
+}
+
+impl Rp {
+    /// New device codes from `base` (RFC 8628 §3.1).
+    async fn device_codes(&self, base: &str) -> Value {
+        let request = self
+            .http
+            .post(format!("{base}/application/o/device/"))
+            .header(AUTHORIZATION, self.basic_auth())
+            .form(&[("scope", "openid")]);
+        let response = request.send().await.expect("device authorization");
+        assert_eq!(response.status(), StatusCode::OK, "device authorization on {base}");
+        response.json().await.expect("device authorization JSON")
+    }
+
+    /// One poll of `base`'s token endpoint with the device code of `codes`.
+    async fn device_poll(&self, base: &str, codes: &Value) -> (StatusCode, Value) {
+        let device_code = codes["device_code"].as_str().expect("device_code");
+        let form = [("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", device_code)];
+        let request =
+            self.http.post(format!("{base}/application/o/token/")).header(AUTHORIZATION, self.basic_auth()).form(&form);
+        let response = request.send().await.expect("device poll");
+        (response.status(), response.json().await.expect("a JSON answer"))
+    }
+}
+
+/// The person with `session` types the user code of `codes` at `base`'s
+/// `/device` page and approves.
+async fn approve_device(http: &reqwest::Client, base: &str, session: &str, codes: &Value) {
+    let page =
+        http.get(format!("{base}/device")).header(COOKIE, session_cookie(session)).send().await.expect("/device");
+    assert_eq!(page.status(), StatusCode::OK, "/device on {base}");
+    let csrf_cookie = cookie_value(&page, "latch_csrf").expect("CSRF cookie");
+    let csrf = hidden_input(&page.text().await.expect("page"), "csrf_token").expect("csrf_token");
+    let cookies = format!("{}; latch_csrf={csrf_cookie}", session_cookie(session));
+    let user_code = codes["user_code"].as_str().expect("user_code");
+    let mut form = vec![("csrf_token", csrf.as_str()), ("user_code", user_code)];
+    for expected in ["Approve", "Device connected"] {
+        let response =
+            http.post(format!("{base}/device")).header(COOKIE, &cookies).form(&form).send().await.expect("post");
+        let status = response.status();
+        let html = response.text().await.expect("page");
+        assert!(status == StatusCode::OK && html.contains(expected), "{base}/device: {status} {html}");
+        form.push(("decision", "approve"));
+    }
+}
+
 /// 6. Flows stream against both instances; A is killed with SIGKILL in the
 ///    middle. Every flow started after the kill completes on B, and B never
 ///    answers 5xx.

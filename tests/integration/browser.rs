@@ -185,6 +185,74 @@ async fn run(mode: Mode, sign_in: SignIn, deny_first: bool) {
     browser.quit().await;
 }
 
+/// The device grant's page (RFC 8628 §3.3): a device asks for codes; a
+/// person opens `/device`, signs in, types the user code in lower case
+/// without its dash, sees which app asks for what, and approves; the
+/// device's next poll gets tokens. A screenshot of the confirmation is kept
+/// in `CARGO_TARGET_TMPDIR` as `device-confirmation.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_page_signs_in_and_approves_a_device() {
+    let Some((chromium, chromedriver)) = browser_binaries() else { return };
+    let Some(latch) = TestApp::spawn(Backend::Sqlite).await else { return };
+    latch.add_user("ada", PASSWORD, &[]).await;
+    let tv = latch.add_app("tv", &["https://tv.example.com/unused"], &["--device-code"]).await;
+    let secret = tv.client_secret.as_deref().expect("a confidential app");
+    let device = |path: &str, form: &[(&str, &str)]| {
+        crate::common::http().post(latch.url(path)).basic_auth(&tv.client_id, Some(secret)).form(form).send()
+    };
+    let codes: Value = device("/application/o/device/", &[("scope", "openid profile email")])
+        .await
+        .expect("device authorization")
+        .json()
+        .await
+        .expect("JSON");
+    let user_code = codes["user_code"].as_str().expect("user_code").to_owned();
+    let driver = Chromedriver::start(&chromedriver);
+    let browser = driver.session(&chromium).await;
+
+    browser.goto(codes["verification_uri"].as_str().expect("verification_uri")).await;
+    browser.wait_for("the Latch login page", |url, _| url.starts_with(&latch.url("/login?"))).await;
+    browser.find("#username").await.send_keys(&browser, "ada").await;
+    browser.find("#password").await.send_keys(&browser, PASSWORD).await;
+    browser.find("button[type=submit]").await.click(&browser).await;
+    browser.wait_for("the code form", |url, source| url == latch.url("/device") && source.contains("Continue")).await;
+    let typed = user_code.to_lowercase().replace('-', "");
+    browser.find("input#user_code").await.send_keys(&browser, &typed).await;
+    browser.find("button[type=submit]").await.click(&browser).await;
+
+    browser.wait_for("the confirmation", |_, source| source.contains("value=\"approve\"")).await;
+    assert_eq!(browser.find("h1").await.text(&browser).await, "Connect tv?");
+    assert_eq!(browser.find("strong#user_code").await.text(&browser).await, user_code);
+    let mut scopes = Vec::new();
+    for item in browser.find_all("li").await {
+        scopes.push(item.text(&browser).await);
+    }
+    scopes.sort();
+    let expected =
+        ["Your account identifier (openid)", "Your email address (email)", "Your name, username and groups (profile)"];
+    assert_eq!(scopes, expected, "{}", browser.snapshot().await);
+    let screenshot = browser.get("/screenshot").await.expect("screenshot");
+    let png = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, screenshot.as_str().expect("base64"))
+        .expect("PNG");
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("device-confirmation.png");
+    std::fs::write(&path, png).expect("write the screenshot");
+    eprintln!("screenshot of the confirmation: {}", path.display());
+
+    browser.find("button[value=approve]").await.click(&browser).await;
+    browser.wait_for("the approval", |_, source| source.contains("Device connected")).await;
+    let grant = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("device_code", codes["device_code"].as_str().expect("device_code")),
+    ];
+    let tokens: Value = device("/application/o/token/", &grant).await.expect("poll").json().await.expect("JSON");
+    assert!(tokens["id_token"].is_string(), "{tokens}");
+
+    let refused: Vec<String> =
+        browser.console().await.into_iter().filter(|line| line.contains("Content Security Policy")).collect();
+    assert!(refused.is_empty(), "the browser refused something: {refused:#?}");
+    browser.quit().await;
+}
+
 /// Waits for Latch's consent page and checks what it lists.
 async fn consent_page(browser: &Browser, latch: &TestApp) {
     browser

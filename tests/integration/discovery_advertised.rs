@@ -39,10 +39,23 @@ async fn discovery_advertises_exactly_what_works(backend: Backend) {
     }
     let response = http().get(rp.endpoint("end_session_endpoint")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK, "end_session_endpoint");
+    // RFC 8628: the device grant, for the apps that enable it.
+    assert_eq!(rp.endpoint("device_authorization_endpoint"), app.url("/application/o/device/"));
+    let response = http().post(rp.endpoint("device_authorization_endpoint")).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "device_authorization_endpoint asks the client to authenticate"
+    );
 
     assert_eq!(
         set(document, "grant_types_supported"),
-        expected(&["authorization_code", "refresh_token", "client_credentials"]),
+        expected(&[
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ]),
         "no implicit, no password grant"
     );
     assert_eq!(set(document, "response_types_supported"), expected(&["code"]));

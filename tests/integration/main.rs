@@ -14,6 +14,7 @@ mod common;
 mod consent;
 mod cookies;
 mod cors;
+mod device_flow;
 mod discovery;
 mod discovery_advertised;
 mod error_causes;

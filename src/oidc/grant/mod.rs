@@ -5,6 +5,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 mod refresh_token;
 
 use super::Provider;
@@ -27,6 +28,7 @@ impl Provider {
             GrantType::AuthorizationCode => self.authorization_code(app, params, now).await,
             GrantType::RefreshToken => self.refresh_token(app, params, now).await,
             GrantType::ClientCredentials => self.client_credentials(app, params, now).await,
+            GrantType::DeviceCode => self.device_code(app, params, now).await,
         }
     }
 }
