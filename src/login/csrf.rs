@@ -19,6 +19,21 @@ pub struct CsrfKey {
     key: hmac::Key,
 }
 
+/// The length of a browser id `new_browser_id` makes (256 bits in
+/// base64url): a CSRF cookie of any other length was not set by Latch, so
+/// it is replaced rather than signed.
+const BROWSER_ID_LEN: usize = 43;
+
+/// What a posted form brings: where the browser says it was posted from
+/// (the `Sec-Fetch-Site` header, if sent), its CSRF and session cookies,
+/// and the token in the form.
+pub struct Posted<'a> {
+    pub fetch_site: Option<&'a [u8]>,
+    pub browser_id: Option<&'a str>,
+    pub session: Option<&'a str>,
+    pub submitted: Option<&'a str>,
+}
+
 impl CsrfKey {
     /// `secret`: the deployment's CSRF secret (the same on every instance).
     pub fn new(secret: &[u8]) -> Self {
@@ -42,8 +57,43 @@ impl CsrfKey {
         URL_SAFE_NO_PAD.encode(hmac::sign(&self.key, Self::message(browser_id, session).as_bytes()))
     }
 
+    /// The form value for a form shown to a browser with these cookies,
+    /// and the new CSRF cookie value to set when it has no usable one.
+    pub fn token_for(&self, browser_id: Option<&str>, session: Option<&str>) -> (String, Option<String>) {
+        match browser_id.filter(|id| id.len() == BROWSER_ID_LEN) {
+            Some(id) => (self.token(id, session), None),
+            None => {
+                let id = Self::new_browser_id();
+                (self.token(&id, session), Some(id))
+            }
+        }
+    }
+
+    /// Whether a posted form carries the token made for this browser's
+    /// cookies and, where the browser says where it was posted from (Fetch
+    /// Metadata), was posted from Latch's own pages. A form on a sibling
+    /// host is `same-site`, not `same-origin`, even with a cookie and token
+    /// it got from Latch for itself and planted (where `__Host-` is not in
+    /// use).
+    pub fn accepts(&self, posted: &Posted) -> bool {
+        self.posted_for(posted, posted.session)
+    }
+
+    /// Like `accepts`, but the sign-in form also counts when it was shown
+    /// before this browser signed in (in another tab, say): posting it only
+    /// signs in again, which the session binding (guarding forms that act
+    /// on a session) does not need to stop.
+    pub fn accepts_sign_in(&self, posted: &Posted) -> bool {
+        self.accepts(posted) || self.posted_for(posted, None)
+    }
+
+    fn posted_for(&self, posted: &Posted, session: Option<&str>) -> bool {
+        let from_latch = posted.fetch_site.is_none_or(|site| site == b"same-origin" || site == b"none");
+        from_latch && self.verify(posted.browser_id, session, posted.submitted)
+    }
+
     /// Whether `submitted` is the form value for these cookies (constant time).
-    pub fn verify(&self, browser_id: Option<&str>, session: Option<&str>, submitted: Option<&str>) -> bool {
+    fn verify(&self, browser_id: Option<&str>, session: Option<&str>, submitted: Option<&str>) -> bool {
         let (Some(browser_id), Some(submitted)) = (browser_id, submitted) else { return false };
         let Ok(tag) = URL_SAFE_NO_PAD.decode(submitted) else { return false };
         !browser_id.is_empty() && hmac::verify(&self.key, Self::message(browser_id, session).as_bytes(), &tag).is_ok()

@@ -11,6 +11,7 @@ use crate::clock::UnixTime;
 use crate::config::ThrottleLimits;
 use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::sha256_hex;
+use crate::oidc::reauth::demands_sign_in;
 use crate::store::{AttemptOutcome, FailureLimit, SessionUser, Store, StoreError};
 use crate::text::{MAX_RECORDED_CHARS, bounded};
 
@@ -152,6 +153,29 @@ pub fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
+/// Where a browser that asks for the sign-in form goes instead, if
+/// anywhere: when it is signed in and `next` demands no fresh sign-in,
+/// straight on to `next` (a forward-auth step that nginx rewrote onto the
+/// app's host comes here). Without a `next` the form stays, so a person
+/// can sign in as someone else.
+pub fn skip_form(next: Option<&str>, signed_in: bool) -> Option<&str> {
+    let next = safe_next(Some(next?));
+    (signed_in && !demands_sign_in(next)).then_some(next)
+}
+
+/// The sign-in page, asked to go on to `next` (a path on this server) once
+/// the person is signed in, with the form's username filled in from
+/// `login_hint`. Authorize, forward auth and the sign-in steps all send the
+/// browser here, so the page's parameters have one spelling.
+pub fn sign_in_url(next: &str, login_hint: Option<&str>) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("next", next);
+    if let Some(hint) = login_hint {
+        query.append_pair("login_hint", hint);
+    }
+    format!("/login?{}", query.finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +189,14 @@ mod tests {
             assert_eq!(safe_next(Some(hostile)), "/", "{hostile}");
         }
         assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn only_a_signed_in_browser_with_somewhere_to_go_skips_the_form() {
+        assert_eq!(skip_form(Some("/account"), true), Some("/account"));
+        assert_eq!(skip_form(Some("/account"), false), None);
+        assert_eq!(skip_form(None, true), None);
+        assert_eq!(skip_form(Some("//evil.example"), true), Some("/"));
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub mod target;
 use crate::clock::UnixTime;
 use crate::config::PublicUrl;
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
+use crate::login::sign_in_url;
 use crate::store::{NewProxyCode, ProxyApp, ProxyUser, SessionUser, Store};
 use cookie::{Candidate, MAX_FLOWS, ProxyCookie, StateCookie, session_cookie_name, state_binding};
 pub use error::{ProxyError, ProxyResult};
@@ -186,8 +187,7 @@ impl ForwardAuth {
         let Some(session) = session else {
             let here = serde_urlencoded::to_string([("rd", target.as_str()), ("state", state)]).unwrap_or_default();
             let next = format!("{SSO_PATH}?{here}");
-            let login = serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default();
-            return Ok(SsoOutcome::SignIn { login_url: self.public_url.join(&format!("/login?{login}")) });
+            return Ok(SsoOutcome::SignIn { login_url: self.public_url.join(&sign_in_url(&next, None)) });
         };
         if !self.store.user_may_use_app(&app.app_id, &session.user_id).await? {
             tracing::info!(app = %app.slug, user_id = %session.user_id, "forward auth: user not in the app's groups");

@@ -16,12 +16,11 @@ use super::ops::Requester;
 use super::pages::{LoginPage, MessagePage, PasswordPage, render};
 use super::{AppState, redirect};
 use crate::clock::UnixTime;
-use crate::login::csrf::CsrfKey;
+use crate::login::csrf::Posted;
 use crate::login::flow::{Outcome, Proof, Step};
-use crate::login::{LoginError, safe_next};
+use crate::login::{LoginError, safe_next, sign_in_url, skip_form};
 use crate::metrics::LoginOutcome;
 use crate::oidc::params::{Params, decode_pairs};
-use crate::oidc::reauth::demands_sign_in;
 
 /// The CSRF cookie lives as long as a person may reasonably take to sign in.
 const CSRF_MAX_AGE: i64 = 60 * 60;
@@ -39,14 +38,11 @@ pub async fn form(
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
     let query = params(query.unwrap_or_default().as_bytes())?;
-    let next = safe_next(query.get("next"));
-    // Already signed in, and `next` demands no fresh sign-in: go on. (A
-    // forward-auth step that nginx rewrote onto the app's host comes here.)
-    // Without a `next`, the form stays, to sign in as someone else.
-    let continuing = query.get("next").is_some();
-    if continuing && !demands_sign_in(next) && current_session(&state, &headers, state.clock.now()).await?.is_some() {
+    let signed_in = current_session(&state, &headers, state.clock.now()).await?.is_some();
+    if let Some(next) = skip_form(query.get("next"), signed_in) {
         return Ok(redirect(next));
     }
+    let next = safe_next(query.get("next"));
     Ok(show_form(&state, &headers, StatusCode::OK, next, query.get("login_hint").unwrap_or_default(), None))
 }
 
@@ -68,38 +64,37 @@ fn show_form(
 /// and the CSRF cookie to set when the browser has none yet.
 pub(super) fn csrf_token_for(state: &AppState, headers: &HeaderMap) -> (String, Option<String>) {
     let session = state.cookies.read(headers, cookies::SESSION);
-    match state.cookies.read(headers, cookies::CSRF).filter(|id| id.len() == 43) {
-        Some(id) => (state.csrf.token(&id, session.as_deref()), None),
-        None => {
-            let id = CsrfKey::new_browser_id();
-            let cookie = state.cookies.build(cookies::CSRF, &id, CSRF_MAX_AGE);
-            (state.csrf.token(&id, session.as_deref()), Some(cookie))
-        }
-    }
+    let browser_id = state.cookies.read(headers, cookies::CSRF);
+    let (token, new_id) = state.csrf.token_for(browser_id.as_deref(), session.as_deref());
+    (token, new_id.map(|id| state.cookies.build(cookies::CSRF, &id, CSRF_MAX_AGE)))
 }
 
-/// Whether a posted form carries the CSRF token made for this browser's
-/// cookies and, where the browser says where it was posted from (Fetch
-/// Metadata), was posted from Latch's own pages. A form on a sibling host is
-/// `same-site`, not `same-origin`, even with a cookie and token it got from
-/// Latch for itself and planted (where `__Host-` is not in use).
+/// Whether a posted form passes the CSRF check (`CsrfKey::accepts`).
 pub(super) fn csrf_posted(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> bool {
-    let session = state.cookies.read(headers, cookies::SESSION);
-    form_posted_for(state, headers, session.as_deref(), submitted)
+    with_posted(state, headers, submitted, |posted| state.csrf.accepts(posted))
 }
 
-/// Like `csrf_posted`, but the sign-in form also counts when it was shown
-/// before this browser signed in (in another tab, say): posting it only
-/// signs in again, which the session binding (guarding forms that act on a
-/// session) does not need to stop.
+/// Whether a posted sign-in form passes the CSRF check
+/// (`CsrfKey::accepts_sign_in`).
 fn sign_in_posted(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> bool {
-    csrf_posted(state, headers, submitted) || form_posted_for(state, headers, None, submitted)
+    with_posted(state, headers, submitted, |posted| state.csrf.accepts_sign_in(posted))
 }
 
-fn form_posted_for(state: &AppState, headers: &HeaderMap, session: Option<&str>, submitted: Option<&str>) -> bool {
-    let posted_from = headers.get("sec-fetch-site").map(|site| site.as_bytes());
-    let from_latch = posted_from.is_none_or(|site| site == b"same-origin" || site == b"none");
-    from_latch && state.csrf.verify(state.cookies.read(headers, cookies::CSRF).as_deref(), session, submitted)
+/// Calls `check` with what the request brings for the CSRF check.
+fn with_posted(
+    state: &AppState,
+    headers: &HeaderMap,
+    submitted: Option<&str>,
+    check: impl FnOnce(&Posted) -> bool,
+) -> bool {
+    let browser_id = state.cookies.read(headers, cookies::CSRF);
+    let session = state.cookies.read(headers, cookies::SESSION);
+    check(&Posted {
+        fetch_site: headers.get("sec-fetch-site").map(|site| site.as_bytes()),
+        browser_id: browser_id.as_deref(),
+        session: session.as_deref(),
+        submitted,
+    })
 }
 
 /// The sign-in forms. Without `step`, the first form: a username to start
@@ -218,8 +213,7 @@ fn show_step(
     error: Option<&str>,
 ) -> Response {
     let (csrf_token, set_cookie) = csrf_token_for(state, headers);
-    let restart =
-        format!("/login?{}", url::form_urlencoded::Serializer::new(String::new()).append_pair("next", next).finish());
+    let restart = sign_in_url(next, None);
     let page = match step {
         Step::Password => {
             let page =

@@ -15,6 +15,7 @@ use super::login::{csrf_posted, csrf_token_for};
 use super::ops::Requester;
 use super::pages::{ConsentPage, FORM_POST_SCRIPT, FormPostPage, LogoutPage, MessagePage, form_post_csp, render};
 use super::{AppState, redirect};
+use crate::login::sign_in_url;
 use crate::oidc::authorize::{AuthorizeOutcome, ConsentDecision};
 use crate::oidc::claims::scope_description;
 use crate::oidc::client_auth::parse_basic;
@@ -111,9 +112,7 @@ async fn authorize(
         AuthorizeOutcome::SignIn { login_hint, resume } => {
             let next =
                 format!("/application/o/authorize/?{}", serde_urlencoded::to_string(&resume).unwrap_or_default());
-            let mut login = vec![("next", next)];
-            login.extend(login_hint.map(|hint| ("login_hint", hint)));
-            redirect(&format!("/login?{}", serde_urlencoded::to_string(login).unwrap_or_default()))
+            redirect(&sign_in_url(&next, login_hint.as_deref()))
         }
         AuthorizeOutcome::Consent { app_name, scopes, resume } => {
             let (csrf_token, set_cookie) = csrf_token_for(&state, headers);
