@@ -238,14 +238,25 @@ impl Provider {
                 answered => Some(answered),
             })
         };
-        let (kind, app_name, decision) = match self.throttled(session, client_ip, now, answering).await? {
-            Answered::Approved { app_name } => ("device_approved", app_name, Decision::Approved),
-            Answered::Denied { app_name, by_rule: false } => ("device_denied", app_name, Decision::Denied),
-            Answered::Denied { app_name, by_rule: true } => ("device_refused", app_name, Decision::NotAllowed),
+        let (kind, app_name, app_slug, decision) = match self.throttled(session, client_ip, now, answering).await? {
+            Answered::Approved { app_name, app_slug } => ("device_approved", app_name, app_slug, Decision::Approved),
+            Answered::Denied { app_name, app_slug, by_rule: false } => {
+                ("device_denied", app_name, app_slug, Decision::Denied)
+            }
+            Answered::Denied { app_name, app_slug, by_rule: true } => {
+                ("device_refused", app_name, app_slug, Decision::NotAllowed)
+            }
             Answered::NotPending => return Err(UserCodeError::NotPending),
         };
-        let actor = Actor { username: Some(&session.username), ip: Some(client_ip), ..Default::default() };
-        self.auditor.record(kind, &actor, Some(format!("app {app_name}")));
+        // The app by slug in the event's own field, like every other event,
+        // so `latch events --app <slug>` finds the device's answers too.
+        let actor = Actor {
+            username: Some(&session.username),
+            app: Some(&app_slug),
+            ip: Some(client_ip),
+            ..Default::default()
+        };
+        self.auditor.record(kind, &actor, None);
         Ok(DeviceOutcome { app_name, decision })
     }
 

@@ -48,11 +48,11 @@ pub struct DeviceAnswer<'a> {
 /// How an answer was recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answered {
-    /// Approved for the app of this name.
-    Approved { app_name: String },
+    /// Approved for the app of this name and slug.
+    Approved { app_name: String, app_slug: String },
     /// Denied: by the person, or (`by_rule`) by the access rule although
     /// they approved.
-    Denied { app_name: String, by_rule: bool },
+    Denied { app_name: String, app_slug: String, by_rule: bool },
     /// No unanswered, unexpired request has this user code.
     NotPending,
 }
@@ -161,7 +161,9 @@ impl Store {
             "UPDATE device_codes SET approved = CASE WHEN $5 = 1 AND {} THEN 1 ELSE 0 END, \
              user_id = $2, session_hash = $3, auth_time = $4, decided_at = $6, amr = $7 \
              WHERE user_code_hash = $1 AND approved IS NULL AND expires_at > $6 \
-             RETURNING approved, (SELECT name FROM apps WHERE apps.id = device_codes.app_id) AS app_name",
+             RETURNING approved, \
+             (SELECT name FROM apps WHERE apps.id = device_codes.app_id) AS app_name, \
+             (SELECT slug FROM apps WHERE apps.id = device_codes.app_id) AS app_slug",
             may_use_app("device_codes.app_id", "$2"),
         ))
         .bind(answer.user_code_hash)
@@ -175,9 +177,10 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(Answered::NotPending) };
         let app_name: String = row.try_get("app_name")?;
+        let app_slug: String = row.try_get("app_slug")?;
         Ok(match row.try_get::<i64, _>("approved")? {
-            0 => Answered::Denied { app_name, by_rule: answer.approve },
-            _ => Answered::Approved { app_name },
+            0 => Answered::Denied { app_name, app_slug, by_rule: answer.approve },
+            _ => Answered::Approved { app_name, app_slug },
         })
     }
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::backchannel_logout::{Receiver, verify_logout_token};
-use crate::common::{Backend, Browser, TestApp, alert_text, hidden_input};
+use crate::common::{Backend, Browser, TestApp, alert_text, hidden_input, poll_until};
 use crate::on_every_backend;
 use crate::relying_party::{
     PASSWORD, Rp, confirm_sign_out, http, jwt, server, string, token_error, token_ok, userinfo_status,
@@ -425,8 +425,37 @@ async fn the_device_page_asks_to_sign_in_first(backend: Backend) {
     }
 }
 
+/// Device answers name the app by slug in the event's `app` field, like
+/// every other event, so `latch events --app <slug>` lists them.
+async fn device_answers_are_audited_under_the_app(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    app.admin(&["group", "add", "watchers"]).await;
+    app.admin(&["group", "add-member", "watchers", "ada"]).await;
+    let rp = Rp::register(&app, "tv", &["--device-code", "--group", "watchers"]).await;
+    approve(&app, "ada", string(&start(&rp, "openid").await, "user_code")).await;
+    for (username, decision) in [("ada", "deny"), ("grace", "approve")] {
+        let browser = signed_in(&app, username).await;
+        let (_, confirmation) = enter(&browser, &app, string(&start(&rp, "openid").await, "user_code")).await;
+        answer(&browser, &app, &confirmation, decision).await;
+    }
+
+    let kinds = ["device_approved", "device_denied", "device_refused"];
+    let listed = poll_until(Duration::from_secs(10), async || {
+        let json = app.admin(&["events", "--json", "--app", "tv"]).await;
+        let events: Vec<Value> = serde_json::from_str(&json).expect("events --json is JSON");
+        kinds.iter().all(|kind| events.iter().any(|event| event["kind"] == *kind)).then_some(events)
+    })
+    .await
+    .expect("every device answer is listed under the app's slug");
+    for (kind, username) in kinds.into_iter().zip(["ada", "ada", "grace"]) {
+        let event = listed.iter().find(|event| event["kind"] == kind).expect("listed");
+        assert_eq!((&event["app"], &event["username"]), (&Value::from("tv"), &Value::from(username)), "{event}");
+    }
+}
+
 on_every_backend!(
     the_openidconnect_crate_runs_the_device_flow,
+    device_answers_are_audited_under_the_app,
     polls_before_an_answer_are_pending_slowed_down_then_expired,
     a_denial_is_access_denied,
     the_access_rule_holds_at_approval_and_at_redemption,
