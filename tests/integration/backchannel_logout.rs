@@ -16,7 +16,8 @@ use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
 use openidconnect::{JsonWebKey, JsonWebKeyId};
 use serde_json::Value;
 
-use crate::common::{Backend, Browser, TestApp, jwt_part};
+use crate::common::{Backend, Browser, TestApp, hidden_input, jwt_part, unescape_html};
+use crate::forward_auth::{app_cookie, sign_in_directly};
 use crate::on_every_backend;
 use crate::relying_party::{Rp, http, server, string, token_ok};
 
@@ -386,8 +387,37 @@ async fn the_backchannel_logout_uri_is_validated_shown_and_cleared(backend: Back
     assert_eq!(shown["options"]["backchannel_logout_uri"], Value::Null, "{shown}");
 }
 
+/// Signing out through forward auth (`/outpost.goauthentik.io/sign_out`,
+/// confirmed by POST) ends the Latch session like the end-session endpoint,
+/// so an OIDC app of the same session hears of it.
+async fn forward_auth_sign_out_notifies_the_sessions_oidc_apps(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let receiver = Receiver::start().await;
+    let web = backchannel_rp(&app, "web", &receiver.url("/web/logout")).await;
+    app.admin(&["app", "add", "kuma", "--name", "kuma", "--proxy", "--external-url", "https://kuma.example.com"]).await;
+    let browser = Browser::new();
+    let sid = id_claims(&web.tokens(&browser, "openid", "ada").await)["sid"].as_str().expect("sid").to_owned();
+    let signed_in = sign_in_directly(&app, &browser, "https://kuma.example.com/").await;
+    // The app's cookie, as the proxy passes it on (it is scoped to the
+    // app's host, so the test's browser keeps no copy).
+    let cookie = app_cookie(&signed_in).split(';').next().expect("name=value").to_owned();
+
+    let (client, sign_out) = (http(), app.url("/outpost.goauthentik.io/sign_out"));
+    let html = client.get(&sign_out).header("Cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    let action = unescape_html(html.split("action=\"").nth(1).expect("a form").split('"').next().unwrap());
+    let csrf = hidden_input(&html, "csrf_token").expect("csrf_token on the sign-out page");
+    let form = [("csrf_token", csrf.as_str()), ("latch_logout", "yes")];
+    let response = client.post(app.url(&action)).header("Cookie", &cookie).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "the signed-out page");
+
+    let delivered = receiver.wait_for("/web/logout", 1).await;
+    let claims = verify_logout_token(&web, delivered[0].logout_token()).await;
+    assert_eq!(claims["sid"], sid.as_str(), "{claims}");
+}
+
 on_every_backend!(
     sign_out_notifies_every_app_of_the_session_and_no_other,
+    forward_auth_sign_out_notifies_the_sessions_oidc_apps,
     admin_commands_that_end_sessions_notify_the_apps,
     a_failed_delivery_is_retried_with_a_fresh_token,
     a_hanging_app_delays_neither_the_sign_out_nor_other_apps,

@@ -889,7 +889,7 @@ async fn a_cookie_domain_covers_the_apps_that_share_it(backend: Backend) {
 }
 
 /// The app's sign-in cookie among a response's `Set-Cookie`s.
-fn app_cookie(response: &reqwest::Response) -> String {
+pub fn app_cookie(response: &reqwest::Response) -> String {
     crate::common::set_cookies(response)
         .into_iter()
         .find(|cookie| {
