@@ -15,12 +15,23 @@
 use super::{Authenticator, LoginError, NewSession};
 use crate::clock::UnixTime;
 use crate::crypto::{random_token, sha256_hex};
-use crate::store::{NewSessionRecord, PendingSignInRow, StoreError};
+use crate::store::{AttemptOutcome, FailureLimit, NewSessionRecord, PendingSignInRow, StoreError};
 use crate::text::{MAX_RECORDED_CHARS, bounded};
 
 /// Seconds a pending sign-in lasts from its last step: time to type a
 /// password or fetch a phone, not to leave a half sign-in lying around.
 pub const PENDING_TTL: i64 = 5 * 60;
+
+/// Username-only posts (`identify`) one client address may make per
+/// `PENDING_TTL`. Identify stores a pending sign-in without checking
+/// anything, so unbounded it would let one address fill the store. The
+/// count is kept on the address, never on the username, and every username
+/// gets the same refusal, so the bound tells nothing about accounts; it is
+/// far above what the people behind one address start in five minutes.
+pub const IDENTIFIES_PER_ADDRESS: i64 = 100;
+
+const IDENTIFY_LIMIT: FailureLimit =
+    FailureLimit { max_failures: IDENTIFIES_PER_ADDRESS, window: PENDING_TTL, lockout: PENDING_TTL };
 
 /// How a person showed who they are: RFC 8176 §2 `amr` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,8 +188,23 @@ impl Pending {
 impl Authenticator {
     /// Identify: starts a sign-in as `username`, to go to `next` once signed
     /// in. Unknown usernames too, and nothing is looked up, so the answer
-    /// (always `Outcome::Next`) reveals nothing about which accounts exist.
-    pub async fn identify(&self, username: &str, next: &str, now: UnixTime) -> Result<Outcome, LoginError> {
+    /// (`Outcome::Next`) reveals nothing about which accounts exist. Each
+    /// counts against `client_ip` (see `IDENTIFIES_PER_ADDRESS`); past the
+    /// bound the answer is a refusal, the same as a locked sign-in.
+    pub async fn identify(
+        &self,
+        username: &str,
+        next: &str,
+        client_ip: &str,
+        now: UnixTime,
+    ) -> Result<Outcome, LoginError> {
+        let subjects = vec![(format!("identify-ip:{client_ip}"), IDENTIFY_LIMIT)];
+        match self.gate.admit(subjects, now).await {
+            Err(LoginError::Locked) => {
+                return Ok(Outcome::Refused { username: username.to_owned(), locked: true, at: None });
+            }
+            admitted => admitted?.end(AttemptOutcome::Failed).await?,
+        }
         self.save(None, Pending::start(username, next), now).await
     }
 

@@ -141,7 +141,7 @@ async fn attempt(
     let password = form.get("password").unwrap_or_default().to_owned();
     let Some(step) = step else {
         if password.is_empty() && !username.trim().is_empty() {
-            return authenticator.identify(username, next, now).await;
+            return authenticator.identify(username, next, client_ip, now).await;
         }
         return authenticator.sign_in(username, password, next, client_ip, now).await;
     };

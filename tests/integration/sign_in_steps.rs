@@ -289,8 +289,30 @@ async fn id_tokens_carry_amr_and_auth_time_from_code_and_refresh(backend: Backen
     assert!(discovery["claims_supported"].as_array().unwrap().contains(&"amr".into()), "{discovery}");
 }
 
+/// Username-only posts are bounded per client address: past the bound the
+/// first form comes back refused, whether the account exists or not, and
+/// no sign-in is stored, until the lockout is over.
+async fn identify_is_bounded_per_address(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let browser = Browser::new();
+    let html = login_page(&browser, &app, "/").await;
+    for _ in 0..latch::login::flow::IDENTIFIES_PER_ADDRESS {
+        assert_eq!(identify_on(&browser, &app, &html, "nobody").await.status(), StatusCode::OK);
+    }
+    for username in ["ada", "nobody"] {
+        let response = identify_on(&browser, &app, &html, username).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "past the bound, as {username}");
+        assert_eq!(signin_cookie(&response), None, "no sign-in is started");
+        let page = response.text().await.unwrap();
+        assert_eq!(alert_text(&page).as_deref(), Some("Invalid username or password."), "{page}");
+    }
+    app.clock.advance(PENDING_TTL + 1);
+    identify(&browser, &app, "ada", "/").await;
+}
+
 on_every_backend!(
     identify_first_then_the_password_signs_in,
+    identify_is_bounded_per_address,
     identify_reveals_nothing_about_accounts,
     a_pending_sign_in_expires_and_restarts_cleanly,
     throttling_holds_in_the_two_step_form,
