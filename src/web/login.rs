@@ -176,6 +176,11 @@ async fn answer(
         }
         Ok(Outcome::Done { session, username, next }) => {
             state.provider.bind_reauth(&next, &session.token, now).await?;
+            if state.cookies.read(headers, cookies::SESSION).is_some() {
+                // The session this browser held may have ended (another
+                // person signed in): its apps are told now, not at the next poll.
+                state.logout_delivery.wake();
+            }
             let session_cookie = state.cookies.build(cookies::SESSION, &session.token, session.expires_at - now);
             let set_cookies = std::iter::once(session_cookie).chain(ended_sign_in(state, headers));
             state.metrics.login(LoginOutcome::Success);
