@@ -123,9 +123,18 @@ pub fn backchannel_logout_uri(value: &str) -> AdminResult<()> {
     Ok(())
 }
 
-/// A lifetime such as `60s`, `5m` or `30d`, in whole seconds.
+/// The longest lifetime a setting takes, in seconds: 100 years, past any
+/// sensible one. Requests add lifetimes to the time now; a bound here keeps
+/// that sum (and every `exp` built from it) far inside an `i64`.
+const MAX_LIFETIME: u64 = 100 * 31_557_600;
+
+/// A lifetime such as `60s`, `5m` or `30d`, in whole seconds, from one
+/// second to `MAX_LIFETIME`.
 pub fn lifetime(flag: &'static str, value: &str) -> AdminResult<i64> {
     match humantime::parse_duration(value) {
+        Ok(duration) if duration.as_secs() > MAX_LIFETIME => {
+            refuse(flag, format!("invalid {flag} {value:?}: must be at most 100 years"))
+        }
         Ok(duration) if duration.as_secs() >= 1 => i64::try_from(duration.as_secs())
             .map_err(|_| AdminError::invalid(flag, format!("invalid {flag} {value:?}: too long"))),
         Ok(_) => refuse(flag, format!("invalid {flag} {value:?}: must be at least one second")),

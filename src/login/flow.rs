@@ -80,6 +80,14 @@ impl Step {
     }
 }
 
+/// The browser a sign-in request comes from.
+pub struct Browser<'a> {
+    pub client_ip: &'a str,
+    /// The session cookie it holds, if any: a finished sign-in replaces
+    /// that session (`Store::create_session`).
+    pub session: Option<&'a str>,
+}
+
 /// What one request shows, for the step the sign-in is at.
 pub enum Proof {
     Password(String),
@@ -209,16 +217,17 @@ impl Authenticator {
     }
 
     /// Identify and prove in one request: the username and password of one
-    /// form. Only a step beyond the password is stored.
+    /// form. Only a step beyond the password is stored. `browser`: what the
+    /// signing-in browser holds.
     pub async fn sign_in(
         &self,
         username: &str,
         password: String,
         next: &str,
-        client_ip: &str,
+        browser: &Browser<'_>,
         now: UnixTime,
     ) -> Result<Outcome, LoginError> {
-        self.advance(None, Pending::start(username, next), Proof::Password(password), client_ip, now).await
+        self.advance(None, Pending::start(username, next), Proof::Password(password), browser, now).await
     }
 
     /// Continues the pending sign-in whose cookie is `token` with `proof`.
@@ -227,13 +236,13 @@ impl Authenticator {
         &self,
         token: &str,
         proof: Proof,
-        client_ip: &str,
+        browser: &Browser<'_>,
         now: UnixTime,
     ) -> Result<Outcome, LoginError> {
         let Some(row) = self.store.pending_sign_in(&sha256_hex(token), now).await? else {
             return Err(LoginError::Expired);
         };
-        self.advance(Some(token), Pending::from_row(row)?, proof, client_ip, now).await
+        self.advance(Some(token), Pending::from_row(row)?, proof, browser, now).await
     }
 
     /// Checks `proof` against the step `pending` is at, then stores the next
@@ -243,13 +252,14 @@ impl Authenticator {
         token: Option<&str>,
         pending: Pending,
         proof: Proof,
-        client_ip: &str,
+        browser: &Browser<'_>,
         now: UnixTime,
     ) -> Result<Outcome, LoginError> {
         let checked = match (pending.step, proof) {
-            (Step::Password, Proof::Password(password)) => {
-                self.check_password(&pending.username, password, client_ip, now).await.map(|id| (Method::Password, id))
-            }
+            (Step::Password, Proof::Password(password)) => self
+                .check_password(&pending.username, password, browser.client_ip, now)
+                .await
+                .map(|id| (Method::Password, id)),
         };
         let (method, user_id) = match checked {
             Ok(proven) => proven,
@@ -263,7 +273,7 @@ impl Authenticator {
         match pending.proved(method, user_id, now) {
             Progress::Next(pending) => self.save(token, pending, now).await,
             Progress::Done { user_id, username, amr, next } => {
-                let session = self.start_session(token, &user_id, &amr, now).await?;
+                let session = self.start_session(token, &user_id, &amr, browser.session, now).await?;
                 Ok(Outcome::Done { session, username, next })
             }
         }
@@ -286,12 +296,21 @@ impl Authenticator {
         token: Option<&str>,
         user_id: &str,
         amr: &str,
+        replaces: Option<&str>,
         now: UnixTime,
     ) -> Result<NewSession, LoginError> {
         let session = random_token();
         let expires_at = now.saturating_add(self.session_ttl);
         let id_hash = sha256_hex(&session);
-        let record = NewSessionRecord { id_hash: &id_hash, user_id, auth_time: now, amr, expires_at };
+        let replaces = replaces.map(sha256_hex);
+        let record = NewSessionRecord {
+            id_hash: &id_hash,
+            user_id,
+            auth_time: now,
+            amr,
+            expires_at,
+            replaces: replaces.as_deref(),
+        };
         let pending = token.map(sha256_hex);
         if !self.store.create_session(record, pending.as_deref(), now).await? {
             return Err(LoginError::Expired);

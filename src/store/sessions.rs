@@ -1,4 +1,4 @@
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use super::logout_notices::EndedSessions;
 use super::{Store, StoreResult};
@@ -26,7 +26,16 @@ pub struct NewSessionRecord<'a> {
     /// The RFC 8176 methods used, space-separated.
     pub amr: &'a str,
     pub expires_at: UnixTime,
+    /// The SHA-256 of the session cookie the browser held when it signed
+    /// in, if any: the new cookie replaces it, so no one could sign that
+    /// session out any more (see `create_session`).
+    pub replaces: Option<&'a str>,
 }
+
+/// Tables whose rows hang on a session by `session_hash`: what a session
+/// replaced by the same person's new sign-in hands over to the new one.
+const HANGING_ON_A_SESSION: [&str; 6] =
+    ["authorization_codes", "token_families", "device_codes", "proxy_codes", "proxy_sessions", "session_apps"];
 
 impl Store {
     /// Starts a session, with a fresh random `sid` (the identifier ID and
@@ -34,6 +43,14 @@ impl Store {
     /// finishes), that row is deleted in the same transaction, and nothing is
     /// started when it is gone or expired at `now`: of two requests finishing
     /// one sign-in, on any instances, exactly one gets `true`.
+    ///
+    /// A live session the browser held (`replaces`) would otherwise live on
+    /// unreachable: the browser no longer names it, so signing out would
+    /// leave it, and the apps that got tokens in it, signed in. The same
+    /// person signing in again (`prompt=login`, `max_age`) continues it: the
+    /// new session keeps its `sid` and takes over what hangs on it (tokens,
+    /// codes, forward-auth cookies, the apps to tell at sign-out). Someone
+    /// else signing in ends it, as a sign-out would.
     pub async fn create_session(
         &self,
         session: NewSessionRecord<'_>,
@@ -53,6 +70,23 @@ impl Store {
                 return Ok(false);
             }
         }
+        // Locks the replaced session's row, so a sign-out racing this either
+        // ends it first or finds it gone.
+        let replaced = match session.replaces {
+            Some(old) => sqlx::query(
+                "UPDATE sessions SET expires_at = expires_at WHERE id_hash = $1 AND expires_at > $2 \
+                 RETURNING user_id, sid",
+            )
+            .bind(old)
+            .bind(now)
+            .fetch_optional(&mut *transaction)
+            .await?
+            .map(|row| Ok::<_, sqlx::Error>((old, row.try_get::<String, _>("user_id")?, row.try_get("sid")?)))
+            .transpose()?,
+            None => None,
+        };
+        let continued = replaced.as_ref().filter(|(_, user_id, _)| user_id == session.user_id);
+        let kept_sid = continued.and_then(|(_, _, sid): &(&str, String, Option<String>)| sid.clone());
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, auth_time, amr, expires_at, sid) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -61,9 +95,23 @@ impl Store {
         .bind(session.auth_time)
         .bind(session.amr)
         .bind(session.expires_at)
-        .bind(random_token())
+        .bind(kept_sid.unwrap_or_else(random_token))
         .execute(&mut *transaction)
         .await?;
+        match (&replaced, continued) {
+            (_, Some((old, _, _))) => {
+                for table in HANGING_ON_A_SESSION {
+                    sqlx::query(&format!("UPDATE {table} SET session_hash = $1 WHERE session_hash = $2"))
+                        .bind(session.id_hash)
+                        .bind(*old)
+                        .execute(&mut *transaction)
+                        .await?;
+                }
+                sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(*old).execute(&mut *transaction).await?;
+            }
+            (Some((old, _, _)), None) => Self::end_session_in(&mut transaction, old, now).await?,
+            (None, None) => {}
+        }
         transaction.commit().await?;
         Ok(true)
     }
@@ -126,12 +174,19 @@ impl Store {
     pub async fn end_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<()> {
         let mut lease = self.write().await?;
         let mut transaction = lease.begin().await?;
-        Self::enqueue_logout_notices(&mut transaction, EndedSessions::One, id_hash, now).await?;
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *transaction).await?;
+        Self::end_session_in(&mut transaction, id_hash, now).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// `end_session` within `transaction`.
+    async fn end_session_in(transaction: &mut Transaction<'_, Any>, id_hash: &str, now: UnixTime) -> StoreResult<()> {
+        Self::enqueue_logout_notices(transaction, EndedSessions::One, id_hash, now).await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut **transaction).await?;
         sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE session_hash = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(id_hash)
-            .execute(&mut *transaction)
+            .execute(&mut **transaction)
             .await?;
         sqlx::query(
             "UPDATE access_tokens SET revoked_at = $1 WHERE revoked_at IS NULL \
@@ -140,9 +195,8 @@ impl Store {
         )
         .bind(now)
         .bind(id_hash)
-        .execute(&mut *transaction)
+        .execute(&mut **transaction)
         .await?;
-        transaction.commit().await?;
         Ok(())
     }
 

@@ -17,7 +17,7 @@ use super::pages::{LoginPage, MessagePage, PasswordPage, render};
 use super::{AppState, redirect};
 use crate::clock::UnixTime;
 use crate::login::csrf::Posted;
-use crate::login::flow::{Outcome, Proof, Step};
+use crate::login::flow::{Browser, Outcome, Proof, Step};
 use crate::login::{LoginError, safe_next, sign_in_url, skip_form};
 use crate::metrics::LoginOutcome;
 use crate::oidc::params::{Params, decode_pairs};
@@ -137,19 +137,21 @@ async fn attempt(
     now: UnixTime,
 ) -> Result<Outcome, LoginError> {
     let authenticator = &state.authenticator;
+    let session = state.cookies.read(headers, cookies::SESSION);
+    let browser = Browser { client_ip, session: session.as_deref() };
     let username = form.get("username").unwrap_or_default();
     let password = form.get("password").unwrap_or_default().to_owned();
     let Some(step) = step else {
         if password.is_empty() && !username.trim().is_empty() {
             return authenticator.identify(username, next, client_ip, now).await;
         }
-        return authenticator.sign_in(username, password, next, client_ip, now).await;
+        return authenticator.sign_in(username, password, next, &browser, now).await;
     };
     let proof = match step {
         Step::Password => Proof::Password(password),
     };
     let token = state.cookies.read(headers, cookies::SIGN_IN).unwrap_or_default();
-    authenticator.resume(&token, proof, client_ip, now).await
+    authenticator.resume(&token, proof, &browser, now).await
 }
 
 /// The page or redirect for where the request left the sign-in.
@@ -169,6 +171,11 @@ async fn answer(
         }
         Ok(Outcome::Done { session, username, next }) => {
             state.provider.bind_reauth(&next, &session.token, now).await?;
+            if state.cookies.read(headers, cookies::SESSION).is_some() {
+                // The session this browser held may have ended (another
+                // person signed in): its apps are told now, not at the next poll.
+                state.logout_delivery.wake();
+            }
             let session_cookie = state.cookies.build(cookies::SESSION, &session.token, session.expires_at - now);
             let set_cookies = std::iter::once(session_cookie).chain(ended_sign_in(state, headers));
             state.metrics.login(LoginOutcome::Success);

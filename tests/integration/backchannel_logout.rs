@@ -415,9 +415,48 @@ async fn forward_auth_sign_out_notifies_the_sessions_oidc_apps(backend: Backend)
     assert_eq!(claims["sid"], sid.as_str(), "{claims}");
 }
 
+/// A browser holds one session. Signing in again in it starts a new one,
+/// and the one it replaces, which signing out can no longer reach, must not
+/// live on with its apps signed in. The same person signing in again
+/// (`prompt=login`) continues it: one `sid`, and signing out tells every app
+/// of both sign-ins and ends their tokens. Someone else signing in ends it
+/// at once, as a sign-out would.
+async fn a_sign_in_that_replaces_a_session_leaves_nothing_signed_in(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let receiver = Receiver::start().await;
+    let web = backchannel_rp(&app, "web", &receiver.url("/web/logout")).await;
+    let wiki = backchannel_rp(&app, "wiki", &receiver.url("/wiki/logout")).await;
+
+    let browser = Browser::new();
+    let web_tokens = web.tokens(&browser, "openid offline_access", "ada").await;
+    let mut again = wiki.request("openid offline_access", "again");
+    again.push(("prompt".into(), "login".into()));
+    let wiki_tokens = token_ok(wiki.redeem(&wiki.code(&browser, &again, "ada").await).await).await;
+    let sid = id_claims(&web_tokens)["sid"].as_str().expect("sid").to_owned();
+    assert_eq!(id_claims(&wiki_tokens)["sid"], sid.as_str(), "the same person's sign-in continues the session");
+
+    end_session(&wiki, &browser, &wiki_tokens).await;
+    let to_web = receiver.wait_for("/web/logout", 1).await;
+    assert_eq!(verify_logout_token(&web, to_web[0].logout_token()).await["sid"], sid.as_str());
+    receiver.wait_for("/wiki/logout", 1).await;
+    let refused = web.refresh(string(&web_tokens, "refresh_token")).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "web's tokens end with the sign-out");
+
+    // grace signs in where ada was signed in: ada's session ends then.
+    let shared = Browser::new();
+    let ada_tokens = web.tokens(&shared, "openid offline_access", "ada").await;
+    let response = shared.sign_in(&app.base, "grace", crate::relying_party::PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let to_web = receiver.wait_for("/web/logout", 2).await;
+    assert_eq!(verify_logout_token(&web, to_web[1].logout_token()).await["sid"], id_claims(&ada_tokens)["sid"]);
+    let refused = web.refresh(string(&ada_tokens, "refresh_token")).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "ada's tokens end when grace signs in");
+}
+
 on_every_backend!(
     sign_out_notifies_every_app_of_the_session_and_no_other,
     forward_auth_sign_out_notifies_the_sessions_oidc_apps,
+    a_sign_in_that_replaces_a_session_leaves_nothing_signed_in,
     admin_commands_that_end_sessions_notify_the_apps,
     a_failed_delivery_is_retried_with_a_fresh_token,
     a_hanging_app_delays_neither_the_sign_out_nor_other_apps,

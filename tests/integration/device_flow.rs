@@ -453,9 +453,27 @@ async fn device_answers_are_audited_under_the_app(backend: Backend) {
     }
 }
 
+/// A lifetime is bounded where it is set: one so long that the moment a
+/// code expires (now plus it) overflows would otherwise make every request
+/// for codes fail (a panic in a debug build, a code expired at once after
+/// wrapping in a release build).
+async fn absurd_lifetimes_are_refused_where_they_are_set(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let rp = Rp::register(&app, "tv", &["--device-code"]).await;
+    for flag in ["--device-code-ttl", "--code-ttl", "--access-token-ttl", "--refresh-token-ttl"] {
+        let output = app.latch(&["app", "update", "tv", flag, "9223372036854775000s"], None).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "latch app update tv {flag} with an absurd lifetime was accepted");
+        assert!(stderr.contains("at most"), "{flag}: {stderr}");
+    }
+    let codes = start(&rp, "openid").await;
+    assert_eq!(codes["expires_in"], 600, "the default lifetime still holds: {codes}");
+}
+
 on_every_backend!(
     the_openidconnect_crate_runs_the_device_flow,
     device_answers_are_audited_under_the_app,
+    absurd_lifetimes_are_refused_where_they_are_set,
     polls_before_an_answer_are_pending_slowed_down_then_expired,
     a_denial_is_access_denied,
     the_access_rule_holds_at_approval_and_at_redemption,

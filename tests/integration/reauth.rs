@@ -131,6 +131,7 @@ async fn a_reauthentication_mark_expires(backend: Backend) {
             auth_time: now,
             amr: "pwd",
             expires_at: now + 3600,
+            replaces: None,
         };
         assert!(store.create_session(record, None, now).await.expect("session"));
     }
