@@ -97,7 +97,11 @@ pub async fn enable_user(store: &Store, actor: &Actor, username: &str) -> AdminR
 /// were failures to forget. A name with no account is accepted: failed
 /// sign-ins are counted for any name typed.
 pub async fn unlock_user(store: &Store, actor: &Actor, username: &str) -> AdminResult<bool> {
-    let had_failures = store.clear_login_failures(&crate::login::user_subject(username)).await?;
+    let mut had_failures = store.clear_login_failures(&crate::login::user_subject(username)).await?;
+    // A lock on guessing device user codes is the same person locked out.
+    if let Some(user) = store.user_credentials(username).await? {
+        had_failures |= store.clear_login_failures(&crate::oidc::device::user_code_subject(&user.id)).await?;
+    }
     Change::to_user(ChangeKind::UserUnlocked, username).record(store, actor).await?;
     Ok(had_failures)
 }

@@ -270,7 +270,7 @@ impl Provider {
         now: UnixTime,
         lookup: impl Future<Output = StoreResult<Option<T>>>,
     ) -> Result<T, UserCodeError> {
-        let person = format!("device-user:{}", session.user_id);
+        let person = user_code_subject(&session.user_id);
         let address = format!("device-ip:{client_ip}");
         let subjects = [(person.as_str(), PER_PERSON), (address.as_str(), PER_ADDRESS)];
         let attempt = match self.store.begin_login_attempt(&subjects, now, LOOKUP_LEASE).await? {
@@ -297,6 +297,12 @@ pub(super) fn require_device_grant(app: &App) -> ProtocolResult<()> {
         ErrorCode::UnauthorizedClient,
         "the device authorization grant is not enabled for this app (latch app update <slug> --device-code)",
     )
+}
+
+/// The throttling key of one person's user-code guesses (shared by every
+/// instance, like the sign-in's): `latch user unlock` clears it too.
+pub fn user_code_subject(user_id: &str) -> String {
+    format!("device-user:{user_id}")
 }
 
 #[cfg(test)]

@@ -355,6 +355,24 @@ async fn guessing_user_codes_is_throttled(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "the lock ends: {html}");
 }
 
+/// The lock on guessing user codes is lifted by `latch user unlock`, as the
+/// sign-in's is.
+async fn unlocking_the_person_lifts_the_user_code_lock(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let rp = Rp::register(&app, "tv", &["--device-code"]).await;
+    let codes = start(&rp, "openid").await;
+    let user_code = string(&codes, "user_code");
+    let browser = signed_in(&app, "ada").await;
+    let wrong = if user_code == "BCDF-GHJK" { "BCDF-GHJL" } else { "BCDF-GHJK" };
+    for _ in 0..10 {
+        enter(&browser, &app, wrong).await;
+    }
+    assert_eq!(enter(&browser, &app, user_code).await.0, StatusCode::TOO_MANY_REQUESTS);
+    app.admin(&["user", "unlock", "ada"]).await;
+    let (status, html) = enter(&browser, &app, user_code).await;
+    assert_eq!(status, StatusCode::OK, "unlocked: {html}");
+}
+
 async fn a_device_code_redeems_once_and_a_replay_revokes(backend: Backend) {
     let Some(app) = server(backend).await else { return };
     let rp = Rp::register(&app, "tv", &["--device-code"]).await;
@@ -480,6 +498,7 @@ on_every_backend!(
     apps_without_the_grant_and_bad_requests_get_oauth_errors,
     user_codes_ignore_case_and_dashes,
     guessing_user_codes_is_throttled,
+    unlocking_the_person_lifts_the_user_code_lock,
     a_device_code_redeems_once_and_a_replay_revokes,
     signing_out_ends_what_the_device_got,
     the_device_page_asks_to_sign_in_first,
