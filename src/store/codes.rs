@@ -1,6 +1,7 @@
 use sqlx::Row;
 
 use super::access::{live_session, may_use_app};
+use super::sessions;
 use super::tokens::NewFamily;
 use super::{NewAccessToken, Store, StoreResult};
 use crate::clock::UnixTime;
@@ -130,27 +131,11 @@ impl Store {
             sid: None,
         };
         let session_hash: String = row.try_get("session_hash")?;
-        // Pin the session row until commit: a sign-out racing this exchange
-        // then either ends the session first (and nothing is issued) or
-        // waits, and revokes what this transaction issued (and notifies the
-        // app, recorded below).
-        let pinned = sqlx::query(
-            "UPDATE sessions SET expires_at = expires_at WHERE id_hash = $1 AND expires_at > $2 RETURNING sid",
-        )
-        .bind(&session_hash)
-        .bind(now)
-        .fetch_optional(&mut *transaction)
-        .await?;
-        let Some(pinned) = pinned else {
+        let Some(sid) = sessions::pin_for_app(&mut transaction, &session_hash, redemption.app_id, now).await? else {
             transaction.rollback().await?;
             return Ok(None);
         };
-        let grant = CodeGrant { sid: pinned.try_get("sid")?, ..grant };
-        sqlx::query("INSERT INTO session_apps (session_hash, app_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(&session_hash)
-            .bind(redemption.app_id)
-            .execute(&mut *transaction)
-            .await?;
+        let grant = CodeGrant { sid, ..grant };
         let family_id = if grant.offline {
             let family = &redemption.family;
             Self::insert_family(&mut transaction, family, redemption.app_id, &grant, &session_hash, now).await?;

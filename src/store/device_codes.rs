@@ -6,6 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::access::{live_session, may_use_app};
+use super::sessions;
 use super::tokens::NewFamily;
 use super::{NewAccessToken, Store, StoreResult};
 use crate::clock::UnixTime;
@@ -222,25 +223,11 @@ impl Store {
             sid: None,
         };
         let session_hash: String = row.try_get("session_hash")?;
-        let pinned = sqlx::query(
-            "UPDATE sessions SET expires_at = expires_at WHERE id_hash = $1 AND expires_at > $2 RETURNING sid",
-        )
-        .bind(&session_hash)
-        .bind(now)
-        .fetch_optional(&mut *transaction)
-        .await?;
-        let Some(pinned) = pinned else {
+        let Some(sid) = sessions::pin_for_app(&mut transaction, &session_hash, redemption.app_id, now).await? else {
             transaction.rollback().await?;
             return Ok(None);
         };
-        let grant = DeviceGrant { sid: pinned.try_get("sid")?, ..grant };
-        // The session now has tokens at this app: its end is told to the app
-        // (back-channel logout).
-        sqlx::query("INSERT INTO session_apps (session_hash, app_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(&session_hash)
-            .bind(redemption.app_id)
-            .execute(&mut *transaction)
-            .await?;
+        let grant = DeviceGrant { sid, ..grant };
         let family = &redemption.family;
         sqlx::query(
             "INSERT INTO token_families (id, app_id, user_id, session_hash, scope, auth_time, amr, created_at) \

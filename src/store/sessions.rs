@@ -208,3 +208,31 @@ impl Store {
         Ok(row.try_get("live")?)
     }
 }
+
+/// Ties a grant being redeemed in `transaction` to its sign-in: pins the
+/// session row until commit, so a sign-out racing the redemption either
+/// ends the session first (and nothing is issued) or waits and then revokes
+/// what was issued; and records that the session's app `app_id` now has
+/// tokens, so the session's end is told to it (back-channel logout).
+/// `None` when the session has ended or expired at `now`; else the
+/// session's public `sid` (`None` for sessions older than `sid`s).
+pub(super) async fn pin_for_app(
+    transaction: &mut Transaction<'_, Any>,
+    session_hash: &str,
+    app_id: &str,
+    now: UnixTime,
+) -> StoreResult<Option<Option<String>>> {
+    let pinned =
+        sqlx::query("UPDATE sessions SET expires_at = expires_at WHERE id_hash = $1 AND expires_at > $2 RETURNING sid")
+            .bind(session_hash)
+            .bind(now)
+            .fetch_optional(&mut **transaction)
+            .await?;
+    let Some(pinned) = pinned else { return Ok(None) };
+    sqlx::query("INSERT INTO session_apps (session_hash, app_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(session_hash)
+        .bind(app_id)
+        .execute(&mut **transaction)
+        .await?;
+    Ok(Some(pinned.try_get("sid")?))
+}
