@@ -16,7 +16,7 @@ use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
 use openidconnect::{JsonWebKey, JsonWebKeyId};
 use serde_json::Value;
 
-use crate::common::{Backend, Browser, TestApp, hidden_input, jwt_part, unescape_html};
+use crate::common::{Backend, Browser, TestApp, hidden_input, jwt_part, poll_until, unescape_html};
 use crate::forward_auth::{app_cookie, sign_in_directly};
 use crate::on_every_backend;
 use crate::relying_party::{Rp, http, server, string, token_ok};
@@ -120,20 +120,14 @@ impl Receiver {
     }
 
     pub async fn wait_for_within(&self, target: &str, count: usize, limit: Duration) -> Vec<Delivery> {
-        let started = Instant::now();
-        loop {
+        let deliveries = poll_until(limit, async || {
             let to_target: Vec<Delivery> =
                 self.deliveries().into_iter().filter(|delivery| delivery.target == target).collect();
-            if to_target.len() >= count {
-                return to_target;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "{count} deliveries to {target} expected, got {to_target:?} (all: {:?})",
-                self.deliveries()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            (to_target.len() >= count).then_some(to_target)
+        })
+        .await;
+        deliveries
+            .unwrap_or_else(|| panic!("{count} deliveries to {target} expected, got (all): {:?}", self.deliveries()))
     }
 }
 
@@ -157,11 +151,8 @@ async fn notices_waiting(app: &TestApp) -> i64 {
 /// Waits until every notice is delivered (or dropped): after that, no
 /// other delivery can come, since notices are enqueued with the session's end.
 async fn wait_until_all_delivered(app: &TestApp) {
-    let started = Instant::now();
-    while notices_waiting(app).await > 0 {
-        assert!(started.elapsed() < ARRIVAL, "notices still waiting");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let delivered = poll_until(ARRIVAL, async || (notices_waiting(app).await == 0).then_some(())).await;
+    assert!(delivered.is_some(), "notices still waiting");
 }
 
 /// Checks a logout token as an app must (Back-Channel Logout §2.6): signed

@@ -8,11 +8,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::common::{Backend, Browser, TestApp, location};
+use crate::common::{Backend, Browser, TestApp, location, poll_until};
 use crate::on_every_backend;
 use crate::relying_party::{PASSWORD, confirm_sign_out, server};
 
@@ -103,16 +103,14 @@ impl Apache {
     }
 
     async fn wait_until_listening(&mut self, port: u16) {
-        for _ in 0..200 {
+        let listening = poll_until(Duration::from_secs(10), async || {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("apache exited with {status} before listening:\n{}", self.logs());
             }
-            if tokio::net::TcpStream::connect((IP, port)).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("apache did not listen on {IP}:{port} within 10 s:\n{}", self.logs());
+            tokio::net::TcpStream::connect((IP, port)).await.ok()
+        })
+        .await;
+        assert!(listening.is_some(), "apache did not listen on {IP}:{port} within 10 s:\n{}", self.logs());
     }
 
     fn logs(&self) -> String {
@@ -173,19 +171,9 @@ async fn signing_out_at_latch_ends_the_apache_session(backend: Backend) {
     let response = confirm_sign_out(&browser.client, &end_session, confirm).await;
     assert_eq!(response.status(), StatusCode::OK);
 
-    let started = Instant::now();
-    loop {
-        match open_protected(&browser, &apache).await {
-            Err(to) => {
-                assert!(to.starts_with(&latch.url("/application/o/authorize/")), "{to}");
-                break;
-            }
-            Ok(_) if started.elapsed() < Duration::from_secs(10) => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Ok(_) => panic!("apache still serves the signed-out browser:\n{}", apache.logs()),
-        }
-    }
+    let to = poll_until(Duration::from_secs(10), async || open_protected(&browser, &apache).await.err()).await;
+    let to = to.unwrap_or_else(|| panic!("apache still serves the signed-out browser:\n{}", apache.logs()));
+    assert!(to.starts_with(&latch.url("/application/o/authorize/")), "{to}");
     // Latch's session ended too: the next sign-in asks for the password.
     let again = open_protected(&browser, &apache).await.expect_err("sent to sign in");
     let response = browser.visit(&latch.base, &again).await;
