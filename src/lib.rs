@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod crypto;
+pub mod declarative;
 pub mod login;
 pub mod logout_delivery;
 pub mod metrics;

@@ -11,10 +11,10 @@ use crate::config::Config;
 use crate::crypto::keys::SigningAlg;
 use crate::crypto::{random_token, sha256_hex};
 use crate::oidc::keyring;
-use crate::store::{AppOptions, AppSummary, NewApp, Store};
+use crate::store::{AppChanges, AppOptions, AppSummary, NewApp, Store};
 
-/// `app add` of an OpenID Connect app.
-#[derive(Debug, Clone)]
+/// `app add` of an OpenID Connect app. No `Debug`: it may carry a secret.
+#[derive(Clone)]
 pub struct AddApp {
     /// Short name used in URLs and the issuer, e.g. `grafana`.
     pub slug: String,
@@ -27,6 +27,13 @@ pub struct AddApp {
     /// Only members of these groups may use the app; empty: every active user.
     pub groups: Vec<String>,
     pub options: AppOptionChanges,
+    /// The client id to register under (an app whose configuration already
+    /// names one, recreated by `latch apply`); `None`: a new random one.
+    pub client_id: Option<String>,
+    /// The client secret of a confidential app, when the operator supplies
+    /// it (`latch apply` from a file or the environment); `None`: a new
+    /// random one, returned once. Refused for a public client.
+    pub client_secret: Option<String>,
 }
 
 /// Shown once, when an app is created or its secret rotated.
@@ -52,18 +59,27 @@ fn issuer(config: &Config, slug: &str) -> String {
 
 /// Registers an app; returns its client id and, for a confidential client,
 /// its secret (stored hashed, so never shown again). Errors: `Invalid`
-/// (slug, name, URIs, options), `Duplicate` app, `NotFound` group.
+/// (slug, name, URIs, options, client id or secret), `Duplicate` app or
+/// client id, `NotFound` group.
 pub async fn add_app(store: &Store, config: &Config, actor: &Actor, command: AddApp) -> AdminResult<AppCredentials> {
     validate::slug(&command.slug)?;
     validate::display_name(&command.name)?;
     for uri in &command.redirect_uris {
         validate::redirect_uri(uri)?;
     }
-    let options = command.options.apply(AppOptions::default(), command.public)?;
+    let options = command.options.resolve(AppOptions::default(), command.public)?;
+    let client_secret = match (command.public, command.client_secret) {
+        (true, Some(_)) => return Err(AdminError::invalid("client_secret", "a public client has no client secret")),
+        (true, None) => None,
+        (false, Some(secret)) => {
+            validate::client_secret(&secret)?;
+            Some(secret)
+        }
+        (false, None) => Some(random_token()),
+    };
+    let client_id = chosen_client_id(store, command.client_id).await?;
     let now = clock::now();
     ensure_signing_key(store, options.signing_alg, now).await?;
-    let client_id = new_client_id();
-    let client_secret = (!command.public).then(random_token);
     let new_app = NewApp {
         slug: command.slug.clone(),
         name: command.name,
@@ -81,6 +97,8 @@ pub async fn add_app(store: &Store, config: &Config, actor: &Actor, command: Add
 #[derive(Debug, Clone, Default)]
 pub struct UpdateApp {
     pub slug: String,
+    /// A new display name.
+    pub name: Option<String>,
     pub redirect_uris: Option<Vec<String>>,
     /// The groups whose members may use the app; an empty list lets every
     /// active user in.
@@ -94,13 +112,37 @@ pub struct UpdateApp {
 pub async fn update_app(store: &Store, actor: &Actor, command: UpdateApp) -> AdminResult<()> {
     let slug = command.slug.as_str();
     let app = store.app_by_slug(slug).await?.ok_or_else(|| AdminError::not_found("app", slug))?;
+    if let Some(name) = &command.name {
+        validate::display_name(name)?;
+    }
     for uri in command.redirect_uris.as_deref().unwrap_or_default() {
         validate::redirect_uri(uri)?;
     }
-    let options = command.options.apply(app.options.clone(), app.is_public())?;
+    let options = command.options.resolve(app.options.clone(), app.is_public())?;
+    if options.webfinger && !app.options.webfinger && store.proxy_app_by_slug(slug).await?.is_some() {
+        return Err(AdminError::invalid("--webfinger", format!("{slug} is a proxy app: it has no issuer to name")));
+    }
     ensure_signing_key(store, options.signing_alg, clock::now()).await?;
-    store.update_app(slug, &options, command.redirect_uris.as_deref(), command.groups.as_deref()).await?;
+    let changes = AppChanges {
+        name: command.name.as_deref(),
+        redirect_uris: command.redirect_uris.as_deref(),
+        groups: command.groups.as_deref(),
+    };
+    store.update_app(slug, &options, changes).await?;
     Change::to_app(ChangeKind::AppUpdated, slug).record(store, actor).await
+}
+
+/// Sets a confidential app's client secret to one the operator supplies
+/// (`latch apply`, from a file or the environment); the old one stops
+/// working at once. Errors: `NotFound` app, `Invalid` secret or a public
+/// client.
+pub async fn set_client_secret(store: &Store, actor: &Actor, slug: &str, secret: &str) -> AdminResult<()> {
+    validate::client_secret(secret)?;
+    store.app_by_slug(slug).await?.ok_or_else(|| AdminError::not_found("app", slug))?;
+    if !store.set_client_secret_hash(slug, &sha256_hex(secret)).await? {
+        return Err(AdminError::invalid("client_secret", format!("app {slug:?} is a public client and has no secret")));
+    }
+    Change::to_app(ChangeKind::AppSecretSet, slug).record(store, actor).await
 }
 
 /// Removes an app (OpenID Connect or proxy); its tokens and sessions stop
@@ -198,6 +240,17 @@ pub(super) async fn ensure_signing_key(store: &Store, alg: SigningAlg, now: Unix
 }
 
 /// 160 random bits, hex: unguessable, and safe in any config file.
-pub(super) fn new_client_id() -> String {
+fn new_client_id() -> String {
     crate::crypto::secret::random_bytes::<20>().iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The client id a new app gets: `chosen`, checked and not taken, or a new
+/// random one. Errors: `Invalid` client id, `Duplicate` client id.
+pub(super) async fn chosen_client_id(store: &Store, chosen: Option<String>) -> AdminResult<String> {
+    let Some(client_id) = chosen else { return Ok(new_client_id()) };
+    validate::client_id(&client_id)?;
+    if store.app_by_client_id(&client_id).await?.is_some() {
+        return Err(AdminError::Duplicate { kind: "client_id", name: client_id });
+    }
+    Ok(client_id)
 }

@@ -1,7 +1,7 @@
 //! Groups and their members.
 
 use super::record::{Change, ChangeKind};
-use super::{Actor, AdminResult, validate};
+use super::{Actor, AdminError, AdminResult, validate};
 use crate::clock;
 use crate::store::{GroupSummary, Store};
 
@@ -10,6 +10,26 @@ pub async fn add_group(store: &Store, actor: &Actor, name: &str) -> AdminResult<
     validate::group_name(name)?;
     store.create_group(name, clock::now()).await?;
     Change::other(ChangeKind::GroupCreated, group_detail(name)).record(store, actor).await
+}
+
+/// Removes a group and its memberships. A group that still restricts an
+/// app is refused: removing it would open that app to every active user.
+/// Errors: `NotFound` group, `Invalid` naming the apps it restricts.
+pub async fn remove_group(store: &Store, actor: &Actor, name: &str) -> AdminResult<()> {
+    if !store.remove_group(name).await? {
+        let apps: Vec<String> = store
+            .list_apps()
+            .await?
+            .into_iter()
+            .filter(|app| app.groups.iter().any(|group| group == name))
+            .map(|app| app.slug)
+            .collect();
+        return Err(AdminError::invalid(
+            "group",
+            format!("group {name:?} still restricts app(s) {}: change their groups first", apps.join(", ")),
+        ));
+    }
+    Change::other(ChangeKind::GroupRemoved, group_detail(name)).record(store, actor).await
 }
 
 /// A user in a group.

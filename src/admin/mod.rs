@@ -18,21 +18,22 @@ mod maintenance;
 mod proxy;
 mod record;
 mod users;
-mod validate;
+pub mod validate;
 
 pub use actor::Actor;
 pub use app_options::AppOptionChanges;
 pub use apps::{
     AddApp, AppCredentials, AppDetails, OidcAppDetails, UpdateApp, add_app, list_apps, remove_app, rotate_secret,
-    show_app, update_app,
+    set_client_secret, show_app, update_app,
 };
 pub use error::{AdminError, AdminResult, ErrorClass};
 pub use events::{EventQuery, list_events};
-pub use groups::{Membership, add_group, add_member, list_groups, remove_member};
+pub use groups::{Membership, add_group, add_member, list_groups, remove_group, remove_member};
 pub use keys::{KeyListing, KeyRotation, KeyStatus, RotateKey, list_keys, rotate_key};
 pub use maintenance::{backup, new_secret_key, restore};
 pub use proxy::{AddProxyApp, ProxySettings, add_proxy_app};
 pub use record::ChangeKind;
 pub use users::{
-    AddUser, SetPassword, UserAdded, add_user, disable_user, enable_user, list_users, set_password, unlock_user,
+    AddUser, SetPassword, UpdateUser, UserAdded, add_user, disable_user, enable_user, list_users, set_password,
+    unlock_user, update_user,
 };

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::apps::new_client_id;
+use super::apps::chosen_client_id;
 use super::record::{Change, ChangeKind};
 use super::{Actor, AdminError, AdminResult, validate};
 use crate::clock;
@@ -23,6 +23,9 @@ pub struct AddProxyApp {
     /// A parent domain (e.g. `example.com`) to set the app's sign-in cookie
     /// on, so that one sign-in covers every proxy app sharing it.
     pub cookie_domain: Option<String>,
+    /// The client id to register under (`latch apply` recreating an app
+    /// exported with it); `None`: a new random one.
+    pub client_id: Option<String>,
 }
 
 /// Everything an operator configures in the reverse proxy.
@@ -70,7 +73,8 @@ impl ProxySettings {
 }
 
 /// Registers a proxy app; returns what to configure in the reverse proxy.
-/// Errors: `Invalid` (slug, name, URL, cookie domain), `Duplicate` app,
+/// Errors: `Invalid` (slug, name, URL, cookie domain, client id), `Duplicate`
+/// app or client id,
 /// `NotFound` group.
 pub async fn add_proxy_app(
     store: &Store,
@@ -89,9 +93,9 @@ pub async fn add_proxy_app(
         .transpose()
         .map_err(|reason| AdminError::invalid("--cookie-domain", reason))?;
     let app = NewProxyApp {
+        client_id: chosen_client_id(store, command.client_id).await?,
         slug: command.slug.clone(),
         name: command.name,
-        client_id: new_client_id(),
         external_url: external.origin().to_owned(),
         origin: external.origin().to_owned(),
         cookie_domain,

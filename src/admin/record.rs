@@ -11,12 +11,14 @@ use crate::store::Store;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
     UserCreated,
+    UserUpdated,
     PasswordChanged,
     PasswordChangedSessionsEnded,
     UserDisabled,
     UserEnabled,
     UserUnlocked,
     GroupCreated,
+    GroupRemoved,
     GroupMemberAdded,
     GroupMemberRemoved,
     AppCreated,
@@ -24,6 +26,7 @@ pub enum ChangeKind {
     AppUpdated,
     AppRemoved,
     AppSecretRotated,
+    AppSecretSet,
     KeyRotated,
 }
 
@@ -32,12 +35,14 @@ impl ChangeKind {
     pub fn name(self) -> &'static str {
         match self {
             Self::UserCreated => "user_created",
+            Self::UserUpdated => "user_updated",
             Self::PasswordChanged => "password_changed",
             Self::PasswordChangedSessionsEnded => "password_changed_sessions_ended",
             Self::UserDisabled => "user_disabled",
             Self::UserEnabled => "user_enabled",
             Self::UserUnlocked => "user_unlocked",
             Self::GroupCreated => "group_created",
+            Self::GroupRemoved => "group_removed",
             Self::GroupMemberAdded => "group_member_added",
             Self::GroupMemberRemoved => "group_member_removed",
             Self::AppCreated => "app_created",
@@ -45,6 +50,7 @@ impl ChangeKind {
             Self::AppUpdated => "app_updated",
             Self::AppRemoved => "app_removed",
             Self::AppSecretRotated => "app_secret_rotated",
+            Self::AppSecretSet => "app_secret_set",
             Self::KeyRotated => "key_rotated",
         }
     }

@@ -55,6 +55,34 @@ fn groups_detail(groups: &[String]) -> String {
     format!("groups {}", groups.join(","))
 }
 
+/// A change to a user's profile; `None` keeps it.
+#[derive(Debug, Clone)]
+pub struct UpdateUser {
+    pub username: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+/// Changes a user's e-mail address or display name; apps see the new ones
+/// in the next tokens they get. Errors: `Invalid` email or name, `NotFound`
+/// user.
+pub async fn update_user(store: &Store, actor: &Actor, command: UpdateUser) -> AdminResult<()> {
+    if let Some(email) = &command.email {
+        validate::email(email)?;
+    }
+    let name = command.name.as_deref().map(str::trim);
+    if let Some(name) = name {
+        validate::display_name(name)?;
+    }
+    store.update_user(&command.username, command.email.as_deref(), name).await?;
+    let changed: Vec<&str> = [("email", command.email.is_some()), ("name", name.is_some())]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(field, _)| field)
+        .collect();
+    Change::to_user(ChangeKind::UserUpdated, &command.username).detail(changed.join(",")).record(store, actor).await
+}
+
 /// `user passwd`. No `Debug`: it carries a password.
 pub struct SetPassword {
     pub username: String,

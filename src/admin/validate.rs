@@ -61,6 +61,41 @@ pub fn slug(value: &str) -> AdminResult<()> {
     Ok(())
 }
 
+/// A client id an operator chooses (`latch apply` recreating an app under
+/// the id its configuration already has): 1 to 128 characters an app's
+/// configuration and an HTTP Basic header carry unchanged (RFC 3986
+/// unreserved: letters, digits, `-`, `.`, `_`, `~`).
+pub fn client_id(value: &str) -> AdminResult<()> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+    if value.is_empty() || value.len() > 128 || !value.chars().all(allowed) {
+        return refuse(
+            "client_id",
+            format!("invalid client_id {value:?}: use 1 to 128 letters, digits, '-', '.', '_' or '~'"),
+        );
+    }
+    Ok(())
+}
+
+/// The fewest characters of a client secret an operator supplies: what
+/// `random_token` gives is 43; a short one could be guessed.
+const MIN_CLIENT_SECRET_CHARS: usize = 32;
+
+/// A client secret an operator supplies: at least 32 printable ASCII
+/// characters, no spaces (apps' configuration files and HTTP Basic carry
+/// it), at most 512.
+pub fn client_secret(value: &str) -> AdminResult<()> {
+    if value.len() < MIN_CLIENT_SECRET_CHARS || value.len() > 512 {
+        return refuse(
+            "client_secret",
+            format!("the client secret must be {MIN_CLIENT_SECRET_CHARS} to 512 characters long"),
+        );
+    }
+    if !value.chars().all(|c| c.is_ascii_graphic()) {
+        return refuse("client_secret", "the client secret must be printable ASCII without spaces".into());
+    }
+    Ok(())
+}
+
 /// Schemes a browser runs or reads itself instead of handing the response
 /// to an app (RFC 6749 §10.6, RFC 9700 §4.1): a form_post page would post
 /// the code into them.
@@ -215,6 +250,14 @@ mod tests {
         assert!(password("long enough\0").is_err());
         assert!(password("long enough\t").is_err());
         assert!(password("long enough ✓").is_ok());
+        assert!(client_id("0123abcd").is_ok());
+        assert!(client_id("grafana.example-1_~").is_ok());
+        for bad in ["", "a b", "a:b", "é", &"x".repeat(129)] {
+            assert!(client_id(bad).is_err(), "{bad}");
+        }
+        assert!(client_secret(&"s".repeat(32)).is_ok());
+        assert!(client_secret(&"s".repeat(31)).is_err());
+        assert!(client_secret(&format!("{} x", "s".repeat(32))).is_err());
     }
 
     #[test]

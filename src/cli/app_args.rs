@@ -47,6 +47,11 @@ pub struct AppOptionArgs {
     /// Lifetime of this app's device codes, e.g. 10m (the default).
     #[arg(long)]
     pub device_code_ttl: Option<String>,
+    /// Answer WebFinger issuer discovery (/.well-known/webfinger, as
+    /// Tailscale asks) for people's e-mail addresses with this app's issuer.
+    /// One app at most: marking this one unmarks the app marked before.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub webfinger: Option<bool>,
 }
 
 impl From<AppOptionArgs> for AppOptionChanges {
@@ -58,11 +63,13 @@ impl From<AppOptionArgs> for AppOptionChanges {
             consent: args.consent,
             signing_alg: args.signing_alg,
             client_credentials: args.client_credentials,
-            post_logout_redirect_uris: args.post_logout_redirect_uris,
+            post_logout_redirect_uris: (!args.post_logout_redirect_uris.is_empty())
+                .then_some(args.post_logout_redirect_uris),
             refresh_token_reuse_grace: args.refresh_token_reuse_grace,
             backchannel_logout_uri: args.backchannel_logout_uri,
             device_code: args.device_code,
             device_code_ttl: args.device_code_ttl,
+            webfinger: args.webfinger,
         }
     }
 }

@@ -8,6 +8,7 @@ use super::output::{self, say};
 use super::{AppCommand, GroupCommand, KeyCommand, UserCommand};
 use crate::admin::{self, Actor};
 use crate::config::Config;
+use crate::declarative::{self, Notice};
 use crate::store::Store;
 
 /// The person running the command: the account behind `sudo` when there is
@@ -95,16 +96,28 @@ pub(super) async fn app(store: &Store, config: &Config, actor: &Actor, command: 
     match command {
         AppCommand::Add { slug, name, groups, proxy, json, .. } if proxy.proxy => {
             let external_url = proxy.external_url.ok_or_else(|| anyhow::anyhow!("a proxy app needs --external-url"))?;
-            let command = admin::AddProxyApp { slug, name, groups, external_url, cookie_domain: proxy.cookie_domain };
+            let cookie_domain = proxy.cookie_domain;
+            let command = admin::AddProxyApp { slug, name, groups, external_url, cookie_domain, client_id: None };
             output::proxy_settings(&admin::add_proxy_app(store, config, actor, command).await?, json)?;
         }
         AppCommand::Add { slug, name, redirect_uris, public, groups, options, json, .. } => {
-            let command = admin::AddApp { slug, name, redirect_uris, public, groups, options: options.into() };
+            let options = options.into();
+            let command = admin::AddApp {
+                slug,
+                name,
+                redirect_uris,
+                public,
+                groups,
+                options,
+                client_id: None,
+                client_secret: None,
+            };
             output::credentials(&admin::add_app(store, config, actor, command).await?, json)?;
         }
-        AppCommand::Update { slug, redirect_uris, groups, clear_groups, options } => {
+        AppCommand::Update { slug, redirect_uris, groups, clear_groups, name, options } => {
             let command = admin::UpdateApp {
                 slug: slug.clone(),
+                name,
                 redirect_uris: (!redirect_uris.is_empty()).then_some(redirect_uris),
                 groups: (clear_groups || !groups.is_empty()).then_some(groups),
                 options: options.into(),
@@ -134,5 +147,41 @@ pub(super) async fn key(store: &Store, config: &Config, actor: &Actor, command: 
         }
         KeyCommand::List { json } => output::keys(&admin::list_keys(store).await?, json)?,
     }
+    Ok(())
+}
+
+/// `latch apply`: the plan, then (unless a dry run) its changes and what
+/// they leave to pass on, each shown once.
+pub(super) async fn apply(
+    store: &Store,
+    config: &Config,
+    actor: &Actor,
+    file: &std::path::Path,
+    dry_run: bool,
+    prune: bool,
+) -> anyhow::Result<()> {
+    let changes = declarative::plan(store, file, prune).await?;
+    if changes.is_empty() {
+        say!("No changes: the database already matches {}.", file.display())?;
+        return Ok(());
+    }
+    let heading = if dry_run { "Would make" } else { "Making" };
+    say!("{heading} {} change(s):", changes.len())?;
+    for change in &changes {
+        say!("  {change}")?;
+    }
+    if dry_run {
+        say!("Dry run: nothing was changed.")?;
+        return Ok(());
+    }
+    for notice in declarative::apply(store, config, actor, &changes).await? {
+        match notice {
+            Notice::Password { username, password } => say!("Password of {username} (shown once): {password}")?,
+            Notice::SecretWritten { slug, path } => {
+                say!("Client secret of {slug} written to {} (mode 0600).", path.display())?;
+            }
+        }
+    }
+    say!("Done.")?;
     Ok(())
 }

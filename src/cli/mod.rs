@@ -71,6 +71,20 @@ enum Command {
     /// Manage the key that encrypts signing keys and secrets in the database.
     #[command(subcommand)]
     SecretKey(SecretKeyCommand),
+    /// Make groups, people, apps and access policies what a TOML file
+    /// declares (README: "Declarative configuration"). Prints the changes;
+    /// leaves what the file does not mention unless --prune.
+    Apply {
+        file: std::path::PathBuf,
+        /// Print the changes without making them.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also remove apps and groups, and disable people, the file does not mention.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Print groups, people and apps as a file `latch apply` takes (no secrets).
+    Export,
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +203,9 @@ enum AppCommand {
         /// Remove every group restriction: every active user may use the app.
         #[arg(long, conflicts_with = "groups")]
         clear_groups: bool,
+        /// A new display name.
+        #[arg(long)]
+        name: Option<String>,
         #[command(flatten)]
         options: AppOptionArgs,
     },
@@ -247,6 +264,14 @@ async fn with_config(config: Config, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::SecretKey(command) => secret_key(command),
+        Command::Apply { file, dry_run, prune } => {
+            commands::apply(&open(&config).await?, &config, &actor, &file, dry_run, prune).await
+        }
+        Command::Export => {
+            let text = crate::declarative::export(&open(&config).await?).await?;
+            output::write_line(text.trim_end())?;
+            Ok(())
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub mod revocation;
 pub mod token;
 pub mod userinfo;
 pub mod values;
+pub mod webfinger;
 
 use std::sync::Arc;
 use std::time::Duration;

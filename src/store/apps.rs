@@ -1,6 +1,6 @@
 use serde::Serialize;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 use super::access::may_use_app;
 use super::{Store, StoreError, StoreResult, decode_list, encode_list};
@@ -49,6 +49,9 @@ pub struct AppOptions {
     /// Whether the device authorization grant (RFC 8628) is allowed.
     pub device_code: bool,
     pub device_code_ttl: Option<i64>,
+    /// Whether WebFinger (RFC 7033) names this app's issuer for people's
+    /// e-mail addresses; at most one app is marked.
+    pub webfinger: bool,
 }
 
 /// About a minute, as Amazon Cognito's retry grace period: long enough for a
@@ -69,6 +72,7 @@ impl Default for AppOptions {
             backchannel_logout_uri: None,
             device_code: false,
             device_code_ttl: None,
+            webfinger: false,
         }
     }
 }
@@ -97,6 +101,10 @@ pub struct AppSummary {
     pub name: String,
     pub client_id: String,
     pub public: bool,
+    /// SHA-256 (hex) of a confidential app's secret: never printed, but
+    /// `latch apply` compares a declared secret with it.
+    #[serde(skip)]
+    pub client_secret_hash: Option<String>,
     pub redirect_uris: Vec<String>,
     pub groups: Vec<String>,
     #[serde(flatten)]
@@ -104,6 +112,9 @@ pub struct AppSummary {
     /// Set for a forward-auth (proxy) app: the URL it is guarded at.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_url: Option<String>,
+    /// A proxy app's parent cookie domain, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookie_domain: Option<String>,
 }
 
 /// Restricts an app (`$1`) to a group (`$2`, by name).
@@ -112,7 +123,7 @@ pub(super) const LINK_APP_GROUP: &str =
 
 const APP_COLUMNS: &str = "id, slug, name, client_id, client_secret_hash, redirect_uris, code_ttl, access_token_ttl, \
      refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, refresh_token_reuse_grace, \
-     backchannel_logout_uri, device_code, device_code_ttl";
+     backchannel_logout_uri, device_code, device_code_ttl, webfinger";
 
 fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
     Ok(AppOptions {
@@ -127,6 +138,7 @@ fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
         backchannel_logout_uri: row.try_get("backchannel_logout_uri")?,
         device_code: row.try_get::<i64, _>("device_code")? != 0,
         device_code_ttl: row.try_get("device_code_ttl")?,
+        webfinger: row.try_get::<i64, _>("webfinger")? != 0,
     })
 }
 
@@ -161,17 +173,37 @@ fn app_from_row(row: &AnyRow) -> StoreResult<App> {
     })
 }
 
+/// What `update_app` replaces besides the options; `None` keeps it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppChanges<'a> {
+    pub name: Option<&'a str>,
+    pub redirect_uris: Option<&'a [String]>,
+    pub groups: Option<&'a [String]>,
+}
+
+/// Takes the WebFinger mark off whichever app other than `slug` has it.
+async fn unmark_webfinger(transaction: &mut Transaction<'_, Any>, slug: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE apps SET webfinger = 0 WHERE webfinger = 1 AND slug <> $1")
+        .bind(slug)
+        .execute(&mut **transaction)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// The app and its group restrictions in one transaction.
     pub async fn create_app(&self, app: NewApp, groups: &[String], now: UnixTime) -> StoreResult<()> {
         let id = uuid::Uuid::new_v4().to_string();
         let mut lease = self.write().await?;
         let mut transaction = lease.begin().await?;
+        if app.options.webfinger {
+            unmark_webfinger(&mut transaction, &app.slug).await?;
+        }
         sqlx::query(
             "INSERT INTO apps (id, slug, name, client_id, client_secret_hash, redirect_uris, created_at, code_ttl, \
              access_token_ttl, refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, \
-             refresh_token_reuse_grace, backchannel_logout_uri, device_code, device_code_ttl) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+             refresh_token_reuse_grace, backchannel_logout_uri, device_code, device_code_ttl, webfinger) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(&id)
         .bind(&app.slug)
@@ -191,6 +223,7 @@ impl Store {
         .bind(&app.options.backchannel_logout_uri)
         .bind(i64::from(app.options.device_code))
         .bind(app.options.device_code_ttl)
+        .bind(i64::from(app.options.webfinger))
         .execute(&mut *transaction)
         .await
         .map_err(StoreError::on_unique("app", &app.slug))?;
@@ -240,7 +273,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT a.slug, a.name, a.client_id, a.client_secret_hash, a.redirect_uris, a.code_ttl, a.access_token_ttl, \
              a.refresh_token_ttl, a.consent, a.signing_alg, a.client_credentials, a.post_logout_redirect_uris, \
-             a.refresh_token_reuse_grace, a.backchannel_logout_uri, a.device_code, a.device_code_ttl, g.name AS group_name, pa.external_url FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
+             a.refresh_token_reuse_grace, a.backchannel_logout_uri, a.device_code, a.device_code_ttl, a.webfinger, \
+             g.name AS group_name, pa.external_url, pa.cookie_domain FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
              LEFT JOIN app_groups ag ON ag.app_id = a.id LEFT JOIN groups g ON g.id = ag.group_id \
              ORDER BY a.slug, g.name",
         )
@@ -254,11 +288,13 @@ impl Store {
                     slug,
                     name: row.try_get("name")?,
                     client_id: row.try_get("client_id")?,
+                    client_secret_hash: row.try_get("client_secret_hash")?,
                     public: row.try_get::<Option<String>, _>("client_secret_hash")?.is_none(),
                     redirect_uris: decode_list(&row.try_get::<String, _>("redirect_uris")?)?,
                     groups: Vec::new(),
                     options: options_from_row(&row)?,
                     external_url: row.try_get("external_url")?,
+                    cookie_domain: row.try_get("cookie_domain")?,
                 });
             }
             if let (Some(group), Some(app)) = (row.try_get::<Option<String>, _>("group_name")?, apps.last_mut()) {
@@ -268,23 +304,22 @@ impl Store {
         Ok(apps)
     }
 
-    /// Replaces an app's options and, when given, its redirect URIs and its
-    /// groups (an empty list lifts the restriction), in one transaction: an
-    /// unknown group changes nothing. Tokens already issued follow the new
+    /// Replaces an app's options and, when given, its name, redirect URIs
+    /// and groups (an empty list lifts the restriction), in one transaction:
+    /// an unknown group changes nothing. Tokens already issued follow the new
     /// groups at once, since every grant and check applies the access rule.
-    pub async fn update_app(
-        &self,
-        slug: &str,
-        options: &AppOptions,
-        redirect_uris: Option<&[String]>,
-        groups: Option<&[String]>,
-    ) -> StoreResult<()> {
+    /// Marking the app for WebFinger unmarks the app marked before.
+    pub async fn update_app(&self, slug: &str, options: &AppOptions, changes: AppChanges<'_>) -> StoreResult<()> {
         let mut lease = self.write().await?;
         let mut transaction = lease.begin().await?;
+        if options.webfinger {
+            unmark_webfinger(&mut transaction, slug).await?;
+        }
         let updated = sqlx::query(
             "UPDATE apps SET code_ttl = $1, access_token_ttl = $2, refresh_token_ttl = $3, consent = $4, signing_alg = $5, \
              client_credentials = $6, post_logout_redirect_uris = $7, redirect_uris = COALESCE($8, redirect_uris), \
-             refresh_token_reuse_grace = $9, backchannel_logout_uri = $10, device_code = $11, device_code_ttl = $12 WHERE slug = $13 RETURNING id",
+             refresh_token_reuse_grace = $9, backchannel_logout_uri = $10, device_code = $11, device_code_ttl = $12, \
+             webfinger = $13, name = COALESCE($14, name) WHERE slug = $15 RETURNING id",
         )
         .bind(options.code_ttl)
         .bind(options.access_token_ttl)
@@ -293,18 +328,20 @@ impl Store {
         .bind(options.signing_alg.as_str())
         .bind(i64::from(options.client_credentials))
         .bind(encode_list(&options.post_logout_redirect_uris))
-        .bind(redirect_uris.map(encode_list))
+        .bind(changes.redirect_uris.map(encode_list))
         .bind(options.refresh_token_reuse_grace)
         .bind(&options.backchannel_logout_uri)
         .bind(i64::from(options.device_code))
         .bind(options.device_code_ttl)
+        .bind(i64::from(options.webfinger))
+        .bind(changes.name)
         .bind(slug)
         .fetch_optional(&mut *transaction)
         .await?;
         let Some(updated) = updated else {
             return Err(StoreError::NotFound { kind: "app", name: slug.to_owned() });
         };
-        if let Some(groups) = groups {
+        if let Some(groups) = changes.groups {
             let id: String = updated.try_get("id")?;
             sqlx::query("DELETE FROM app_groups WHERE app_id = $1").bind(&id).execute(&mut *transaction).await?;
             self.link_groups(&mut transaction, LINK_APP_GROUP, &id, groups).await?;
@@ -341,5 +378,19 @@ impl Store {
             .fetch_optional(&mut *self.read().await?)
             .await?;
         row.as_ref().map_or(Ok(false), admits)
+    }
+
+    /// The slug of the app WebFinger names when an active person has the
+    /// e-mail address `email` (compared without regard to case, as people
+    /// type addresses); `None` when no one does or no app is marked.
+    pub async fn webfinger_app_for(&self, email: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query(
+            "SELECT slug FROM apps WHERE webfinger = 1 AND EXISTS \
+             (SELECT 1 FROM users WHERE LOWER(email) = LOWER($1) AND disabled_at IS NULL)",
+        )
+        .bind(email)
+        .fetch_optional(&mut *self.read().await?)
+        .await?;
+        row.map(|row| row.try_get::<String, _>("slug")).transpose().map_err(StoreError::from)
     }
 }

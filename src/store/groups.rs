@@ -99,6 +99,32 @@ impl Store {
         Ok(())
     }
 
+    /// Removes a group and its memberships, unless it still restricts an
+    /// app: removing the restriction would let every active user into that
+    /// app, so it must be lifted on the app first. One statement, so an app
+    /// restricted to the group meanwhile keeps it. Returns `false` when the
+    /// group restricts an app. Errors: `NotFound` group.
+    pub async fn remove_group(&self, name: &str) -> StoreResult<bool> {
+        let removed = sqlx::query(
+            "DELETE FROM groups WHERE name = $1 \
+             AND NOT EXISTS (SELECT 1 FROM app_groups ag WHERE ag.group_id = groups.id)",
+        )
+        .bind(name)
+        .execute(&mut *self.write().await?)
+        .await?;
+        if removed.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let found = sqlx::query("SELECT 1 AS found FROM groups WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *self.read().await?)
+            .await?;
+        match found {
+            Some(_) => Ok(false),
+            None => Err(StoreError::NotFound { kind: "group", name: name.to_owned() }),
+        }
+    }
+
     pub async fn list_groups(&self) -> StoreResult<Vec<GroupSummary>> {
         let rows = sqlx::query(
             "SELECT g.name, u.username FROM groups g LEFT JOIN group_members m ON m.group_id = g.id \

@@ -33,7 +33,7 @@ use crate::crypto::at_rest::SecretKey;
 use crate::private_files;
 use pool::{Connections, Lease};
 
-pub use apps::{App, AppOptions, AppSummary, ConsentMode, NewApp};
+pub use apps::{App, AppChanges, AppOptions, AppSummary, ConsentMode, DEFAULT_REFRESH_TOKEN_REUSE_GRACE, NewApp};
 pub use codes::{CodeGrant, CodeRedemption, CodeState, NewCode};
 pub use device_codes::{
     Answered, DeviceAnswer, DeviceGrant, DevicePoll, DeviceRedemption, NewDeviceCode, PendingDevice,

@@ -132,6 +132,21 @@ impl Store {
         Ok(ended.rows_affected())
     }
 
+    /// Changes a user's e-mail address and display name; `None` keeps it.
+    pub async fn update_user(&self, username: &str, email: Option<&str>, name: Option<&str>) -> StoreResult<()> {
+        let updated =
+            sqlx::query("UPDATE users SET email = COALESCE($1, email), name = COALESCE($2, name) WHERE username = $3")
+                .bind(email)
+                .bind(name)
+                .bind(username)
+                .execute(&mut *self.write().await?)
+                .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound { kind: "user", name: username.to_owned() });
+        }
+        Ok(())
+    }
+
     /// Disabling also ends every session and revokes every access token of
     /// the user, in the same transaction: out everywhere, at once.
     pub async fn set_user_disabled(&self, username: &str, disabled: bool, now: UnixTime) -> StoreResult<()> {

@@ -10,6 +10,7 @@ pub mod ops;
 pub mod pages;
 mod proxy;
 pub mod refusal;
+mod webfinger;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,6 +98,11 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/application/o/userinfo/", get(oidc::userinfo).post(oidc::userinfo))
         .layer(in_format(ErrorFormat::Bearer));
     let apis = oauth.merge(bearer).layer(cors);
+    // RFC 7033 §5: every answer, errors too, readable from any origin.
+    let webfinger = Router::new()
+        .route("/.well-known/webfinger", get(webfinger::webfinger))
+        .layer(in_format(ErrorFormat::OAuth))
+        .layer(SetResponseHeaderLayer::overriding(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")));
     let pages = Router::new()
         .route("/application/o/authorize/", get(oidc::authorize_get).post(oidc::authorize_post))
         .route("/application/o/{slug}/end-session/", get(oidc::end_session_get).post(oidc::end_session_post))
@@ -109,7 +115,8 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
     if with_metrics {
         operations = operations.route("/metrics", get(ops::metrics));
     }
-    apis.merge(pages)
+    apis.merge(webfinger)
+        .merge(pages)
         .merge(operations.layer(in_format(ErrorFormat::Plain)))
         .fallback(refusal::not_found)
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))

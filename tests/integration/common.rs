@@ -297,11 +297,23 @@ impl Drop for TestApp {
 }
 
 pub async fn run_latch(database_url: &str, public_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    run_latch_with_env(database_url, public_url, args, stdin, &[]).await
+}
+
+/// `run_latch` with these environment variables set as well.
+pub async fn run_latch_with_env(
+    database_url: &str,
+    public_url: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> Output {
     use tokio::io::AsyncWriteExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_latch"))
         .args(args)
         .env("LATCH_DATABASE_URL", database_url)
         .env("LATCH_PUBLIC_URL", public_url)
+        .envs(env.iter().copied())
         .env_remove("LATCH_CONFIG")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -1,0 +1,234 @@
+//! The parsed file checked entry by entry, with the same rules as the admin
+//! commands (`admin::validate`), so that a bad file is refused before
+//! anything changes; secrets are read from where the file says.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use super::file::{AppEntry, Declared, PersonEntry, SecretEntry, line_of};
+use super::plan::{Desired, DesiredApp, DesiredKind, DesiredPerson, DesiredSecret, Located, PlanError};
+use crate::admin::{AdminError, AppOptionChanges, validate};
+use crate::canonical::UnknownValue;
+use crate::proxy::target;
+use crate::store::AppOptions;
+
+/// Checks every entry of `file` (read from `text`, in directory `base`)
+/// and reads the secrets it names. Errors: the first bad entry, with its
+/// line.
+pub fn from_file(text: &str, file: &Declared, base: &Path) -> Result<Desired, PlanError> {
+    let mut desired = Desired::default();
+    for group in &file.groups {
+        let line = line_of(text, &group.name);
+        let name = group.name.get_ref();
+        validate::group_name(name).map_err(refusal(line, &format!("group {name}")))?;
+        desired.groups.push(Located { line, value: name.clone() });
+    }
+    for entry in &file.people {
+        let line = line_of(text, &entry.username);
+        let what = format!("person {}", entry.username.get_ref());
+        desired.people.push(Located { line, value: person(entry).map_err(refusal(line, &what))? });
+    }
+    for entry in &file.apps {
+        let line = line_of(text, &entry.slug);
+        let what = format!("app {}", entry.slug.get_ref());
+        desired
+            .apps
+            .push(Located { line, value: app(entry, base).map_err(|reason| PlanError::new(line, what, reason))? });
+    }
+    Ok(desired)
+}
+
+fn refusal(line: usize, what: &str) -> impl Fn(AdminError) -> PlanError + '_ {
+    move |error| PlanError::new(line, what, error.to_string())
+}
+
+fn person(entry: &PersonEntry) -> Result<DesiredPerson, AdminError> {
+    let username = entry.username.get_ref();
+    validate::username(username)?;
+    validate::email(&entry.email)?;
+    let name = entry.name.as_deref().unwrap_or(username).trim().to_owned();
+    validate::display_name(&name)?;
+    for group in &entry.groups {
+        validate::group_name(group)?;
+    }
+    Ok(DesiredPerson {
+        username: username.clone(),
+        email: entry.email.clone(),
+        name,
+        groups: sorted(&entry.groups),
+        disabled: entry.disabled,
+    })
+}
+
+/// Sorted, without repeats: how memberships and access policies compare.
+fn sorted(names: &[String]) -> Vec<String> {
+    let mut names = names.to_vec();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// One app entry checked; the error is the sentence shown.
+fn app(entry: &AppEntry, base: &Path) -> Result<DesiredApp, String> {
+    let slug = entry.slug.get_ref();
+    validate::slug(slug).map_err(|error| error.to_string())?;
+    validate::display_name(&entry.name).map_err(|error| error.to_string())?;
+    if let Some(client_id) = &entry.client_id {
+        validate::client_id(client_id).map_err(|error| error.to_string())?;
+    }
+    for group in &entry.groups {
+        validate::group_name(group).map_err(|error| error.to_string())?;
+    }
+    let kind = match &entry.proxy {
+        Some(proxy) => {
+            let given = entry.oidc_settings_given();
+            if !given.is_empty() {
+                return Err(format!("a proxy app takes no OpenID Connect settings: remove {}", given.join(", ")));
+            }
+            let external =
+                target::external_url(&proxy.external_url).map_err(|reason| format!("external_url: {reason}"))?;
+            let cookie_domain = proxy
+                .cookie_domain
+                .as_deref()
+                .map(|domain| target::cookie_domain(&external, domain))
+                .transpose()
+                .map_err(|reason| format!("cookie_domain: {reason}"))?;
+            DesiredKind::Proxy { external_url: external.origin().to_owned(), cookie_domain }
+        }
+        None => oidc(entry, base)?,
+    };
+    Ok(DesiredApp {
+        slug: slug.clone(),
+        name: entry.name.clone(),
+        client_id: entry.client_id.clone(),
+        groups: sorted(&entry.groups),
+        kind,
+    })
+}
+
+/// The settings of an OpenID Connect app entry, as `app add` would store
+/// them.
+// A preset (`preset = "…"`, `url = "…"`) would give the starting
+// `AppOptionChanges` and redirect URIs here, which the entry's own keys
+// then override.
+fn oidc(entry: &AppEntry, base: &Path) -> Result<DesiredKind, String> {
+    let public = entry.public.unwrap_or(false);
+    let redirect_uris = entry.redirect_uris.clone().unwrap_or_default();
+    for uri in &redirect_uris {
+        validate::redirect_uri(uri).map_err(|error| error.to_string())?;
+    }
+    let changes = AppOptionChanges {
+        code_ttl: entry.code_ttl.clone(),
+        access_token_ttl: entry.access_token_ttl.clone(),
+        refresh_token_ttl: entry.refresh_token_ttl.clone(),
+        consent: one_of("consent", &entry.consent)?,
+        signing_alg: one_of("signing_alg", &entry.signing_alg)?,
+        client_credentials: entry.client_credentials,
+        post_logout_redirect_uris: entry.post_logout_redirect_uris.clone(),
+        refresh_token_reuse_grace: entry.refresh_token_reuse_grace.clone(),
+        backchannel_logout_uri: entry.backchannel_logout_uri.clone(),
+        device_code: entry.device_code,
+        device_code_ttl: entry.device_code_ttl.clone(),
+        webfinger: entry.webfinger,
+    };
+    // The flags' names in the admin layer's messages become the file's keys.
+    let options = changes.resolve(AppOptions::default(), public).map_err(|error| match error {
+        AdminError::Invalid { field, reason } if field.starts_with("--") => {
+            reason.replace(field, &field.trim_start_matches('-').replace('-', "_"))
+        }
+        other => other.to_string(),
+    })?;
+    let secret = match (&entry.client_secret, public) {
+        (Some(_), true) => return Err("a public client has no client_secret: remove it".into()),
+        (None, true) => None,
+        (None, false) => {
+            return Err("a confidential app needs client_secret = { env = \"…\" }, { file = \"…\" } or \
+                        { generate = \"…\" } (or public = true)"
+                .into());
+        }
+        (Some(source), false) => Some(secret(source, base)?),
+    };
+    Ok(DesiredKind::Oidc { public, redirect_uris, options, secret })
+}
+
+/// A setting with a closed set of values, when given.
+fn one_of<T: FromStr<Err = UnknownValue>>(key: &str, raw: &Option<String>) -> Result<Option<T>, String> {
+    raw.as_deref().map(str::parse).transpose().map_err(|error| format!("{key}: {error}"))
+}
+
+/// Reads a declared secret. Errors: an unset variable, an unreadable file,
+/// a secret `admin::validate::client_secret` refuses.
+fn secret(entry: &SecretEntry, base: &Path) -> Result<DesiredSecret, String> {
+    let (value, source) = match entry {
+        SecretEntry::Env(name) => {
+            let value =
+                std::env::var(name).map_err(|_| format!("client_secret: environment variable {name} is not set"))?;
+            (value, format!("environment variable {name}"))
+        }
+        SecretEntry::File(path) => read_secret(&resolve(base, path))?,
+        SecretEntry::Generate(path) => {
+            let path = resolve(base, path);
+            if !path.exists() {
+                return Ok(DesiredSecret::Generate(path));
+            }
+            read_secret(&path)?
+        }
+    };
+    validate::client_secret(&value).map_err(|error| format!("client_secret from {source}: {error}"))?;
+    Ok(DesiredSecret::Known { value, source })
+}
+
+fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() { path.to_owned() } else { base.join(path) }
+}
+
+/// A secret file's content without one trailing line break, and where it
+/// came from.
+fn read_secret(path: &Path) -> Result<(String, String), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("client_secret: cannot read {}: {error}", path.display()))?;
+    let value = text.strip_suffix('\n').map(|rest| rest.strip_suffix('\r').unwrap_or(rest)).unwrap_or(&text);
+    Ok((value.to_owned(), format!("file {}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::file::parse;
+    use super::*;
+
+    fn checked(text: &str) -> Result<Desired, PlanError> {
+        from_file(text, &parse(text).unwrap(), Path::new("/nonexistent"))
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_line() {
+        let error = checked("[[group]]\nname = \"ok\"\n\n[[person]]\nusername = \"a b\"\nemail = \"a@example.com\"\n")
+            .unwrap_err();
+        assert_eq!((error.line, error.what.as_str()), (5, "person a b"));
+        assert!(error.reason.contains("invalid username"), "{error:?}");
+        let ttl = "[[app]]\nslug = \"web\"\nname = \"Web\"\npublic = true\naccess_token_ttl = \"soon\"\n";
+        let error = checked(ttl).unwrap_err();
+        assert_eq!(error.line, 2);
+        assert!(error.reason.contains("access_token_ttl"), "{error:?}");
+        let proxy = "[[app]]\nslug = \"up\"\nname = \"Up\"\npublic = true\nproxy = { external_url = \"https://up.example.com\" }\n";
+        assert!(checked(proxy).unwrap_err().reason.contains("remove public"));
+        let no_secret = "[[app]]\nslug = \"web\"\nname = \"Web\"\n";
+        assert!(checked(no_secret).unwrap_err().reason.contains("needs client_secret"));
+        let unset =
+            "[[app]]\nslug = \"web\"\nname = \"Web\"\nclient_secret = { env = \"LATCH_TEST_SURELY_UNSET_VARIABLE\" }\n";
+        assert!(checked(unset).unwrap_err().reason.contains("LATCH_TEST_SURELY_UNSET_VARIABLE is not set"));
+        let alg = "[[app]]\nslug = \"web\"\nname = \"Web\"\npublic = true\nsigning_alg = \"HS256\"\n";
+        assert!(checked(alg).unwrap_err().reason.contains("HS256"));
+    }
+
+    #[test]
+    fn a_missing_generate_file_means_generate_and_defaults_fill_in() {
+        let text = "[[app]]\nslug = \"web\"\nname = \"Web\"\nclient_secret = { generate = \"s/web\" }\ngroups = [\"b\", \"a\", \"b\"]\n";
+        let desired = checked(text).unwrap();
+        let app = &desired.apps[0].value;
+        assert_eq!(app.groups, ["a", "b"]);
+        let DesiredKind::Oidc { secret, options, .. } = &app.kind else { panic!("an OpenID Connect app") };
+        assert_eq!(*secret, Some(DesiredSecret::Generate("/nonexistent/s/web".into())));
+        assert_eq!(*options, AppOptions::default());
+    }
+}

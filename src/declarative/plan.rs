@@ -1,0 +1,603 @@
+//! From what the file declares and what the database holds to the list of
+//! changes that make the database match: pure, so every rule is a unit
+//! test. The changes come in an order that never refers to what does not
+//! exist yet: groups first, then people, then apps; with `--prune`, what
+//! the file does not mention goes last (apps removed, people disabled,
+//! groups removed), after nothing declared refers to it any more.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::admin::{Membership, UpdateApp};
+use crate::crypto::sha256_hex;
+use crate::store::{AppOptions, AppSummary, GroupSummary, UserSummary};
+
+/// A declared value and the file line it starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located<T> {
+    pub line: usize,
+    pub value: T,
+}
+
+/// What the file declares, checked (`desired::from_file`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Desired {
+    pub groups: Vec<Located<String>>,
+    pub people: Vec<Located<DesiredPerson>>,
+    pub apps: Vec<Located<DesiredApp>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredPerson {
+    pub username: String,
+    pub email: String,
+    /// The display name (the username when the file gives none).
+    pub name: String,
+    /// Sorted, without repeats.
+    pub groups: Vec<String>,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredApp {
+    pub slug: String,
+    pub name: String,
+    /// `None`: whatever the app has, or a new random one.
+    pub client_id: Option<String>,
+    /// The access policy: sorted, without repeats; empty admits everyone.
+    pub groups: Vec<String>,
+    pub kind: DesiredKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DesiredKind {
+    Oidc {
+        public: bool,
+        redirect_uris: Vec<String>,
+        /// Every setting, absent ones at their defaults.
+        options: AppOptions,
+        /// `None` for a public client.
+        secret: Option<DesiredSecret>,
+    },
+    Proxy {
+        /// The origin, as the admin layer stores it.
+        external_url: String,
+        cookie_domain: Option<String>,
+    },
+}
+
+/// A confidential app's secret as the file gives it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DesiredSecret {
+    /// Read from `source` (an environment variable or a file).
+    Known { value: String, source: String },
+    /// Generated into this file when the app is created; an existing app
+    /// keeps the secret it has.
+    Generate(PathBuf),
+}
+
+/// Never prints the secret.
+impl fmt::Debug for DesiredSecret {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Known { source, .. } => write!(formatter, "Known({source})"),
+            Self::Generate(path) => write!(formatter, "Generate({})", path.display()),
+        }
+    }
+}
+
+/// What the database holds, as the admin layer lists it.
+#[derive(Debug, Default, Clone)]
+pub struct Current {
+    pub groups: Vec<GroupSummary>,
+    pub users: Vec<UserSummary>,
+    pub apps: Vec<AppSummary>,
+}
+
+/// One change, made by one admin operation.
+#[derive(Debug, Clone)]
+pub enum Change {
+    AddGroup(String),
+    /// Created with a generated password, printed once.
+    AddPerson(DesiredPerson),
+    UpdatePerson {
+        username: String,
+        email: Option<String>,
+        name: Option<String>,
+    },
+    AddMember(Membership),
+    RemoveMember(Membership),
+    DisablePerson(String),
+    EnablePerson(String),
+    AddApp(DesiredApp),
+    /// `fields` names what differs, for the listing.
+    UpdateApp {
+        update: UpdateApp,
+        fields: Vec<String>,
+    },
+    SetSecret {
+        slug: String,
+        secret: DesiredSecret,
+    },
+    RemoveApp(String),
+    RemoveGroup(String),
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AddGroup(name) => write!(formatter, "+ group {name}"),
+            Self::AddPerson(person) => {
+                write!(formatter, "+ person {} <{}>", person.username, person.email)?;
+                if !person.groups.is_empty() {
+                    write!(formatter, " in {}", person.groups.join(", "))?;
+                }
+                Ok(())
+            }
+            Self::UpdatePerson { username, email, name } => {
+                let fields: Vec<&str> = [("email", email.is_some()), ("name", name.is_some())]
+                    .iter()
+                    .filter(|f| f.1)
+                    .map(|f| f.0)
+                    .collect();
+                write!(formatter, "~ person {username}: {}", fields.join(", "))
+            }
+            Self::AddMember(member) => write!(formatter, "+ {} in group {}", member.username, member.group),
+            Self::RemoveMember(member) => write!(formatter, "- {} from group {}", member.username, member.group),
+            Self::DisablePerson(username) => write!(formatter, "~ person {username}: disabled"),
+            Self::EnablePerson(username) => write!(formatter, "~ person {username}: enabled"),
+            Self::AddApp(app) => {
+                write!(formatter, "+ app {} ", app.slug)?;
+                match &app.kind {
+                    DesiredKind::Proxy { external_url, .. } => write!(formatter, "(proxy at {external_url})"),
+                    DesiredKind::Oidc { secret: None, .. } => write!(formatter, "(public client)"),
+                    DesiredKind::Oidc { secret: Some(secret), .. } => write!(formatter, "({})", secret_origin(secret)),
+                }
+            }
+            Self::UpdateApp { update, fields } => write!(formatter, "~ app {}: {}", update.slug, fields.join(", ")),
+            Self::SetSecret { slug, secret } => write!(formatter, "~ app {slug}: {}", secret_origin(secret)),
+            Self::RemoveApp(slug) => write!(formatter, "- app {slug}"),
+            Self::RemoveGroup(name) => write!(formatter, "- group {name}"),
+        }
+    }
+}
+
+fn secret_origin(secret: &DesiredSecret) -> String {
+    match secret {
+        DesiredSecret::Known { source, .. } => format!("client secret from {source}"),
+        DesiredSecret::Generate(path) => format!("client secret generated into {}", path.display()),
+    }
+}
+
+/// A declaration that cannot be applied: its line, what it declares
+/// (`app grafana`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError {
+    pub line: usize,
+    pub what: String,
+    pub reason: String,
+}
+
+impl PlanError {
+    pub fn new(line: usize, what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { line, what: what.into(), reason: reason.into() }
+    }
+}
+
+/// The changes that make `current` what `desired` declares; with `prune`,
+/// also removes apps and groups and disables people the file does not
+/// mention (Latch deletes no one: disabling is how a person leaves).
+/// Errors: a name declared twice, a group neither declared nor (without
+/// `prune`) existing, and what cannot change in place (an app's client id,
+/// kind, or proxy address).
+pub fn plan(desired: &Desired, current: &Current, prune: bool) -> Result<Vec<Change>, PlanError> {
+    check_unique(desired)?;
+    let existing: BTreeSet<&str> = current.groups.iter().map(|group| group.name.as_str()).collect();
+    let declared: BTreeSet<&str> = desired.groups.iter().map(|group| group.value.as_str()).collect();
+    let known = |line: usize, what: &str, group: &str| {
+        if declared.contains(group) || !prune && existing.contains(group) {
+            return Ok(());
+        }
+        let hint = if prune { " (with --prune, every group referred to must be declared)" } else { "" };
+        Err(PlanError::new(line, what, format!("group {group:?} is not declared under [[group]]{hint}")))
+    };
+    let mut changes: Vec<Change> = declared
+        .iter()
+        .filter(|name| !existing.contains(*name))
+        .map(|name| Change::AddGroup((*name).to_owned()))
+        .collect();
+    for person in &desired.people {
+        let what = format!("person {}", person.value.username);
+        for group in &person.value.groups {
+            known(person.line, &what, group)?;
+        }
+        match current.users.iter().find(|user| user.username == person.value.username) {
+            None => {
+                changes.push(Change::AddPerson(person.value.clone()));
+                if person.value.disabled {
+                    changes.push(Change::DisablePerson(person.value.username.clone()));
+                }
+            }
+            Some(user) => person_changes(&person.value, user, &mut changes),
+        }
+    }
+    for app in &desired.apps {
+        let what = format!("app {}", app.value.slug);
+        for group in &app.value.groups {
+            known(app.line, &what, group)?;
+        }
+        match current.apps.iter().find(|current| current.slug == app.value.slug) {
+            None => changes.push(Change::AddApp(app.value.clone())),
+            Some(current) => app_changes(&app.value, current, &mut changes)
+                .map_err(|reason| PlanError::new(app.line, what, reason))?,
+        }
+    }
+    if prune {
+        prune_undeclared(desired, current, &declared, &mut changes);
+    }
+    Ok(changes)
+}
+
+/// Each group, username, slug and client id once, and WebFinger on at most
+/// one app.
+fn check_unique(desired: &Desired) -> Result<(), PlanError> {
+    fn once<'a>(seen: &mut BTreeSet<&'a str>, line: usize, kind: &str, name: &'a str) -> Result<(), PlanError> {
+        if seen.insert(name) {
+            return Ok(());
+        }
+        Err(PlanError::new(line, format!("{kind} {name}"), format!("{kind} {name:?} is declared twice")))
+    }
+    let (mut groups, mut people, mut apps, mut client_ids) = Default::default();
+    for group in &desired.groups {
+        once(&mut groups, group.line, "group", &group.value)?;
+    }
+    for person in &desired.people {
+        once(&mut people, person.line, "person", &person.value.username)?;
+    }
+    let mut webfinger: Option<&str> = None;
+    for app in &desired.apps {
+        once(&mut apps, app.line, "app", &app.value.slug)?;
+        if let Some(client_id) = &app.value.client_id {
+            once(&mut client_ids, app.line, "client_id", client_id)?;
+        }
+        if let DesiredKind::Oidc { options, .. } = &app.value.kind
+            && options.webfinger
+        {
+            if let Some(first) = webfinger {
+                let reason = format!("webfinger is on for app {first:?} already: at most one app answers WebFinger");
+                return Err(PlanError::new(app.line, format!("app {}", app.value.slug), reason));
+            }
+            webfinger = Some(&app.value.slug);
+        }
+    }
+    Ok(())
+}
+
+fn person_changes(person: &DesiredPerson, user: &UserSummary, changes: &mut Vec<Change>) {
+    let email = (person.email != user.email).then(|| person.email.clone());
+    let name = (person.name != user.name).then(|| person.name.clone());
+    if email.is_some() || name.is_some() {
+        changes.push(Change::UpdatePerson { username: person.username.clone(), email, name });
+    }
+    let membership = |group: &String| Membership { group: group.clone(), username: person.username.clone() };
+    for group in person.groups.iter().filter(|group| !user.groups.contains(group)) {
+        changes.push(Change::AddMember(membership(group)));
+    }
+    for group in user.groups.iter().filter(|group| !person.groups.contains(group)) {
+        changes.push(Change::RemoveMember(membership(group)));
+    }
+    match (person.disabled, user.disabled) {
+        (true, false) => changes.push(Change::DisablePerson(person.username.clone())),
+        (false, true) => changes.push(Change::EnablePerson(person.username.clone())),
+        _ => {}
+    }
+}
+
+/// The changes to an existing app, or why it cannot become what the file
+/// says.
+fn app_changes(app: &DesiredApp, current: &AppSummary, changes: &mut Vec<Change>) -> Result<(), String> {
+    if let Some(client_id) = app.client_id.as_ref().filter(|id| **id != current.client_id) {
+        return Err(format!(
+            "its client_id is {:?}, not {client_id:?}: a client id cannot change (remove the app first to replace it)",
+            current.client_id
+        ));
+    }
+    let mut update = UpdateApp { slug: app.slug.clone(), ..UpdateApp::default() };
+    let mut fields = Vec::new();
+    match (&app.kind, &current.external_url) {
+        (DesiredKind::Proxy { external_url, cookie_domain }, Some(current_url)) => {
+            if external_url != current_url || *cookie_domain != current.cookie_domain {
+                return Err("a proxy app's external_url and cookie_domain cannot change: remove the app first".into());
+            }
+        }
+        (DesiredKind::Proxy { .. }, None) => return Err("it is an OpenID Connect app, not a proxy app".into()),
+        (DesiredKind::Oidc { .. }, Some(_)) => return Err("it is a proxy app: remove `proxy` or the app first".into()),
+        (DesiredKind::Oidc { public, redirect_uris, options, secret }, None) => {
+            if *public != current.public {
+                let kinds = |public: bool| if public { "public" } else { "confidential" };
+                return Err(format!(
+                    "it is a {} client, not a {} one: remove the app first to change that",
+                    kinds(current.public),
+                    kinds(*public)
+                ));
+            }
+            if *redirect_uris != current.redirect_uris {
+                fields.push("redirect_uris".to_owned());
+                update.redirect_uris = Some(redirect_uris.clone());
+            }
+            let differing = option_differences(options, &current.options);
+            if !differing.is_empty() {
+                fields.extend(differing);
+                update.options = crate::admin::AppOptionChanges::replacing(options);
+            }
+            if let Some(known @ DesiredSecret::Known { value, .. }) = secret
+                && current.client_secret_hash.as_deref() != Some(sha256_hex(value).as_str())
+            {
+                changes.push(Change::SetSecret { slug: app.slug.clone(), secret: known.clone() });
+            }
+        }
+    }
+    if app.name != current.name {
+        fields.insert(0, "name".to_owned());
+        update.name = Some(app.name.clone());
+    }
+    let mut current_groups = current.groups.clone();
+    current_groups.sort();
+    if app.groups != current_groups {
+        fields.push("groups".to_owned());
+        update.groups = Some(app.groups.clone());
+    }
+    if !fields.is_empty() {
+        changes.push(Change::UpdateApp { update, fields });
+    }
+    Ok(())
+}
+
+/// The names of the settings that differ, as `app show --json` names them.
+fn option_differences(wanted: &AppOptions, current: &AppOptions) -> Vec<String> {
+    let as_map = |options: &AppOptions| match serde_json::to_value(options) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let (wanted, current) = (as_map(wanted), as_map(current));
+    wanted.iter().filter(|(key, value)| current.get(key.as_str()) != Some(*value)).map(|(key, _)| key.clone()).collect()
+}
+
+/// With `--prune`: apps not declared are removed, people not declared are
+/// disabled, groups not declared are removed.
+fn prune_undeclared(desired: &Desired, current: &Current, declared_groups: &BTreeSet<&str>, changes: &mut Vec<Change>) {
+    let declared_app = |slug: &str| desired.apps.iter().any(|app| app.value.slug == slug);
+    let declared_person = |username: &str| desired.people.iter().any(|person| person.value.username == username);
+    for app in current.apps.iter().filter(|app| !declared_app(&app.slug)) {
+        changes.push(Change::RemoveApp(app.slug.clone()));
+    }
+    for user in current.users.iter().filter(|user| !user.disabled && !declared_person(&user.username)) {
+        changes.push(Change::DisablePerson(user.username.clone()));
+    }
+    for group in current.groups.iter().filter(|group| !declared_groups.contains(group.name.as_str())) {
+        changes.push(Change::RemoveGroup(group.name.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at<T>(value: T) -> Located<T> {
+        Located { line: 7, value }
+    }
+
+    fn person(username: &str, groups: &[&str]) -> DesiredPerson {
+        DesiredPerson {
+            username: username.into(),
+            email: format!("{username}@example.com"),
+            name: username.into(),
+            groups: groups.iter().map(|group| (*group).to_owned()).collect(),
+            disabled: false,
+        }
+    }
+
+    fn user(username: &str, groups: &[&str]) -> UserSummary {
+        UserSummary {
+            id: format!("id-{username}"),
+            username: username.into(),
+            email: format!("{username}@example.com"),
+            name: username.into(),
+            disabled: false,
+            groups: groups.iter().map(|group| (*group).to_owned()).collect(),
+            created_at: 0,
+        }
+    }
+
+    fn oidc_app(slug: &str, secret: &str) -> DesiredApp {
+        DesiredApp {
+            slug: slug.into(),
+            name: slug.into(),
+            client_id: None,
+            groups: Vec::new(),
+            kind: DesiredKind::Oidc {
+                public: false,
+                redirect_uris: vec![format!("https://{slug}.example.com/cb")],
+                options: AppOptions::default(),
+                secret: Some(DesiredSecret::Known { value: secret.into(), source: "environment variable S".into() }),
+            },
+        }
+    }
+
+    fn stored_app(slug: &str, secret: &str) -> AppSummary {
+        AppSummary {
+            slug: slug.into(),
+            name: slug.into(),
+            client_id: format!("client-{slug}"),
+            public: false,
+            client_secret_hash: Some(sha256_hex(secret)),
+            redirect_uris: vec![format!("https://{slug}.example.com/cb")],
+            groups: Vec::new(),
+            options: AppOptions::default(),
+            external_url: None,
+            cookie_domain: None,
+        }
+    }
+
+    fn group(name: &str) -> GroupSummary {
+        GroupSummary { name: name.into(), members: Vec::new() }
+    }
+
+    fn listed(changes: &[Change]) -> Vec<String> {
+        changes.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn an_empty_database_gets_everything_in_dependency_order() {
+        let desired = Desired {
+            groups: vec![at("staff".to_owned())],
+            people: vec![at(DesiredPerson { disabled: true, ..person("ada", &["staff"]) })],
+            apps: vec![at(oidc_app("web", "s"))],
+        };
+        let changes = plan(&desired, &Current::default(), false).unwrap();
+        assert_eq!(
+            listed(&changes),
+            [
+                "+ group staff",
+                "+ person ada <ada@example.com> in staff",
+                "~ person ada: disabled",
+                "+ app web (client secret from environment variable S)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_matching_database_needs_no_change() {
+        let desired = Desired {
+            groups: vec![at("staff".to_owned())],
+            people: vec![at(person("ada", &["staff"]))],
+            apps: vec![at(DesiredApp { client_id: Some("client-web".into()), ..oidc_app("web", "s") })],
+        };
+        let current = Current {
+            groups: vec![group("staff")],
+            users: vec![user("ada", &["staff"])],
+            apps: vec![stored_app("web", "s")],
+        };
+        assert!(plan(&desired, &current, true).unwrap().is_empty());
+    }
+
+    #[test]
+    fn differences_become_updates_naming_what_changes() {
+        let mut app = oidc_app("web", "new secret");
+        if let DesiredKind::Oidc { options, redirect_uris, .. } = &mut app.kind {
+            options.access_token_ttl = Some(600);
+            redirect_uris.push("https://web.example.com/other".into());
+        }
+        app.name = "Web".into();
+        app.groups = vec!["staff".into()];
+        let desired = Desired {
+            people: vec![at(DesiredPerson { email: "ada@new.example.com".into(), ..person("ada", &["staff"]) })],
+            apps: vec![at(app)],
+            ..Desired::default()
+        };
+        let current = Current {
+            groups: vec![group("staff"), group("old")],
+            users: vec![disabled_user("ada", &["old"])],
+            apps: vec![stored_app("web", "old secret")],
+        };
+        assert_eq!(
+            listed(&plan(&desired, &current, false).unwrap()),
+            [
+                "~ person ada: email",
+                "+ ada in group staff",
+                "- ada from group old",
+                "~ person ada: enabled",
+                "~ app web: client secret from environment variable S",
+                "~ app web: name, redirect_uris, access_token_ttl, groups",
+            ]
+        );
+    }
+
+    #[test]
+    fn without_prune_nothing_unmentioned_goes_and_with_it_everything_does() {
+        let desired = Desired { groups: vec![at("staff".to_owned())], ..Desired::default() };
+        let current = Current {
+            groups: vec![group("staff"), group("old")],
+            users: vec![user("ada", &[]), disabled_user("bob", &[])],
+            apps: vec![stored_app("web", "s")],
+        };
+        assert!(plan(&desired, &current, false).unwrap().is_empty());
+        assert_eq!(
+            listed(&plan(&desired, &current, true).unwrap()),
+            ["- app web", "~ person ada: disabled", "- group old"]
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_line_and_the_reason() {
+        let current = Current { groups: vec![group("old")], apps: vec![stored_app("web", "s")], ..Current::default() };
+        let undeclared = Desired { people: vec![at(person("ada", &["old"]))], ..Desired::default() };
+        assert!(plan(&undeclared, &current, false).is_ok(), "an existing group may be referred to");
+        let error = plan(&undeclared, &current, true).unwrap_err();
+        assert_eq!((error.line, error.what.as_str()), (7, "person ada"));
+        assert!(error.reason.contains("\"old\" is not declared"), "{error:?}");
+
+        let twice = Desired { groups: vec![at("a".to_owned()), at("a".to_owned())], ..Desired::default() };
+        assert!(plan(&twice, &current, false).unwrap_err().reason.contains("declared twice"));
+
+        let moved = Desired {
+            apps: vec![at(DesiredApp { client_id: Some("other".into()), ..oidc_app("web", "s") })],
+            ..Desired::default()
+        };
+        assert!(plan(&moved, &current, false).unwrap_err().reason.contains("client id cannot change"));
+
+        let mut public = oidc_app("web", "s");
+        public.kind = DesiredKind::Oidc {
+            public: true,
+            redirect_uris: vec!["https://web.example.com/cb".into()],
+            options: AppOptions::default(),
+            secret: None,
+        };
+        let public = Desired { apps: vec![at(public)], ..Desired::default() };
+        assert!(plan(&public, &current, false).unwrap_err().reason.contains("confidential client, not a public one"));
+
+        let webfinger = |slug: &str| {
+            let mut app = oidc_app(slug, "s");
+            if let DesiredKind::Oidc { options, .. } = &mut app.kind {
+                options.webfinger = true;
+            }
+            at(app)
+        };
+        let two = Desired { apps: vec![webfinger("a"), webfinger("b")], ..Desired::default() };
+        assert!(plan(&two, &current, false).unwrap_err().reason.contains("at most one app"));
+    }
+
+    #[test]
+    fn proxy_apps_compare_their_address_and_refuse_to_move() {
+        let proxy = |url: &str| DesiredApp {
+            slug: "up".into(),
+            name: "up".into(),
+            client_id: None,
+            groups: Vec::new(),
+            kind: DesiredKind::Proxy { external_url: url.into(), cookie_domain: None },
+        };
+        let stored = AppSummary {
+            public: true,
+            client_secret_hash: None,
+            redirect_uris: Vec::new(),
+            external_url: Some("https://up.example.com".into()),
+            ..stored_app("up", "s")
+        };
+        let current = Current { apps: vec![stored], ..Current::default() };
+        let same = Desired { apps: vec![at(proxy("https://up.example.com"))], ..Desired::default() };
+        assert!(plan(&same, &current, false).unwrap().is_empty());
+        let moved = Desired { apps: vec![at(proxy("https://elsewhere.example.com"))], ..Desired::default() };
+        assert!(plan(&moved, &current, false).unwrap_err().reason.contains("cannot change"));
+    }
+
+    #[test]
+    fn the_listing_never_shows_a_secret() {
+        let change = Change::AddApp(oidc_app("web", "the-very-secret-value"));
+        assert!(!format!("{change} {change:?}").contains("the-very-secret-value"));
+    }
+
+    fn disabled_user(username: &str, groups: &[&str]) -> UserSummary {
+        UserSummary { disabled: true, ..user(username, groups) }
+    }
+}
