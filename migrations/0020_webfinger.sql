@@ -5,3 +5,6 @@
 -- commands race.
 ALTER TABLE apps ADD COLUMN webfinger BIGINT NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX apps_one_webfinger ON apps (webfinger) WHERE webfinger = 1;
+-- WebFinger looks people up by address, case-insensitively, for anyone who
+-- asks: an index, so that a stream of queries costs no table scans.
+CREATE INDEX users_by_lower_email ON users (LOWER(email));

@@ -94,7 +94,10 @@ pub(super) async fn group(store: &Store, actor: &Actor, command: GroupCommand) -
 
 pub(super) async fn app(store: &Store, config: &Config, actor: &Actor, command: AppCommand) -> anyhow::Result<()> {
     match command {
-        AppCommand::Add { slug, name, groups, proxy, json, .. } if proxy.proxy => {
+        AppCommand::Add { slug, name, groups, proxy, options, json, .. } if proxy.proxy => {
+            if options.webfinger == Some(true) {
+                anyhow::bail!("--webfinger names an issuer, which a proxy app does not have");
+            }
             let external_url = proxy.external_url.ok_or_else(|| anyhow::anyhow!("a proxy app needs --external-url"))?;
             let cookie_domain = proxy.cookie_domain;
             let command = admin::AddProxyApp { slug, name, groups, external_url, cookie_domain, client_id: None };

@@ -100,6 +100,8 @@ async fn unknown_or_disabled_addresses_are_not_found_and_bad_queries_refused(bac
     }
     // A proxy app has no issuer to name.
     let proxy = ["app", "add", "uptime", "--name", "Uptime", "--proxy", "--external-url", "https://uptime.example.com"];
+    let refused = app.latch(&[&proxy[..], &["--webfinger"]].concat(), None).await;
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("proxy app"));
     app.admin(&proxy).await;
     let refused = app.latch(&["app", "update", "uptime", "--webfinger"], None).await;
     assert!(!refused.status.success());
