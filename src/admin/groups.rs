@@ -5,6 +5,16 @@ use super::{Actor, AdminError, AdminResult, validate};
 use crate::clock;
 use crate::store::{GroupSummary, Store};
 
+/// The built-in group whose members administer Latch (the admin console;
+/// migration 0014 creates it). Granting admin is adding someone to it.
+pub const ADMINISTRATORS: &str = "latch-admins";
+
+/// Whether the user with id `user_id` is an administrator (a member of
+/// `ADMINISTRATORS`).
+pub async fn is_administrator(store: &Store, user_id: &str) -> AdminResult<bool> {
+    Ok(store.is_group_member(user_id, ADMINISTRATORS).await?)
+}
+
 /// Creates a group. Errors: `Invalid` name, `Duplicate` group.
 pub async fn add_group(store: &Store, actor: &Actor, name: &str) -> AdminResult<()> {
     validate::group_name(name)?;
@@ -13,9 +23,13 @@ pub async fn add_group(store: &Store, actor: &Actor, name: &str) -> AdminResult<
 }
 
 /// Removes a group and its memberships. A group that still restricts an
-/// app is refused: removing it would open that app to every active user.
-/// Errors: `NotFound` group, `Invalid` naming the apps it restricts.
+/// app is refused: removing it would open that app to every active user;
+/// so is `ADMINISTRATORS`, which Latch itself relies on. Errors: `NotFound`
+/// group, `Invalid` naming the apps it restricts.
 pub async fn remove_group(store: &Store, actor: &Actor, name: &str) -> AdminResult<()> {
+    if name == ADMINISTRATORS {
+        return Err(AdminError::invalid("group", format!("{ADMINISTRATORS} is built in and cannot be removed")));
+    }
     if !store.remove_group(name).await? {
         let apps: Vec<String> = store
             .list_apps()

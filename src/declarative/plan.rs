@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::admin::{Membership, UpdateApp};
+use crate::admin::{ADMINISTRATORS, Membership, UpdateApp};
 use crate::crypto::sha256_hex;
 use crate::store::{AppOptions, AppSummary, GroupSummary, UserSummary};
 
@@ -196,7 +196,7 @@ pub fn plan(desired: &Desired, current: &Current, prune: bool) -> Result<Vec<Cha
     let existing: BTreeSet<&str> = current.groups.iter().map(|group| group.name.as_str()).collect();
     let declared: BTreeSet<&str> = desired.groups.iter().map(|group| group.value.as_str()).collect();
     let known = |line: usize, what: &str, group: &str| {
-        if declared.contains(group) || !prune && existing.contains(group) {
+        if declared.contains(group) || group == ADMINISTRATORS || !prune && existing.contains(group) {
             return Ok(());
         }
         let hint = if prune { " (with --prune, every group referred to must be declared)" } else { "" };
@@ -365,7 +365,8 @@ fn option_differences(wanted: &AppOptions, current: &AppOptions) -> Vec<String> 
 }
 
 /// With `--prune`: apps not declared are removed, people not declared are
-/// disabled, groups not declared are removed.
+/// disabled, groups not declared are removed (but for the built-in
+/// `ADMINISTRATORS`, which always exists).
 fn prune_undeclared(desired: &Desired, current: &Current, declared_groups: &BTreeSet<&str>, changes: &mut Vec<Change>) {
     let declared_app = |slug: &str| desired.apps.iter().any(|app| app.value.slug == slug);
     let declared_person = |username: &str| desired.people.iter().any(|person| person.value.username == username);
@@ -375,7 +376,8 @@ fn prune_undeclared(desired: &Desired, current: &Current, declared_groups: &BTre
     for user in current.users.iter().filter(|user| !user.disabled && !declared_person(&user.username)) {
         changes.push(Change::DisablePerson(user.username.clone()));
     }
-    for group in current.groups.iter().filter(|group| !declared_groups.contains(group.name.as_str())) {
+    let undeclared = |name: &str| !declared_groups.contains(name) && name != ADMINISTRATORS;
+    for group in current.groups.iter().filter(|group| undeclared(&group.name)) {
         changes.push(Change::RemoveGroup(group.name.clone()));
     }
 }
@@ -518,7 +520,7 @@ mod tests {
     fn without_prune_nothing_unmentioned_goes_and_with_it_everything_does() {
         let desired = Desired { groups: vec![at("staff".to_owned())], ..Desired::default() };
         let current = Current {
-            groups: vec![group("staff"), group("old")],
+            groups: vec![group(ADMINISTRATORS), group("staff"), group("old")],
             users: vec![user("ada", &[]), disabled_user("bob", &[])],
             apps: vec![stored_app("web", "s")],
         };
@@ -534,6 +536,8 @@ mod tests {
         let current = Current { groups: vec![group("old")], apps: vec![stored_app("web", "s")], ..Current::default() };
         let undeclared = Desired { people: vec![at(person("ada", &["old"]))], ..Desired::default() };
         assert!(plan(&undeclared, &current, false).is_ok(), "an existing group may be referred to");
+        let admin = Desired { people: vec![at(person("ada", &[ADMINISTRATORS]))], ..Desired::default() };
+        assert!(plan(&admin, &current, true).is_ok(), "the built-in group need not be declared");
         let error = plan(&undeclared, &current, true).unwrap_err();
         assert_eq!((error.line, error.what.as_str()), (7, "person ada"));
         assert!(error.reason.contains("\"old\" is not declared"), "{error:?}");

@@ -176,7 +176,8 @@ async fn prune_alone_removes_what_the_file_does_not_mention(backend: Backend) {
     let apps = json(&app, &["app", "list", "--json"]).await;
     assert_eq!(apps, serde_json::json!([]));
     let groups = json(&app, &["group", "list", "--json"]).await;
-    assert_eq!(groups, serde_json::json!([{"name": "staff", "members": []}]));
+    let staff = serde_json::json!({"name": "staff", "members": []});
+    assert_eq!(groups, serde_json::json!([{"name": "latch-admins", "members": []}, staff]), "the built-in group stays");
     assert_eq!(Browser::new().sign_in(&app.base, "carol", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
     let again = succeeded(apply(&app, &file, &["--prune"]).await, "prune again");
     assert!(again.starts_with("No changes"), "{again}");
@@ -331,7 +332,8 @@ async fn refusal(app: &TestApp, dir: &Path, text: &str) -> String {
     let output = apply(app, &file, &[]).await;
     assert!(!output.status.success(), "{text} should be refused: {}", stdout(&output));
     assert_eq!(json(app, &["user", "list", "--json"]).await, serde_json::json!([]), "nothing changed");
-    assert_eq!(json(app, &["group", "list", "--json"]).await, serde_json::json!([]), "nothing changed");
+    let groups = json(app, &["group", "list", "--json"]).await;
+    assert_eq!(groups, serde_json::json!([{"name": "latch-admins", "members": []}]), "nothing changed");
     let stderr = String::from_utf8_lossy(&output.stderr).trim_end().to_owned();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     stderr
