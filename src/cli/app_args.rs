@@ -11,13 +11,13 @@ use crate::store::ConsentMode;
 /// `--code-ttl` to the deployment setting as well.
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct AppOptionArgs {
-    /// Lifetime of this app's authorization codes, e.g. 60s.
+    /// Lifetime of this app's authorization codes, e.g. 60s ("default": the server's).
     #[arg(long, id = "app_code_ttl")]
     pub code_ttl: Option<String>,
-    /// Lifetime of this app's access and ID tokens, e.g. 5m.
+    /// Lifetime of this app's access and ID tokens, e.g. 5m ("default": the server's).
     #[arg(long, id = "app_access_token_ttl")]
     pub access_token_ttl: Option<String>,
-    /// Lifetime of this app's refresh tokens (sliding), e.g. 30d.
+    /// Lifetime of this app's refresh tokens (sliding), e.g. 30d ("default": the server's).
     #[arg(long, id = "app_refresh_token_ttl")]
     pub refresh_token_ttl: Option<String>,
     /// implicit: no consent page (your own apps); explicit: ask each user once.

@@ -47,6 +47,22 @@ async fn event_count(app: &TestApp) -> usize {
     events.as_array().expect("array").iter().filter(|event| event["actor"].is_string()).count()
 }
 
+/// The kinds of the admin changes in the audit trail (each names a
+/// `cli:` actor), sorted: events of one second have no order among them.
+async fn change_kinds(app: &TestApp) -> Vec<String> {
+    let events = json(app, &["events", "--limit", "10000", "--json"]).await;
+    let by_cli = |event: &&serde_json::Value| event["actor"].as_str().is_some_and(|actor| actor.starts_with("cli:"));
+    let mut kinds: Vec<String> = events
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(by_cli)
+        .map(|event| event["kind"].as_str().unwrap().to_owned())
+        .collect();
+    kinds.sort_unstable();
+    kinds
+}
+
 /// A client secret works at the token endpoint (client credentials grant).
 async fn secret_works(app: &TestApp, client_id: &str, secret: &str) -> bool {
     app.token(Some((client_id, secret)), &GRANT).await.status() == StatusCode::OK
@@ -139,12 +155,17 @@ async fn apply_is_idempotent_and_a_dry_run_changes_nothing(backend: Backend) {
     assert_eq!(again.trim(), format!("No changes: the database already matches {}.", file.display()));
     assert_eq!(event_count(&app).await, events, "a second run records nothing");
 
-    let changed = declaration().replace("ada@example.com", "ada@new.example.com").replace("\"10m\"", "\"15m\"");
+    let changed = declaration()
+        .replace("ada@example.com", "ada@new.example.com")
+        .replace("\"10m\"", "\"15m\"")
+        .replace("name = \"Wiki\"", "name = \"Team wiki\"");
     std::fs::write(&file, changed).unwrap();
     let made = succeeded(apply(&app, &file, &[]).await, "changed file");
     assert!(made.contains("Making 2 change(s):"), "{made}");
-    assert!(made.contains("~ person ada: email") && made.contains("~ app wiki: access_token_ttl"), "{made}");
+    assert!(made.contains("~ person ada: email") && made.contains("~ app wiki: name, access_token_ttl"), "{made}");
     assert_eq!(json(&app, &["user", "list", "--json"]).await[0]["email"], "ada@new.example.com");
+    let wiki = json(&app, &["app", "show", "wiki", "--json"]).await;
+    assert_eq!((wiki["name"].as_str(), wiki["options"]["access_token_ttl"].as_i64()), (Some("Team wiki"), Some(900)));
 }
 
 async fn prune_alone_removes_what_the_file_does_not_mention(backend: Backend) {
@@ -172,7 +193,14 @@ async fn prune_alone_removes_what_the_file_does_not_mention(backend: Backend) {
     }
     assert_eq!(event_count(&app).await, events, "the dry run changed nothing");
 
+    let before_prune = change_kinds(&app).await;
     succeeded(apply(&app, &file, &["--prune"]).await, "prune");
+    let mut made = change_kinds(&app).await;
+    for kind in before_prune {
+        let at = made.iter().position(|made| *made == kind).expect("earlier events stay");
+        made.remove(at);
+    }
+    assert_eq!(made, ["app_removed", "group_removed", "user_disabled"], "one event per change, each by cli:<user>");
     let apps = json(&app, &["app", "list", "--json"]).await;
     assert_eq!(apps, serde_json::json!([]));
     let groups = json(&app, &["group", "list", "--json"]).await;
