@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use super::file::{AppEntry, Declared, PersonEntry, SecretEntry, line_of};
-use super::plan::{Desired, DesiredApp, DesiredKind, DesiredPerson, DesiredSecret, Located, PlanError};
+use super::plan::{Desired, DesiredApp, DesiredKind, DesiredPerson, DesiredSecret, KnownSecret, Located, PlanError};
 use crate::admin::{AdminError, AppOptionChanges, validate};
 use crate::canonical::UnknownValue;
 use crate::proxy::target;
@@ -175,7 +175,7 @@ fn secret(entry: &SecretEntry, base: &Path) -> Result<DesiredSecret, String> {
         }
     };
     validate::client_secret(&value).map_err(|error| format!("client_secret from {source}: {error}"))?;
-    Ok(DesiredSecret::Known { value, source })
+    Ok(DesiredSecret::Known(KnownSecret { value, source }))
 }
 
 fn resolve(base: &Path, path: &Path) -> PathBuf {

@@ -69,11 +69,7 @@ async fn make(store: &Store, config: &Config, actor: &Actor, change: &Change) ->
         Change::EnablePerson(username) => admin::enable_user(store, actor, username).await?,
         Change::AddApp(app) => return add_app(store, config, actor, app).await,
         Change::UpdateApp { update, .. } => admin::update_app(store, actor, update.clone()).await?,
-        Change::SetSecret { slug, secret: DesiredSecret::Known { value, .. } } => {
-            admin::set_client_secret(store, actor, slug, value).await?;
-        }
-        // The plan asks for a secret to be set only when it knows it.
-        Change::SetSecret { secret: DesiredSecret::Generate(_), .. } => {}
+        Change::SetSecret { slug, secret } => admin::set_client_secret(store, actor, slug, &secret.value).await?,
         Change::RemoveApp(slug) => admin::remove_app(store, actor, slug).await?,
     }
     Ok(None)
@@ -104,7 +100,7 @@ async fn add_app(
     // created first and the write to fail, the secret would be lost.
     let (client_secret, notice) = match secret {
         None => (None, None),
-        Some(DesiredSecret::Known { value, .. }) => (Some(value.clone()), None),
+        Some(DesiredSecret::Known(known)) => (Some(known.value.clone()), None),
         Some(DesiredSecret::Generate(path)) => {
             let secret = random_token();
             write_secret(path, &secret)?;

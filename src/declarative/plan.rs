@@ -68,22 +68,25 @@ pub enum DesiredKind {
 }
 
 /// A confidential app's secret as the file gives it.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DesiredSecret {
-    /// Read from `source` (an environment variable or a file).
-    Known { value: String, source: String },
+    Known(KnownSecret),
     /// Generated into this file when the app is created; an existing app
     /// keeps the secret it has.
     Generate(PathBuf),
 }
 
+/// A secret read from `source` (an environment variable or a file).
+#[derive(Clone, PartialEq, Eq)]
+pub struct KnownSecret {
+    pub value: String,
+    pub source: String,
+}
+
 /// Never prints the secret.
-impl fmt::Debug for DesiredSecret {
+impl fmt::Debug for KnownSecret {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Known { source, .. } => write!(formatter, "Known({source})"),
-            Self::Generate(path) => write!(formatter, "Generate({})", path.display()),
-        }
+        write!(formatter, "KnownSecret(from {})", self.source)
     }
 }
 
@@ -118,7 +121,7 @@ pub enum Change {
     },
     SetSecret {
         slug: String,
-        secret: DesiredSecret,
+        secret: KnownSecret,
     },
     RemoveApp(String),
     RemoveGroup(String),
@@ -156,7 +159,7 @@ impl fmt::Display for Change {
                 }
             }
             Self::UpdateApp { update, fields } => write!(formatter, "~ app {}: {}", update.slug, fields.join(", ")),
-            Self::SetSecret { slug, secret } => write!(formatter, "~ app {slug}: {}", secret_origin(secret)),
+            Self::SetSecret { slug, secret } => write!(formatter, "~ app {slug}: client secret from {}", secret.source),
             Self::RemoveApp(slug) => write!(formatter, "- app {slug}"),
             Self::RemoveGroup(name) => write!(formatter, "- group {name}"),
         }
@@ -165,7 +168,7 @@ impl fmt::Display for Change {
 
 fn secret_origin(secret: &DesiredSecret) -> String {
     match secret {
-        DesiredSecret::Known { source, .. } => format!("client secret from {source}"),
+        DesiredSecret::Known(known) => format!("client secret from {}", known.source),
         DesiredSecret::Generate(path) => format!("client secret generated into {}", path.display()),
     }
 }
@@ -331,8 +334,8 @@ fn app_changes(app: &DesiredApp, current: &AppSummary, changes: &mut Vec<Change>
                 fields.extend(differing);
                 update.options = crate::admin::AppOptionChanges::replacing(options);
             }
-            if let Some(known @ DesiredSecret::Known { value, .. }) = secret
-                && current.client_secret_hash.as_deref() != Some(sha256_hex(value).as_str())
+            if let Some(DesiredSecret::Known(known)) = secret
+                && current.client_secret_hash.as_deref() != Some(sha256_hex(&known.value).as_str())
             {
                 changes.push(Change::SetSecret { slug: app.slug.clone(), secret: known.clone() });
             }
@@ -422,7 +425,10 @@ mod tests {
                 public: false,
                 redirect_uris: vec![format!("https://{slug}.example.com/cb")],
                 options: AppOptions::default(),
-                secret: Some(DesiredSecret::Known { value: secret.into(), source: "environment variable S".into() }),
+                secret: Some(DesiredSecret::Known(KnownSecret {
+                    value: secret.into(),
+                    source: "environment variable S".into(),
+                })),
             },
         }
     }
