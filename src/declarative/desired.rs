@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use super::file::{AppEntry, Declared, PersonEntry, SecretEntry, line_of};
-use super::plan::{Desired, DesiredApp, DesiredKind, DesiredPerson, DesiredSecret, KnownSecret, Located, PlanError};
+use super::plan::PlanError;
+use super::state::{Desired, DesiredApp, DesiredKind, DesiredPerson, DesiredSecret, KnownSecret, Located};
 use crate::admin::{AdminError, AppOptionChanges, validate};
 use crate::canonical::UnknownValue;
 use crate::proxy::target;

@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::ApplyError;
-use super::plan::{Change, DesiredApp, DesiredKind, DesiredSecret};
+use super::change::Change;
+use super::state::{DesiredApp, DesiredKind, DesiredSecret};
 use crate::admin::{self, Actor, AdminError, AppOptionChanges};
 use crate::config::Config;
 use crate::crypto::random_token;

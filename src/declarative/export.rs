@@ -9,7 +9,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::file::{AppEntry, Declared, GroupEntry, PersonEntry, ProxyEntry, SecretEntry};
-use super::plan::Current;
+use super::state::Current;
 use crate::store::{AppOptions, AppSummary, DEFAULT_REFRESH_TOKEN_REUSE_GRACE};
 
 /// Where an exported confidential app's secret is generated, relative to

@@ -11,16 +11,18 @@
 //! mention are left alone unless `--prune`. Applying the same file twice
 //! changes nothing the second time.
 
+mod change;
 mod desired;
 mod execute;
 mod export;
 mod file;
 mod plan;
+mod state;
 
 use std::path::{Path, PathBuf};
 
+pub use change::Change;
 pub use execute::Notice;
-pub use plan::Change;
 
 use crate::admin::{self, Actor, AdminError};
 use crate::config::Config;
@@ -85,8 +87,8 @@ pub async fn export(store: &Store) -> Result<String, ApplyError> {
     Ok(toml::to_string(&export::declared(&current(store).await?))?)
 }
 
-async fn current(store: &Store) -> Result<plan::Current, AdminError> {
-    Ok(plan::Current {
+async fn current(store: &Store) -> Result<state::Current, AdminError> {
+    Ok(state::Current {
         groups: admin::list_groups(store).await?,
         users: admin::list_users(store).await?,
         apps: admin::list_apps(store).await?,

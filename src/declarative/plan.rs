@@ -6,172 +6,12 @@
 //! groups removed), after nothing declared refers to it any more.
 
 use std::collections::BTreeSet;
-use std::fmt;
-use std::path::PathBuf;
 
+use super::change::Change;
+use super::state::{Current, Desired, DesiredApp, DesiredKind, DesiredPerson, DesiredSecret};
 use crate::admin::{ADMINISTRATORS, Membership, UpdateApp};
 use crate::crypto::sha256_hex;
-use crate::store::{AppOptions, AppSummary, GroupSummary, UserSummary};
-
-/// A declared value and the file line it starts on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Located<T> {
-    pub line: usize,
-    pub value: T,
-}
-
-/// What the file declares, checked (`desired::from_file`).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Desired {
-    pub groups: Vec<Located<String>>,
-    pub people: Vec<Located<DesiredPerson>>,
-    pub apps: Vec<Located<DesiredApp>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DesiredPerson {
-    pub username: String,
-    pub email: String,
-    /// The display name (the username when the file gives none).
-    pub name: String,
-    /// Sorted, without repeats.
-    pub groups: Vec<String>,
-    pub disabled: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DesiredApp {
-    pub slug: String,
-    pub name: String,
-    /// `None`: whatever the app has, or a new random one.
-    pub client_id: Option<String>,
-    /// The access policy: sorted, without repeats; empty admits everyone.
-    pub groups: Vec<String>,
-    pub kind: DesiredKind,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DesiredKind {
-    Oidc {
-        public: bool,
-        redirect_uris: Vec<String>,
-        /// Every setting, absent ones at their defaults.
-        options: AppOptions,
-        /// `None` for a public client.
-        secret: Option<DesiredSecret>,
-    },
-    Proxy {
-        /// The origin, as the admin layer stores it.
-        external_url: String,
-        cookie_domain: Option<String>,
-    },
-}
-
-/// A confidential app's secret as the file gives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DesiredSecret {
-    Known(KnownSecret),
-    /// Generated into this file when the app is created; an existing app
-    /// keeps the secret it has.
-    Generate(PathBuf),
-}
-
-/// A secret read from `source` (an environment variable or a file).
-#[derive(Clone, PartialEq, Eq)]
-pub struct KnownSecret {
-    pub value: String,
-    pub source: String,
-}
-
-/// Never prints the secret.
-impl fmt::Debug for KnownSecret {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "KnownSecret(from {})", self.source)
-    }
-}
-
-/// What the database holds, as the admin layer lists it.
-#[derive(Debug, Default, Clone)]
-pub struct Current {
-    pub groups: Vec<GroupSummary>,
-    pub users: Vec<UserSummary>,
-    pub apps: Vec<AppSummary>,
-}
-
-/// One change, made by one admin operation.
-#[derive(Debug, Clone)]
-pub enum Change {
-    AddGroup(String),
-    /// Created with a generated password, printed once.
-    AddPerson(DesiredPerson),
-    UpdatePerson {
-        username: String,
-        email: Option<String>,
-        name: Option<String>,
-    },
-    AddMember(Membership),
-    RemoveMember(Membership),
-    DisablePerson(String),
-    EnablePerson(String),
-    AddApp(DesiredApp),
-    /// `fields` names what differs, for the listing.
-    UpdateApp {
-        update: UpdateApp,
-        fields: Vec<String>,
-    },
-    SetSecret {
-        slug: String,
-        secret: KnownSecret,
-    },
-    RemoveApp(String),
-    RemoveGroup(String),
-}
-
-impl fmt::Display for Change {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::AddGroup(name) => write!(formatter, "+ group {name}"),
-            Self::AddPerson(person) => {
-                write!(formatter, "+ person {} <{}>", person.username, person.email)?;
-                if !person.groups.is_empty() {
-                    write!(formatter, " in {}", person.groups.join(", "))?;
-                }
-                Ok(())
-            }
-            Self::UpdatePerson { username, email, name } => {
-                let fields: Vec<&str> = [("email", email.is_some()), ("name", name.is_some())]
-                    .iter()
-                    .filter(|f| f.1)
-                    .map(|f| f.0)
-                    .collect();
-                write!(formatter, "~ person {username}: {}", fields.join(", "))
-            }
-            Self::AddMember(member) => write!(formatter, "+ {} in group {}", member.username, member.group),
-            Self::RemoveMember(member) => write!(formatter, "- {} from group {}", member.username, member.group),
-            Self::DisablePerson(username) => write!(formatter, "~ person {username}: disabled"),
-            Self::EnablePerson(username) => write!(formatter, "~ person {username}: enabled"),
-            Self::AddApp(app) => {
-                write!(formatter, "+ app {} ", app.slug)?;
-                match &app.kind {
-                    DesiredKind::Proxy { external_url, .. } => write!(formatter, "(proxy at {external_url})"),
-                    DesiredKind::Oidc { secret: None, .. } => write!(formatter, "(public client)"),
-                    DesiredKind::Oidc { secret: Some(secret), .. } => write!(formatter, "({})", secret_origin(secret)),
-                }
-            }
-            Self::UpdateApp { update, fields } => write!(formatter, "~ app {}: {}", update.slug, fields.join(", ")),
-            Self::SetSecret { slug, secret } => write!(formatter, "~ app {slug}: client secret from {}", secret.source),
-            Self::RemoveApp(slug) => write!(formatter, "- app {slug}"),
-            Self::RemoveGroup(name) => write!(formatter, "- group {name}"),
-        }
-    }
-}
-
-fn secret_origin(secret: &DesiredSecret) -> String {
-    match secret {
-        DesiredSecret::Known(known) => format!("client secret from {}", known.source),
-        DesiredSecret::Generate(path) => format!("client secret generated into {}", path.display()),
-    }
-}
+use crate::store::{AppOptions, AppSummary, UserSummary};
 
 /// A declaration that cannot be applied: its line, what it declares
 /// (`app grafana`) and why.
@@ -387,7 +227,9 @@ fn prune_undeclared(desired: &Desired, current: &Current, declared_groups: &BTre
 
 #[cfg(test)]
 mod tests {
+    use super::super::state::{KnownSecret, Located};
     use super::*;
+    use crate::store::GroupSummary;
 
     fn at<T>(value: T) -> Located<T> {
         Located { line: 7, value }
