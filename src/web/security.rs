@@ -11,27 +11,24 @@
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{AppendHeaders, IntoResponse, Response};
+use axum::response::Response;
 
+use super::AppState;
 use super::error::WebError;
-use super::login::{SECURITY_PATH, csrf_posted, csrf_token_for, step_up};
-use super::oidc::current_session;
-use super::pages::render;
-use super::{AppState, redirect};
+use super::login::{SECURITY_PATH, step_up};
+use super::signed_in::{Section, Shell, SignedIn};
 use crate::admin::{self, Actor, AdminError, ErrorClass};
 use crate::login::flow::{Method, has_mfa, with_second_factor};
-use crate::login::{safe_next, sign_in_url};
+use crate::login::safe_next;
 use crate::oidc::params::{Params, decode_pairs};
-use crate::store::SessionUser;
+use crate::store::{FactorKind, SessionUser};
 
 /// The page, as `templates/security.html` shows it.
 #[derive(askama::Template)]
 #[template(path = "security.html")]
 struct SecurityPage<'a> {
-    csrf_token: &'a str,
-    username: &'a str,
+    shell: Shell<'a>,
     /// Where to go on when done (a path on Latch), or empty.
     next: &'a str,
     totp: Option<FactorView>,
@@ -85,48 +82,53 @@ fn next_of(params: &Params) -> &str {
     params.get("next").map(|next| safe_next(Some(next))).filter(|next| *next != "/").unwrap_or_default()
 }
 
-/// The signed-in person, or where to send the browser first: to sign in,
-/// or (holding a factor this session has not proven) to prove it.
-async fn signed_in(
+/// `None` when the person may use the page now; else the step-up page:
+/// holding a factor that this session has not proven, they prove it first.
+async fn unproven(
     state: &AppState,
     headers: &HeaderMap,
+    signed_in: &SignedIn,
     next: &str,
-) -> Result<Result<SessionUser, Response>, WebError> {
-    let Some(session) = current_session(state, headers, state.clock.now()).await? else {
-        return Ok(Err(redirect(&sign_in_url(&here(next), None))));
-    };
-    let holds_factor = !admin::list_factors(&state.store, &session.username).await.map_err(admin_error)?.is_empty();
-    if holds_factor && !has_mfa(&session.amr) {
-        return Ok(Err(step_up(state, headers, &session, &here(next), "Changing your sign-in security").await?));
+) -> Result<Option<Response>, WebError> {
+    let session = &signed_in.session;
+    if has_mfa(&session.amr) || admin::list_factors(&state.store, &session.username).await?.is_empty() {
+        return Ok(None);
     }
-    Ok(Ok(session))
+    Ok(Some(step_up(state, headers, session, &here(next), "Changing your sign-in security").await?))
 }
 
 pub async fn page(
+    signed_in: SignedIn,
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
     let query = params(query.unwrap_or_default().as_bytes())?;
     let next = next_of(&query);
-    let session = match signed_in(&state, &headers, next).await? {
-        Ok(session) => session,
-        Err(elsewhere) => return Ok(elsewhere),
-    };
-    show(&state, &headers, &session, next, Answer::default()).await
+    if let Some(step_up) = unproven(&state, &headers, &signed_in, next).await? {
+        return Ok(step_up);
+    }
+    show(&state, &signed_in, next, Answer::default()).await
 }
 
-pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
+pub async fn submit(
+    signed_in: SignedIn,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
     let form = params(&body)?;
     let next = next_of(&form);
-    if !csrf_posted(&state, &headers, form.get("csrf_token")) {
-        let message = "This form has expired. Open the security page again.";
-        return Err(WebError::page(StatusCode::BAD_REQUEST, "Form expired", message));
+    signed_in.check_form(&state, &headers, form.get("csrf_token"))?;
+    if let Some(step_up) = unproven(&state, &headers, &signed_in, next).await? {
+        return Ok(step_up);
     }
-    let session = match signed_in(&state, &headers, next).await? {
-        Ok(session) => session,
-        Err(elsewhere) => return Ok(elsewhere),
-    };
+    let answer = act(&state, &signed_in.session, &form).await?;
+    show(&state, &signed_in, next, answer).await
+}
+
+/// Does what the posted form asks, as the person themselves.
+async fn act(state: &AppState, session: &SessionUser, form: &Params) -> Result<Answer, WebError> {
     let actor = Actor::Owner { user_id: session.user_id.clone(), username: session.username.clone() };
     let (store, username) = (&state.store, session.username.as_str());
     let mut answer = Answer::default();
@@ -135,64 +137,56 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Byt
             Err(error) if error.class() == ErrorClass::Conflict => {
                 answer.error = Some("You already have an authenticator app; remove it first.".into());
             }
-            begun => drop(begun.map_err(admin_error)?),
+            begun => drop(begun?),
         },
         "totp_confirm" => {
             let (code, now) = (form.get("code").unwrap_or_default(), state.clock.now());
             match admin::confirm_totp(store, &actor, username, code, now).await {
                 Err(AdminError::Invalid { reason, .. }) => answer.error = Some(reason),
                 confirmed => {
-                    confirmed.map_err(admin_error)?;
+                    confirmed?;
                     // The code just proved the factor in this session.
-                    let amr = with_second_factor(&session.amr, Method::Otp);
-                    store.set_session_amr(&session.id_hash, &amr, now).await?;
-                    answer.new_codes =
-                        admin::new_recovery_codes(store, &actor, username).await.map_err(admin_error)?.codes;
+                    store
+                        .set_session_amr(&session.id_hash, &with_second_factor(&session.amr, Method::Otp), now)
+                        .await?;
+                    answer.new_codes = admin::new_recovery_codes(store, &actor, username).await?.codes;
                     answer.notice = Some("Your authenticator app is set up. Here are your recovery codes.");
                 }
             }
         }
         "totp_remove" => {
-            admin::remove_totp(store, &actor, username).await.map_err(admin_error)?;
+            admin::remove_totp(store, &actor, username).await?;
             answer.notice = Some("The authenticator app is removed.");
         }
         "recovery_regenerate" => {
-            answer.new_codes = admin::new_recovery_codes(store, &actor, username).await.map_err(admin_error)?.codes;
+            answer.new_codes = admin::new_recovery_codes(store, &actor, username).await?.codes;
             answer.notice = Some("Here is your new set of recovery codes; the old ones no longer work.");
         }
         _ => return Err(WebError::page(StatusCode::BAD_REQUEST, "Invalid request", "Unknown action.")),
     }
-    show(&state, &headers, &session, next, answer).await
+    Ok(answer)
 }
 
-/// Renders the page for `session`'s person.
-async fn show(
-    state: &AppState,
-    headers: &HeaderMap,
-    session: &SessionUser,
-    next: &str,
-    answer: Answer,
-) -> Result<Response, WebError> {
+/// Renders the page for the signed-in person.
+async fn show(state: &AppState, signed_in: &SignedIn, next: &str, answer: Answer) -> Result<Response, WebError> {
+    let session = &signed_in.session;
     let (store, username) = (&state.store, session.username.as_str());
-    let factors = admin::list_factors(store, username).await.map_err(admin_error)?;
+    let factors = admin::list_factors(store, username).await?;
     let totp = factors
         .iter()
-        .find(|factor| factor.kind == crate::store::FactorKind::Totp)
+        .find(|factor| factor.kind == FactorKind::Totp)
         .map(|factor| FactorView { created: when(factor.created), last_used: factor.last_used.map(when) });
     let setup = match totp {
         Some(_) => None,
         None => admin::pending_totp_setup(store, username)
-            .await
-            .map_err(admin_error)?
+            .await?
             .map(|setup| SetupView { qr_svg: qr_svg(&setup.otpauth_uri), secret: setup.secret }),
     };
     let required_by = store.apps_requiring_mfa(&session.user_id, state.mfa.required_by_default).await?;
-    let codes_left = admin::recovery_codes_left(store, username).await.map_err(admin_error)?;
-    let (csrf_token, set_cookie) = csrf_token_for(state, headers);
+    let codes_left = admin::recovery_codes_left(store, username).await?;
     let status = if answer.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let page = SecurityPage {
-        csrf_token: &csrf_token,
-        username,
+        shell: signed_in.shell(Section::Security),
         next,
         last_factor: factors.len() == 1,
         totp,
@@ -203,7 +197,7 @@ async fn show(
         notice: answer.notice,
         error: answer.error,
     };
-    Ok((AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), render(status, &page)).into_response())
+    Ok(signed_in.page(status, &page))
 }
 
 /// A Unix time as people read it (UTC, RFC 3339).
@@ -228,11 +222,4 @@ fn qr_svg(uri: &str) -> String {
             String::new()
         }
     }
-}
-
-/// An admin-layer failure here is the store's (the person exists: they
-/// are signed in), shown as any internal failure is.
-fn admin_error(error: AdminError) -> WebError {
-    tracing::error!(%error, "account security change failed");
-    WebError::page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again.")
 }
