@@ -272,6 +272,17 @@ async fn a_sign_in_started_on_one_instance_finishes_on_another(backend: Backend)
     let again = Browser::new();
     let page = second_factor_page(password_step(&again, &b, &format!("{b}/login"), "ada").await).await;
     refused_code(&again, &a.base, &page, &code).await;
+
+    // One code posted to both instances at once: exactly one accepts it.
+    // (The next step's code, which the ±1 step window accepts now.)
+    let third = Browser::new();
+    let third_page = second_factor_page(password_step(&third, &a.base, &a.url("/login"), "ada").await).await;
+    let next = totp_code(&secret, a.clock.now() + latch::crypto::totp::STEP_SECONDS);
+    let (on_a, on_b) =
+        tokio::join!(post_code(&again, &a.base, &page, &next), post_code(&third, &b, &third_page, &next));
+    let mut statuses = [on_a.status(), on_b.status()];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::SEE_OTHER, StatusCode::UNAUTHORIZED], "one winner");
     server_b.abort();
 }
 
