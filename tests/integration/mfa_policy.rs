@@ -270,7 +270,30 @@ async fn device_approval_asks_for_the_second_factor(backend: Backend) {
     assert_eq!(jwt_part(tokens["id_token"].as_str().unwrap(), 1)["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
 }
 
+/// Refresh tokens from a password-only sign-in stop working once the app
+/// requires a second factor; those from a two-factor sign-in go on.
+async fn refresh_tokens_follow_the_requirement(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let rp = Rp::register(&app, "web", &[]).await;
+    let password_only = rp.tokens(&Browser::new(), "openid offline_access", "ada").await;
+    let secret = enrol_totp(&app, "ada").await;
+    let browser = Browser::new();
+    let url = rp.authorize_url(&rp.request("openid offline_access", "t"));
+    let page = browser.visit(&app.base, &url).await.text().await.unwrap();
+    let html = browser.submit_login(&app.base, "", &page, "ada", PASSWORD).await.text().await.unwrap();
+    let proved = post_code(&browser, &app.base, &html, &totp_code(&secret, app.clock.now())).await;
+    let back = browser.visit(&app.base, &absolute(&app.base, &location(&proved).unwrap())).await;
+    let code = query_param(&rp.callback(&location(&back).unwrap()), "code").unwrap();
+    let two_factor = token_ok(rp.redeem(&code).await).await;
+
+    app.admin(&["app", "update", "web", "--require-mfa"]).await;
+    let refused = rp.refresh(password_only["refresh_token"].as_str().unwrap()).await;
+    crate::common::token_error(refused, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    token_ok(rp.refresh(two_factor["refresh_token"].as_str().unwrap()).await).await;
+}
+
 on_every_backend!(
+    refresh_tokens_follow_the_requirement,
     device_approval_asks_for_the_second_factor,
     step_up_on_a_require_mfa_app_without_a_second_password,
     acr_values_ask_for_a_second_factor,
