@@ -28,6 +28,11 @@ pub struct AppOptionChanges {
     /// Allow the device authorization grant (RFC 8628).
     pub device_code: Option<bool>,
     pub device_code_ttl: Option<String>,
+    /// Require a second factor to sign in to the app: `Some(Some(_))` sets
+    /// it, `Some(None)` leaves it to the deployment's `require_mfa` again,
+    /// `None` keeps the current setting (unset at creation: the
+    /// deployment's).
+    pub require_mfa: Option<Option<bool>>,
     /// Whether WebFinger names this app's issuer; marking it unmarks the
     /// app marked before (at most one is).
     pub webfinger: Option<bool>,
@@ -58,6 +63,7 @@ impl AppOptionChanges {
             device_code: Some(options.device_code),
             device_code_ttl: Some(lifetime_text(options.device_code_ttl)),
             webfinger: Some(options.webfinger),
+            require_mfa: Some(options.require_mfa),
         }
     }
 
@@ -77,6 +83,9 @@ impl AppOptionChanges {
         options.device_code_ttl = ttl("--device-code-ttl", &self.device_code_ttl, options.device_code_ttl)?;
         options.device_code = self.device_code.unwrap_or(options.device_code);
         options.webfinger = self.webfinger.unwrap_or(options.webfinger);
+        if let Some(required) = self.require_mfa {
+            options.require_mfa = required;
+        }
         if let Some(grace) = &self.refresh_token_reuse_grace {
             options.refresh_token_reuse_grace = validate::reuse_grace("--refresh-token-reuse-grace", grace)?;
         }
@@ -130,6 +139,7 @@ mod tests {
             backchannel_logout_uri: Some("https://app.example.com/logout".into()),
             device_code: true,
             webfinger: true,
+            require_mfa: Some(true),
             ..AppOptions::default()
         };
         let changes = AppOptionChanges::replacing(&wanted);

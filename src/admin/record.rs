@@ -28,6 +28,10 @@ pub enum ChangeKind {
     AppSecretRotated,
     AppSecretSet,
     KeyRotated,
+    TotpEnrolled,
+    TotpRemoved,
+    RecoveryCodesGenerated,
+    FactorsReset,
 }
 
 impl ChangeKind {
@@ -52,6 +56,10 @@ impl ChangeKind {
             Self::AppSecretRotated => "app_secret_rotated",
             Self::AppSecretSet => "app_secret_set",
             Self::KeyRotated => "key_rotated",
+            Self::TotpEnrolled => "totp_enrolled",
+            Self::TotpRemoved => "totp_removed",
+            Self::RecoveryCodesGenerated => "recovery_codes_generated",
+            Self::FactorsReset => "factors_reset",
         }
     }
 }

@@ -94,7 +94,11 @@ fn app(entry: &AppEntry, base: &Path) -> Result<DesiredApp, String> {
                 .map(|domain| target::cookie_domain(&external, domain))
                 .transpose()
                 .map_err(|reason| format!("cookie_domain: {reason}"))?;
-            DesiredKind::Proxy { external_url: external.origin().to_owned(), cookie_domain }
+            DesiredKind::Proxy {
+                external_url: external.origin().to_owned(),
+                cookie_domain,
+                require_mfa: entry.require_mfa,
+            }
         }
         None => oidc(entry, base)?,
     };
@@ -131,6 +135,7 @@ fn oidc(entry: &AppEntry, base: &Path) -> Result<DesiredKind, String> {
         device_code: entry.device_code,
         device_code_ttl: entry.device_code_ttl.clone(),
         webfinger: entry.webfinger,
+        require_mfa: Some(entry.require_mfa),
     };
     // The flags' names in the admin layer's messages become the file's keys.
     let options = changes.resolve(AppOptions::default(), public).map_err(|error| match error {

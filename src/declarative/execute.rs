@@ -83,7 +83,7 @@ async fn add_app(
     app: &DesiredApp,
 ) -> Result<Option<Notice>, AdminError> {
     let (public, redirect_uris, options, secret) = match &app.kind {
-        DesiredKind::Proxy { external_url, cookie_domain } => {
+        DesiredKind::Proxy { external_url, cookie_domain, require_mfa } => {
             let command = admin::AddProxyApp {
                 slug: app.slug.clone(),
                 name: app.name.clone(),
@@ -91,6 +91,7 @@ async fn add_app(
                 external_url: external_url.clone(),
                 cookie_domain: cookie_domain.clone(),
                 client_id: app.client_id.clone(),
+                require_mfa: *require_mfa,
             };
             admin::add_proxy_app(store, config, actor, command).await?;
             return Ok(None);

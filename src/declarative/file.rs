@@ -119,6 +119,10 @@ pub struct AppEntry {
     /// WebFinger names this app's issuer (at most one app).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webfinger: Option<bool>,
+    /// Signing in needs a second factor (proxy apps too); absent: the
+    /// deployment's `require_mfa` decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_mfa: Option<bool>,
 }
 
 impl AppEntry {

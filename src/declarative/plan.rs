@@ -149,9 +149,13 @@ fn app_changes(app: &DesiredApp, current: &AppSummary, changes: &mut Vec<Change>
     let mut update = UpdateApp { slug: app.slug.clone(), ..UpdateApp::default() };
     let mut fields = Vec::new();
     match (&app.kind, &current.external_url) {
-        (DesiredKind::Proxy { external_url, cookie_domain }, Some(current_url)) => {
+        (DesiredKind::Proxy { external_url, cookie_domain, require_mfa }, Some(current_url)) => {
             if external_url != current_url || *cookie_domain != current.cookie_domain {
                 return Err("a proxy app's external_url and cookie_domain cannot change: remove the app first".into());
+            }
+            if *require_mfa != current.options.require_mfa {
+                fields.push("require_mfa".to_owned());
+                update.options.require_mfa = Some(*require_mfa);
             }
         }
         (DesiredKind::Proxy { .. }, None) => return Err("it is an OpenID Connect app, not a proxy app".into()),
@@ -427,7 +431,7 @@ mod tests {
             name: "up".into(),
             client_id: None,
             groups: Vec::new(),
-            kind: DesiredKind::Proxy { external_url: url.into(), cookie_domain: None },
+            kind: DesiredKind::Proxy { external_url: url.into(), cookie_domain: None, require_mfa: None },
         };
         let stored = AppSummary {
             public: true,
@@ -439,6 +443,14 @@ mod tests {
         let current = Current { apps: vec![stored], ..Current::default() };
         let same = Desired { apps: vec![at(proxy("https://up.example.com"))], ..Desired::default() };
         assert!(plan(&same, &current, false).unwrap().is_empty());
+        let mut strict = proxy("https://up.example.com");
+        strict.kind = DesiredKind::Proxy {
+            external_url: "https://up.example.com".into(),
+            cookie_domain: None,
+            require_mfa: Some(true),
+        };
+        let strict = Desired { apps: vec![at(strict)], ..Desired::default() };
+        assert_eq!(listed(&plan(&strict, &current, false).unwrap()), ["~ app up: require_mfa"]);
         let moved = Desired { apps: vec![at(proxy("https://elsewhere.example.com"))], ..Desired::default() };
         assert!(plan(&moved, &current, false).unwrap_err().reason.contains("cannot change"));
     }

@@ -58,6 +58,8 @@ pub enum DesiredKind {
         /// The origin, as the admin layer stores it.
         external_url: String,
         cookie_domain: Option<String>,
+        /// As `AppOptions::require_mfa`, the one setting a proxy app has.
+        require_mfa: Option<bool>,
     },
 }
 

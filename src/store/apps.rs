@@ -52,6 +52,9 @@ pub struct AppOptions {
     /// Whether WebFinger (RFC 7033) names this app's issuer for people's
     /// e-mail addresses; at most one app is marked.
     pub webfinger: bool,
+    /// Whether signing in to the app needs a second factor; `None`: the
+    /// deployment's `require_mfa` decides.
+    pub require_mfa: Option<bool>,
 }
 
 /// About a minute, as Amazon Cognito's retry grace period: long enough for a
@@ -73,6 +76,7 @@ impl Default for AppOptions {
             device_code: false,
             device_code_ttl: None,
             webfinger: false,
+            require_mfa: None,
         }
     }
 }
@@ -123,7 +127,7 @@ pub(super) const LINK_APP_GROUP: &str =
 
 const APP_COLUMNS: &str = "id, slug, name, client_id, client_secret_hash, redirect_uris, code_ttl, access_token_ttl, \
      refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, refresh_token_reuse_grace, \
-     backchannel_logout_uri, device_code, device_code_ttl, webfinger";
+     backchannel_logout_uri, device_code, device_code_ttl, webfinger, require_mfa";
 
 fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
     Ok(AppOptions {
@@ -139,6 +143,7 @@ fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
         device_code: row.try_get::<i64, _>("device_code")? != 0,
         device_code_ttl: row.try_get("device_code_ttl")?,
         webfinger: row.try_get::<i64, _>("webfinger")? != 0,
+        require_mfa: row.try_get::<Option<i64>, _>("require_mfa")?.map(|required| required != 0),
     })
 }
 
@@ -202,8 +207,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO apps (id, slug, name, client_id, client_secret_hash, redirect_uris, created_at, code_ttl, \
              access_token_ttl, refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, \
-             refresh_token_reuse_grace, backchannel_logout_uri, device_code, device_code_ttl, webfinger) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+             refresh_token_reuse_grace, backchannel_logout_uri, device_code, device_code_ttl, webfinger, require_mfa) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         )
         .bind(&id)
         .bind(&app.slug)
@@ -224,6 +229,7 @@ impl Store {
         .bind(i64::from(app.options.device_code))
         .bind(app.options.device_code_ttl)
         .bind(i64::from(app.options.webfinger))
+        .bind(app.options.require_mfa.map(i64::from))
         .execute(&mut *transaction)
         .await
         .map_err(StoreError::on_unique("app", &app.slug))?;
@@ -274,7 +280,7 @@ impl Store {
             "SELECT a.slug, a.name, a.client_id, a.client_secret_hash, a.redirect_uris, a.code_ttl, a.access_token_ttl, \
              a.refresh_token_ttl, a.consent, a.signing_alg, a.client_credentials, a.post_logout_redirect_uris, \
              a.refresh_token_reuse_grace, a.backchannel_logout_uri, a.device_code, a.device_code_ttl, a.webfinger, \
-             g.name AS group_name, pa.external_url, pa.cookie_domain FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
+             a.require_mfa, g.name AS group_name, pa.external_url, pa.cookie_domain FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
              LEFT JOIN app_groups ag ON ag.app_id = a.id LEFT JOIN groups g ON g.id = ag.group_id \
              ORDER BY a.slug, g.name",
         )
@@ -319,7 +325,7 @@ impl Store {
             "UPDATE apps SET code_ttl = $1, access_token_ttl = $2, refresh_token_ttl = $3, consent = $4, signing_alg = $5, \
              client_credentials = $6, post_logout_redirect_uris = $7, redirect_uris = COALESCE($8, redirect_uris), \
              refresh_token_reuse_grace = $9, backchannel_logout_uri = $10, device_code = $11, device_code_ttl = $12, \
-             webfinger = $13, name = COALESCE($14, name) WHERE slug = $15 RETURNING id",
+             webfinger = $13, name = COALESCE($14, name), require_mfa = $16 WHERE slug = $15 RETURNING id",
         )
         .bind(options.code_ttl)
         .bind(options.access_token_ttl)
@@ -336,6 +342,7 @@ impl Store {
         .bind(i64::from(options.webfinger))
         .bind(changes.name)
         .bind(slug)
+        .bind(options.require_mfa.map(i64::from))
         .fetch_optional(&mut *transaction)
         .await?;
         let Some(updated) = updated else {
@@ -368,6 +375,21 @@ impl Store {
                 .execute(&mut *self.write().await?)
                 .await?;
         Ok(updated.rows_affected() == 1)
+    }
+
+    /// The names of the apps the user may use that require a second
+    /// factor: those that say so, and with `by_default` those that say
+    /// nothing.
+    pub async fn apps_requiring_mfa(&self, user_id: &str, by_default: bool) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(&format!(
+            "SELECT name FROM apps WHERE (require_mfa = 1 OR (require_mfa IS NULL AND $1 = 1)) AND {} ORDER BY name",
+            may_use_app("apps.id", "$2")
+        ))
+        .bind(i64::from(by_default))
+        .bind(user_id)
+        .fetch_all(&mut *self.read().await?)
+        .await?;
+        rows.iter().map(|row| row.try_get("name")).collect::<Result<_, sqlx::Error>>().map_err(Into::into)
     }
 
     /// Whether the app admits the user now (the access rule).

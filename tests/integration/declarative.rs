@@ -244,12 +244,14 @@ async fn build_varied_state(app: &TestApp) -> String {
         "--device-code-ttl",
         "15m",
         "--webfinger",
+        "--require-mfa",
     ];
     let grafana = app.add_app("grafana", &[CALLBACK, "https://grafana.example.com/cb"], &options).await;
     app.add_app("spa", &[CALLBACK], &["--public", "--signing-alg", "EdDSA"]).await;
     let proxy =
         ["app", "add", "uptime", "--name", "Uptime Kuma", "--proxy", "--external-url", "https://uptime.example.com"];
-    app.admin(&[&proxy[..], &["--cookie-domain", "example.com", "--group", "family"]].concat()).await;
+    let proxy_options = ["--cookie-domain", "example.com", "--group", "family", "--require-mfa=false"];
+    app.admin(&[&proxy[..], &proxy_options].concat()).await;
     grafana.client_secret.expect("a confidential app")
 }
 
@@ -258,9 +260,14 @@ async fn export_then_apply_on_an_empty_database_reproduces_it(backend: Backend) 
     let secret = build_varied_state(&app).await;
     let exported = app.admin(&["export"]).await;
     assert!(!exported.contains(&secret), "no secrets: {exported}");
-    for expected in
-        ["disabled = true", "webfinger = true", "cookie_domain = \"example.com\"", "signing_alg = \"EdDSA\""]
-    {
+    for expected in [
+        "disabled = true",
+        "webfinger = true",
+        "require_mfa = true",
+        "require_mfa = false",
+        "cookie_domain = \"example.com\"",
+        "signing_alg = \"EdDSA\"",
+    ] {
         assert!(exported.contains(expected), "{expected} in {exported}");
     }
 
