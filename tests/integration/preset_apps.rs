@@ -174,8 +174,12 @@ async fn mod_auth_openidc_preset_signs_in_through_apache(backend: Backend) {
     let page = browser.client.get(apache.url("/protected/index.html")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK, "{}", apache.logs());
     assert_eq!(page.text().await.unwrap(), "PROTECTED\n");
-    // OIDCRemoteUserClaim preferred_username: Apache knows the person by name.
-    assert!(apache.served_users().contains("ada /protected/index.html"), "{}", apache.served_users());
+    // OIDCRemoteUserClaim preferred_username: Apache knows the person by
+    // name. It logs a request after answering it.
+    let logged = poll_until(Duration::from_secs(5), async || {
+        apache.served_users().contains("ada /protected/index.html").then_some(())
+    });
+    assert!(logged.await.is_some(), "{}", apache.served_users());
 }
 
 on_every_backend!(mod_auth_openidc_preset_signs_in_through_apache);
