@@ -263,23 +263,46 @@ async fn jupyterhub_preset_signs_a_new_person_in_through_oauthenticator(backend:
     let (port, hub_port, api_port) = (free_port(ip), free_port(ip), free_port(ip));
     let url = format!("http://{ip}:{port}");
     let added = add_from_preset(&latch, "jupyterhub", "jupyterhub", &url).await;
+    // The hub's proxy runs as a process of the test's own, not the hub's
+    // (JupyterHub starts its proxy in a session of its own, which would
+    // outlive a killed hub): JupyterHub's "external proxy" setup.
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let proxy_env = [("CONFIGPROXY_AUTH_TOKEN".to_owned(), token.clone())];
+    let proxy_args = [
+        "--ip".to_owned(),
+        ip.to_owned(),
+        "--port".to_owned(),
+        port.to_string(),
+        "--api-ip".to_owned(),
+        ip.to_owned(),
+        "--api-port".to_owned(),
+        api_port.to_string(),
+        "--default-target".to_owned(),
+        format!("http://{ip}:{hub_port}"),
+    ];
+    let proxy_args: Vec<&str> = proxy_args.iter().map(String::as_str).collect();
+    let proxy = node_modules.join(".bin/configurable-http-proxy");
+    let _proxy = AppServer::start(&proxy, &proxy_args, &proxy_env, tempfile::tempdir().unwrap(), ip, port).await;
+
     let dir = tempfile::tempdir().unwrap();
     let mut config: Vec<String> = settings(&added).iter().map(|(name, value)| format!("c.{name} = {value}")).collect();
-    // Where this hub runs: its addresses, files, and proxy binary.
+    // Where this hub runs: its addresses, files, and proxy.
     let d = dir.path().display();
-    let proxy = node_modules.join(".bin/configurable-http-proxy");
     config.extend([
         format!("c.JupyterHub.bind_url = \"{url}\""),
         format!("c.JupyterHub.hub_bind_url = \"http://{ip}:{hub_port}\""),
         format!("c.ConfigurableHTTPProxy.api_url = \"http://{ip}:{api_port}\""),
-        format!("c.ConfigurableHTTPProxy.command = [\"{}\"]", proxy.display()),
+        "c.ConfigurableHTTPProxy.should_start = False".to_owned(),
+        format!("c.ConfigurableHTTPProxy.auth_token = \"{token}\""),
         format!("c.JupyterHub.db_url = \"sqlite:///{d}/hub.sqlite\""),
         format!("c.JupyterHub.cookie_secret_file = \"{d}/cookie_secret\""),
         format!("c.JupyterHub.pid_file = \"{d}/hub.pid\""),
     ]);
     std::fs::write(dir.path().join("jupyterhub_config.py"), config.join("\n")).unwrap();
     let hub = python.parent().expect("bin").join("jupyterhub");
-    let app = AppServer::start(&hub, &["-f", "jupyterhub_config.py"], &[], dir, ip, port).await;
+    let mut app = AppServer::start(&hub, &["-f", "jupyterhub_config.py"], &[], dir, ip, hub_port).await;
+    // People reach the hub through its proxy.
+    app.base = url;
 
     let browser = Browser::new();
     let ready = poll_until(Duration::from_secs(30), async || {
