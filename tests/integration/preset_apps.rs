@@ -3,7 +3,9 @@
 //! `latch app add --preset … --json` printed (plus the app's own base URL
 //! and local secrets): Apache's mod_auth_openidc, a NextAuth v4 host set up
 //! as Karakeep sets it up, a django-allauth site set up as Paperless-ngx
-//! sets it up, and JupyterHub with oauthenticator. The Python and Node.js
+//! sets it up, JupyterHub with oauthenticator, and authlib's Starlette
+//! client used as Open WebUI uses it (Open WebUI itself, with torch and
+//! CUDA, is too heavy to install for CI). The Python and Node.js
 //! packages live in tests/apps (installed by tests/apps/setup.sh, which
 //! .ci/run calls); without them the tests print SKIPPED outside CI and fail
 //! under CI. Each app listens on its own loopback address, so its cookies
@@ -320,3 +322,33 @@ async fn jupyterhub_preset_signs_a_new_person_in_through_oauthenticator(backend:
 }
 
 on_every_backend!(jupyterhub_preset_signs_a_new_person_in_through_oauthenticator);
+
+async fn open_webui_preset_signs_a_new_person_in_through_authlib(backend: Backend) {
+    let Some(python) = python() else { return };
+    let Some(latch) = server(backend).await else { return };
+    let ip = "127.0.0.8";
+    let port = free_port(ip);
+    let url = format!("http://{ip}:{port}");
+    let added = add_from_preset(&latch, "open-webui", "open-webui", &url).await;
+    let mut env = settings(&added);
+    // Open WebUI's own session secret, which the preset leaves to the operator.
+    env.push(("WEBUI_SECRET_KEY".into(), uuid::Uuid::new_v4().simple().to_string()));
+    let script = apps_dir().join("open_webui_authlib/app.py").to_string_lossy().into_owned();
+    let port_text = port.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let app = AppServer::start(&python, &[script.as_str(), ip, port_text.as_str()], &env, dir, ip, port).await;
+
+    let browser = Browser::new();
+    let start = browser.client.get(app.url("/oauth/oidc/login")).send().await.unwrap();
+    let callback = sign_in_at_latch(&browser, &latch, &app, start).await;
+    assert!(callback.starts_with(&app.url("/oauth/oidc/callback?")), "{callback}");
+    let signed_in = browser.client.get(&callback).send().await.unwrap();
+    assert_eq!(signed_in.status(), StatusCode::OK, "{}", app.logs());
+    let person: Value = signed_in.json().await.unwrap();
+    assert_eq!(person["email"], "ada@example.com", "{person}");
+    assert_eq!(person["username"], "ada", "OAUTH_USERNAME_CLAIM: {person}");
+    // Open WebUI takes the person from the ID token, as the preset says.
+    assert_eq!(person["claims_from"], "id_token", "{person}");
+}
+
+on_every_backend!(open_webui_preset_signs_a_new_person_in_through_authlib);
