@@ -34,6 +34,8 @@ mod native_apps;
 mod no_store;
 mod oidc_flow;
 mod operations;
+mod preset_apps;
+mod presets;
 mod prompt;
 mod reauth;
 mod refresh;
