@@ -35,6 +35,16 @@ struct BuildLabels {
     version: &'static str,
 }
 
+/// Which instance this is, as `latch cluster status` lists it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InstanceLabels {
+    id: String,
+    version: &'static str,
+    host: String,
+    listen: String,
+    database_id: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms to ~16 s.
     Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 16))
@@ -50,6 +60,7 @@ pub struct Metrics {
     active_sessions: Gauge,
     pool_connections: Gauge,
     pool_idle: Gauge,
+    clock_offset_ms: Gauge,
 }
 
 /// How a sign-in attempt ended.
@@ -97,6 +108,12 @@ impl Metrics {
         let pool_idle = Gauge::default();
         registry.register("db_pool_idle_connections", "Idle database connections of this instance", pool_idle.clone());
         registry.register("build", "Latch version", Info::new(BuildLabels { version: env!("CARGO_PKG_VERSION") }));
+        let clock_offset_ms = Gauge::default();
+        registry.register(
+            "db_clock_offset_milliseconds",
+            "This instance's clock minus the database's, at its last heartbeat",
+            clock_offset_ms.clone(),
+        );
         Self {
             registry,
             requests,
@@ -107,7 +124,26 @@ impl Metrics {
             active_sessions,
             pool_connections,
             pool_idle,
+            clock_offset_ms,
         }
+    }
+
+    /// Adds `latch_instance_info`: who this instance is (its heartbeat's
+    /// identity, `cluster::ThisInstance`).
+    pub fn describe_instance(&mut self, this: &crate::cluster::ThisInstance) {
+        let labels = InstanceLabels {
+            id: this.id.clone(),
+            version: this.version,
+            host: this.host.clone(),
+            listen: this.listen.clone(),
+            database_id: this.database_id.clone(),
+        };
+        self.registry.register("instance", "This instance, as the cluster view lists it", Info::new(labels));
+    }
+
+    /// Sets the clock offset to the database, in milliseconds.
+    pub fn clock_offset(&self, milliseconds: i64) {
+        self.clock_offset_ms.set(milliseconds);
     }
 
     pub fn observe_request(&self, labels: RequestLabels, seconds: f64) {
@@ -150,6 +186,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn names_the_instance_and_its_clock_offset() {
+        let mut metrics = Metrics::new();
+        let this = crate::cluster::ThisInstance::new("127.0.0.1:9000".into(), "d1".into(), 5);
+        metrics.describe_instance(&this);
+        metrics.clock_offset(-42);
+        let text = metrics.render(0, 0, 0);
+        let expected = format!(
+            r#"latch_instance_info{{id="{}",version="{}",host="{}",listen="127.0.0.1:9000",database_id="d1"}} 1"#,
+            this.id, this.version, this.host
+        );
+        assert!(text.contains(&expected), "{text}");
+        assert!(text.contains("latch_db_clock_offset_milliseconds -42"), "{text}");
+    }
+
+    #[test]
     fn renders_prometheus_text_with_conventional_names() {
         let metrics = Metrics::new();
         metrics.observe_request(
@@ -170,6 +221,7 @@ mod tests {
         assert!(text.contains(r#"latch_tokens_issued_total{grant="authorization_code"} 1"#), "{text}");
         assert!(text.contains("latch_active_sessions 3"), "{text}");
         assert!(text.contains("latch_build_info{version="), "{text}");
+        assert!(text.contains("latch_db_clock_offset_milliseconds 0"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

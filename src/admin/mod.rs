@@ -10,6 +10,7 @@
 mod actor;
 mod app_options;
 mod apps;
+mod cluster;
 mod error;
 mod events;
 mod groups;
@@ -26,6 +27,7 @@ pub use apps::{
     AddApp, AppCredentials, AppDetails, OidcAppDetails, UpdateApp, add_app, list_apps, remove_app, rotate_secret,
     show_app, update_app,
 };
+pub use cluster::cluster_status;
 pub use error::{AdminError, AdminResult, ErrorClass};
 pub use events::{EventQuery, list_events};
 pub use groups::{Membership, add_group, add_member, list_groups, remove_member};

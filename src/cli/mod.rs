@@ -71,6 +71,27 @@ enum Command {
     /// Manage the key that encrypts signing keys and secrets in the database.
     #[command(subcommand)]
     SecretKey(SecretKeyCommand),
+    /// The running instances of this deployment.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Check the deployment from the outside in and say what to change;
+    /// exits non-zero when it finds a problem.
+    Doctor {
+        /// Only this app's problems (and the deployment's).
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// List the instances with their listen addresses; flag stale ones and mixed versions.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -247,6 +268,18 @@ async fn with_config(config: Config, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::SecretKey(command) => secret_key(command),
+        Command::Cluster(ClusterCommand::Status { json }) => {
+            output::cluster(&admin::cluster_status(&open(&config).await?).await?, json)?;
+            Ok(())
+        }
+        Command::Doctor { app, json } => {
+            let problems = crate::doctor::examine(&open(&config).await?, &config, app.as_deref()).await?;
+            output::problems(&problems, json)?;
+            match problems.len() {
+                0 => Ok(()),
+                found => Err(anyhow::anyhow!("latch doctor found {found} problem(s)")),
+            }
+        }
     }
 }
 

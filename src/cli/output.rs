@@ -4,6 +4,8 @@
 use serde::Serialize;
 
 use crate::admin::{AppCredentials, AppDetails, KeyListing, ProxySettings};
+use crate::cluster::ClusterStatus;
+use crate::doctor::Problem;
 use crate::proxy::PREFIX;
 use crate::store::{AppSummary, AuditEvent, GroupSummary, UserSummary};
 
@@ -185,6 +187,59 @@ fn fields(value: &serde_json::Value, width: usize, none: &str) -> OutputResult {
             other => other.to_string(),
         };
         say!("{key:<width$} {shown}")?;
+    }
+    Ok(())
+}
+
+pub fn cluster(status: &ClusterStatus, json: bool) -> OutputResult {
+    if json {
+        return print_json(status);
+    }
+    say!(
+        "{:<32} {:<9} {:<20} {:<22} {:<20} {:<20} {:>10} STATUS",
+        "INSTANCE",
+        "VERSION",
+        "HOST",
+        "LISTEN",
+        "STARTED (UTC)",
+        "LAST SEEN (UTC)",
+        "DB OFFSET"
+    )?;
+    for instance in &status.instances {
+        let beat = &instance.heartbeat;
+        let state =
+            if instance.stale { format!("stale (silent for {} s)", instance.silent_for) } else { "live".to_owned() };
+        say!(
+            "{:<32} {:<9} {:<20} {:<22} {:<20} {:<20} {:>8}ms {state}",
+            beat.id,
+            beat.version,
+            beat.host,
+            beat.listen,
+            when(beat.started_at),
+            when(beat.last_seen),
+            beat.clock_offset_ms
+        )?;
+    }
+    if !status.mixed_versions.is_empty() {
+        say!("Mixed versions among live instances: {}.", status.mixed_versions.join(", "))?;
+    }
+    Ok(())
+}
+
+pub fn problems(problems: &[Problem], json: bool) -> OutputResult {
+    if json {
+        return print_json(&serde_json::json!({ "problems": problems }));
+    }
+    if problems.is_empty() {
+        return say!("No problems found.");
+    }
+    for problem in problems {
+        match &problem.app {
+            Some(app) => say!("problem: {} (app {app})", problem.kind)?,
+            None => say!("problem: {}", problem.kind)?,
+        }
+        say!("  {}", problem.detail)?;
+        say!("  fix: {}", problem.fix)?;
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ mod device_codes;
 mod events;
 mod groups;
 mod housekeeping;
+mod instances;
 mod keys;
 mod logout_notices;
 mod pool;
@@ -40,6 +41,7 @@ pub use device_codes::{
 };
 pub use events::{AuditEvent, EventFilter};
 pub use groups::GroupSummary;
+pub use instances::Heartbeat;
 pub use keys::StoredKey;
 pub use logout_notices::LogoutNotice;
 pub use proxy::{ForwardAuthCheck, NewProxyApp, NewProxyCode, ProxyApp, ProxyGrant, ProxyUser};

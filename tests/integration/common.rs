@@ -214,6 +214,12 @@ pub struct Options {
     pub https_public_url: bool,
     pub login_max_failures: Option<&'static str>,
     pub login_lockout: Option<&'static str>,
+    /// Another `public_url` than the listening address: a load balancer's
+    /// in front of several servers.
+    pub public_url: Option<String>,
+    /// A new, empty database (its own signing key and database id) rather
+    /// than a copy of the prepared template.
+    pub fresh_database: bool,
 }
 
 impl TestApp {
@@ -223,10 +229,18 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, options: Options) -> Option<Self> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let database_url = prepared_database(backend, dir.path()).await?;
+        let database_url = if options.fresh_database {
+            fresh_database(backend, dir.path()).await?
+        } else {
+            prepared_database(backend, dir.path()).await?
+        };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let public_url = if options.https_public_url { base.replacen("http://", "https://", 1) } else { base.clone() };
+        let public_url = match options.public_url {
+            Some(public_url) => public_url,
+            None if options.https_public_url => base.replacen("http://", "https://", 1),
+            None => base.clone(),
+        };
         let args = latch::config::ConfigArgs {
             public_url: Some(public_url),
             database_url: Some(database_url.clone()),
