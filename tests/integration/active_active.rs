@@ -197,6 +197,13 @@ impl Instance {
         self.child.start_kill().expect("kill");
     }
 
+    /// Sends SIGTERM, a clean stop (without waiting for the process to go).
+    pub(crate) fn sigterm(&mut self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(status.success(), "kill -TERM {pid}");
+    }
+
     pub(crate) async fn wait_exit(&mut self) -> ExitStatus {
         self.child.wait().await.expect("wait")
     }

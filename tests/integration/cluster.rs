@@ -1,7 +1,8 @@
 //! `latch cluster status`: two instances on one PostgreSQL database — this
 //! test's server and a `latch serve` process — both listed with their
 //! listen addresses; the process killed, it is flagged stale once the
-//! surviving server's clock has moved past the limit.
+//! surviving server's clock has moved past the limit; one stopped cleanly
+//! leaves the list.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -75,4 +76,16 @@ async fn two_instances_on_postgres_are_listed_and_a_killed_one_is_flagged_stale(
     let text = app.admin(&["cluster", "status"]).await;
     let line = text.lines().find(|line| line.contains(&there)).expect("the killed instance is listed");
     assert!(line.contains("stale"), "{text}");
+
+    let port = free_port();
+    let mut stopping = Instance::spawn("c", port, &app.database_url, &app.base, dir.path());
+    stopping.wait_ready().await;
+    let third = format!("127.0.0.1:{port}");
+    status_until(&app, |status| status["instances"].as_array().is_some_and(|all| all.len() == 3)).await;
+    stopping.sigterm();
+    assert!(stopping.wait_exit().await.success());
+    let left = status(&app).await;
+    let listens: BTreeSet<&str> =
+        left["instances"].as_array().unwrap().iter().filter_map(|instance| instance["listen"].as_str()).collect();
+    assert_eq!(listens, BTreeSet::from([here.as_str(), there.as_str()]), "{third} stopped cleanly: {left:#}");
 }
