@@ -76,7 +76,8 @@ pub enum FetchError {
 const MAX_BODY: usize = 1 << 20;
 
 /// GETs `url`, connecting, answering and reading the body (at most 1 MiB)
-/// within `timeout`.
+/// within `timeout`. Any status is an answer; errors: `BadUrl`, `Request`
+/// (connecting, TLS, the exchange), `Timeout`, `TooLarge`.
 pub async fn get(client: &HttpClient, url: &str, timeout: Duration) -> Result<Fetched, FetchError> {
     let uri: hyper::Uri = url.parse().map_err(|_| FetchError::BadUrl(url.to_owned()))?;
     let request =

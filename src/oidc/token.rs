@@ -27,8 +27,6 @@ pub const CODE_REFUSED: &str = "code_refused";
 /// Reasons of those refusals that `latch doctor` tells apart.
 pub const CODE_UNKNOWN: &str = "the code is unknown or was issued to another client";
 pub const CODE_EXPIRED: &str = "the code has expired";
-pub const BAD_VERIFIER: &str = "code_verifier must be 43 to 128 unreserved characters";
-pub const PUBLIC_WITHOUT_VERIFIER: &str = "code_verifier is required for public clients";
 
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {

@@ -6,11 +6,11 @@ use crate::crypto::{random_token, sha256_b64, sha256_hex};
 use crate::oidc::Provider;
 use crate::oidc::error::{ErrorCode, ProtocolResult, client_error};
 use crate::oidc::params::Params;
-use crate::oidc::token::{
-    BAD_VERIFIER, CODE_EXPIRED, CODE_REFUSED, CODE_REUSE, CODE_UNKNOWN, Issue, Issued, PKCE_FAILED,
-    PUBLIC_WITHOUT_VERIFIER,
-};
+use crate::oidc::token::{CODE_EXPIRED, CODE_REFUSED, CODE_REUSE, CODE_UNKNOWN, Issue, Issued, PKCE_FAILED};
 use crate::store::{App, CodeRedemption, NewFamily};
+
+const BAD_VERIFIER: &str = "code_verifier must be 43 to 128 unreserved characters";
+const PUBLIC_WITHOUT_VERIFIER: &str = "code_verifier is required for public clients";
 
 impl Provider {
     /// RFC 6749 §4.1.3: the code, bound to the client, the redirect URI and
