@@ -60,7 +60,7 @@ pub struct Metrics {
     active_sessions: Gauge,
     pool_connections: Gauge,
     pool_idle: Gauge,
-    clock_offset_ms: Gauge,
+    clock_offset: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 /// How a sign-in attempt ended.
@@ -108,11 +108,12 @@ impl Metrics {
         let pool_idle = Gauge::default();
         registry.register("db_pool_idle_connections", "Idle database connections of this instance", pool_idle.clone());
         registry.register("build", "Latch version", Info::new(BuildLabels { version: env!("CARGO_PKG_VERSION") }));
-        let clock_offset_ms = Gauge::default();
-        registry.register(
-            "db_clock_offset_milliseconds",
+        let clock_offset = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "db_clock_offset",
             "This instance's clock minus the database's, at its last heartbeat",
-            clock_offset_ms.clone(),
+            prometheus_client::registry::Unit::Seconds,
+            clock_offset.clone(),
         );
         Self {
             registry,
@@ -124,7 +125,7 @@ impl Metrics {
             active_sessions,
             pool_connections,
             pool_idle,
-            clock_offset_ms,
+            clock_offset,
         }
     }
 
@@ -141,9 +142,9 @@ impl Metrics {
         self.registry.register("instance", "This instance, as the cluster view lists it", Info::new(labels));
     }
 
-    /// Sets the clock offset to the database, in milliseconds.
+    /// Sets the clock offset to the database, given in milliseconds.
     pub fn clock_offset(&self, milliseconds: i64) {
-        self.clock_offset_ms.set(milliseconds);
+        self.clock_offset.set(milliseconds as f64 / 1000.0);
     }
 
     pub fn observe_request(&self, labels: RequestLabels, seconds: f64) {
@@ -197,7 +198,7 @@ mod tests {
             this.id, this.version, this.host
         );
         assert!(text.contains(&expected), "{text}");
-        assert!(text.contains("latch_db_clock_offset_milliseconds -42"), "{text}");
+        assert!(text.contains("latch_db_clock_offset_seconds -0.042"), "{text}");
     }
 
     #[test]
@@ -221,7 +222,7 @@ mod tests {
         assert!(text.contains(r#"latch_tokens_issued_total{grant="authorization_code"} 1"#), "{text}");
         assert!(text.contains("latch_active_sessions 3"), "{text}");
         assert!(text.contains("latch_build_info{version="), "{text}");
-        assert!(text.contains("latch_db_clock_offset_milliseconds 0"), "{text}");
+        assert!(text.contains("latch_db_clock_offset_seconds 0.0"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }
