@@ -195,6 +195,9 @@ pub fn cluster(status: &ClusterStatus, json: bool) -> OutputResult {
     if json {
         return print_json(status);
     }
+    if status.instances.is_empty() {
+        return say!("No instance has recorded a heartbeat: no latch serve runs on this database.");
+    }
     say!(
         "{:<32} {:<9} {:<20} {:<22} {:<20} {:<20} {:>10} STATUS",
         "INSTANCE",

@@ -16,6 +16,7 @@ pub const CLOCK_SKEW_LIMIT_MS: i64 = 5_000;
 /// `public_url` must lead to this deployment: every discovery document
 /// answered, with the issuer Latch would put in tokens.
 pub fn public_url_answers(facts: &Facts) -> Vec<Problem> {
+    let health = format!("{}/health/ready", facts.public_url);
     let unreachable = facts
         .discovery
         .iter()
@@ -24,7 +25,7 @@ pub fn public_url_answers(facts: &Facts) -> Vec<Problem> {
             facts
                 .databases
                 .iter()
-                .filter_map(|probe| probe.as_ref().err().map(|error| ("/health/ready", error.as_str()))),
+                .filter_map(|probe| probe.as_ref().err().map(|error| (health.as_str(), error.as_str()))),
         )
         .next();
     if let Some((url, error)) = unreachable {
