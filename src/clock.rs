@@ -25,6 +25,14 @@ impl Clock {
         now().saturating_add(self.offset.load(std::sync::atomic::Ordering::Relaxed))
     }
 
+    /// Milliseconds since the Unix epoch on this clock: for measuring the
+    /// offset to the database's clock, where whole seconds are too coarse.
+    pub fn now_millis(&self) -> i64 {
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis());
+        let offset = self.offset.load(std::sync::atomic::Ordering::Relaxed);
+        i64::try_from(wall).unwrap_or(i64::MAX).saturating_add(offset.saturating_mul(1000))
+    }
+
     /// Moves this clock `seconds` ahead, for every later `now`.
     pub fn advance(&self, seconds: i64) {
         self.offset.fetch_add(seconds, std::sync::atomic::Ordering::Relaxed);

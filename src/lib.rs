@@ -5,8 +5,10 @@
 //! (every change to people, groups, apps and keys: typed command and actor
 //! in, validation, store, audit event, data out), `oidc`, `proxy` and `login`
 //! (protocol logic, no HTTP), `store` (the database, no protocol), `crypto`.
-//! `logout_delivery` is the one outbound HTTP client: it delivers the logout
-//! notices the store keeps, with tokens the `oidc` provider mints.
+//! `http_client` is the one outbound HTTP client: `logout_delivery` delivers
+//! the logout notices the store keeps through it, with tokens the `oidc`
+//! provider mints, and `doctor` looks at the deployment from outside with
+//! it. `cluster` keeps each running instance's heartbeat in the store.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::await_holding_lock)]
 
 pub mod admin;
@@ -14,10 +16,13 @@ pub mod audit;
 pub mod canonical;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod connections;
 pub mod crypto;
 pub mod declarative;
+pub mod doctor;
+pub mod http_client;
 pub mod login;
 pub mod logout_delivery;
 pub mod metrics;

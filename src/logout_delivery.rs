@@ -16,15 +16,12 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::CONTENT_TYPE;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::audit::{Actor, Auditor};
 use crate::clock::Clock;
+use crate::http_client::{self, Connections, HttpClient};
 use crate::oidc::Provider;
 use crate::store::{LogoutNotice, Store};
 
@@ -95,8 +92,6 @@ impl AttemptError {
     }
 }
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 #[derive(Clone)]
 struct Worker {
     store: Store,
@@ -122,32 +117,11 @@ pub fn start(
         provider,
         auditor,
         clock,
-        http: http_client()?,
+        http: http_client::build(Connections::Reuse)?,
         wake: wake.clone(),
         slots: Arc::new(Semaphore::new(CONCURRENT_ATTEMPTS)),
     };
     Ok((wake, tokio::spawn(worker.run())))
-}
-
-/// HTTPS with the system's CA certificates, or plain HTTP (a homelab's apps
-/// are often on a private network or loopback). Redirects are not followed.
-/// Without CA certificates (a bare container) Latch still starts: notices
-/// to http URIs go out, and those to https URIs fail, each with its reason.
-fn http_client() -> Result<HttpClient, DeliveryError> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = match HttpsConnectorBuilder::new().with_provider_and_native_roots(provider.clone()) {
-        Ok(builder) => builder,
-        Err(error) => {
-            tracing::warn!(%error, "no CA certificates: back-channel logout to https URIs will fail");
-            let tls = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth();
-            HttpsConnectorBuilder::new().with_tls_config(tls)
-        }
-    };
-    let connector = builder.https_or_http().enable_http1().build();
-    Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
 impl Worker {

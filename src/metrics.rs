@@ -41,6 +41,16 @@ struct BuildLabels {
     version: &'static str,
 }
 
+/// Which instance this is, as `latch cluster status` lists it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InstanceLabels {
+    id: String,
+    version: &'static str,
+    host: String,
+    listen: String,
+    database_id: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms to ~16 s.
     Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 16))
@@ -57,6 +67,7 @@ pub struct Metrics {
     active_sessions: Gauge,
     pool_connections: Gauge,
     pool_idle: Gauge,
+    clock_offset: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 /// How a sign-in attempt ended.
@@ -120,6 +131,13 @@ impl Metrics {
         let pool_idle = Gauge::default();
         registry.register("db_pool_idle_connections", "Idle database connections of this instance", pool_idle.clone());
         registry.register("build", "Latch version", Info::new(BuildLabels { version: env!("CARGO_PKG_VERSION") }));
+        let clock_offset = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "db_clock_offset",
+            "This instance's clock minus the database's, at its last heartbeat",
+            prometheus_client::registry::Unit::Seconds,
+            clock_offset.clone(),
+        );
         Self {
             registry,
             requests,
@@ -131,7 +149,26 @@ impl Metrics {
             active_sessions,
             pool_connections,
             pool_idle,
+            clock_offset,
         }
+    }
+
+    /// Adds `latch_instance_info`: who this instance is (its heartbeat's
+    /// identity, `cluster::ThisInstance`).
+    pub fn describe_instance(&mut self, this: &crate::cluster::ThisInstance) {
+        let labels = InstanceLabels {
+            id: this.id.clone(),
+            version: this.version,
+            host: this.host.clone(),
+            listen: this.listen.clone(),
+            database_id: this.database_id.clone(),
+        };
+        self.registry.register("instance", "This instance, as the cluster view lists it", Info::new(labels));
+    }
+
+    /// Sets the clock offset to the database, given in milliseconds.
+    pub fn clock_offset(&self, milliseconds: i64) {
+        self.clock_offset.set(milliseconds as f64 / 1000.0);
     }
 
     pub fn observe_request(&self, labels: RequestLabels, seconds: f64) {
@@ -175,6 +212,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn names_the_instance_and_its_clock_offset() {
+        let mut metrics = Metrics::new();
+        let this = crate::cluster::ThisInstance::new("127.0.0.1:9000".into(), "d1".into(), 5);
+        metrics.describe_instance(&this);
+        metrics.clock_offset(-42);
+        let text = metrics.render(0, 0, 0);
+        let expected = format!(
+            r#"latch_instance_info{{id="{}",version="{}",host="{}",listen="127.0.0.1:9000",database_id="d1"}} 1"#,
+            this.id, this.version, this.host
+        );
+        assert!(text.contains(&expected), "{text}");
+        assert!(text.contains("latch_db_clock_offset_seconds -0.042"), "{text}");
+    }
+
+    #[test]
     fn renders_prometheus_text_with_conventional_names() {
         let metrics = Metrics::new();
         metrics.observe_request(
@@ -197,6 +249,7 @@ mod tests {
         assert!(text.contains(r#"latch_second_factor_checks_total{method="otp",outcome="success"} 1"#), "{text}");
         assert!(text.contains("latch_active_sessions 3"), "{text}");
         assert!(text.contains("latch_build_info{version="), "{text}");
+        assert!(text.contains("latch_db_clock_offset_seconds 0.0"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::audit::Auditor;
 use crate::clock::Clock;
+use crate::cluster::{self, ThisInstance};
 use crate::config::Config;
 use crate::connections::{self, ConnectionLimits};
 use crate::crypto::keys::KeyError;
@@ -62,6 +63,8 @@ pub struct Server {
     limits: ConnectionLimits,
     store: Store,
     clock: Clock,
+    /// This instance's id in the cluster view: its heartbeat is removed on a clean stop.
+    instance_id: String,
     background: Vec<JoinHandle<()>>,
     audit_writer: JoinHandle<()>,
 }
@@ -104,6 +107,13 @@ impl Server {
         ));
         let (logout_delivery, delivery_worker) =
             logout_delivery::start(store.clone(), provider.clone(), auditor.clone(), clock.clone())?;
+        let database_id = store.database_id().await?;
+        let listen = listener.local_addr().map_or_else(|_| "unknown".to_owned(), |address| address.to_string());
+        let this = ThisInstance::new(listen, database_id.clone(), clock.now());
+        let mut metrics = Metrics::new();
+        metrics.describe_instance(&this);
+        let metrics = Arc::new(metrics);
+        let instance_id = this.id.clone();
         let hasher = PasswordHasher::for_this_machine()?;
         let limits = Limits::from_config(&config.throttle);
         let authenticator = Authenticator::new(store.clone(), hasher, config.session_ttl, limits);
@@ -117,7 +127,8 @@ impl Server {
             forward_auth: Arc::new(ForwardAuth::new(store.clone(), config.public_url.clone(), config.mfa)),
             mfa: config.mfa,
             store: store.clone(),
-            metrics: Arc::new(Metrics::new()),
+            metrics: metrics.clone(),
+            database_id: database_id.into(),
             auditor,
             trusted_proxies: config.trusted_proxies.clone().into(),
             body_read_timeout: config.connections.body_read_timeout,
@@ -126,6 +137,7 @@ impl Server {
         let background = vec![
             tokio::spawn(refresh_keys(keys, store.clone(), clock.clone())),
             tokio::spawn(housekeeping(store.clone(), config.event_retention, clock.clone())),
+            cluster::start_heartbeat(store.clone(), clock.clone(), this, metrics),
             delivery_worker,
         ];
         Ok(Self {
@@ -136,6 +148,7 @@ impl Server {
             limits: config.connections.within_open_files(connections::open_files_limit()),
             store,
             clock,
+            instance_id,
             background,
             audit_writer,
         })
@@ -152,7 +165,8 @@ impl Server {
 
     /// Serves until `shutdown` completes; then stops accepting, lets
     /// in-flight requests finish (for at most `SHUTDOWN_GRACE`), writes the
-    /// queued audit events and closes the pool.
+    /// queued audit events, removes this instance from the cluster view
+    /// and closes the pool.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut signalled = stopped.clone();
@@ -187,6 +201,9 @@ impl Server {
         // The router (and with it every audit sender) is gone: the writer
         // drains the queue and ends.
         let _ = tokio::time::timeout(Duration::from_secs(5), self.audit_writer).await;
+        if let Err(error) = self.store.remove_instance(&self.instance_id).await {
+            tracing::warn!(%error, "could not remove this instance from the cluster view");
+        }
         self.store.close().await;
         result
     }

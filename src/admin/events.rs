@@ -23,6 +23,6 @@ pub async fn list_events(store: &Store, query: EventQuery) -> AdminResult<Vec<Au
     if query.limit < 1 {
         return Err(AdminError::invalid("--limit", "--limit must be at least 1"));
     }
-    let filter = EventFilter { username: query.user, app: query.app, since, limit: query.limit };
+    let filter = EventFilter { username: query.user, app: query.app, kind: None, since, limit: query.limit };
     Ok(store.list_events(&filter).await?)
 }

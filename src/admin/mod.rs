@@ -11,6 +11,7 @@ mod actor;
 mod app_options;
 mod app_presets;
 mod apps;
+mod cluster;
 mod error;
 mod events;
 mod groups;
@@ -29,6 +30,7 @@ pub use apps::{
     AddApp, AppCredentials, AppDetails, OidcAppDetails, UpdateApp, add_app, list_apps, remove_app, rotate_secret,
     set_client_secret, show_app, update_app,
 };
+pub use cluster::cluster_status;
 pub use error::{AdminError, AdminResult, ErrorClass};
 pub use events::{EventQuery, list_events};
 pub use groups::{

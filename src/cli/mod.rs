@@ -85,6 +85,27 @@ enum Command {
     },
     /// Print groups, people and apps as a file `latch apply` takes (no secrets).
     Export,
+    /// The running instances of this deployment.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Check the deployment from the outside in and say what to change;
+    /// exits non-zero when it finds a problem.
+    Doctor {
+        /// Only this app's problems (and the deployment's).
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// List the instances with their listen addresses; flag stale ones and mixed versions.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -308,6 +329,18 @@ async fn with_config(config: Config, command: Command) -> anyhow::Result<()> {
             let text = crate::declarative::export(&open(&config).await?).await?;
             output::write_line(text.trim_end())?;
             Ok(())
+        }
+        Command::Cluster(ClusterCommand::Status { json }) => {
+            output::cluster(&admin::cluster_status(&open(&config).await?).await?, json)?;
+            Ok(())
+        }
+        Command::Doctor { app, json } => {
+            let problems = crate::doctor::examine(&open(&config).await?, &config, app.as_deref()).await?;
+            output::problems(&problems, json)?;
+            match problems.len() {
+                0 => Ok(()),
+                found => Err(anyhow::anyhow!("latch doctor found {found} problem(s)")),
+            }
         }
     }
 }

@@ -6,6 +6,8 @@ use serde::Serialize;
 use crate::admin::{
     AppCredentials, AppDetails, KeyListing, PresetApp, ProxySettings, RecoveryCodes, Registered, TotpEnrolled,
 };
+use crate::cluster::ClusterStatus;
+use crate::doctor::Problem;
 use crate::presets::{Kind, Preset};
 use crate::proxy::PREFIX;
 use crate::store::{AppSummary, AuditEvent, Factor, GroupSummary, UserSummary};
@@ -192,6 +194,44 @@ fn fields(value: &serde_json::Value, width: usize, none: &str) -> OutputResult {
     Ok(())
 }
 
+pub fn cluster(status: &ClusterStatus, json: bool) -> OutputResult {
+    if json {
+        return print_json(status);
+    }
+    if status.instances.is_empty() {
+        return say!("No instance has recorded a heartbeat: no latch serve runs on this database.");
+    }
+    say!(
+        "{:<32} {:<9} {:<20} {:<22} {:<20} {:<20} {:>10} STATUS",
+        "INSTANCE",
+        "VERSION",
+        "HOST",
+        "LISTEN",
+        "STARTED (UTC)",
+        "LAST SEEN (UTC)",
+        "DB OFFSET"
+    )?;
+    for instance in &status.instances {
+        let beat = &instance.heartbeat;
+        let state =
+            if instance.stale { format!("stale (silent for {} s)", instance.silent_for) } else { "live".to_owned() };
+        say!(
+            "{:<32} {:<9} {:<20} {:<22} {:<20} {:<20} {:>8}ms {state}",
+            beat.id,
+            beat.version,
+            beat.host,
+            beat.listen,
+            when(beat.started_at),
+            when(beat.last_seen),
+            beat.clock_offset_ms
+        )?;
+    }
+    if !status.mixed_versions.is_empty() {
+        say!("Mixed versions among live instances: {}.", status.mixed_versions.join(", "))?;
+    }
+    Ok(())
+}
+
 pub fn factors(factors: &[Factor], json: bool) -> OutputResult {
     if json {
         return print_json(&factors);
@@ -237,6 +277,24 @@ pub fn preset_app(app: &PresetApp, json: bool) -> OutputResult {
         for note in &app.notes {
             say!("  - {note}")?;
         }
+    }
+    Ok(())
+}
+
+pub fn problems(problems: &[Problem], json: bool) -> OutputResult {
+    if json {
+        return print_json(&serde_json::json!({ "problems": problems }));
+    }
+    if problems.is_empty() {
+        return say!("No problems found.");
+    }
+    for problem in problems {
+        match &problem.app {
+            Some(app) => say!("problem: {} (app {app})", problem.kind)?,
+            None => say!("problem: {}", problem.kind)?,
+        }
+        say!("  {}", problem.detail)?;
+        say!("  fix: {}", problem.fix)?;
     }
     Ok(())
 }

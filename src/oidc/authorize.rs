@@ -23,6 +23,10 @@ use crate::store::{App, ConsentMode, NewCode, SessionUser};
 
 pub use super::reauth::REAUTH_MARKER;
 
+/// The audit event of an authorization request whose redirect URI is not
+/// registered for its app; the detail is the URI sent.
+pub const REDIRECT_URI_MISMATCH: &str = "redirect_uri_mismatch";
+
 #[derive(Debug)]
 pub enum AuthorizeOutcome {
     /// The request cannot be trusted enough to redirect: say why on a page.
@@ -104,6 +108,9 @@ impl Provider {
             return Ok(AuthorizeOutcome::ErrorPage("The request has no redirect_uri; it is required.".into()));
         };
         if !app.redirect_uris.iter().any(|registered| redirect_uri::matches(registered, redirect_uri)) {
+            // The URI the app sent, so that `latch doctor` can say what to register.
+            let actor = Actor { app: Some(&app.slug), ..Default::default() };
+            self.auditor.record(REDIRECT_URI_MISMATCH, &actor, Some(redirect_uri.to_owned()));
             return Ok(AuthorizeOutcome::ErrorPage(explain_mismatch(redirect_uri, &app.redirect_uris)));
         }
         let (mode, mode_error) = match params.get("response_mode").map(str::parse) {

@@ -8,8 +8,16 @@ use base64::engine::general_purpose::STANDARD;
 use super::Provider;
 use super::error::{ErrorCode, OAuthError, ProtocolResult, client_error};
 use super::params::{Params, has_control_character};
+use crate::audit::Actor;
 use crate::crypto::{constant_time_eq, sha256_hex};
 use crate::store::App;
+
+/// The audit event of a registered client that failed to authenticate;
+/// the detail says how (one of the refusals below, e.g. `WRONG_SECRET`).
+pub const CLIENT_AUTH_FAILED: &str = "client_auth_failed";
+
+/// The refusal of a client_secret that is not the client's.
+pub const WRONG_SECRET: &str = "the client_secret is wrong";
 
 /// RFC 6749 §2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`.
 /// Each way a header can be wrong gets its own `invalid_client` description.
@@ -75,18 +83,20 @@ impl Provider {
         let Some(app) = self.store.app_by_client_id(client_id).await? else {
             return client_error(ErrorCode::InvalidClient, "no client is registered with this client_id");
         };
-        match (&app.client_secret_hash, secret) {
+        let refusal = match (&app.client_secret_hash, secret) {
             (Some(stored), Some(secret)) if constant_time_eq(stored.as_bytes(), sha256_hex(secret).as_bytes()) => {
-                Ok(app)
+                return Ok(app);
             }
-            (Some(_), Some(_)) => client_error(ErrorCode::InvalidClient, "the client_secret is wrong"),
-            (Some(_), None) => client_error(
-                ErrorCode::InvalidClient,
-                "this client is confidential: send its client_secret (client_secret_basic or client_secret_post)",
-            ),
-            (None, None) => Ok(app),
-            (None, Some(_)) => client_error(ErrorCode::InvalidClient, "this client is public and has no secret"),
-        }
+            (None, None) => return Ok(app),
+            (Some(_), Some(_)) => WRONG_SECRET,
+            (Some(_), None) => {
+                "this client is confidential: send its client_secret (client_secret_basic or client_secret_post)"
+            }
+            (None, Some(_)) => "this client is public and has no secret",
+        };
+        let actor = Actor { app: Some(&app.slug), ..Default::default() };
+        self.auditor.record(CLIENT_AUTH_FAILED, &actor, Some(refusal.to_owned()));
+        client_error(ErrorCode::InvalidClient, refusal)
     }
 }
 

@@ -14,6 +14,11 @@ use super::values::{Acr, ClientAuthMethod, CodeChallengeMethod, GrantType, Promp
 use crate::clock::UnixTime;
 use crate::crypto::keys::SigningAlg;
 
+/// The audit event of discovery fetched at the issuer's RFC 8414 path
+/// without its trailing slash; the detail is the issuer as the app was
+/// configured with it.
+pub const DISCOVERY_WITHOUT_SLASH: &str = "discovery_without_slash";
+
 #[derive(Debug, Serialize)]
 pub struct Discovery {
     pub issuer: String,

@@ -14,6 +14,20 @@ use crate::crypto::jws;
 use crate::crypto::keys::KeyError;
 use crate::store::{App, UserClaims};
 
+/// Audit events of refused code redemptions (the detail is the reason the
+/// client was given), which `latch doctor` explains.
+///
+/// A code redeemed a second time (RFC 6749 §4.1.2).
+pub const CODE_REUSE: &str = "code_reuse";
+/// A PKCE failure (RFC 7636 §4.6): no verifier, or one that does not fit.
+pub const PKCE_FAILED: &str = "pkce_failed";
+/// Any other refusal of a code.
+pub const CODE_REFUSED: &str = "code_refused";
+
+/// Reasons of those refusals that `latch doctor` tells apart.
+pub const CODE_UNKNOWN: &str = "the code is unknown or was issued to another client";
+pub const CODE_EXPIRED: &str = "the code has expired";
+
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,

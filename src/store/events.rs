@@ -22,6 +22,8 @@ pub struct AuditEvent {
 pub struct EventFilter {
     pub username: Option<String>,
     pub app: Option<String>,
+    /// Only events of this kind.
+    pub kind: Option<String>,
     pub since: Option<UnixTime>,
     pub limit: i64,
 }
@@ -57,12 +59,13 @@ impl Store {
         Ok(sqlx::query_as::<_, AuditEvent>(
             "SELECT at, kind, actor, username, app, ip, user_agent, detail FROM audit_events \
              WHERE ($1 IS NULL OR username = $1) AND ($2 IS NULL OR app = $2) AND at >= $3 \
-             ORDER BY at DESC, id LIMIT $4",
+             AND ($5 IS NULL OR kind = $5) ORDER BY at DESC, id LIMIT $4",
         )
         .bind(&filter.username)
         .bind(&filter.app)
         .bind(filter.since.unwrap_or(0))
         .bind(filter.limit)
+        .bind(&filter.kind)
         .fetch_all(&mut *self.read().await?)
         .await?)
     }

@@ -10,8 +10,9 @@ const BATCH: i64 = 500;
 /// that token is tied to its session only through the code, and a sign-out
 /// finds it that way (`end_session`). Device codes are kept an hour past
 /// expiry, so a device still polling is told `expired_token`, not that the
-/// code is unknown.
-const EXPIRED: [(&str, &str, &str); 10] = [
+/// code is unknown. An instance silent for a day is gone for good (`latch
+/// cluster status` shows it as stale until then).
+const EXPIRED: [(&str, &str, &str); 11] = [
     (
         "authorization_codes",
         "code_hash",
@@ -32,6 +33,7 @@ const EXPIRED: [(&str, &str, &str); 10] = [
     ),
     ("login_attempts", "attempt", "expires_at < $1"),
     ("login_failures", "subject", "window_start < $1 - 86400 AND (locked_until IS NULL OR locked_until < $1)"),
+    ("instances", "id", "last_seen < $1 - 86400"),
 ];
 
 impl Store {

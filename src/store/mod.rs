@@ -13,6 +13,7 @@ mod events;
 mod factors;
 mod groups;
 mod housekeeping;
+mod instances;
 mod keys;
 mod logout_notices;
 mod pool;
@@ -42,6 +43,7 @@ pub use device_codes::{
 pub use events::{AuditEvent, EventFilter};
 pub use factors::{Factor, FactorKind, TotpEnrolment, TotpFactor};
 pub use groups::GroupSummary;
+pub use instances::Heartbeat;
 pub use keys::StoredKey;
 pub use logout_notices::LogoutNotice;
 pub use proxy::{ForwardAuthCheck, NewProxyApp, NewProxyCode, ProxyApp, ProxyGrant, ProxyUser};

@@ -49,6 +49,9 @@ pub struct AppState {
     pub forward_auth: Arc<ForwardAuth>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
+    /// `Store::database_id`, shown by `/health/ready` so that `latch doctor`
+    /// can tell when one URL leads to more than one database.
+    pub database_id: Arc<str>,
     pub auditor: Auditor,
     pub trusted_proxies: Arc<[IpNet]>,
     /// Which apps require a second factor, and who enrols one.
@@ -90,9 +93,11 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         // §3.1 form, the well-known suffix between host and issuer path
         // (which drops the issuer's trailing slash; some clients keep it).
         .route("/application/o/{slug}//.well-known/openid-configuration", get(oidc::discovery))
-        .route("/.well-known/oauth-authorization-server/application/o/{slug}", get(oidc::discovery))
+        // Without the slash, the app was configured with an issuer that
+        // lacks it: served, and recorded for `latch doctor`.
+        .route("/.well-known/oauth-authorization-server/application/o/{slug}", get(oidc::discovery_without_slash))
         .route("/.well-known/oauth-authorization-server/application/o/{slug}/", get(oidc::discovery))
-        .route("/.well-known/openid-configuration/application/o/{slug}", get(oidc::discovery))
+        .route("/.well-known/openid-configuration/application/o/{slug}", get(oidc::discovery_without_slash))
         .route("/.well-known/openid-configuration/application/o/{slug}/", get(oidc::discovery))
         .route("/.well-known/openid-configuration", get(oidc::discovery_at_root))
         .route("/.well-known/oauth-authorization-server", get(oidc::discovery_at_root))

@@ -19,6 +19,7 @@ use crate::login::sign_in_url;
 use crate::oidc::authorize::{AuthorizeOutcome, ConsentDecision};
 use crate::oidc::claims::scope_description;
 use crate::oidc::client_auth::parse_basic;
+use crate::oidc::discovery::DISCOVERY_WITHOUT_SLASH;
 use crate::oidc::end_session::LogoutOutcome;
 use crate::oidc::error::{ErrorCode, OAuthError, ProtocolError};
 use crate::oidc::params::{Params, decode_pairs, has_control_character};
@@ -382,6 +383,22 @@ const NO_SUCH_APP: WebError = WebError::NotFound("no such application");
 pub async fn discovery(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, WebError> {
     let slug = known_slug(&slug).ok_or(NO_SUCH_APP)?;
     let document = state.provider.discovery(slug, state.clock.now()).await.map_err(WebError::not_found)?;
+    Ok(Json(document).into_response())
+}
+
+/// Discovery fetched at the RFC 8414 §3.1 path of the issuer without its
+/// trailing slash: the app was configured with `…/application/o/<slug>`,
+/// and a strict client will refuse the document, whose `issuer` has the
+/// slash. Served all the same, and recorded for `latch doctor`.
+pub async fn discovery_without_slash(
+    State(state): State<AppState>,
+    requester: Requester,
+    Path(slug): Path<String>,
+) -> Result<Response, WebError> {
+    let slug = known_slug(&slug).ok_or(NO_SUCH_APP)?;
+    let document = state.provider.discovery(slug, state.clock.now()).await.map_err(WebError::not_found)?;
+    let configured = document.issuer.trim_end_matches('/').to_owned();
+    state.auditor.record(DISCOVERY_WITHOUT_SLASH, &requester.actor(None, Some(slug)), Some(configured));
     Ok(Json(document).into_response())
 }
 

@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 
 use super::AppState;
 use super::error::InFormat;
@@ -66,10 +66,18 @@ pub async fn live() -> &'static str {
     "ok"
 }
 
+/// The header of `/health/ready` naming the database this instance uses
+/// (`Store::database_id`: random, nothing secret).
+pub const DATABASE_ID_HEADER: &str = "latch-database-id";
+
 /// Ready when the store answers within a short time.
 pub async fn ready(State(state): State<AppState>) -> Response {
     match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
-        Ok(Ok(())) => "ok".into_response(),
+        Ok(Ok(())) => {
+            let database_id = HeaderValue::from_str(&state.database_id).ok();
+            (AppendHeaders(database_id.map(|id| (HeaderName::from_static(DATABASE_ID_HEADER), id))), "ok")
+                .into_response()
+        }
         Ok(Err(error)) => {
             tracing::warn!(%error, "not ready: the database does not answer");
             (StatusCode::SERVICE_UNAVAILABLE, Extension(InFormat), "database unavailable").into_response()

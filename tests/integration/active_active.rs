@@ -41,7 +41,7 @@ const SLUG: &str = "grafana";
 // ---------------------------------------------------------------------------
 
 /// A loopback port nobody listens on right now: bind port 0, note it, let go.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local addr").port()
 }
@@ -138,7 +138,7 @@ impl Drop for Deployment {
 }
 
 /// A `latch serve` process. Killed (SIGKILL) when dropped.
-struct Instance {
+pub(crate) struct Instance {
     name: String,
     /// Where this process listens: requests go here. The URLs it emits
     /// name the deployment's public URL instead.
@@ -148,7 +148,7 @@ struct Instance {
 }
 
 impl Instance {
-    fn spawn(name: &str, port: u16, database_url: &str, public_url: &str, dir: &Path) -> Self {
+    pub(crate) fn spawn(name: &str, port: u16, database_url: &str, public_url: &str, dir: &Path) -> Self {
         let log_path = dir.join(format!("latch-{name}.log"));
         let log = std::fs::File::create(&log_path).expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_latch"));
@@ -175,7 +175,7 @@ impl Instance {
 
     /// Polls until the server answers HTTP (any status: the JWKS of an app
     /// that may not exist yet), failing if it exits or takes over a minute.
-    async fn wait_ready(&mut self) {
+    pub(crate) async fn wait_ready(&mut self) {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
         let probe = format!("{}/application/o/{SLUG}/jwks/", self.base);
         let answered = poll_until(Duration::from_secs(60), async || {
@@ -193,11 +193,18 @@ impl Instance {
     }
 
     /// Sends SIGKILL (without waiting for the process to go).
-    fn sigkill(&mut self) {
+    pub(crate) fn sigkill(&mut self) {
         self.child.start_kill().expect("kill");
     }
 
-    async fn wait_exit(&mut self) -> ExitStatus {
+    /// Sends SIGTERM, a clean stop (without waiting for the process to go).
+    pub(crate) fn sigterm(&mut self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(status.success(), "kill -TERM {pid}");
+    }
+
+    pub(crate) async fn wait_exit(&mut self) -> ExitStatus {
         self.child.wait().await.expect("wait")
     }
 

@@ -195,6 +195,8 @@ pub async fn poll_until<T>(within: Duration, mut probe: impl AsyncFnMut() -> Opt
 
 pub struct TestApp {
     pub base: String,
+    /// The configured `public_url`: `base` unless `Options` said otherwise.
+    pub public_url: String,
     pub database_url: String,
     pub backend: Backend,
     /// The server's clock: `clock.advance(seconds)` instead of sleeping.
@@ -214,6 +216,15 @@ pub struct Options {
     pub https_public_url: bool,
     pub login_max_failures: Option<&'static str>,
     pub login_lockout: Option<&'static str>,
+    /// Another `public_url` than the listening address: a load balancer's
+    /// in front of several servers.
+    pub public_url: Option<String>,
+    /// A new, empty database (its own signing key and database id) rather
+    /// than a copy of the prepared template.
+    pub fresh_database: bool,
+    /// An existing database (a copy of another server's, as a restored
+    /// backup) rather than a new one.
+    pub database_url: Option<String>,
     /// `require_mfa`: `true` or `false`.
     pub require_mfa: Option<&'static str>,
     /// `mfa_enrolment`: `open` or `closed`.
@@ -227,12 +238,20 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, options: Options) -> Option<Self> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let database_url = prepared_database(backend, dir.path()).await?;
+        let database_url = match options.database_url {
+            Some(database_url) => database_url,
+            None if options.fresh_database => fresh_database(backend, dir.path()).await?,
+            None => prepared_database(backend, dir.path()).await?,
+        };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let public_url = if options.https_public_url { base.replacen("http://", "https://", 1) } else { base.clone() };
+        let public_url = match options.public_url {
+            Some(public_url) => public_url,
+            None if options.https_public_url => base.replacen("http://", "https://", 1),
+            None => base.clone(),
+        };
         let args = latch::config::ConfigArgs {
-            public_url: Some(public_url),
+            public_url: Some(public_url.clone()),
             database_url: Some(database_url.clone()),
             data_dir: Some(dir.path().display().to_string()),
             code_ttl: options.code_ttl.map(Into::into),
@@ -249,7 +268,7 @@ impl TestApp {
         let server = tokio::spawn(async move {
             server.run(std::future::pending()).await.expect("server runs");
         });
-        Some(Self { base, database_url, backend, clock, server, _dir: dir })
+        Some(Self { base, public_url, database_url, backend, clock, server, _dir: dir })
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -6,8 +6,11 @@ use crate::crypto::{random_token, sha256_b64, sha256_hex};
 use crate::oidc::Provider;
 use crate::oidc::error::{ErrorCode, ProtocolResult, client_error};
 use crate::oidc::params::Params;
-use crate::oidc::token::{Issue, Issued};
+use crate::oidc::token::{CODE_EXPIRED, CODE_REFUSED, CODE_REUSE, CODE_UNKNOWN, Issue, Issued, PKCE_FAILED};
 use crate::store::{App, CodeRedemption, NewFamily};
+
+const BAD_VERIFIER: &str = "code_verifier must be 43 to 128 unreserved characters";
+const PUBLIC_WITHOUT_VERIFIER: &str = "code_verifier is required for public clients";
 
 impl Provider {
     /// RFC 6749 §4.1.3: the code, bound to the client, the redirect URI and
@@ -21,10 +24,10 @@ impl Provider {
         };
         let verifier = params.get("code_verifier");
         if verifier.is_some_and(|verifier| !is_valid_verifier(verifier)) {
-            return client_error(ErrorCode::InvalidRequest, "code_verifier must be 43 to 128 unreserved characters");
+            return self.refuse(app, None, PKCE_FAILED, ErrorCode::InvalidRequest, BAD_VERIFIER);
         }
         if app.is_public() && verifier.is_none() {
-            return client_error(ErrorCode::InvalidRequest, "code_verifier is required for public clients");
+            return self.refuse(app, None, PKCE_FAILED, ErrorCode::InvalidRequest, PUBLIC_WITHOUT_VERIFIER);
         }
         let code_hash = sha256_hex(code);
         let challenge = verifier.map(|verifier| sha256_b64(verifier, false));
@@ -78,30 +81,45 @@ impl Provider {
         now: UnixTime,
     ) -> ProtocolResult<T> {
         let Some(state) = self.store.code_state(code_hash, &app.id, now).await? else {
-            return client_error(ErrorCode::InvalidGrant, "the code is unknown or was issued to another client");
+            return self.refuse(app, None, CODE_REFUSED, ErrorCode::InvalidGrant, CODE_UNKNOWN);
         };
-        let reason = if state.used {
+        let (kind, reason) = if state.used {
             self.store.revoke_tokens_of_code(code_hash, &app.id, now).await?;
             tracing::warn!(app = %app.slug, "authorization code replayed; tokens issued for it were revoked");
             let actor = Actor { app: Some(&app.slug), username: Some(&state.username), ..Default::default() };
-            self.auditor.record("code_reuse", &actor, Some("tokens issued for the code revoked".into()));
-            "the code was already used"
+            self.auditor.record(CODE_REUSE, &actor, Some("tokens issued for the code revoked".into()));
+            return client_error(ErrorCode::InvalidGrant, "the code was already used");
         } else if state.expires_at <= now {
-            "the code has expired"
+            (CODE_REFUSED, CODE_EXPIRED)
         } else if state.redirect_uri != redirect_uri {
-            "redirect_uri differs from the one in the authorization request"
+            (CODE_REFUSED, "redirect_uri differs from the one in the authorization request")
         } else if !state.admitted {
-            "the user may not use this app now (disabled, or not in its groups)"
+            (CODE_REFUSED, "the user may not use this app now (disabled, or not in its groups)")
         } else if !state.session_live {
-            "the sign-in session the code was issued in has ended"
+            (CODE_REFUSED, "the sign-in session the code was issued in has ended")
         } else if state.code_challenge.is_none() {
-            "code_verifier was sent but the authorization request had no code_challenge"
+            (PKCE_FAILED, "code_verifier was sent but the authorization request had no code_challenge")
         } else if challenge.is_none() {
-            "code_verifier is required: the authorization request had a code_challenge"
+            (PKCE_FAILED, "code_verifier is required: the authorization request had a code_challenge")
         } else {
-            "code_verifier does not match the code_challenge"
+            (PKCE_FAILED, "code_verifier does not match the code_challenge")
         };
-        client_error(ErrorCode::InvalidGrant, reason)
+        self.refuse(app, Some(&state.username), kind, ErrorCode::InvalidGrant, reason)
+    }
+
+    /// Records the refusal as the audit event `kind` (with `reason` as its
+    /// detail, for `latch doctor`) and returns it as the error `code`.
+    fn refuse<T>(
+        &self,
+        app: &App,
+        username: Option<&str>,
+        kind: &str,
+        code: ErrorCode,
+        reason: &'static str,
+    ) -> ProtocolResult<T> {
+        let actor = Actor { app: Some(&app.slug), username, ..Default::default() };
+        self.auditor.record(kind, &actor, Some(reason.to_owned()));
+        client_error(code, reason)
     }
 }
 
