@@ -3,8 +3,9 @@
 //! Layers, outermost first: `cli` (parsing and printing, anyhow at the edge),
 //! `web` (axum handlers and the one place errors become responses), `admin`
 //! (every change to people, groups, apps and keys: typed command and actor
-//! in, validation, store, audit event, data out), `oidc`, `proxy` and `login`
-//! (protocol logic, no HTTP), `store` (the database, no protocol), `crypto`.
+//! in, validation, store, audit event, data out), `oidc`, `proxy`, `login`
+//! and `ldap` (protocol logic, no HTTP; `ldap` also accepts its own
+//! connections), `store` (the database, no protocol), `crypto`.
 //! `logout_delivery` is the one outbound HTTP client: it delivers the logout
 //! notices the store keeps, with tokens the `oidc` provider mints.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::await_holding_lock)]
@@ -17,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod crypto;
+pub mod ldap;
 pub mod login;
 pub mod logout_delivery;
 pub mod metrics;

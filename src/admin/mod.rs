@@ -9,11 +9,13 @@
 
 mod actor;
 mod app_options;
+mod app_passwords;
 mod apps;
 mod error;
 mod events;
 mod groups;
 mod keys;
+mod ldap_accounts;
 mod maintenance;
 mod proxy;
 mod record;
@@ -22,6 +24,7 @@ mod validate;
 
 pub use actor::Actor;
 pub use app_options::AppOptionChanges;
+pub use app_passwords::{AddAppPassword, AppPasswordAdded, add_app_password, list_app_passwords, remove_app_password};
 pub use apps::{
     AddApp, AppCredentials, AppDetails, OidcAppDetails, UpdateApp, add_app, list_apps, remove_app, rotate_secret,
     show_app, update_app,
@@ -30,6 +33,10 @@ pub use error::{AdminError, AdminResult, ErrorClass};
 pub use events::{EventQuery, list_events};
 pub use groups::{Membership, add_group, add_member, list_groups, remove_member};
 pub use keys::{KeyListing, KeyRotation, KeyStatus, RotateKey, list_keys, rotate_key};
+pub use ldap_accounts::{
+    AddLdapAccount, LdapAccountCreated, LdapStatus, add_ldap_account, ldap_status, list_ldap_accounts,
+    remove_ldap_account,
+};
 pub use maintenance::{backup, new_secret_key, restore};
 pub use proxy::{AddProxyApp, ProxySettings, add_proxy_app};
 pub use record::ChangeKind;

@@ -25,6 +25,10 @@ pub enum ChangeKind {
     AppRemoved,
     AppSecretRotated,
     KeyRotated,
+    AppPasswordCreated,
+    AppPasswordRemoved,
+    LdapAccountCreated,
+    LdapAccountRemoved,
 }
 
 impl ChangeKind {
@@ -46,6 +50,10 @@ impl ChangeKind {
             Self::AppRemoved => "app_removed",
             Self::AppSecretRotated => "app_secret_rotated",
             Self::KeyRotated => "key_rotated",
+            Self::AppPasswordCreated => "app_password_created",
+            Self::AppPasswordRemoved => "app_password_removed",
+            Self::LdapAccountCreated => "ldap_account_created",
+            Self::LdapAccountRemoved => "ldap_account_removed",
         }
     }
 }

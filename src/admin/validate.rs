@@ -61,6 +61,18 @@ pub fn slug(value: &str) -> AdminResult<()> {
     Ok(())
 }
 
+/// A search account's name, the `cn` of its bind DN.
+pub fn account_name(value: &str) -> AdminResult<()> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    if value.is_empty() || value.len() > 64 || !value.chars().all(allowed) {
+        return refuse(
+            "name",
+            format!("invalid account name {value:?}: use 1 to 64 lowercase letters, digits, '-' or '_'"),
+        );
+    }
+    Ok(())
+}
+
 /// Schemes a browser runs or reads itself instead of handing the response
 /// to an app (RFC 6749 §10.6, RFC 9700 §4.1): a form_post page would post
 /// the code into them.
