@@ -1,7 +1,8 @@
 //! The LDAP interface, driven by real clients: OpenLDAP's `ldapsearch`,
 //! `ldapwhoami` and `ldapdelete` (Debian `ldap-utils`) over plain LDAP,
 //! StartTLS and LDAPS, and Dovecot signing a person in over IMAP with an
-//! LDAP passdb (Debian `dovecot-imapd` + `dovecot-ldap`).
+//! LDAP passdb (Debian `dovecot-imapd` + `dovecot-ldap`) and Syncthing's
+//! GUI with LDAP authentication (Debian `syncthing`), both unmodified.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -399,6 +400,126 @@ async fn dovecot_signs_people_in_over_ldap() {
     assert!(changed.status.success());
     assert!(!dovecot.login("ada", "ada's password 1").await, "no cache: the old password fails at once");
     assert!(dovecot.login("ada", "ada's password 2").await, "{}", dovecot.log());
+}
+
+/// Syncthing's GUI with LDAP authentication: it binds as the person
+/// (`uid=%s,…`), then searches for their entry with the README's filter,
+/// which admits only members of `staff`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncthing_gui_signs_people_in_over_ldap() {
+    let Some(binary) = syncthing() else { return };
+    let Some(app) = spawn(Backend::Sqlite, Options::default()).await else { return };
+    staff(&app).await;
+    let ldap_address = app.ldap_url.as_deref().unwrap().trim_start_matches("ldap://").to_owned();
+    let syncthing = Syncthing::start(&binary, &ldap_address).await;
+
+    assert_eq!(syncthing.gui("ada", "ada's password 1").await, StatusCode::OK, "{}", syncthing.log());
+    assert_eq!(syncthing.gui("ada", "wrong").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(syncthing.gui("bob", "bob's password 1").await, StatusCode::UNAUTHORIZED, "Bob is not in staff");
+    app.admin(&["group", "remove-member", "staff", "ada"]).await;
+    assert_eq!(syncthing.gui("ada", "ada's password 1").await, StatusCode::UNAUTHORIZED, "left staff: refused at once");
+}
+
+fn syncthing() -> Option<PathBuf> {
+    let binary = PathBuf::from("/usr/bin/syncthing");
+    match binary.is_file() {
+        true => Some(binary),
+        false if std::env::var_os("CI").is_some() => panic!("syncthing is required under CI (.ci/run installs it)"),
+        false => {
+            eprintln!("SKIPPED (syncthing not installed)");
+            None
+        }
+    }
+}
+
+struct Syncthing {
+    child: tokio::process::Child,
+    gui: String,
+    dir: tempfile::TempDir,
+}
+
+impl Syncthing {
+    async fn start(binary: &Path, ldap_address: &str) -> Self {
+        let dir = tempfile::tempdir().expect("syncthing dir");
+        let home = dir.path().join("home");
+        let generated = tokio::process::Command::new(binary)
+            .arg("generate")
+            .arg(format!("--home={}", home.display()))
+            .arg("--no-default-folder")
+            .output()
+            .await
+            .expect("syncthing generate");
+        assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+        let (gui_port, sync_port) = (free_port(), free_port());
+        let config_path = home.join("config.xml");
+        let mut config = std::fs::read_to_string(&config_path).unwrap();
+        let ldap = format!(
+            "<ldap>\n        <address>{ldap_address}</address>\n        \
+             <bindDN>uid=%s,ou=people,{BASE}</bindDN>\n        <transport>plain</transport>\n        \
+             <searchBaseDN>ou=people,{BASE}</searchBaseDN>\n        \
+             <searchFilter>(&amp;(uid=%s)(memberOf=cn=staff,ou=groups,{BASE}))</searchFilter>\n    </ldap>"
+        );
+        // Nothing reaches out to the network: no discovery, relays, NAT,
+        // usage or crash reports, upgrades.
+        for (from, to) in [
+            (
+                "<address>127.0.0.1:8384</address>",
+                format!("<address>127.0.0.1:{gui_port}</address><authMode>ldap</authMode>"),
+            ),
+            ("<ldap></ldap>", ldap),
+            (
+                "<listenAddress>default</listenAddress>",
+                format!("<listenAddress>tcp://127.0.0.1:{sync_port}</listenAddress>"),
+            ),
+            ("<globalAnnounceEnabled>true", "<globalAnnounceEnabled>false".into()),
+            ("<localAnnounceEnabled>true", "<localAnnounceEnabled>false".into()),
+            ("<relaysEnabled>true", "<relaysEnabled>false".into()),
+            ("<natEnabled>true", "<natEnabled>false".into()),
+            ("<startBrowser>true", "<startBrowser>false".into()),
+            ("<crashReportingEnabled>true", "<crashReportingEnabled>false".into()),
+            ("<urAccepted>0", "<urAccepted>-1".into()),
+            ("<autoUpgradeIntervalH>12", "<autoUpgradeIntervalH>0".into()),
+        ] {
+            assert!(config.contains(from), "{from} not in the generated config.xml");
+            config = config.replace(from, &to);
+        }
+        std::fs::write(&config_path, config).unwrap();
+        let child = tokio::process::Command::new(binary)
+            .arg("serve")
+            .arg(format!("--home={}", home.display()))
+            .arg(format!("--logfile={}", dir.path().join("syncthing.log").display()))
+            .args(["--no-browser", "--no-restart", "--skip-port-probing"])
+            .env("STNOUPGRADE", "1")
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start syncthing");
+        let syncthing = Self { child, gui: format!("http://127.0.0.1:{gui_port}/"), dir };
+        let ready = poll_until(Duration::from_secs(30), async || {
+            tokio::net::TcpStream::connect(("127.0.0.1", gui_port)).await.ok().map(|_| ())
+        })
+        .await;
+        assert!(ready.is_some(), "syncthing did not start: {}", syncthing.log());
+        syncthing
+    }
+
+    /// The GUI's answer to a request with HTTP basic authentication.
+    async fn gui(&self, username: &str, password: &str) -> StatusCode {
+        let response = crate::common::http().get(&self.gui).basic_auth(username, Some(password)).send().await;
+        response.expect("syncthing GUI").status()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("syncthing.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Syncthing {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
 }
 
 fn dovecot() -> Option<PathBuf> {
