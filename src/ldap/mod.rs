@@ -3,7 +3,7 @@
 //!
 //! `dn` parses and places distinguished names, `entry` and `view` build the
 //! entries, `filter` evaluates search filters over them, `session` answers
-//! one connection's requests, and `listener` accepts connections (plain
+//! one connection's requests (`search` its searches), and `listener` accepts connections (plain
 //! with StartTLS, and LDAPS). People live at `uid=<username>,ou=people,<base>`,
 //! groups at `cn=<group>,ou=groups,<base>`, and the search accounts apps bind
 //! as at `cn=<name>,ou=services,<base>`.
@@ -12,6 +12,7 @@ pub mod dn;
 pub mod entry;
 pub mod filter;
 pub mod listener;
+mod search;
 pub mod session;
 pub mod view;
 
