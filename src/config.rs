@@ -35,6 +35,7 @@ pub struct Config {
     /// Encrypts signing keys and deployment secrets in the store.
     pub secret_key: Option<SecretKey>,
     pub ldap: LdapSettings,
+    pub mfa: MfaPolicy,
 }
 
 /// The LDAP interface (`crate::ldap`): off unless a listener is given.
@@ -55,6 +56,38 @@ pub struct LdapSettings {
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+}
+
+/// The second-factor policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MfaPolicy {
+    /// `require_mfa`: apps that set nothing of their own (`--require-mfa`)
+    /// require a second factor. Default false.
+    pub required_by_default: bool,
+    /// `mfa_enrolment`: `open` (the default) lets people set up their own
+    /// second factors at `/account/security`, and sends someone an app
+    /// requires one of, who has none, there; `closed` leaves enrolment to
+    /// administrators (`latch user mfa totp`), and such a person is refused
+    /// with a page that says so.
+    pub enrolment: MfaEnrolment,
+}
+
+impl MfaPolicy {
+    /// Whether an app with the per-app setting `app` (`None`: unset)
+    /// requires a second factor.
+    pub fn required_for(&self, app: Option<bool>) -> bool {
+        app.unwrap_or(self.required_by_default)
+    }
+}
+
+/// Who enrols second factors (`mfa_enrolment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MfaEnrolment {
+    /// Each person, at `/account/security`.
+    #[default]
+    Open,
+    /// Administrators only.
+    Closed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,6 +295,14 @@ pub struct ConfigArgs {
     /// Base DN of the directory [default: from public_url's host, e.g. dc=sso,dc=example,dc=com].
     #[arg(long, env = "LATCH_LDAP_BASE_DN", global = true)]
     pub ldap_base_dn: Option<String>,
+    /// Apps that do not say otherwise (`app update --require-mfa`) require a
+    /// second factor: true or false [default: false].
+    #[arg(long = "default-require-mfa", env = "LATCH_REQUIRE_MFA", global = true)]
+    pub require_mfa: Option<String>,
+    /// Who sets up second factors: open (each person, at /account/security)
+    /// or closed (administrators, with `latch user mfa`) [default: open].
+    #[arg(long, env = "LATCH_MFA_ENROLMENT", global = true)]
+    pub mfa_enrolment: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -293,6 +334,8 @@ struct FileSettings {
     ldap_tls_cert: Option<String>,
     ldap_tls_key: Option<String>,
     ldap_base_dn: Option<String>,
+    require_mfa: Option<String>,
+    mfa_enrolment: Option<String>,
 }
 
 impl ConfigArgs {
@@ -411,6 +454,17 @@ impl ConfigArgs {
             secret_key: pick(&self.secret_key_file, file.secret_key_file)
                 .map(|raw| SecretKey::read(Path::new(&raw)).map_err(|reason| invalid("secret_key_file", &raw, reason)))
                 .transpose()?,
+            mfa: MfaPolicy {
+                required_by_default: match pick(&self.require_mfa, file.require_mfa) {
+                    None => false,
+                    Some(raw) => boolean("require_mfa", &raw)?,
+                },
+                enrolment: match pick(&self.mfa_enrolment, file.mfa_enrolment).as_deref().map(str::trim) {
+                    None | Some("open") => MfaEnrolment::Open,
+                    Some("closed") => MfaEnrolment::Closed,
+                    Some(other) => return Err(invalid("mfa_enrolment", other, "must be open or closed".into())),
+                },
+            },
         })
     }
 }
@@ -427,6 +481,14 @@ fn tls_files(cert: Option<String>, key: Option<String>) -> Result<Option<TlsFile
         (None, None) => Ok(None),
         (Some(cert), None) => Err(invalid("ldap_tls_key", "", format!("missing, while ldap_tls_cert is {cert:?}"))),
         (None, Some(key)) => Err(invalid("ldap_tls_cert", "", format!("missing, while ldap_tls_key is {key:?}"))),
+    }
+}
+
+fn boolean(setting: &'static str, raw: &str) -> Result<bool, ConfigError> {
+    match raw.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(setting, raw, "must be true or false".into())),
     }
 }
 
@@ -466,7 +528,8 @@ fn duration(setting: &'static str, raw: Option<String>, default: &str) -> Result
 fn invalid(setting: &'static str, value: &str, reason: String) -> ConfigError {
     let env = format!("LATCH_{}", setting.to_uppercase());
     let kebab = setting.replace('_', "-");
-    let flag = if setting.ends_with("token_ttl") || setting == "code_ttl" { format!("default-{kebab}") } else { kebab };
+    let per_app_too = setting.ends_with("token_ttl") || setting == "code_ttl" || setting == "require_mfa";
+    let flag = if per_app_too { format!("default-{kebab}") } else { kebab };
     ConfigError::Invalid { setting, env, flag, value: value.to_owned(), reason }
 }
 
@@ -572,6 +635,22 @@ mod tests {
         assert!(args.load().unwrap_err().to_string().contains("LATCH_LDAP_BASE_DN"));
         let args = ConfigArgs { ldap_base_dn: Some("DC=Example, dc=org".into()), ..Default::default() };
         assert_eq!(args.load().unwrap().ldap.base_dn, "dc=example,dc=org");
+    }
+
+    #[test]
+    fn the_mfa_policy_defaults_to_optional_and_open() {
+        let config = ConfigArgs::default().load().unwrap();
+        assert_eq!(config.mfa, MfaPolicy { required_by_default: false, enrolment: MfaEnrolment::Open });
+        assert!(config.mfa.required_for(Some(true)) && !config.mfa.required_for(None));
+        let args =
+            ConfigArgs { require_mfa: Some("true".into()), mfa_enrolment: Some("closed".into()), ..Default::default() };
+        let policy = args.load().unwrap().mfa;
+        assert!(policy.required_for(None) && !policy.required_for(Some(false)));
+        assert_eq!(policy.enrolment, MfaEnrolment::Closed);
+        let args = ConfigArgs { require_mfa: Some("yes please".into()), ..Default::default() };
+        assert!(args.load().unwrap_err().to_string().contains("LATCH_REQUIRE_MFA"));
+        let args = ConfigArgs { mfa_enrolment: Some("ajar".into()), ..Default::default() };
+        assert!(args.load().unwrap_err().to_string().contains("LATCH_MFA_ENROLMENT"));
     }
 
     #[test]

@@ -32,6 +32,12 @@ struct LdapLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FactorLabels {
+    method: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GrantLabels {
     grant: &'static str,
 }
@@ -51,6 +57,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     request_seconds: Family<RequestLabels, Histogram, fn() -> Histogram>,
     logins: Family<OutcomeLabels, Counter>,
+    second_factors: Family<FactorLabels, Counter>,
     tokens: Family<GrantLabels, Counter>,
     ldap: Family<LdapLabels, Counter>,
     database_errors: Counter,
@@ -65,6 +72,16 @@ pub enum LoginOutcome {
     Success,
     Failure,
     Locked,
+}
+
+impl LoginOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Locked => "locked",
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -89,6 +106,12 @@ impl Metrics {
         );
         let logins = Family::<OutcomeLabels, Counter>::default();
         registry.register("logins", "Sign-in attempts by outcome", logins.clone());
+        let second_factors = Family::<FactorLabels, Counter>::default();
+        registry.register(
+            "second_factor_checks",
+            "Second-factor checks in sign-ins by method (otp, recovery_code; failures: code) and outcome",
+            second_factors.clone(),
+        );
         let tokens = Family::<GrantLabels, Counter>::default();
         registry.register("tokens_issued", "Token responses by grant type", tokens.clone());
         let ldap = Family::<LdapLabels, Counter>::default();
@@ -111,6 +134,7 @@ impl Metrics {
             requests,
             request_seconds,
             logins,
+            second_factors,
             tokens,
             ldap,
             database_errors,
@@ -126,12 +150,13 @@ impl Metrics {
     }
 
     pub fn login(&self, outcome: LoginOutcome) {
-        let outcome = match outcome {
-            LoginOutcome::Success => "success",
-            LoginOutcome::Failure => "failure",
-            LoginOutcome::Locked => "locked",
-        };
-        self.logins.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.logins.get_or_create(&OutcomeLabels { outcome: outcome.as_str() }).inc();
+    }
+
+    /// One second-factor check: `method` as `login::flow::Method::as_str`
+    /// names it (`code` for a refused code, whose kind is unknown).
+    pub fn second_factor(&self, method: &'static str, outcome: LoginOutcome) {
+        self.second_factors.get_or_create(&FactorLabels { method, outcome: outcome.as_str() }).inc();
     }
 
     pub fn token_issued(&self, grant: GrantType) {
@@ -175,6 +200,7 @@ mod tests {
         metrics.login(LoginOutcome::Failure);
         metrics.token_issued(GrantType::AuthorizationCode);
         metrics.ldap("bind", "success");
+        metrics.second_factor("otp", LoginOutcome::Success);
         let text = metrics.render(3, 4, 2);
         assert!(
             text.contains(
@@ -186,6 +212,7 @@ mod tests {
         assert!(text.contains(r#"latch_logins_total{outcome="failure"} 1"#), "{text}");
         assert!(text.contains(r#"latch_tokens_issued_total{grant="authorization_code"} 1"#), "{text}");
         assert!(text.contains(r#"latch_ldap_operations_total{operation="bind",outcome="success"} 1"#), "{text}");
+        assert!(text.contains(r#"latch_second_factor_checks_total{method="otp",outcome="success"} 1"#), "{text}");
         assert!(text.contains("latch_active_sessions 3"), "{text}");
         assert!(text.contains("latch_build_info{version="), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");

@@ -29,6 +29,10 @@ pub enum ChangeKind {
     AppPasswordRemoved,
     LdapAccountCreated,
     LdapAccountRemoved,
+    TotpEnrolled,
+    TotpRemoved,
+    RecoveryCodesGenerated,
+    FactorsReset,
 }
 
 impl ChangeKind {
@@ -54,6 +58,10 @@ impl ChangeKind {
             Self::AppPasswordRemoved => "app_password_removed",
             Self::LdapAccountCreated => "ldap_account_created",
             Self::LdapAccountRemoved => "ldap_account_removed",
+            Self::TotpEnrolled => "totp_enrolled",
+            Self::TotpRemoved => "totp_removed",
+            Self::RecoveryCodesGenerated => "recovery_codes_generated",
+            Self::FactorsReset => "factors_reset",
         }
     }
 }

@@ -12,6 +12,7 @@ mod consents;
 mod device_codes;
 mod directory;
 mod events;
+mod factors;
 mod groups;
 mod housekeeping;
 mod keys;
@@ -43,6 +44,7 @@ pub use device_codes::{
 };
 pub use directory::{DirectoryPerson, DirectoryQuery, LdapAccount, LdapAccountSummary};
 pub use events::{AuditEvent, EventFilter};
+pub use factors::{Factor, FactorKind, TotpEnrolment, TotpFactor};
 pub use groups::GroupSummary;
 pub use keys::StoredKey;
 pub use logout_notices::LogoutNotice;

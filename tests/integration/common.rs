@@ -227,6 +227,10 @@ pub struct Options {
     pub ldap_tls: bool,
     /// Another app's database (`TestApp::database_url`): a second instance.
     pub shared_database: Option<String>,
+    /// `require_mfa`: `true` or `false`.
+    pub require_mfa: Option<&'static str>,
+    /// `mfa_enrolment`: `open` or `closed`.
+    pub mfa_enrolment: Option<&'static str>,
 }
 
 impl TestApp {
@@ -257,6 +261,8 @@ impl TestApp {
             ldap_tls_cert: tls.as_ref().map(|(cert, _)| cert.display().to_string()),
             ldap_tls_key: tls.as_ref().map(|(_, key)| key.display().to_string()),
             ldap_base_dn: Some("dc=example,dc=com".into()),
+            require_mfa: options.require_mfa.map(Into::into),
+            mfa_enrolment: options.mfa_enrolment.map(Into::into),
             ..Default::default()
         };
         let config = args.load().expect("config");
