@@ -34,7 +34,28 @@ pub struct Config {
     pub connections: ConnectionLimits,
     /// Encrypts signing keys and deployment secrets in the store.
     pub secret_key: Option<SecretKey>,
+    pub ldap: LdapSettings,
     pub mfa: MfaPolicy,
+}
+
+/// The LDAP interface (`crate::ldap`): off unless a listener is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LdapSettings {
+    /// Plain LDAP, with StartTLS when `tls` is set (`ldap_listen`).
+    pub listen: Option<SocketAddr>,
+    /// LDAP over TLS from the first byte (`ldaps_listen`); needs `tls`.
+    pub ldaps_listen: Option<SocketAddr>,
+    pub tls: Option<TlsFiles>,
+    /// The suffix of every entry, e.g. `dc=sso,dc=example,dc=com`, as given
+    /// (`ldap_base_dn`) or derived from `public_url`'s host.
+    pub base_dn: String,
+}
+
+/// A PEM certificate chain and its PEM private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// The second-factor policy.
@@ -157,6 +178,16 @@ impl PublicUrl {
         &self.0
     }
 
+    /// The host, e.g. `sso.example.com` (checked present by `parse`).
+    pub fn host(&self) -> &str {
+        let after_scheme = self.0.split_once("://").map_or(self.0.as_str(), |(_, rest)| rest);
+        let authority = after_scheme.split('/').next().unwrap_or_default();
+        match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+        }
+    }
+
     pub fn is_https(&self) -> bool {
         self.0.starts_with("https://")
     }
@@ -248,6 +279,22 @@ pub struct ConfigArgs {
     /// and secrets in the database [default: none, stored unencrypted].
     #[arg(long, env = "LATCH_SECRET_KEY_FILE", global = true)]
     pub secret_key_file: Option<String>,
+    /// Serve LDAP (read-only directory, binds) on this address, e.g. 0.0.0.0:3389 [default: off].
+    #[arg(long, env = "LATCH_LDAP_LISTEN", global = true)]
+    pub ldap_listen: Option<String>,
+    /// Serve LDAPS (LDAP over TLS) on this address, e.g. 0.0.0.0:6636; needs the
+    /// certificate and key [default: off].
+    #[arg(long, env = "LATCH_LDAPS_LISTEN", global = true)]
+    pub ldaps_listen: Option<String>,
+    /// PEM certificate chain for LDAPS and StartTLS.
+    #[arg(long, env = "LATCH_LDAP_TLS_CERT", global = true)]
+    pub ldap_tls_cert: Option<String>,
+    /// PEM private key for LDAPS and StartTLS.
+    #[arg(long, env = "LATCH_LDAP_TLS_KEY", global = true)]
+    pub ldap_tls_key: Option<String>,
+    /// Base DN of the directory [default: from public_url's host, e.g. dc=sso,dc=example,dc=com].
+    #[arg(long, env = "LATCH_LDAP_BASE_DN", global = true)]
+    pub ldap_base_dn: Option<String>,
     /// Apps that do not say otherwise (`app update --require-mfa`) require a
     /// second factor: true or false [default: false].
     #[arg(long = "default-require-mfa", env = "LATCH_REQUIRE_MFA", global = true)]
@@ -282,6 +329,11 @@ struct FileSettings {
     idle_timeout: Option<String>,
     max_connections: Option<String>,
     secret_key_file: Option<String>,
+    ldap_listen: Option<String>,
+    ldaps_listen: Option<String>,
+    ldap_tls_cert: Option<String>,
+    ldap_tls_key: Option<String>,
+    ldap_base_dn: Option<String>,
     require_mfa: Option<String>,
     mfa_enrolment: Option<String>,
 }
@@ -314,7 +366,23 @@ impl ConfigArgs {
             Some(raw) => check_database_url(&raw)?,
             None => format!("sqlite://{}", data_dir.join("latch.db").display()),
         };
+        let ldap = LdapSettings {
+            listen: address("ldap_listen", pick(&self.ldap_listen, file.ldap_listen))?,
+            ldaps_listen: address("ldaps_listen", pick(&self.ldaps_listen, file.ldaps_listen))?,
+            tls: tls_files(pick(&self.ldap_tls_cert, file.ldap_tls_cert), pick(&self.ldap_tls_key, file.ldap_tls_key))?,
+            base_dn: match pick(&self.ldap_base_dn, file.ldap_base_dn) {
+                Some(raw) => {
+                    crate::ldap::dn::check_base(&raw).map_err(|reason| invalid("ldap_base_dn", &raw, reason))?
+                }
+                None => crate::ldap::dn::base_for_host(public_url.host()),
+            },
+        };
+        if let (Some(address), None) = (ldap.ldaps_listen, &ldap.tls) {
+            let reason = "LDAPS needs ldap_tls_cert and ldap_tls_key".into();
+            return Err(invalid("ldaps_listen", &address.to_string(), reason));
+        }
         Ok(Config {
+            ldap,
             listen,
             public_url,
             data_dir,
@@ -398,6 +466,21 @@ impl ConfigArgs {
                 },
             },
         })
+    }
+}
+
+fn address(setting: &'static str, raw: Option<String>) -> Result<Option<SocketAddr>, ConfigError> {
+    raw.map(|raw| raw.parse().map_err(|error: std::net::AddrParseError| invalid(setting, &raw, error.to_string())))
+        .transpose()
+}
+
+/// Both files or neither.
+fn tls_files(cert: Option<String>, key: Option<String>) -> Result<Option<TlsFiles>, ConfigError> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert: cert.into(), key: key.into() })),
+        (None, None) => Ok(None),
+        (Some(cert), None) => Err(invalid("ldap_tls_key", "", format!("missing, while ldap_tls_cert is {cert:?}"))),
+        (None, Some(key)) => Err(invalid("ldap_tls_cert", "", format!("missing, while ldap_tls_key is {key:?}"))),
     }
 }
 
@@ -535,6 +618,23 @@ mod tests {
         assert!(message.contains("LATCH_SECRET_KEY_FILE") && message.contains("base64"), "{message}");
         std::fs::write(&path, SecretKey::generate()).unwrap();
         assert_eq!(args.load().unwrap().secret_key.unwrap().path(), path);
+    }
+
+    #[test]
+    fn ldap_is_off_by_default_and_its_base_comes_from_the_public_url() {
+        let config = ConfigArgs::default().load().unwrap();
+        assert_eq!(config.ldap.listen, None);
+        assert_eq!(config.ldap.base_dn, "dc=latch");
+        let args = ConfigArgs { public_url: Some("https://sso.example.com:8443/x".into()), ..Default::default() };
+        assert_eq!(args.load().unwrap().ldap.base_dn, "dc=sso,dc=example,dc=com");
+        let args = ConfigArgs { ldaps_listen: Some("127.0.0.1:6636".into()), ..Default::default() };
+        assert!(args.load().unwrap_err().to_string().contains("LATCH_LDAPS_LISTEN"));
+        let args = ConfigArgs { ldap_tls_cert: Some("cert.pem".into()), ..Default::default() };
+        assert!(args.load().unwrap_err().to_string().contains("LATCH_LDAP_TLS_KEY"));
+        let args = ConfigArgs { ldap_base_dn: Some("dc=ex,,".into()), ..Default::default() };
+        assert!(args.load().unwrap_err().to_string().contains("LATCH_LDAP_BASE_DN"));
+        let args = ConfigArgs { ldap_base_dn: Some("DC=Example, dc=org".into()), ..Default::default() };
+        assert_eq!(args.load().unwrap().ldap.base_dn, "dc=example,dc=org");
     }
 
     #[test]

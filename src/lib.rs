@@ -3,8 +3,9 @@
 //! Layers, outermost first: `cli` (parsing and printing, anyhow at the edge),
 //! `web` (axum handlers and the one place errors become responses), `admin`
 //! (every change to people, groups, apps and keys: typed command and actor
-//! in, validation, store, audit event, data out), `oidc`, `proxy` and `login`
-//! (protocol logic, no HTTP), `store` (the database, no protocol), `crypto`.
+//! in, validation, store, audit event, data out), `oidc`, `proxy`, `login`
+//! and `ldap` (protocol logic, no HTTP; `ldap` also accepts its own
+//! connections), `store` (the database, no protocol), `crypto`.
 //! `http_client` is the one outbound HTTP client: `logout_delivery` delivers
 //! the logout notices the store keeps through it, with tokens the `oidc`
 //! provider mints, and `doctor` looks at the deployment from outside with
@@ -23,6 +24,7 @@ pub mod crypto;
 pub mod declarative;
 pub mod doctor;
 pub mod http_client;
+pub mod ldap;
 pub mod login;
 pub mod logout_delivery;
 pub mod metrics;

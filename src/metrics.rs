@@ -26,6 +26,12 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LdapLabels {
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FactorLabels {
     method: &'static str,
     outcome: &'static str,
@@ -63,6 +69,7 @@ pub struct Metrics {
     logins: Family<OutcomeLabels, Counter>,
     second_factors: Family<FactorLabels, Counter>,
     tokens: Family<GrantLabels, Counter>,
+    ldap: Family<LdapLabels, Counter>,
     database_errors: Counter,
     active_sessions: Gauge,
     pool_connections: Gauge,
@@ -118,6 +125,8 @@ impl Metrics {
         );
         let tokens = Family::<GrantLabels, Counter>::default();
         registry.register("tokens_issued", "Token responses by grant type", tokens.clone());
+        let ldap = Family::<LdapLabels, Counter>::default();
+        registry.register("ldap_operations", "LDAP binds and searches by outcome", ldap.clone());
         let database_errors = Counter::default();
         registry.register("database_errors", "Requests that failed because of the database", database_errors.clone());
         let active_sessions = Gauge::default();
@@ -145,6 +154,7 @@ impl Metrics {
             logins,
             second_factors,
             tokens,
+            ldap,
             database_errors,
             active_sessions,
             pool_connections,
@@ -188,6 +198,12 @@ impl Metrics {
 
     pub fn token_issued(&self, grant: GrantType) {
         self.tokens.get_or_create(&GrantLabels { grant: grant.as_str() }).inc();
+    }
+
+    /// An LDAP `operation` (`bind`, `search`) and how it ended (`success`,
+    /// `failure`, `locked`, `anonymous`, `refused`, `size_limit`, `error`).
+    pub fn ldap(&self, operation: &'static str, outcome: &'static str) {
+        self.ldap.get_or_create(&LdapLabels { operation, outcome }).inc();
     }
 
     pub fn database_error(&self) {
@@ -235,6 +251,7 @@ mod tests {
         );
         metrics.login(LoginOutcome::Failure);
         metrics.token_issued(GrantType::AuthorizationCode);
+        metrics.ldap("bind", "success");
         metrics.second_factor("otp", LoginOutcome::Success);
         let text = metrics.render(3, 4, 2);
         assert!(
@@ -246,6 +263,7 @@ mod tests {
         assert!(text.contains("latch_http_request_duration_seconds_bucket"), "{text}");
         assert!(text.contains(r#"latch_logins_total{outcome="failure"} 1"#), "{text}");
         assert!(text.contains(r#"latch_tokens_issued_total{grant="authorization_code"} 1"#), "{text}");
+        assert!(text.contains(r#"latch_ldap_operations_total{operation="bind",outcome="success"} 1"#), "{text}");
         assert!(text.contains(r#"latch_second_factor_checks_total{method="otp",outcome="success"} 1"#), "{text}");
         assert!(text.contains("latch_active_sessions 3"), "{text}");
         assert!(text.contains("latch_build_info{version="), "{text}");

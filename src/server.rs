@@ -16,6 +16,7 @@ use crate::crypto::keys::KeyError;
 use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::random_token;
 use crate::crypto::signing_threads::SigningThreads;
+use crate::ldap::{self, Directory, LdapListeners};
 use crate::login::csrf::CsrfKey;
 use crate::login::{Authenticator, Limits};
 use crate::logout_delivery::{self, DeliveryError};
@@ -42,6 +43,10 @@ pub enum StartError {
     Delivery(#[from] DeliveryError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Ldap(#[from] ldap::ListenError),
+    #[error("bad ldap_base_dn: {0}")]
+    BaseDn(String),
 }
 
 /// How often each instance checks the store for new or retiring keys. A
@@ -67,6 +72,8 @@ pub struct Server {
     instance_id: String,
     background: Vec<JoinHandle<()>>,
     audit_writer: JoinHandle<()>,
+    /// The LDAP listeners and what they serve, when LDAP is on.
+    ldap: Option<(LdapListeners, Arc<Directory>)>,
 }
 
 impl Server {
@@ -116,12 +123,30 @@ impl Server {
         let instance_id = this.id.clone();
         let hasher = PasswordHasher::for_this_machine()?;
         let limits = Limits::from_config(&config.throttle);
-        let authenticator = Authenticator::new(store.clone(), hasher, config.session_ttl, limits);
+        let authenticator = Arc::new(Authenticator::new(store.clone(), hasher, config.session_ttl, limits));
+        let ldap =
+            match LdapListeners::bind(config.ldap.listen, config.ldap.ldaps_listen, config.ldap.tls.as_ref()).await? {
+                Some(listeners) => {
+                    let tree = ldap::dn::Tree::new(&config.ldap.base_dn).map_err(StartError::BaseDn)?;
+                    let starttls = listeners.has_tls();
+                    let directory = Directory::new(
+                        tree,
+                        store.clone(),
+                        authenticator.clone(),
+                        auditor.clone(),
+                        metrics.clone(),
+                        clock.clone(),
+                        starttls,
+                    );
+                    Some((listeners, Arc::new(directory)))
+                }
+                None => None,
+            };
         let state = AppState {
             clock: clock.clone(),
             provider,
             logout_delivery,
-            authenticator: Arc::new(authenticator),
+            authenticator,
             cookies: CookiePolicy::for_public_url(&config.public_url),
             csrf: Arc::new(CsrfKey::new(store.deployment_secret("csrf_key", &random_token()).await?.as_bytes())),
             forward_auth: Arc::new(ForwardAuth::new(store.clone(), config.public_url.clone(), config.mfa)),
@@ -151,7 +176,18 @@ impl Server {
             instance_id,
             background,
             audit_writer,
+            ldap,
         })
+    }
+
+    /// The plain LDAP listener's address, when LDAP is on.
+    pub fn ldap_addr(&self) -> Option<SocketAddr> {
+        self.ldap.as_ref().and_then(|(listeners, _)| listeners.plain_addr())
+    }
+
+    /// The LDAPS listener's address, when configured.
+    pub fn ldaps_addr(&self) -> Option<SocketAddr> {
+        self.ldap.as_ref().and_then(|(listeners, _)| listeners.ldaps_addr())
     }
 
     /// The clock this server runs by; moving it moves every request's time.
@@ -184,6 +220,10 @@ impl Server {
                 }
             });
         }
+        let mut background = self.background;
+        if let Some((listeners, directory)) = self.ldap {
+            background.push(listeners.serve(directory, self.limits.max_connections));
+        }
         let serving = tokio::spawn(connections::serve(self.listener, self.router, self.limits, signalled));
         shutdown.await;
         let _ = stop.send(true);
@@ -195,7 +235,7 @@ impl Server {
                 Ok(())
             }
         };
-        for task in self.background {
+        for task in background {
             task.abort();
         }
         // The router (and with it every audit sender) is gone: the writer

@@ -7,6 +7,7 @@
 
 mod bounds;
 mod http;
+mod ldap;
 mod report;
 mod roundtrips;
 mod scenarios;
@@ -215,7 +216,7 @@ async fn run_in(
         (None, None, None)
     };
     let pid = server.as_ref().map(|server| server.pid).or(options.pid);
-    let ctx = Arc::new(scenarios::Ctx::new(env.addr, fixture.clone()));
+    let ctx = Arc::new(scenarios::Ctx::new(env.addr, fixture.clone()).with_ldap(env.ldap_addr));
     let outcome = measure_all(&ctx, options, settings, pid).await;
     if let Some(server) = server {
         if outcome.is_err() {

@@ -1,4 +1,4 @@
-//! The six measured scenarios, each a closed loop: `concurrency` workers,
+//! The measured scenarios, each a closed loop: `concurrency` workers,
 //! each with its own kept-alive connection (and, where it matters, its own
 //! signed-in browser), repeat one operation for a fixed time.
 
@@ -12,6 +12,7 @@ use hyper::StatusCode;
 use hyper::header::{AUTHORIZATION, COOKIE, HeaderName};
 
 use crate::http::{Client, Reply, query_param};
+use crate::ldap::LdapClient;
 use crate::server::Fixture;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
@@ -30,6 +31,11 @@ pub enum Scenario {
     /// Forward auth as above while `SLOW_CLIENTS` connections trickle
     /// request headers a byte at a time: what holding them costs.
     SlowClients,
+    /// An LDAP simple bind as a person (argon2id), each worker on its
+    /// own kept-open connection, as a mail server or NAS binds.
+    LdapBind,
+    /// An LDAP search for one person by `uid`, as a search account.
+    LdapSearch,
 }
 
 impl Scenario {
@@ -41,6 +47,8 @@ impl Scenario {
             Self::Discovery => "discovery + jwks",
             Self::Login => "login (argon2id)",
             Self::SlowClients => "forward auth + slow",
+            Self::LdapBind => "ldap bind (argon2id)",
+            Self::LdapSearch => "ldap search",
         }
     }
 
@@ -52,6 +60,8 @@ impl Scenario {
             Self::Discovery => &["discovery", "jwks"],
             Self::Login => &["POST /login"],
             Self::SlowClients => &["check"],
+            Self::LdapBind => &["bind"],
+            Self::LdapSearch => &["search"],
         }
     }
 }
@@ -62,6 +72,7 @@ pub struct Ctx {
     pub fixture: Fixture,
     basic: String,
     forward_url: String,
+    ldap_addr: Option<SocketAddr>,
 }
 
 impl Ctx {
@@ -70,7 +81,17 @@ impl Ctx {
         let credentials = format!("{}:{}", encode(&fixture.client_id), encode(&fixture.client_secret));
         let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials));
         let forward_url = format!("{}/dashboard/?tab=1", fixture.proxy_origin);
-        Self { addr, fixture, basic, forward_url }
+        Self { addr, fixture, basic, forward_url, ldap_addr: None }
+    }
+
+    /// Where the server serves LDAP, for the LDAP scenarios.
+    pub fn with_ldap(self, ldap_addr: Option<SocketAddr>) -> Self {
+        Self { ldap_addr, ..self }
+    }
+
+    async fn ldap(&self) -> anyhow::Result<LdapClient> {
+        let addr = self.ldap_addr.context("the LDAP scenarios need a server latch-bench starts (no --url)")?;
+        LdapClient::connect(addr).await
     }
 
     pub fn client(&self) -> Client {
@@ -298,6 +319,8 @@ enum Worker {
     ForwardAuth { cookie: String },
     Discovery,
     Login { form: LoginForm },
+    LdapBind { ldap: LdapClient, dn: String },
+    LdapSearch { ldap: LdapClient, uid: String },
 }
 
 /// Whether an iteration was a measured operation or set-up work.
@@ -354,6 +377,17 @@ impl Worker {
                 login(client, ctx, form).await?;
                 lap(times, 0);
             }
+            Self::LdapBind { ldap, dn } => {
+                ldap.bind(dn, &ctx.fixture.password).await?;
+                lap(times, 0);
+            }
+            Self::LdapSearch { ldap, uid } => {
+                let found = ldap.find_person(uid).await?;
+                if found != 1 {
+                    bail!("the search for {uid} found {found} entries");
+                }
+                lap(times, 0);
+            }
         }
         Ok(Done::Measured)
     }
@@ -386,6 +420,16 @@ pub async fn prepare(
                     }
                     Scenario::Discovery => Worker::Discovery,
                     Scenario::Login => Worker::Login { form: login_form(&mut client, &ctx, index).await? },
+                    Scenario::LdapBind => {
+                        let dn = format!("uid={},ou=people,{}", ctx.fixture.user(index), crate::ldap::BASE_DN);
+                        Worker::LdapBind { ldap: ctx.ldap().await?, dn }
+                    }
+                    Scenario::LdapSearch => {
+                        let mut ldap = ctx.ldap().await?;
+                        let (dn, password) = &ctx.fixture.ldap_account;
+                        ldap.bind(dn, password).await?;
+                        Worker::LdapSearch { ldap, uid: ctx.fixture.user(index).to_owned() }
+                    }
                 };
                 anyhow::Ok((worker, client))
             }));

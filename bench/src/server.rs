@@ -17,6 +17,8 @@ use tokio::process::{Child, Command};
 pub struct Environment {
     pub base: String,
     pub addr: SocketAddr,
+    /// Where a managed server serves LDAP (base `ldap::BASE_DN`).
+    pub ldap_addr: Option<SocketAddr>,
     /// What `latch` is given as `LATCH_DATABASE_URL`.
     pub database_url: String,
     pub dir: PathBuf,
@@ -47,7 +49,8 @@ impl Environment {
                 (url.to_string(), Some((admin_url.to_owned(), name)))
             }
         };
-        Ok(Self { base: format!("http://{addr}"), addr, database_url, dir, created_database, keep })
+        let ldap_addr = Some(free_port()?);
+        Ok(Self { base: format!("http://{addr}"), addr, ldap_addr, database_url, dir, created_database, keep })
     }
 
     /// An existing server at `url` whose database is `database_url`.
@@ -59,6 +62,7 @@ impl Environment {
         Ok(Self {
             base: url.trim_end_matches('/').to_owned(),
             addr,
+            ldap_addr: None,
             database_url: database_url.to_owned(),
             dir,
             created_database: None,
@@ -77,6 +81,7 @@ impl Environment {
             .env("LATCH_DATABASE_URL", &self.database_url)
             .env("LATCH_PUBLIC_URL", &self.base)
             .env("LATCH_DATA_DIR", &self.dir)
+            .env("LATCH_LDAP_BASE_DN", crate::ldap::BASE_DN)
             .env_remove("LATCH_CONFIG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -122,6 +127,9 @@ impl Environment {
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true);
+        if let Some(ldap) = self.ldap_addr {
+            command.env("LATCH_LDAP_LISTEN", ldap.to_string()).env("LATCH_LDAP_BASE_DN", crate::ldap::BASE_DN);
+        }
         for (name, value) in extra_env {
             command.env(name, value);
         }
@@ -287,6 +295,8 @@ pub struct Fixture {
     pub client_secret: String,
     pub redirect_uri: String,
     pub proxy_origin: String,
+    /// The LDAP search account: bind DN and password.
+    pub ldap_account: (String, String),
 }
 
 impl Fixture {
@@ -321,7 +331,12 @@ pub async fn provision(env: &Environment, bin: &Path, suffix: &str, users: usize
     let proxy_origin = format!("http://app{suffix}.bench.example");
     let args = ["app", "add", &proxy_slug, "--name", "Bench proxied app", "--proxy", "--external-url", &proxy_origin];
     env.admin(bin, &args, None).await?;
+    let account = env.admin(bin, &["ldap", "account", "add", &format!("bench{suffix}"), "--json"], None).await?;
+    let account: serde_json::Value = serde_json::from_str(&account).context("ldap account add --json")?;
+    let field = |key: &str| account[key].as_str().map(str::to_owned).with_context(|| format!("no {key}"));
+    let ldap_account = (field("dn")?, field("password")?);
     Ok(Fixture {
+        ldap_account,
         users: names,
         password,
         slug,

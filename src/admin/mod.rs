@@ -9,6 +9,7 @@
 
 mod actor;
 mod app_options;
+mod app_passwords;
 mod app_presets;
 mod apps;
 mod cluster;
@@ -16,6 +17,7 @@ mod error;
 mod events;
 mod groups;
 mod keys;
+mod ldap_accounts;
 mod maintenance;
 mod mfa;
 mod proxy;
@@ -25,6 +27,7 @@ pub mod validate;
 
 pub use actor::Actor;
 pub use app_options::AppOptionChanges;
+pub use app_passwords::{AddAppPassword, AppPasswordAdded, add_app_password, list_app_passwords, remove_app_password};
 pub use app_presets::{AddPresetApp, PresetApp, Registered, Settings, add_preset_app, list_presets};
 pub use apps::{
     AddApp, AppCredentials, AppDetails, OidcAppDetails, UpdateApp, add_app, list_apps, remove_app, rotate_secret,
@@ -37,6 +40,10 @@ pub use groups::{
     ADMINISTRATORS, Membership, add_group, add_member, is_administrator, list_groups, remove_group, remove_member,
 };
 pub use keys::{KeyListing, KeyRotation, KeyStatus, RotateKey, list_keys, rotate_key};
+pub use ldap_accounts::{
+    AddLdapAccount, LdapAccountCreated, LdapStatus, add_ldap_account, ldap_status, list_ldap_accounts,
+    remove_ldap_account,
+};
 pub use maintenance::{backup, new_secret_key, restore};
 pub use mfa::{
     EnrolTotp, RecoveryCodes, TOTP_ISSUER, TotpEnrolled, TotpSetup, begin_totp_setup, confirm_totp, enrol_totp,

@@ -76,6 +76,18 @@ pub fn client_id(value: &str) -> AdminResult<()> {
     Ok(())
 }
 
+/// A search account's name, the `cn` of its bind DN.
+pub fn account_name(value: &str) -> AdminResult<()> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    if value.is_empty() || value.len() > 64 || !value.chars().all(allowed) {
+        return refuse(
+            "name",
+            format!("invalid account name {value:?}: use 1 to 64 lowercase letters, digits, '-' or '_'"),
+        );
+    }
+    Ok(())
+}
+
 /// The fewest characters of a client secret an operator supplies: what
 /// `random_token` gives is 43; a short one could be guessed.
 const MIN_CLIENT_SECRET_CHARS: usize = 32;

@@ -6,7 +6,9 @@ use std::io::Read;
 
 use super::app_args::{AppOptionArgs, PresetArgs};
 use super::output::{self, say};
-use super::{AppCommand, GroupCommand, KeyCommand, MfaCommand, UserCommand};
+use super::{
+    AppCommand, AppPasswordCommand, GroupCommand, KeyCommand, LdapAccountCommand, LdapCommand, MfaCommand, UserCommand,
+};
 use crate::admin::{self, Actor};
 use crate::config::Config;
 use crate::declarative::{self, Notice};
@@ -68,7 +70,44 @@ pub(super) async fn user(store: &Store, actor: &Actor, command: UserCommand) -> 
             }
         }
         UserCommand::List { json } => output::users(&admin::list_users(store).await?, json)?,
+        UserCommand::AppPassword(command) => app_password(store, actor, command).await?,
         UserCommand::Mfa(command) => mfa(store, actor, command).await?,
+    }
+    Ok(())
+}
+
+async fn app_password(store: &Store, actor: &Actor, command: AppPasswordCommand) -> anyhow::Result<()> {
+    match command {
+        AppPasswordCommand::Add { username, label, json } => {
+            let command = admin::AddAppPassword { username: username.clone(), label: label.clone() };
+            let added = admin::add_app_password(store, actor, command).await?;
+            output::app_password(&added, &username, &label, json)?;
+        }
+        AppPasswordCommand::List { username, json } => {
+            output::app_passwords(&admin::list_app_passwords(store, &username).await?, json)?;
+        }
+        AppPasswordCommand::Remove { username, label } => {
+            admin::remove_app_password(store, actor, &username, &label).await?;
+            say!("Removed app password {label} of {username}.")?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn ldap(store: &Store, config: &Config, actor: &Actor, command: LdapCommand) -> anyhow::Result<()> {
+    match command {
+        LdapCommand::Account(LdapAccountCommand::Add { name, groups, json }) => {
+            let command = admin::AddLdapAccount { name, groups };
+            output::ldap_account(&admin::add_ldap_account(store, config, actor, command).await?, json)?;
+        }
+        LdapCommand::Account(LdapAccountCommand::List { json }) => {
+            output::ldap_accounts(&admin::list_ldap_accounts(store).await?, json)?;
+        }
+        LdapCommand::Account(LdapAccountCommand::Remove { name }) => {
+            admin::remove_ldap_account(store, actor, &name).await?;
+            say!("Removed LDAP account {name}.")?;
+        }
+        LdapCommand::Status { json } => output::ldap_status(&admin::ldap_status(store, config).await?, json)?,
     }
     Ok(())
 }

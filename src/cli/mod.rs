@@ -41,6 +41,9 @@ enum Command {
     /// Manage token signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// The LDAP interface: search accounts for apps, and its settings.
+    #[command(subcommand)]
+    Ldap(LdapCommand),
     /// Show the audit trail, newest first.
     Events {
         /// Only events about this username.
@@ -164,6 +167,9 @@ enum UserCommand {
     Enable { username: String },
     /// Lift a sign-in lock caused by repeated failures.
     Unlock { username: String },
+    /// Manage a person's app passwords (for LDAP binds only).
+    #[command(subcommand)]
+    AppPassword(AppPasswordCommand),
     /// List users.
     List {
         #[arg(long)]
@@ -199,6 +205,58 @@ enum MfaCommand {
     },
     /// Remove every second factor and recovery code of the user.
     Reset { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum AppPasswordCommand {
+    /// Create an app password for LDAP binds from one device or app; printed once.
+    Add {
+        username: String,
+        /// Names the device or app, e.g. phone-mail.
+        label: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a person's app passwords (labels only).
+    List {
+        username: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an app password.
+    Remove { username: String, label: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum LdapCommand {
+    /// Manage the accounts apps bind as to search the directory.
+    #[command(subcommand)]
+    Account(LdapAccountCommand),
+    /// Show the LDAP settings, the directory's DNs and the search accounts.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LdapAccountCommand {
+    /// Create a search account (cn=<name>,ou=services,<base>); its secret is printed once.
+    Add {
+        name: String,
+        /// See only the members of this group, and the group (repeatable; none: everyone).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List search accounts.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a search account.
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -306,6 +364,7 @@ async fn with_config(config: Config, command: Command) -> anyhow::Result<()> {
         Command::Group(command) => commands::group(&open(&config).await?, &actor, command).await,
         Command::App(command) => commands::app(&open(&config).await?, &config, &actor, *command).await,
         Command::Key(command) => commands::key(&open(&config).await?, &config, &actor, command).await,
+        Command::Ldap(command) => commands::ldap(&open(&config).await?, &config, &actor, command).await,
         Command::Events { user, app, since, limit, json } => {
             let events = admin::list_events(&open(&config).await?, EventQuery { user, app, since, limit }).await?;
             output::events(&events, json)?;

@@ -4,13 +4,14 @@
 use serde::Serialize;
 
 use crate::admin::{
-    AppCredentials, AppDetails, KeyListing, PresetApp, ProxySettings, RecoveryCodes, Registered, TotpEnrolled,
+    AppCredentials, AppDetails, AppPasswordAdded, KeyListing, LdapAccountCreated, LdapStatus, PresetApp, ProxySettings,
+    RecoveryCodes, Registered, TotpEnrolled,
 };
 use crate::cluster::ClusterStatus;
 use crate::doctor::Problem;
 use crate::presets::{Kind, Preset};
 use crate::proxy::PREFIX;
-use crate::store::{AppSummary, AuditEvent, Factor, GroupSummary, UserSummary};
+use crate::store::{AppPasswordSummary, AppSummary, AuditEvent, Factor, GroupSummary, LdapAccountSummary, UserSummary};
 
 /// Writing to standard output failed.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +97,60 @@ pub fn groups(groups: &[GroupSummary], json: bool) -> OutputResult {
         say!("{:<24} {}", group.name, group.members.join(","))?;
     }
     Ok(())
+}
+
+pub fn app_password(added: &AppPasswordAdded, username: &str, label: &str, json: bool) -> OutputResult {
+    if json {
+        return print_json(added);
+    }
+    say!("App password {label} of {username} (shown once; for LDAP binds only):")?;
+    say!("{}", added.password)
+}
+
+pub fn app_passwords(passwords: &[AppPasswordSummary], json: bool) -> OutputResult {
+    if json {
+        return print_json(&passwords);
+    }
+    say!("{:<32} CREATED (UTC)", "LABEL")?;
+    for password in passwords {
+        say!("{:<32} {}", password.label, when(password.created_at))?;
+    }
+    Ok(())
+}
+
+pub fn ldap_account(created: &LdapAccountCreated, json: bool) -> OutputResult {
+    if json {
+        return print_json(created);
+    }
+    say!("bind DN:  {}", created.dn)?;
+    say!("password: {}", created.password)?;
+    say!("          (shown once: store it in the app now)")
+}
+
+pub fn ldap_accounts(accounts: &[LdapAccountSummary], json: bool) -> OutputResult {
+    if json {
+        return print_json(&accounts);
+    }
+    say!("{:<24} {:<20} SEES", "NAME", "CREATED (UTC)")?;
+    for account in accounts {
+        let sees = if account.groups.is_empty() { "everyone".to_owned() } else { account.groups.join(",") };
+        say!("{:<24} {:<20} {sees}", account.name, when(account.created_at))?;
+    }
+    Ok(())
+}
+
+pub fn ldap_status(status: &LdapStatus, json: bool) -> OutputResult {
+    if json {
+        return print_json(status);
+    }
+    let off = |address: &Option<String>| address.clone().unwrap_or_else(|| "off".into());
+    say!("ldap_listen:  {}{}", off(&status.listen), if status.starttls { " (StartTLS)" } else { "" })?;
+    say!("ldaps_listen: {}", off(&status.ldaps_listen))?;
+    say!("base DN:      {}", status.base_dn)?;
+    say!("people:       uid=<username>,{}", status.people_dn)?;
+    say!("groups:       cn=<group>,{}", status.groups_dn)?;
+    say!("")?;
+    ldap_accounts(&status.accounts, false)
 }
 
 pub fn apps(apps: &[AppSummary], json: bool) -> OutputResult {

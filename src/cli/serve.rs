@@ -13,6 +13,12 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<()> {
         database = %mask_password(&config.database_url),
         "latch is listening"
     );
+    if let Some(address) = server.ldap_addr() {
+        tracing::info!(%address, base_dn = config.ldap.base_dn, "LDAP is listening");
+    }
+    if let Some(address) = server.ldaps_addr() {
+        tracing::info!(%address, base_dn = config.ldap.base_dn, "LDAPS is listening");
+    }
     server.run(shutdown_signal()).await?;
     tracing::info!("latch stopped");
     Ok(())

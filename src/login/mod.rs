@@ -78,6 +78,25 @@ pub fn user_subject(username: &str) -> String {
     format!("user:{}", bounded(&username.trim().to_lowercase(), MAX_RECORDED_CHARS))
 }
 
+/// Which passwords a check accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accepts {
+    /// The sign-in page: the account password only.
+    AccountPassword,
+    /// An LDAP bind: the account password or an app password.
+    AppPasswordsToo,
+}
+
+/// How many leading characters of an app password are stored in clear to
+/// find its hash (`app_password_lookup`).
+pub const APP_PASSWORD_LOOKUP_CHARS: usize = 6;
+
+/// The stored lookup key of an app password: its first
+/// `APP_PASSWORD_LOOKUP_CHARS` characters.
+pub fn app_password_lookup(password: &str) -> String {
+    password.chars().take(APP_PASSWORD_LOOKUP_CHARS).collect()
+}
+
 /// The throttling key of a person's second-factor guesses: by account, not
 /// by the username typed, and apart from the password's, so that entering
 /// the password again (which clears `user_subject`) does not reset it.
@@ -117,12 +136,39 @@ impl Authenticator {
         client_ip: &str,
         now: UnixTime,
     ) -> Result<String, LoginError> {
+        self.check_throttled(username, password, Accepts::AccountPassword, client_ip, now).await
+    }
+
+    /// An LDAP simple bind as a person: the account password or one of the
+    /// person's app passwords, throttled with the very counters of the
+    /// sign-in page (`check_password`), so failures over LDAP and on the
+    /// web add up to one lock, which `latch user unlock` lifts. Nothing is
+    /// cached: a changed password counts from the next bind. The user's id;
+    /// `InvalidCredentials`, `Locked` or `Busy` otherwise.
+    pub async fn check_directory_bind(
+        &self,
+        username: &str,
+        password: String,
+        client_ip: &str,
+        now: UnixTime,
+    ) -> Result<String, LoginError> {
+        self.check_throttled(username, password, Accepts::AppPasswordsToo, client_ip, now).await
+    }
+
+    async fn check_throttled(
+        &self,
+        username: &str,
+        password: String,
+        accepts: Accepts,
+        client_ip: &str,
+        now: UnixTime,
+    ) -> Result<String, LoginError> {
         // The username first: guesses at a locked name do not lock out
         // everyone behind the same address.
         let subjects =
             vec![(user_subject(username), self.limits.per_user), (format!("ip:{client_ip}"), self.limits.per_ip)];
         let held = self.gate.admit(subjects, now).await?;
-        let checked = self.verify_password(username, password).await;
+        let checked = self.verify_password(username, password, accepts).await;
         let outcome = match &checked {
             Ok(Some(_)) => AttemptOutcome::Succeeded,
             Ok(None) => AttemptOutcome::Failed,
@@ -186,10 +232,25 @@ impl Authenticator {
 
     /// The id of the user when the password is theirs and the account is
     /// active.
-    async fn verify_password(&self, username: &str, password: String) -> Result<Option<String>, LoginError> {
+    async fn verify_password(
+        &self,
+        username: &str,
+        password: String,
+        accepts: Accepts,
+    ) -> Result<Option<String>, LoginError> {
         let credentials = self.store.user_credentials(username.trim()).await?;
-        let stored = credentials.as_ref().map(|credentials| credentials.password_hash.clone());
-        let password_ok = self.hasher.verify(password, stored).await?;
+        let mut password_ok = false;
+        if let (Accepts::AppPasswordsToo, Some(credentials)) = (accepts, &credentials) {
+            // Only the app passwords sharing the password's first characters
+            // are hashed: one argon2 check per bind, however many there are.
+            for stored in self.store.app_password_hashes(&credentials.id, &app_password_lookup(&password)).await? {
+                password_ok |= self.hasher.verify(password.clone(), Some(stored)).await?;
+            }
+        }
+        if !password_ok {
+            let stored = credentials.as_ref().map(|credentials| credentials.password_hash.clone());
+            password_ok = self.hasher.verify(password, stored).await?;
+        }
         Ok(credentials.filter(|credentials| password_ok && !credentials.disabled).map(|credentials| credentials.id))
     }
 

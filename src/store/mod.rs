@@ -5,10 +5,12 @@
 //! OAuth: it keeps rows and answers questions about them.
 
 mod access;
+mod app_passwords;
 mod apps;
 mod codes;
 mod consents;
 mod device_codes;
+mod directory;
 mod events;
 mod factors;
 mod groups;
@@ -35,11 +37,13 @@ use crate::crypto::at_rest::SecretKey;
 use crate::private_files;
 use pool::{Connections, Lease};
 
+pub use app_passwords::{AppPasswordSummary, NewAppPassword};
 pub use apps::{App, AppChanges, AppOptions, AppSummary, ConsentMode, DEFAULT_REFRESH_TOKEN_REUSE_GRACE, NewApp};
 pub use codes::{CodeGrant, CodeRedemption, CodeState, NewCode};
 pub use device_codes::{
     Answered, DeviceAnswer, DeviceGrant, DevicePoll, DeviceRedemption, NewDeviceCode, PendingDevice,
 };
+pub use directory::{DirectoryPerson, DirectoryQuery, LdapAccount, LdapAccountSummary};
 pub use events::{AuditEvent, EventFilter};
 pub use factors::{Factor, FactorKind, TotpEnrolment, TotpFactor};
 pub use groups::GroupSummary;

@@ -201,8 +201,14 @@ pub struct TestApp {
     pub backend: Backend,
     /// The server's clock: `clock.advance(seconds)` instead of sleeping.
     pub clock: latch::clock::Clock,
+    /// `ldap://127.0.0.1:<port>`, when `Options::ldap`.
+    pub ldap_url: Option<String>,
+    /// `ldaps://127.0.0.1:<port>`, when `Options::ldap_tls`.
+    pub ldaps_url: Option<String>,
     server: JoinHandle<()>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    /// The database belongs to another `TestApp`, which drops it.
+    shared: bool,
 }
 
 /// Settings a test may change before the server starts.
@@ -225,6 +231,11 @@ pub struct Options {
     /// An existing database (a copy of another server's, as a restored
     /// backup) rather than a new one.
     pub database_url: Option<String>,
+    /// Serve LDAP on a free port, base `dc=example,dc=com`.
+    pub ldap: bool,
+    /// Also LDAPS and StartTLS, with a certificate for 127.0.0.1 made by
+    /// `openssl` (`TestApp::ldap_ca` names it).
+    pub ldap_tls: bool,
     /// `require_mfa`: `true` or `false`.
     pub require_mfa: Option<&'static str>,
     /// `mfa_enrolment`: `open` or `closed`.
@@ -238,11 +249,14 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, options: Options) -> Option<Self> {
         let dir = tempfile::tempdir().expect("temp dir");
+        // A database given belongs to another `TestApp` (or to the test), which drops it.
+        let shared = options.database_url.is_some();
         let database_url = match options.database_url {
             Some(database_url) => database_url,
             None if options.fresh_database => fresh_database(backend, dir.path()).await?,
             None => prepared_database(backend, dir.path()).await?,
         };
+        let tls = options.ldap_tls.then(|| test_certificate(dir.path()));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let public_url = match options.public_url {
@@ -258,6 +272,11 @@ impl TestApp {
             access_token_ttl: options.access_token_ttl.map(Into::into),
             login_max_failures: options.login_max_failures.map(Into::into),
             login_lockout: options.login_lockout.map(Into::into),
+            ldap_listen: (options.ldap || options.ldap_tls).then(|| "127.0.0.1:0".into()),
+            ldaps_listen: tls.as_ref().map(|_| "127.0.0.1:0".into()),
+            ldap_tls_cert: tls.as_ref().map(|(cert, _)| cert.display().to_string()),
+            ldap_tls_key: tls.as_ref().map(|(_, key)| key.display().to_string()),
+            ldap_base_dn: Some("dc=example,dc=com".into()),
             require_mfa: options.require_mfa.map(Into::into),
             mfa_enrolment: options.mfa_enrolment.map(Into::into),
             ..Default::default()
@@ -265,10 +284,17 @@ impl TestApp {
         let config = args.load().expect("config");
         let server = latch::server::Server::with_listener(&config, listener).await.expect("server starts");
         let clock = server.clock();
+        let ldap_url = server.ldap_addr().map(|address| format!("ldap://{address}"));
+        let ldaps_url = server.ldaps_addr().map(|address| format!("ldaps://{address}"));
         let server = tokio::spawn(async move {
             server.run(std::future::pending()).await.expect("server runs");
         });
-        Some(Self { base, public_url, database_url, backend, clock, server, _dir: dir })
+        Some(Self { base, public_url, database_url, backend, clock, ldap_url, ldaps_url, server, dir, shared })
+    }
+
+    /// The certificate the LDAP listeners present (`Options::ldap_tls`).
+    pub fn ldap_ca(&self) -> std::path::PathBuf {
+        self.dir.path().join("ldap-cert.pem")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -315,10 +341,27 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
-        if self.backend == Backend::Postgres {
+        if self.backend == Backend::Postgres && !self.shared {
             drop_postgres_database(&self.database_url);
         }
     }
+}
+
+/// A self-signed certificate and key for 127.0.0.1 in `dir`, made with
+/// the `openssl` command.
+fn test_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("ldap-cert.pem"), dir.join("ldap-key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl (Debian package openssl)");
+    assert!(made.status.success(), "openssl failed: {}", String::from_utf8_lossy(&made.stderr));
+    (cert, key)
 }
 
 pub async fn run_latch(database_url: &str, public_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
@@ -339,6 +382,8 @@ pub async fn run_latch_with_env(
         .env("LATCH_DATABASE_URL", database_url)
         .env("LATCH_PUBLIC_URL", public_url)
         .envs(env.iter().copied())
+        // The base DN the test servers serve (`Options::ldap`).
+        .env("LATCH_LDAP_BASE_DN", "dc=example,dc=com")
         .env_remove("LATCH_CONFIG")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -27,6 +27,7 @@ mod forward_auth;
 mod groups_scope;
 mod input_hygiene;
 mod key_rotation;
+mod ldap;
 mod login;
 mod logout;
 mod mfa;
