@@ -105,7 +105,8 @@ impl Server {
             logout_delivery::start(store.clone(), provider.clone(), auditor.clone(), clock.clone())?;
         let hasher = PasswordHasher::for_this_machine()?;
         let limits = Limits::from_config(&config.throttle);
-        let authenticator = Authenticator::new(store.clone(), hasher, config.session_ttl, limits);
+        let authenticator =
+            Authenticator::new(store.clone(), hasher, config.session_ttl, limits, config.public_url.as_str());
         let state = AppState {
             clock: clock.clone(),
             provider,

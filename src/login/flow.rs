@@ -12,11 +12,13 @@
 //! first step. A step is never asked twice, so nobody is asked for a
 //! password twice.
 
+use super::passkey::Begun;
 use super::{Authenticator, LoginError, NewSession};
 use crate::clock::UnixTime;
 use crate::crypto::{random_token, sha256_hex};
 use crate::store::{AttemptOutcome, FailureLimit, NewSessionRecord, PendingSignInRow, StoreError};
 use crate::text::{MAX_RECORDED_CHARS, bounded};
+use webauthn_rs::prelude::{PublicKeyCredential, RequestChallengeResponse};
 
 /// Seconds a pending sign-in lasts from its last step: time to type a
 /// password or fetch a phone, not to leave a half sign-in lying around.
@@ -30,7 +32,9 @@ pub const PENDING_TTL: i64 = 5 * 60;
 /// far above what the people behind one address start in five minutes.
 pub const IDENTIFIES_PER_ADDRESS: i64 = 100;
 
-const IDENTIFY_LIMIT: FailureLimit =
+/// The bound of `IDENTIFIES_PER_ADDRESS`; beginning a passkey sign-in
+/// (which stores a ceremony) counts against the same kind of bound.
+pub(super) const IDENTIFY_LIMIT: FailureLimit =
     FailureLimit { max_failures: IDENTIFIES_PER_ADDRESS, window: PENDING_TTL, lockout: PENDING_TTL };
 
 /// How a person showed who they are: RFC 8176 §2 `amr` values.
@@ -38,6 +42,26 @@ const IDENTIFY_LIMIT: FailureLimit =
 pub enum Method {
     /// `pwd`: a password.
     Password,
+    /// `hwk`: a passkey bound to its device (a security key, a TPM).
+    HardwareKey,
+    /// `swk`: a passkey that may be synced, its private key kept in
+    /// software (W3C WebAuthn "backup eligible").
+    SoftwareKey,
+    /// `user`: the authenticator verified the person holding the key
+    /// (PIN or biometric; W3C WebAuthn "user verification").
+    UserVerified,
+}
+
+/// The kinds of factor (NIST SP 800-63B §4): a sign-in is multi-factor
+/// when its methods span two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Factor {
+    /// Something you know.
+    Knowledge,
+    /// Something you have.
+    Possession,
+    /// A PIN or biometric checked by the key: something you know or are.
+    Verification,
 }
 
 impl Method {
@@ -45,15 +69,32 @@ impl Method {
     pub fn amr(self) -> &'static str {
         match self {
             Self::Password => "pwd",
+            Self::HardwareKey => "hwk",
+            Self::SoftwareKey => "swk",
+            Self::UserVerified => "user",
         }
     }
 
     fn parse(amr: &str) -> Option<Self> {
-        match amr {
-            "pwd" => Some(Self::Password),
-            _ => None,
+        [Self::Password, Self::HardwareKey, Self::SoftwareKey, Self::UserVerified]
+            .into_iter()
+            .find(|method| method.amr() == amr)
+    }
+
+    fn factor(self) -> Factor {
+        match self {
+            Self::Password => Factor::Knowledge,
+            Self::HardwareKey | Self::SoftwareKey => Factor::Possession,
+            Self::UserVerified => Factor::Verification,
         }
     }
+}
+
+/// Whether `methods` span two kinds of factor: a password and a key, or a
+/// key that verified its holder (a passkey alone, with UV).
+pub fn multi_factor(methods: &[Method]) -> bool {
+    let first = methods.first().map(|method| method.factor());
+    methods.iter().any(|method| Some(method.factor()) != first)
 }
 
 /// What a sign-in asks for next.
@@ -91,6 +132,11 @@ pub struct Browser<'a> {
 /// What one request shows, for the step the sign-in is at.
 pub enum Proof {
     Password(String),
+    /// A passkey's answer to the ceremony `ceremony` (`login::passkey`).
+    Passkey {
+        ceremony: String,
+        credential: Box<PublicKeyCredential>,
+    },
 }
 
 /// Where a request leaves a sign-in.
@@ -144,10 +190,10 @@ impl Pending {
         Self { username, user_id: None, proven: Vec::new(), step: Step::Password, later: Vec::new(), next: next.into() }
     }
 
-    /// Records that the current step was proven by `method` for `user_id`
+    /// Records that the current step was proven by `methods` for `user_id`
     /// at `now`, and moves on.
-    fn proved(mut self, method: Method, user_id: String, now: UnixTime) -> Progress {
-        self.proven.push((method, now));
+    fn proved(mut self, methods: &[Method], user_id: String, now: UnixTime) -> Progress {
+        self.proven.extend(methods.iter().map(|method| (*method, now)));
         if self.later.is_empty() {
             return Progress::Done { amr: self.amr(), user_id, username: self.username, next: self.next };
         }
@@ -156,9 +202,12 @@ impl Pending {
         Progress::Next(self)
     }
 
-    /// The methods proven, in the order proven, space-separated.
+    /// The methods proven, in the order proven, space-separated, then `mfa`
+    /// when they are `multi_factor` (RFC 8176 §2).
     fn amr(&self) -> String {
-        self.proven.iter().map(|(method, _)| method.amr()).collect::<Vec<_>>().join(" ")
+        let methods: Vec<Method> = self.proven.iter().map(|(method, _)| *method).collect();
+        let mfa = multi_factor(&methods).then_some("mfa");
+        methods.iter().map(|method| method.amr()).chain(mfa).collect::<Vec<_>>().join(" ")
     }
 
     fn to_row(&self, expires_at: UnixTime) -> PendingSignInRow {
@@ -216,6 +265,19 @@ impl Authenticator {
         self.save(None, Pending::start(username, next), now).await
     }
 
+    /// Begins a passkey sign-in (`Passkeys::begin_sign_in`), bounded per
+    /// client address as `identify` is, for the same reason: it stores a
+    /// ceremony without checking anything. Past the bound, `Locked`.
+    pub async fn begin_passkey_sign_in(
+        &self,
+        client_ip: &str,
+        now: UnixTime,
+    ) -> Result<Begun<RequestChallengeResponse>, LoginError> {
+        let subjects = vec![(format!("passkey-ip:{client_ip}"), IDENTIFY_LIMIT)];
+        self.gate.admit(subjects, now).await?.end(AttemptOutcome::Failed).await?;
+        Ok(self.passkeys.begin_sign_in(now).await?)
+    }
+
     /// Identify and prove in one request: the username and password of one
     /// form. Only a step beyond the password is stored. `browser`: what the
     /// signing-in browser holds.
@@ -228,6 +290,21 @@ impl Authenticator {
         now: UnixTime,
     ) -> Result<Outcome, LoginError> {
         self.advance(None, Pending::start(username, next), Proof::Password(password), browser, now).await
+    }
+
+    /// Signs in with a passkey alone (no username typed): `ceremony` and
+    /// `credential` answer `Passkeys::begin_sign_in`. Refused like a wrong
+    /// password when the passkey does not verify.
+    pub async fn sign_in_with_passkey(
+        &self,
+        ceremony: String,
+        credential: PublicKeyCredential,
+        next: &str,
+        browser: &Browser<'_>,
+        now: UnixTime,
+    ) -> Result<Outcome, LoginError> {
+        let proof = Proof::Passkey { ceremony, credential: Box::new(credential) };
+        self.advance(None, Pending::start("", next), proof, browser, now).await
     }
 
     /// Continues the pending sign-in whose cookie is `token` with `proof`.
@@ -259,10 +336,16 @@ impl Authenticator {
             (Step::Password, Proof::Password(password)) => self
                 .check_password(&pending.username, password, browser.client_ip, now)
                 .await
-                .map(|id| (Method::Password, id)),
+                .map(|id| (vec![Method::Password], id, None)),
+            (Step::Password, Proof::Passkey { ceremony, credential }) => self
+                .check_passkey(&ceremony, &credential, browser.client_ip, now)
+                .await
+                .map(|verified| (verified.methods, verified.user_id, Some(verified.username))),
         };
-        let (method, user_id) = match checked {
-            Ok(proven) => proven,
+        let (methods, user_id, pending) = match checked {
+            // A passkey names whom it signs in: no username was typed.
+            Ok((methods, user_id, Some(username))) => (methods, user_id, Pending { username, ..pending }),
+            Ok((methods, user_id, None)) => (methods, user_id, pending),
             Err(refused @ (LoginError::InvalidCredentials | LoginError::Locked)) => {
                 let locked = matches!(refused, LoginError::Locked);
                 let at = token.map(|_| pending.step);
@@ -270,7 +353,7 @@ impl Authenticator {
             }
             Err(error) => return Err(error),
         };
-        match pending.proved(method, user_id, now) {
+        match pending.proved(&methods, user_id, now) {
             Progress::Next(pending) => self.save(token, pending, now).await,
             Progress::Done { user_id, username, amr, next } => {
                 let session = self.start_session(token, &user_id, &amr, browser.session, now).await?;
@@ -328,7 +411,7 @@ mod tests {
         let pending = Pending::start(" ada ", "/next");
         assert_eq!((pending.username.as_str(), pending.step), ("ada", Step::Password));
         assert_eq!(Pending::start(&"x".repeat(5000), "/").username.chars().count(), MAX_RECORDED_CHARS);
-        match pending.proved(Method::Password, "u1".into(), 100) {
+        match pending.proved(&[Method::Password], "u1".into(), 100) {
             Progress::Done { user_id, username, amr, next } => {
                 assert_eq!(
                     (user_id.as_str(), username.as_str(), amr.as_str(), next.as_str()),

@@ -4,8 +4,10 @@
 mod attempt;
 pub mod csrf;
 pub mod flow;
+pub mod passkey;
 
 use attempt::Gate;
+use passkey::{PasskeyError, Passkeys, Verified};
 
 use crate::clock::UnixTime;
 use crate::config::ThrottleLimits;
@@ -37,6 +39,21 @@ pub enum LoginError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Password(#[from] PasswordError),
+    /// Passkeys are unavailable, or their data is unreadable; a passkey
+    /// that does not verify is `InvalidCredentials`.
+    #[error(transparent)]
+    Passkey(PasskeyError),
+}
+
+impl From<PasskeyError> for LoginError {
+    fn from(error: PasskeyError) -> Self {
+        match error {
+            PasskeyError::Refused => Self::InvalidCredentials,
+            PasskeyError::Expired => Self::Expired,
+            PasskeyError::Store(error) => Self::Store(error),
+            other => Self::Passkey(other),
+        }
+    }
 }
 
 pub struct Authenticator {
@@ -45,6 +62,7 @@ pub struct Authenticator {
     session_ttl: i64,
     limits: Limits,
     gate: Gate,
+    passkeys: Passkeys,
 }
 
 /// Brute-force limits, per username and per client address.
@@ -81,9 +99,18 @@ pub struct NewSession {
 }
 
 impl Authenticator {
-    pub fn new(store: Store, hasher: PasswordHasher, session_ttl: std::time::Duration, limits: Limits) -> Self {
+    /// `public_url`: where Latch is reached, which names the passkeys'
+    /// relying party (`login::passkey`).
+    pub fn new(
+        store: Store,
+        hasher: PasswordHasher,
+        session_ttl: std::time::Duration,
+        limits: Limits,
+        public_url: &str,
+    ) -> Self {
         Self {
             gate: Gate::new(store.clone()),
+            passkeys: Passkeys::new(store.clone(), public_url),
             store,
             hasher,
             session_ttl: i64::try_from(session_ttl.as_secs()).unwrap_or(i64::MAX),
@@ -118,6 +145,32 @@ impl Authenticator {
         };
         held.end(outcome).await?;
         checked?.ok_or(LoginError::InvalidCredentials)
+    }
+
+    /// The passkey ceremonies (registration, and beginning a sign-in).
+    pub fn passkeys(&self) -> &Passkeys {
+        &self.passkeys
+    }
+
+    /// Checks a passkey's answer to the sign-in ceremony `ceremony`, unless
+    /// the client address is locked after too many failures: a passkey
+    /// that does not verify counts as a wrong password there.
+    async fn check_passkey(
+        &self,
+        ceremony: &str,
+        credential: &webauthn_rs::prelude::PublicKeyCredential,
+        client_ip: &str,
+        now: UnixTime,
+    ) -> Result<Verified, LoginError> {
+        let held = self.gate.admit(vec![(format!("ip:{client_ip}"), self.limits.per_ip)], now).await?;
+        let checked = self.passkeys.finish_sign_in(ceremony, credential, now).await;
+        let outcome = match &checked {
+            Ok(_) => AttemptOutcome::Succeeded,
+            Err(PasskeyError::Refused) => AttemptOutcome::Failed,
+            Err(_) => AttemptOutcome::Abandoned,
+        };
+        held.end(outcome).await?;
+        Ok(checked?)
     }
 
     /// The id of the user when the password is theirs and the account is

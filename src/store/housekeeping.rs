@@ -11,7 +11,7 @@ const BATCH: i64 = 500;
 /// finds it that way (`end_session`). Device codes are kept an hour past
 /// expiry, so a device still polling is told `expired_token`, not that the
 /// code is unknown.
-const EXPIRED: [(&str, &str, &str); 10] = [
+const EXPIRED: [(&str, &str, &str); 11] = [
     (
         "authorization_codes",
         "code_hash",
@@ -20,6 +20,7 @@ const EXPIRED: [(&str, &str, &str); 10] = [
     ),
     ("sessions", "id_hash", "expires_at < $1"),
     ("pending_sign_ins", "id_hash", "expires_at < $1"),
+    ("passkey_ceremonies", "id_hash", "expires_at < $1"),
     ("device_codes", "device_code_hash", "expires_at < $1 - 3600"),
     ("access_tokens", "jti", "expires_at < $1"),
     ("client_tokens", "jti", "expires_at < $1"),

@@ -5,7 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::header::SET_COOKIE;
+use axum::http::header::{CONTENT_SECURITY_POLICY, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 
@@ -13,12 +13,12 @@ use super::cookies;
 use super::error::WebError;
 use super::oidc::current_session;
 use super::ops::Requester;
-use super::pages::{LoginPage, MessagePage, PasswordPage, render};
+use super::pages::{LoginPage, MessagePage, PASSKEY_CSP, PasswordPage, render};
 use super::{AppState, redirect};
 use crate::clock::UnixTime;
 use crate::login::csrf::Posted;
 use crate::login::flow::{Browser, Outcome, Proof, Step};
-use crate::login::{LoginError, safe_next, sign_in_url, skip_form};
+use crate::login::{LoginError, NewSession, safe_next, sign_in_url, skip_form};
 use crate::metrics::LoginOutcome;
 use crate::oidc::params::{Params, decode_pairs};
 
@@ -56,8 +56,10 @@ fn show_form(
     error: Option<&str>,
 ) -> Response {
     let (csrf_token, set_cookie) = csrf_token_for(state, headers);
-    let page = render(status, &LoginPage { csrf_token: &csrf_token, next, username, error });
-    (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response()
+    let passkeys = state.authenticator.passkeys().available();
+    let page = render(status, &LoginPage { csrf_token: &csrf_token, next, username, error, passkeys });
+    let csp = passkeys.then_some((CONTENT_SECURITY_POLICY, PASSKEY_CSP));
+    (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), AppendHeaders(csp), page).into_response()
 }
 
 /// The CSRF token for a form shown to this browser (see `login::csrf`),
@@ -76,7 +78,7 @@ pub(super) fn csrf_posted(state: &AppState, headers: &HeaderMap, submitted: Opti
 
 /// Whether a posted sign-in form passes the CSRF check
 /// (`CsrfKey::accepts_sign_in`).
-fn sign_in_posted(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> bool {
+pub(super) fn sign_in_posted(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> bool {
     with_posted(state, headers, submitted, |posted| state.csrf.accepts_sign_in(posted))
 }
 
@@ -170,22 +172,11 @@ async fn answer(
             Ok((AppendHeaders([(SET_COOKIE, cookie)]), page).into_response())
         }
         Ok(Outcome::Done { session, username, next }) => {
-            state.provider.bind_reauth(&next, &session.token, now).await?;
-            if state.cookies.read(headers, cookies::SESSION).is_some() {
-                // The session this browser held may have ended (another
-                // person signed in): its apps are told now, not at the next poll.
-                state.logout_delivery.wake();
-            }
-            let session_cookie = state.cookies.build(cookies::SESSION, &session.token, session.expires_at - now);
-            let set_cookies = std::iter::once(session_cookie).chain(ended_sign_in(state, headers));
-            state.metrics.login(LoginOutcome::Success);
-            state.auditor.record("login_success", &requester.actor(Some(&username), None), None);
+            let set_cookies = signed_in(state, headers, requester, &session, &username, &next, now).await?;
             Ok((AppendHeaders(set_cookies.map(|cookie| (SET_COOKIE, cookie))), redirect(&next)).into_response())
         }
         Ok(Outcome::Refused { username, locked, at }) => {
-            state.metrics.login(if locked { LoginOutcome::Locked } else { LoginOutcome::Failure });
-            let detail = locked.then(|| "locked after repeated failures".to_owned());
-            state.auditor.record("login_failure", &requester.actor(Some(&username), None), detail);
+            refused(state, requester, &username, locked);
             // The same answer either way: a lock reveals nothing either.
             let message = Some("Invalid username or password.");
             let status = StatusCode::UNAUTHORIZED;
@@ -202,6 +193,38 @@ async fn answer(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// What follows a finished sign-in, whatever proved it: the session
+/// (already started) binds a pending re-authentication, the sign-in is
+/// counted and audited, and the browser gets the `Set-Cookie` values
+/// returned (the session, and the end of the pending sign-in).
+pub(super) async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    requester: &Requester,
+    session: &NewSession,
+    username: &str,
+    next: &str,
+    now: UnixTime,
+) -> Result<impl Iterator<Item = String>, WebError> {
+    state.provider.bind_reauth(next, &session.token, now).await?;
+    if state.cookies.read(headers, cookies::SESSION).is_some() {
+        // The session this browser held may have ended (another
+        // person signed in): its apps are told now, not at the next poll.
+        state.logout_delivery.wake();
+    }
+    let session_cookie = state.cookies.build(cookies::SESSION, &session.token, session.expires_at - now);
+    state.metrics.login(LoginOutcome::Success);
+    state.auditor.record("login_success", &requester.actor(Some(username), None), None);
+    Ok(std::iter::once(session_cookie).chain(ended_sign_in(state, headers)))
+}
+
+/// Counts and audits a refused sign-in proof.
+pub(super) fn refused(state: &AppState, requester: &Requester, username: &str, locked: bool) {
+    state.metrics.login(if locked { LoginOutcome::Locked } else { LoginOutcome::Failure });
+    let detail = locked.then(|| "locked after repeated failures".to_owned());
+    state.auditor.record("login_failure", &requester.actor(Some(username), None), detail);
 }
 
 /// The `Set-Cookie` deleting the browser's sign-in cookie, if it sent one.

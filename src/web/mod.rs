@@ -8,6 +8,7 @@ mod login;
 mod oidc;
 pub mod ops;
 pub mod pages;
+mod passkey;
 mod proxy;
 pub mod refusal;
 
@@ -97,19 +98,28 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/application/o/userinfo/", get(oidc::userinfo).post(oidc::userinfo))
         .layer(in_format(ErrorFormat::Bearer));
     let apis = oauth.merge(bearer).layer(cors);
+    // Called by Latch's own pages (same origin, CSRF-checked): no CORS.
+    let passkeys = Router::new()
+        .route("/login/passkey/options", axum::routing::post(passkey::sign_in_options))
+        .route("/login/passkey/finish", axum::routing::post(passkey::sign_in_finish))
+        .route("/account/security/passkeys/options", axum::routing::post(passkey::register_options))
+        .route("/account/security/passkeys/finish", axum::routing::post(passkey::register_finish))
+        .layer(in_format(ErrorFormat::OAuth));
     let pages = Router::new()
         .route("/application/o/authorize/", get(oidc::authorize_get).post(oidc::authorize_post))
         .route("/application/o/{slug}/end-session/", get(oidc::end_session_get).post(oidc::end_session_post))
         .route("/login", get(login::form).post(login::submit))
         .route("/device", get(device::page).post(device::submit))
         .route("/", get(login::home))
+        .route("/static/passkey.js", get(passkey::script))
         .merge(proxy::routes())
         .layer(in_format(ErrorFormat::Page));
     let mut operations = Router::new().route("/health/live", get(ops::live)).route("/health/ready", get(ops::ready));
     if with_metrics {
         operations = operations.route("/metrics", get(ops::metrics));
     }
-    apis.merge(pages)
+    apis.merge(passkeys)
+        .merge(pages)
         .merge(operations.layer(in_format(ErrorFormat::Plain)))
         .fallback(refusal::not_found)
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))

@@ -15,7 +15,15 @@ pub struct LoginPage<'a> {
     pub next: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
+    /// Whether to offer passkeys (`login::passkey`): the button, autofill,
+    /// and the script behind them.
+    pub passkeys: bool,
 }
+
+/// `Content-Security-Policy` for pages that run `/static/passkey.js`: the
+/// default policy plus Latch's own scripts and its own JSON endpoints.
+pub const PASSKEY_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+     style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The password step of a sign-in under way (`login::flow::Step::Password`).
 #[derive(Template)]

@@ -195,11 +195,15 @@ pub async fn poll_until<T>(within: Duration, mut probe: impl AsyncFnMut() -> Opt
 
 pub struct TestApp {
     pub base: String,
+    /// The server's `public_url`: `base`, unless the test chose otherwise.
+    pub public_url: String,
     pub database_url: String,
     pub backend: Backend,
     /// The server's clock: `clock.advance(seconds)` instead of sleeping.
     pub clock: latch::clock::Clock,
     server: JoinHandle<()>,
+    /// Whether dropping it drops the PostgreSQL database.
+    owns_database: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -214,6 +218,9 @@ pub struct Options {
     pub https_public_url: bool,
     pub login_max_failures: Option<&'static str>,
     pub login_lockout: Option<&'static str>,
+    /// `public_url` is `http://localhost:<port>` (the server listens on
+    /// 127.0.0.1): a domain, which passkeys need for their RP ID.
+    pub localhost_public_url: bool,
 }
 
 impl TestApp {
@@ -226,9 +233,42 @@ impl TestApp {
         let database_url = prepared_database(backend, dir.path()).await?;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let public_url = if options.https_public_url { base.replacen("http://", "https://", 1) } else { base.clone() };
+        let public_url = if options.https_public_url {
+            base.replacen("http://", "https://", 1)
+        } else if options.localhost_public_url {
+            base.replacen("127.0.0.1", "localhost", 1)
+        } else {
+            base.clone()
+        };
+        Some(Self::start(backend, database_url, public_url, listener, dir, &options).await)
+    }
+
+    /// A second server on this one's database and public URL, as a second
+    /// instance behind a load balancer (on SQLite, a second server on the
+    /// same file). Its own directory; the database stays this app's.
+    pub async fn another_instance(&self) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let options = Options::default();
+        let mut other =
+            Self::start(self.backend, self.database_url.clone(), self.public_url.clone(), listener, dir, &options)
+                .await;
+        // Only the first instance drops the PostgreSQL database.
+        other.owns_database = false;
+        other
+    }
+
+    async fn start(
+        backend: Backend,
+        database_url: String,
+        public_url: String,
+        listener: TcpListener,
+        dir: tempfile::TempDir,
+        options: &Options,
+    ) -> Self {
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
         let args = latch::config::ConfigArgs {
-            public_url: Some(public_url),
+            public_url: Some(public_url.clone()),
             database_url: Some(database_url.clone()),
             data_dir: Some(dir.path().display().to_string()),
             code_ttl: options.code_ttl.map(Into::into),
@@ -243,7 +283,7 @@ impl TestApp {
         let server = tokio::spawn(async move {
             server.run(std::future::pending()).await.expect("server runs");
         });
-        Some(Self { base, database_url, backend, clock, server, _dir: dir })
+        Self { base, public_url, database_url, backend, clock, server, owns_database: true, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -256,7 +296,7 @@ impl TestApp {
 
     /// Runs `latch <args>` against this app's database, with `stdin`.
     pub async fn latch(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        run_latch(&self.database_url, &self.base, args, stdin).await
+        run_latch(&self.database_url, &self.public_url, args, stdin).await
     }
 
     /// Like `latch`, but the command must succeed; returns its stdout.
@@ -290,7 +330,7 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
-        if self.backend == Backend::Postgres {
+        if self.backend == Backend::Postgres && self.owns_database {
             drop_postgres_database(&self.database_url);
         }
     }

@@ -31,6 +31,8 @@ mod native_apps;
 mod no_store;
 mod oidc_flow;
 mod operations;
+mod passkey_browser;
+mod passkeys;
 mod prompt;
 mod reauth;
 mod refresh;
