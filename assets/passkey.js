@@ -191,11 +191,11 @@
   // ---- Second step of a sign-in: a passkey instead of a code.
 
   function setUpSecondFactor(button) {
-    var form = button.form || document.querySelector('form[action="/login"]');
+    var form = document.querySelector('form[action="/login"]');
     var errors = document.getElementById("passkey-error");
     var csrf = field(form, "csrf_token");
     var next = field(form, "next");
-    button.hidden = false;
+    document.getElementById("passkey-factor-box").hidden = false;
     button.addEventListener("click", function () {
       show(errors, "");
       button.disabled = true;

@@ -15,6 +15,7 @@ mod events;
 mod groups;
 mod keys;
 mod maintenance;
+mod mfa;
 mod proxy;
 mod record;
 mod users;
@@ -31,6 +32,11 @@ pub use events::{EventQuery, list_events};
 pub use groups::{ADMINISTRATORS, Membership, add_group, add_member, is_administrator, list_groups, remove_member};
 pub use keys::{KeyListing, KeyRotation, KeyStatus, RotateKey, list_keys, rotate_key};
 pub use maintenance::{backup, new_secret_key, restore};
+pub use mfa::{
+    EnrolTotp, RecoveryCodes, TOTP_ISSUER, TotpEnrolled, TotpSetup, begin_totp_setup, confirm_totp, enrol_totp,
+    list_factors, new_recovery_codes, passkey_added, pending_totp_setup, recovery_codes_left, remove_passkey,
+    remove_totp, reset_factors,
+};
 pub use proxy::{AddProxyApp, ProxySettings, add_proxy_app};
 pub use record::ChangeKind;
 pub use users::{

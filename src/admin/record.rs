@@ -25,6 +25,12 @@ pub enum ChangeKind {
     AppRemoved,
     AppSecretRotated,
     KeyRotated,
+    TotpEnrolled,
+    TotpRemoved,
+    RecoveryCodesGenerated,
+    FactorsReset,
+    PasskeyAdded,
+    PasskeyRemoved,
 }
 
 impl ChangeKind {
@@ -46,6 +52,12 @@ impl ChangeKind {
             Self::AppRemoved => "app_removed",
             Self::AppSecretRotated => "app_secret_rotated",
             Self::KeyRotated => "key_rotated",
+            Self::TotpEnrolled => "totp_enrolled",
+            Self::TotpRemoved => "totp_removed",
+            Self::RecoveryCodesGenerated => "recovery_codes_generated",
+            Self::FactorsReset => "factors_reset",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
         }
     }
 }

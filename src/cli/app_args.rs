@@ -47,6 +47,10 @@ pub struct AppOptionArgs {
     /// Lifetime of this app's device codes, e.g. 10m (the default).
     #[arg(long)]
     pub device_code_ttl: Option<String>,
+    /// Require a second factor (TOTP, passkey) to sign in to this app;
+    /// without it the deployment's require_mfa setting decides.
+    #[arg(long, id = "app_require_mfa", num_args = 0..=1, default_missing_value = "true")]
+    pub require_mfa: Option<bool>,
 }
 
 impl From<AppOptionArgs> for AppOptionChanges {
@@ -63,6 +67,7 @@ impl From<AppOptionArgs> for AppOptionChanges {
             backchannel_logout_uri: args.backchannel_logout_uri,
             device_code: args.device_code,
             device_code_ttl: args.device_code_ttl,
+            require_mfa: args.require_mfa,
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::io::Read;
 
 use super::output::{self, say};
-use super::{AppCommand, GroupCommand, KeyCommand, UserCommand};
+use super::{AppCommand, GroupCommand, KeyCommand, MfaCommand, UserCommand};
 use crate::admin::{self, Actor};
 use crate::config::Config;
 use crate::store::Store;
@@ -66,6 +66,25 @@ pub(super) async fn user(store: &Store, actor: &Actor, command: UserCommand) -> 
             }
         }
         UserCommand::List { json } => output::users(&admin::list_users(store).await?, json)?,
+        UserCommand::Mfa(command) => mfa(store, actor, command).await?,
+    }
+    Ok(())
+}
+
+async fn mfa(store: &Store, actor: &Actor, command: MfaCommand) -> anyhow::Result<()> {
+    match command {
+        MfaCommand::List { username, json } => output::factors(&admin::list_factors(store, &username).await?, json)?,
+        MfaCommand::Totp { username, replace, json } => {
+            let enrolled = admin::enrol_totp(store, actor, admin::EnrolTotp { username, replace }).await?;
+            output::totp_enrolled(&enrolled, json)?;
+        }
+        MfaCommand::RecoveryCodes { username, json } => {
+            output::recovery_codes(&admin::new_recovery_codes(store, actor, &username).await?, json)?;
+        }
+        MfaCommand::Reset { username } => {
+            let removed = admin::reset_factors(store, actor, &username).await?;
+            say!("Removed {removed} second factor(s) and the recovery codes of {username}.")?;
+        }
     }
     Ok(())
 }
@@ -93,9 +112,10 @@ pub(super) async fn group(store: &Store, actor: &Actor, command: GroupCommand) -
 
 pub(super) async fn app(store: &Store, config: &Config, actor: &Actor, command: AppCommand) -> anyhow::Result<()> {
     match command {
-        AppCommand::Add { slug, name, groups, proxy, json, .. } if proxy.proxy => {
+        AppCommand::Add { slug, name, groups, proxy, options, json, .. } if proxy.proxy => {
             let external_url = proxy.external_url.ok_or_else(|| anyhow::anyhow!("a proxy app needs --external-url"))?;
-            let command = admin::AddProxyApp { slug, name, groups, external_url, cookie_domain: proxy.cookie_domain };
+            let (cookie_domain, require_mfa) = (proxy.cookie_domain, options.require_mfa);
+            let command = admin::AddProxyApp { slug, name, groups, external_url, cookie_domain, require_mfa };
             output::proxy_settings(&admin::add_proxy_app(store, config, actor, command).await?, json)?;
         }
         AppCommand::Add { slug, name, redirect_uris, public, groups, options, json, .. } => {

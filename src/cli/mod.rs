@@ -134,6 +134,36 @@ enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Manage a user's second factors (TOTP, recovery codes, passkeys).
+    #[command(subcommand)]
+    Mfa(MfaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MfaCommand {
+    /// List the user's second factors (kind, name, created, last used; never a secret).
+    List {
+        username: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enrol a TOTP authenticator for the user; prints its otpauth:// URI once.
+    Totp {
+        username: String,
+        /// Replace the authenticator the user has (without it, one there is refused).
+        #[arg(long)]
+        replace: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the user's recovery codes with a fresh set; prints them once.
+    RecoveryCodes {
+        username: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every second factor and recovery code of the user.
+    Reset { username: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use crate::admin::{AppCredentials, AppDetails, KeyListing, ProxySettings};
+use crate::admin::{AppCredentials, AppDetails, KeyListing, ProxySettings, RecoveryCodes, TotpEnrolled};
 use crate::proxy::PREFIX;
-use crate::store::{AppSummary, AuditEvent, GroupSummary, UserSummary};
+use crate::store::{AppSummary, AuditEvent, Factor, GroupSummary, UserSummary};
 
 /// Writing to standard output failed.
 #[derive(Debug, thiserror::Error)]
@@ -187,4 +187,41 @@ fn fields(value: &serde_json::Value, width: usize, none: &str) -> OutputResult {
         say!("{key:<width$} {shown}")?;
     }
     Ok(())
+}
+
+pub fn factors(factors: &[Factor], json: bool) -> OutputResult {
+    if json {
+        return print_json(&factors);
+    }
+    if factors.is_empty() {
+        return say!("No second factors.");
+    }
+    for factor in factors {
+        let last_used = factor.last_used.map_or_else(|| "never used".to_owned(), when);
+        say!(
+            "{:<8} {:<24} created {}  last used {last_used}",
+            factor.kind.as_str(),
+            factor.name,
+            when(factor.created)
+        )?;
+    }
+    Ok(())
+}
+
+pub fn totp_enrolled(enrolled: &TotpEnrolled, json: bool) -> OutputResult {
+    if json {
+        return print_json(enrolled);
+    }
+    say!("{}", enrolled.otpauth_uri)?;
+    say!("(shown once: open it, or turn it into a QR code, on the person's authenticator app)")
+}
+
+pub fn recovery_codes(codes: &RecoveryCodes, json: bool) -> OutputResult {
+    if json {
+        return print_json(codes);
+    }
+    for code in &codes.codes {
+        say!("{code}")?;
+    }
+    say!("(shown once; each code signs in once; the previous codes no longer work)")
 }

@@ -6,19 +6,24 @@
 //! `advance` checks it, records the `Method` it proves and when, and answers
 //! with the next step, or with a session once no step is left.
 //!
-//! Today one step is required, the password. A second factor is one more
-//! `Step` (with its `Proof` and `Method`) added to `later` once the first
-//! proof shows who is signing in; a passkey is one more `Proof` for the
-//! first step. A step is never asked twice, so nobody is asked for a
-//! password twice.
+//! The password comes first. Once it shows who is signing in, a person who
+//! holds a second factor (`Store::factors`) is asked for it too:
+//! `Step::SecondFactor`, which any second-factor `Proof` answers (today a
+//! `Proof::Code`: a TOTP code or a recovery code; a passkey is one more
+//! proof kind for the same step, and one more for the first step when it
+//! signs in without a password). A signed-in person whose session lacks a
+//! second factor that an app demands is asked for it alone (`step_up`): a
+//! pending sign-in for the known person that starts at `SecondFactor`. A
+//! step is never asked twice, so nobody is asked for a password twice.
 
-use super::passkey::Begun;
 use super::{Authenticator, LoginError, NewSession};
 use crate::clock::UnixTime;
 use crate::crypto::{random_token, sha256_hex};
-use crate::store::{AttemptOutcome, FailureLimit, NewSessionRecord, PendingSignInRow, StoreError};
+use crate::store::{AttemptOutcome, FailureLimit, NewSessionRecord, PendingSignInRow, SessionUser, StoreError};
 use crate::text::{MAX_RECORDED_CHARS, bounded};
 use webauthn_rs::prelude::{PublicKeyCredential, RequestChallengeResponse};
+
+use super::passkey::Begun;
 
 /// Seconds a pending sign-in lasts from its last step: time to type a
 /// password or fetch a phone, not to leave a half sign-in lying around.
@@ -34,34 +39,37 @@ pub const IDENTIFIES_PER_ADDRESS: i64 = 100;
 
 /// The bound of `IDENTIFIES_PER_ADDRESS`; beginning a passkey sign-in
 /// (which stores a ceremony) counts against the same kind of bound.
-pub(super) const IDENTIFY_LIMIT: FailureLimit =
+const IDENTIFY_LIMIT: FailureLimit =
     FailureLimit { max_failures: IDENTIFIES_PER_ADDRESS, window: PENDING_TTL, lockout: PENDING_TTL };
 
-/// How a person showed who they are: RFC 8176 §2 `amr` values.
+/// The amr value (RFC 8176 §2) a session gets when it proved two steps:
+/// a first factor and a second one.
+pub const AMR_MFA: &str = "mfa";
+
+/// How a person showed who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    /// `pwd`: a password.
+    /// A password (amr `pwd`).
     Password,
-    /// `hwk`: a passkey bound to its device (a security key, a TPM).
+    /// A TOTP code (amr `otp`: RFC 8176 names RFC 6238 for it).
+    Otp,
+    /// A recovery code (amr `otp` too: it is a one-time password, one of a
+    /// printed list, and proves possession of that list as a TOTP code
+    /// proves possession of the phone. `kba` is for answers to questions,
+    /// and `pwd` would claim a second password; an app that must tell the
+    /// two apart has no RFC 8176 value to read, and Latch records the
+    /// difference in the audit trail).
+    RecoveryCode,
+    /// A passkey bound to its device: a security key, a TPM (amr `hwk`).
     HardwareKey,
-    /// `swk`: a passkey that may be synced, its private key kept in
-    /// software (W3C WebAuthn "backup eligible").
+    /// A passkey that may be synced, its private key kept in software
+    /// (W3C WebAuthn "backup eligible"; amr `swk`).
     SoftwareKey,
-    /// `user`: the authenticator verified the person holding the key
-    /// (PIN or biometric; W3C WebAuthn "user verification").
+    /// The authenticator verified the person holding the passkey, by PIN
+    /// or biometric (W3C WebAuthn "user verification"; amr `user`). It
+    /// counts as a first factor (something known or been), the key itself
+    /// as a second: a verified passkey alone is two factors.
     UserVerified,
-}
-
-/// The kinds of factor (NIST SP 800-63B §4): a sign-in is multi-factor
-/// when its methods span two.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Factor {
-    /// Something you know.
-    Knowledge,
-    /// Something you have.
-    Possession,
-    /// A PIN or biometric checked by the key: something you know or are.
-    Verification,
 }
 
 impl Method {
@@ -69,32 +77,58 @@ impl Method {
     pub fn amr(self) -> &'static str {
         match self {
             Self::Password => "pwd",
+            Self::Otp | Self::RecoveryCode => "otp",
             Self::HardwareKey => "hwk",
             Self::SoftwareKey => "swk",
             Self::UserVerified => "user",
         }
     }
 
-    fn parse(amr: &str) -> Option<Self> {
-        [Self::Password, Self::HardwareKey, Self::SoftwareKey, Self::UserVerified]
-            .into_iter()
-            .find(|method| method.amr() == amr)
+    /// The name in the store, in metrics and in the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "pwd",
+            Self::Otp => "otp",
+            Self::RecoveryCode => "recovery_code",
+            Self::HardwareKey | Self::SoftwareKey | Self::UserVerified => self.amr(),
+        }
     }
 
-    fn factor(self) -> Factor {
-        match self {
-            Self::Password => Factor::Knowledge,
-            Self::HardwareKey | Self::SoftwareKey => Factor::Possession,
-            Self::UserVerified => Factor::Verification,
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "pwd" => Some(Self::Password),
+            "otp" => Some(Self::Otp),
+            "recovery_code" => Some(Self::RecoveryCode),
+            "hwk" => Some(Self::HardwareKey),
+            "swk" => Some(Self::SoftwareKey),
+            "user" => Some(Self::UserVerified),
+            _ => None,
         }
+    }
+
+    /// Whether it is a second factor (answers `Step::SecondFactor`).
+    pub fn is_second_factor(self) -> bool {
+        matches!(self, Self::Otp | Self::RecoveryCode | Self::HardwareKey | Self::SoftwareKey)
     }
 }
 
-/// Whether `methods` span two kinds of factor: a password and a key, or a
-/// key that verified its holder (a passkey alone, with UV).
-pub fn multi_factor(methods: &[Method]) -> bool {
-    let first = methods.first().map(|method| method.factor());
-    methods.iter().any(|method| Some(method.factor()) != first)
+/// Whether a session's `amr` (space-separated RFC 8176 values) records a
+/// second factor.
+pub fn has_mfa(amr: &str) -> bool {
+    amr.split(' ').any(|method| method == AMR_MFA)
+}
+
+/// A session's `amr` after `method`, a second factor, was proven in it
+/// (enrolling one proves it): the method and `mfa` added, each once.
+pub fn with_second_factor(amr: &str, method: Method) -> String {
+    let mut values: Vec<&str> = amr.split(' ').filter(|value| !value.is_empty() && *value != AMR_MFA).collect();
+    if !values.contains(&method.amr()) {
+        values.push(method.amr());
+    }
+    if values.len() > 1 {
+        values.push(AMR_MFA);
+    }
+    values.join(" ")
 }
 
 /// What a sign-in asks for next.
@@ -102,6 +136,9 @@ pub fn multi_factor(methods: &[Method]) -> bool {
 pub enum Step {
     /// The password of the username given when the sign-in started.
     Password,
+    /// A second factor of the person the first step showed: any proof for
+    /// which `Method::is_second_factor` holds.
+    SecondFactor,
 }
 
 impl Step {
@@ -109,6 +146,7 @@ impl Step {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Password => "password",
+            Self::SecondFactor => "second_factor",
         }
     }
 
@@ -116,6 +154,7 @@ impl Step {
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "password" => Some(Self::Password),
+            "second_factor" => Some(Self::SecondFactor),
             _ => None,
         }
     }
@@ -131,12 +170,16 @@ pub struct Browser<'a> {
 
 /// What one request shows, for the step the sign-in is at.
 pub enum Proof {
+    /// Answers `Step::Password`.
     Password(String),
-    /// A passkey's answer to the ceremony `ceremony` (`login::passkey`).
-    Passkey {
-        ceremony: String,
-        credential: Box<PublicKeyCredential>,
-    },
+    /// Answers `Step::SecondFactor`: a TOTP code (six digits) or a recovery
+    /// code, as typed.
+    Code(String),
+    /// Answers either step: a passkey's answer to the ceremony `ceremony`
+    /// (`login::passkey`): the first step when it signs in alone, begun by
+    /// `Passkeys::begin_sign_in`; the second when begun for the pending
+    /// sign-in by `Passkeys::begin_second_factor`.
+    Passkey { ceremony: String, credential: Box<PublicKeyCredential> },
 }
 
 /// Where a request leaves a sign-in.
@@ -144,13 +187,23 @@ pub enum Outcome {
     /// The sign-in goes on at `step`. `token` names it (the cookie value)
     /// until `expires_at`.
     Next { token: String, step: Step, username: String, expires_at: UnixTime },
-    /// Signed in: the new session, and where the browser goes now.
-    Done { session: NewSession, username: String, next: String },
+    /// Signed in: the new session, and where the browser goes now. `last`:
+    /// the method of the last step; `recovery_codes_left` when it was a
+    /// recovery code (the person is told how many remain).
+    Done { session: NewSession, username: String, next: String, last: Method, recovery_codes_left: Option<i64> },
     /// The proof was wrong, or the username or address is locked after too
     /// many failures (`locked`; the person is told the same either way). A
     /// pending sign-in stays at its step (`at`); a sign-in made in one
     /// request has none.
     Refused { username: String, locked: bool, at: Option<Step> },
+}
+
+/// Where a step-up leaves a signed-in person (`Authenticator::step_up`).
+pub enum StepUp {
+    /// Asked for a second factor: as `Outcome::Next`.
+    Next(Outcome),
+    /// They hold no second factor: they must enrol one first.
+    NoFactor,
 }
 
 /// A sign-in under way.
@@ -190,6 +243,25 @@ impl Pending {
         Self { username, user_id: None, proven: Vec::new(), step: Step::Password, later: Vec::new(), next: next.into() }
     }
 
+    /// A second factor alone, for `session` (which proved its methods at
+    /// its `auth_time`), to go to `next`.
+    fn step_up(session: &SessionUser, next: &str) -> Self {
+        let proven = session
+            .amr
+            .split(' ')
+            .filter_map(|amr| Method::parse(amr).filter(|method| !method.is_second_factor()))
+            .map(|method| (method, session.auth_time))
+            .collect();
+        Self {
+            username: session.username.clone(),
+            user_id: Some(session.user_id.clone()),
+            proven,
+            step: Step::SecondFactor,
+            later: Vec::new(),
+            next: next.into(),
+        }
+    }
+
     /// Records that the current step was proven by `methods` for `user_id`
     /// at `now`, and moves on.
     fn proved(mut self, methods: &[Method], user_id: String, now: UnixTime) -> Progress {
@@ -202,16 +274,25 @@ impl Pending {
         Progress::Next(self)
     }
 
-    /// The methods proven, in the order proven, space-separated, then `mfa`
-    /// when they are `multi_factor` (RFC 8176 §2).
+    /// The RFC 8176 values of the methods proven, in the order proven,
+    /// each once, space-separated; `mfa` after them when a second factor
+    /// followed a first one.
     fn amr(&self) -> String {
-        let methods: Vec<Method> = self.proven.iter().map(|(method, _)| *method).collect();
-        let mfa = multi_factor(&methods).then_some("mfa");
-        methods.iter().map(|method| method.amr()).chain(mfa).collect::<Vec<_>>().join(" ")
+        let mut values: Vec<&str> = Vec::new();
+        for (method, _) in &self.proven {
+            if !values.contains(&method.amr()) {
+                values.push(method.amr());
+            }
+        }
+        let second = self.proven.iter().any(|(method, _)| method.is_second_factor());
+        if second && self.proven.iter().any(|(method, _)| !method.is_second_factor()) {
+            values.push(AMR_MFA);
+        }
+        values.join(" ")
     }
 
     fn to_row(&self, expires_at: UnixTime) -> PendingSignInRow {
-        let proven = self.proven.iter().map(|(method, at)| format!("{}@{at}", method.amr()));
+        let proven = self.proven.iter().map(|(method, at)| format!("{}@{at}", method.as_str()));
         let required = std::iter::once(self.step).chain(self.later.iter().copied()).map(Step::as_str);
         PendingSignInRow {
             username: self.username.clone(),
@@ -265,19 +346,6 @@ impl Authenticator {
         self.save(None, Pending::start(username, next), now).await
     }
 
-    /// Begins a passkey sign-in (`Passkeys::begin_sign_in`), bounded per
-    /// client address as `identify` is, for the same reason: it stores a
-    /// ceremony without checking anything. Past the bound, `Locked`.
-    pub async fn begin_passkey_sign_in(
-        &self,
-        client_ip: &str,
-        now: UnixTime,
-    ) -> Result<Begun<RequestChallengeResponse>, LoginError> {
-        let subjects = vec![(format!("passkey-ip:{client_ip}"), IDENTIFY_LIMIT)];
-        self.gate.admit(subjects, now).await?.end(AttemptOutcome::Failed).await?;
-        Ok(self.passkeys.begin_sign_in(now).await?)
-    }
-
     /// Identify and prove in one request: the username and password of one
     /// form. Only a step beyond the password is stored. `browser`: what the
     /// signing-in browser holds.
@@ -292,8 +360,21 @@ impl Authenticator {
         self.advance(None, Pending::start(username, next), Proof::Password(password), browser, now).await
     }
 
+    /// Begins a passkey sign-in (`Passkeys::begin_sign_in`), bounded per
+    /// client address as `identify` is, for the same reason: it stores a
+    /// ceremony without checking anything. Past the bound, `Locked`.
+    pub async fn begin_passkey_sign_in(
+        &self,
+        client_ip: &str,
+        now: UnixTime,
+    ) -> Result<Begun<RequestChallengeResponse>, LoginError> {
+        let subjects = vec![(format!("passkey-ip:{client_ip}"), IDENTIFY_LIMIT)];
+        self.gate.admit(subjects, now).await?.end(AttemptOutcome::Failed).await?;
+        Ok(self.passkeys().begin_sign_in(now).await?)
+    }
+
     /// Signs in with a passkey alone (no username typed): `ceremony` and
-    /// `credential` answer `Passkeys::begin_sign_in`. Refused like a wrong
+    /// `credential` answer `begin_passkey_sign_in`. Refused like a wrong
     /// password when the passkey does not verify.
     pub async fn sign_in_with_passkey(
         &self,
@@ -305,6 +386,25 @@ impl Authenticator {
     ) -> Result<Outcome, LoginError> {
         let proof = Proof::Passkey { ceremony, credential: Box::new(credential) };
         self.advance(None, Pending::start("", next), proof, browser, now).await
+    }
+
+    /// Begins the passkey second factor of the pending sign-in whose cookie
+    /// is `token`: `None` when its person has no passkey. `Expired` when
+    /// there is no such sign-in, `WrongStep` when it is not at that step.
+    pub async fn begin_passkey_factor(
+        &self,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<Option<Begun<RequestChallengeResponse>>, LoginError> {
+        let id_hash = sha256_hex(token);
+        let Some(row) = self.store.pending_sign_in(&id_hash, now).await? else {
+            return Err(LoginError::Expired);
+        };
+        let pending = Pending::from_row(row)?;
+        let (Step::SecondFactor, Some(user_id)) = (pending.step, pending.user_id.as_deref()) else {
+            return Err(LoginError::WrongStep);
+        };
+        Ok(self.passkeys().begin_second_factor(user_id, &id_hash, now).await?)
     }
 
     /// Continues the pending sign-in whose cookie is `token` with `proof`.
@@ -327,25 +427,42 @@ impl Authenticator {
     async fn advance(
         &self,
         token: Option<&str>,
-        pending: Pending,
+        mut pending: Pending,
         proof: Proof,
         browser: &Browser<'_>,
         now: UnixTime,
     ) -> Result<Outcome, LoginError> {
-        let checked = match (pending.step, proof) {
-            (Step::Password, Proof::Password(password)) => self
+        let known = pending.user_id.clone();
+        let checked = match (pending.step, proof, known.as_deref()) {
+            (Step::Password, Proof::Password(password), _) => self
                 .check_password(&pending.username, password, browser.client_ip, now)
                 .await
                 .map(|id| (vec![Method::Password], id, None)),
-            (Step::Password, Proof::Passkey { ceremony, credential }) => self
-                .check_passkey(&ceremony, &credential, browser.client_ip, now)
+            (Step::SecondFactor, Proof::Code(code), Some(user_id)) => self
+                .check_code(user_id, &code, browser.client_ip, now)
                 .await
-                .map(|verified| (verified.methods, verified.user_id, Some(verified.username))),
+                .map(|(method, left)| (vec![method], user_id.to_owned(), left)),
+            (Step::Password, Proof::Passkey { ceremony, credential }, _) => {
+                let verified = self.check_passkey(None, &ceremony, &credential, browser.client_ip, now).await;
+                match verified {
+                    // A passkey names whom it signs in: no username was typed.
+                    Ok(verified) => {
+                        pending.username = verified.username;
+                        Ok((verified.methods, verified.user_id, None))
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            (Step::SecondFactor, Proof::Passkey { ceremony, credential }, Some(user_id)) => {
+                let bound_to = (user_id, token.map(sha256_hex).unwrap_or_default());
+                self.check_passkey(Some(bound_to), &ceremony, &credential, browser.client_ip, now)
+                    .await
+                    .map(|verified| (verified.methods, user_id.to_owned(), None))
+            }
+            _ => return Err(LoginError::WrongStep),
         };
-        let (methods, user_id, pending) = match checked {
-            // A passkey names whom it signs in: no username was typed.
-            Ok((methods, user_id, Some(username))) => (methods, user_id, Pending { username, ..pending }),
-            Ok((methods, user_id, None)) => (methods, user_id, pending),
+        let (methods, user_id, recovery_codes_left) = match checked {
+            Ok(proven) => proven,
             Err(refused @ (LoginError::InvalidCredentials | LoginError::Locked)) => {
                 let locked = matches!(refused, LoginError::Locked);
                 let at = token.map(|_| pending.step);
@@ -353,13 +470,29 @@ impl Authenticator {
             }
             Err(error) => return Err(error),
         };
+        let first = methods.first().copied().unwrap_or(Method::Password);
+        if first == Method::Password && self.holds_second_factor(&user_id).await? {
+            pending.later.push(Step::SecondFactor);
+        }
         match pending.proved(&methods, user_id, now) {
             Progress::Next(pending) => self.save(token, pending, now).await,
             Progress::Done { user_id, username, amr, next } => {
                 let session = self.start_session(token, &user_id, &amr, browser.session, now).await?;
-                Ok(Outcome::Done { session, username, next })
+                Ok(Outcome::Done { session, username, next, last: first, recovery_codes_left })
             }
         }
+    }
+
+    /// Step-up: `session` (of this browser) lacks a second factor that
+    /// `next` demands. Starts a sign-in for its person at the second-factor
+    /// step, so they are not asked for their password again; finished, it
+    /// continues the session (`Store::create_session`). `NoFactor` when they
+    /// hold none.
+    pub async fn step_up(&self, session: &SessionUser, next: &str, now: UnixTime) -> Result<StepUp, LoginError> {
+        if !self.holds_second_factor(&session.user_id).await? {
+            return Ok(StepUp::NoFactor);
+        }
+        Ok(StepUp::Next(self.save(None, Pending::step_up(session, next), now).await?))
     }
 
     /// Stores `pending` for `PENDING_TTL` seconds under `token`, or under a
@@ -435,6 +568,45 @@ mod tests {
         let row = pending.to_row(1_764_557_100);
         assert_eq!((row.proven.as_str(), row.required.as_str()), ("pwd@1764556800", "password"));
         assert_eq!(Pending::from_row(row).unwrap(), pending);
+    }
+
+    #[test]
+    fn a_second_factor_after_the_password_makes_it_mfa() {
+        let mut pending = Pending::start("ada", "/next");
+        pending.later.push(Step::SecondFactor);
+        let Progress::Next(pending) = pending.proved(&[Method::Password], "u1".into(), 100) else {
+            panic!("the second factor is still to come")
+        };
+        assert_eq!((pending.step, pending.user_id.as_deref()), (Step::SecondFactor, Some("u1")));
+        let row = pending.to_row(400);
+        assert_eq!((row.proven.as_str(), row.required.as_str()), ("pwd@100", "second_factor"));
+        let pending = Pending::from_row(row).unwrap();
+        match pending.proved(&[Method::RecoveryCode], "u1".into(), 130) {
+            Progress::Done { amr, .. } => assert_eq!(amr, "pwd otp mfa"),
+            Progress::Next(pending) => panic!("nothing after the second factor: {pending:?}"),
+        }
+    }
+
+    #[test]
+    fn a_step_up_starts_at_the_second_factor_with_what_the_session_proved() {
+        let session = SessionUser {
+            id_hash: "h".into(),
+            user_id: "u1".into(),
+            username: "ada".into(),
+            auth_time: 50,
+            amr: "pwd".into(),
+        };
+        let pending = Pending::step_up(&session, "/application/o/authorize/?x=1");
+        assert_eq!((pending.step, pending.proven.clone()), (Step::SecondFactor, vec![(Method::Password, 50)]));
+        match pending.proved(&[Method::Otp], "u1".into(), 90) {
+            Progress::Done { amr, next, .. } => {
+                assert_eq!((amr.as_str(), next.as_str()), ("pwd otp mfa", "/application/o/authorize/?x=1"))
+            }
+            Progress::Next(pending) => panic!("{pending:?}"),
+        }
+        assert!(has_mfa("pwd otp mfa") && !has_mfa("pwd"));
+        assert_eq!(with_second_factor("pwd", Method::Otp), "pwd otp mfa");
+        assert_eq!(with_second_factor("pwd otp mfa", Method::Otp), "pwd otp mfa");
     }
 
     #[test]

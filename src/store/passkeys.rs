@@ -115,15 +115,6 @@ impl Store {
         Ok(row.map(|row| row.try_get("name")).transpose()?)
     }
 
-    /// Removes every passkey of `user_id`; how many there were.
-    pub async fn remove_passkeys_of(&self, user_id: &str) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM passkeys WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *self.write().await?)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
     /// Keeps a ceremony under `id_hash` (SHA-256 of its token).
     pub async fn save_ceremony(&self, id_hash: &str, row: &CeremonyRow) -> StoreResult<()> {
         sqlx::query(

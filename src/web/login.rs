@@ -13,14 +13,20 @@ use super::cookies;
 use super::error::WebError;
 use super::oidc::current_session;
 use super::ops::Requester;
-use super::pages::{LoginPage, MessagePage, PASSKEY_CSP, PasswordPage, render};
+use super::pages::{LoginPage, MessagePage, PASSKEY_CSP, PasswordPage, RecoveryUsedPage, SecondFactorPage, render};
 use super::{AppState, redirect};
 use crate::clock::UnixTime;
+use crate::config::MfaEnrolment;
 use crate::login::csrf::Posted;
-use crate::login::flow::{Browser, Outcome, Proof, Step};
+use crate::login::flow::{Browser, Method, Outcome, Proof, Step, StepUp};
 use crate::login::{LoginError, NewSession, safe_next, sign_in_url, skip_form};
 use crate::metrics::LoginOutcome;
 use crate::oidc::params::{Params, decode_pairs};
+use crate::store::SessionUser;
+use crate::text::printable;
+
+/// The signed-in page where people set up their second factors.
+pub const SECURITY_PATH: &str = "/account/security";
 
 /// The CSRF cookie lives as long as a person may reasonably take to sign in.
 const CSRF_MAX_AGE: i64 = 60 * 60;
@@ -151,6 +157,7 @@ async fn attempt(
     };
     let proof = match step {
         Step::Password => Proof::Password(password),
+        Step::SecondFactor => Proof::Code(form.get("code").unwrap_or_default().to_owned()),
     };
     let token = state.cookies.read(headers, cookies::SIGN_IN).unwrap_or_default();
     authenticator.resume(&token, proof, &browser, now).await
@@ -171,14 +178,25 @@ async fn answer(
             let page = show_step(state, headers, StatusCode::OK, step, &username, next, None);
             Ok((AppendHeaders([(SET_COOKIE, cookie)]), page).into_response())
         }
-        Ok(Outcome::Done { session, username, next }) => {
-            let set_cookies = signed_in(state, headers, requester, &session, &username, &next, now).await?;
-            Ok((AppendHeaders(set_cookies.map(|cookie| (SET_COOKIE, cookie))), redirect(&next)).into_response())
+        Ok(Outcome::Done { session, username, next, last, recovery_codes_left }) => {
+            let done = Finished { session: &session, username: &username, next: &next, last };
+            let set_cookies = signed_in(state, headers, requester, &done, now).await?;
+            let page = match recovery_codes_left {
+                Some(left) if last == Method::RecoveryCode => {
+                    let actor = requester.actor(Some(&username), None);
+                    state.auditor.record("recovery_code_used", &actor, Some(format!("{left} left")));
+                    render(StatusCode::OK, &RecoveryUsedPage { left, next: &next })
+                }
+                _ => redirect(&next),
+            };
+            Ok((AppendHeaders(set_cookies.map(|cookie| (SET_COOKIE, cookie))), page).into_response())
         }
         Ok(Outcome::Refused { username, locked, at }) => {
-            refused(state, requester, &username, locked);
+            refused(state, requester, &username, locked, at, "code");
+            let second_factor = at == Some(Step::SecondFactor);
             // The same answer either way: a lock reveals nothing either.
-            let message = Some("Invalid username or password.");
+            let message =
+                Some(if second_factor { "Invalid or already used code." } else { "Invalid username or password." });
             let status = StatusCode::UNAUTHORIZED;
             Ok(match at {
                 Some(step) => show_step(state, headers, status, step, &username, next, message),
@@ -191,8 +209,21 @@ async fn answer(
             let ended = ended_sign_in(state, headers).map(|cookie| (SET_COOKIE, cookie));
             Ok((AppendHeaders(ended), page).into_response())
         }
+        Err(LoginError::WrongStep) => {
+            let message = "This sign-in form is out of date. Please start again.";
+            Ok(show_form(state, headers, StatusCode::BAD_REQUEST, next, "", Some(message)))
+        }
         Err(error) => Err(error.into()),
     }
+}
+
+/// A finished sign-in, as `Outcome::Done` tells it.
+pub(super) struct Finished<'a> {
+    pub session: &'a NewSession,
+    pub username: &'a str,
+    pub next: &'a str,
+    /// The method of the last step.
+    pub last: Method,
 }
 
 /// What follows a finished sign-in, whatever proved it: the session
@@ -203,28 +234,83 @@ pub(super) async fn signed_in(
     state: &AppState,
     headers: &HeaderMap,
     requester: &Requester,
-    session: &NewSession,
-    username: &str,
-    next: &str,
+    done: &Finished<'_>,
     now: UnixTime,
-) -> Result<impl Iterator<Item = String>, WebError> {
-    state.provider.bind_reauth(next, &session.token, now).await?;
+) -> Result<impl Iterator<Item = String> + use<>, WebError> {
+    state.provider.bind_reauth(done.next, &done.session.token, now).await?;
     if state.cookies.read(headers, cookies::SESSION).is_some() {
         // The session this browser held may have ended (another
         // person signed in): its apps are told now, not at the next poll.
         state.logout_delivery.wake();
     }
+    let session = done.session;
     let session_cookie = state.cookies.build(cookies::SESSION, &session.token, session.expires_at - now);
     state.metrics.login(LoginOutcome::Success);
-    state.auditor.record("login_success", &requester.actor(Some(username), None), None);
+    let actor = requester.actor(Some(done.username), None);
+    if done.last.is_second_factor() {
+        state.metrics.second_factor(done.last.as_str(), LoginOutcome::Success);
+        state.auditor.record("second_factor_success", &actor, Some(format!("method {}", done.last.as_str())));
+    }
+    state.auditor.record("login_success", &actor, None);
     Ok(std::iter::once(session_cookie).chain(ended_sign_in(state, headers)))
 }
 
-/// Counts and audits a refused sign-in proof.
-pub(super) fn refused(state: &AppState, requester: &Requester, username: &str, locked: bool) {
-    state.metrics.login(if locked { LoginOutcome::Locked } else { LoginOutcome::Failure });
+/// Counts and audits a refused proof of a sign-in at step `at` (`None`:
+/// one made in one request); `method` names the proof in the
+/// second-factor metrics (`code`, `passkey`).
+pub(super) fn refused(
+    state: &AppState,
+    requester: &Requester,
+    username: &str,
+    locked: bool,
+    at: Option<Step>,
+    method: &'static str,
+) {
+    let outcome = if locked { LoginOutcome::Locked } else { LoginOutcome::Failure };
+    state.metrics.login(outcome);
     let detail = locked.then(|| "locked after repeated failures".to_owned());
-    state.auditor.record("login_failure", &requester.actor(Some(username), None), detail);
+    let kind = if at == Some(Step::SecondFactor) {
+        state.metrics.second_factor(method, outcome);
+        "second_factor_failure"
+    } else {
+        "login_failure"
+    };
+    state.auditor.record(kind, &requester.actor(Some(username), None), detail);
+}
+
+/// Where a signed-in person goes whose `session` lacks the second factor
+/// `app_name` requires, to come back to `next` (step-up): the second-factor
+/// step alone, with a new sign-in cookie; to `/account/security` to set one
+/// up when they hold none and enrolment is open; else a page saying an
+/// administrator must set one up.
+pub(super) async fn step_up(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &SessionUser,
+    next: &str,
+    app_name: &str,
+) -> Result<Response, WebError> {
+    let now = state.clock.now();
+    match state.authenticator.step_up(session, next, now).await? {
+        StepUp::Next(Outcome::Next { token, step, username, expires_at }) => {
+            let cookie = state.cookies.build(cookies::SIGN_IN, &token, expires_at - now);
+            let page = show_step(state, headers, StatusCode::OK, step, &username, next, None);
+            Ok((AppendHeaders([(SET_COOKIE, cookie)]), page).into_response())
+        }
+        StepUp::Next(_) => Err(LoginError::WrongStep.into()),
+        StepUp::NoFactor if state.mfa.enrolment == MfaEnrolment::Open => {
+            let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+            Ok(redirect(&format!("{SECURITY_PATH}?{query}")))
+        }
+        StepUp::NoFactor => {
+            let message = format!(
+                "{} requires a second factor (an authenticator app or a passkey), and your account has none. \
+                 Ask an administrator to set one up for you.",
+                printable(app_name)
+            );
+            Err(WebError::page(StatusCode::FORBIDDEN, "A second factor is required", message))
+        }
+    }
 }
 
 /// The `Set-Cookie` deleting the browser's sign-in cookie, if it sent one.
@@ -244,14 +330,28 @@ fn show_step(
 ) -> Response {
     let (csrf_token, set_cookie) = csrf_token_for(state, headers);
     let restart = sign_in_url(next, None);
+    let passkeys = state.authenticator.passkeys().available();
     let page = match step {
         Step::Password => {
             let page =
                 PasswordPage { csrf_token: &csrf_token, step: step.as_str(), username, next, restart: &restart, error };
             render(status, &page)
         }
+        Step::SecondFactor => {
+            let page = SecondFactorPage {
+                csrf_token: &csrf_token,
+                step: step.as_str(),
+                username,
+                next,
+                restart: &restart,
+                error,
+                passkeys,
+            };
+            render(status, &page)
+        }
     };
-    (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response()
+    let csp = (step == Step::SecondFactor && passkeys).then_some((CONTENT_SECURITY_POLICY, PASSKEY_CSP));
+    (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), AppendHeaders(csp), page).into_response()
 }
 
 /// Where a person lands after signing in with nowhere else to go.

@@ -11,6 +11,7 @@ pub mod pages;
 mod passkey;
 mod proxy;
 pub mod refusal;
+mod security;
 pub mod signed_in;
 
 use std::sync::Arc;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub auditor: Auditor,
     pub trusted_proxies: Arc<[IpNet]>,
+    /// Which apps require a second factor, and who enrols one.
+    pub mfa: crate::config::MfaPolicy,
     pub body_read_timeout: Duration,
 }
 
@@ -103,6 +106,8 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
     let passkeys = Router::new()
         .route("/login/passkey/options", axum::routing::post(passkey::sign_in_options))
         .route("/login/passkey/finish", axum::routing::post(passkey::sign_in_finish))
+        .route("/login/passkey/second-factor/options", axum::routing::post(passkey::factor_options))
+        .route("/login/passkey/second-factor/finish", axum::routing::post(passkey::factor_finish))
         .route("/account/security/passkeys/options", axum::routing::post(passkey::register_options))
         .route("/account/security/passkeys/finish", axum::routing::post(passkey::register_finish))
         .layer(in_format(ErrorFormat::OAuth));
@@ -111,6 +116,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/application/o/{slug}/end-session/", get(oidc::end_session_get).post(oidc::end_session_post))
         .route("/login", get(login::form).post(login::submit))
         .route("/device", get(device::page).post(device::submit))
+        .route(login::SECURITY_PATH, get(security::page).post(security::submit))
         .route("/", get(login::home))
         .route("/static/passkey.js", get(passkey::script))
         .merge(proxy::routes())

@@ -16,11 +16,12 @@ use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use super::error::WebError;
-use super::login::{csrf_posted, refused, sign_in_posted, signed_in};
+use super::login::{Finished, csrf_posted, refused, sign_in_posted, signed_in};
 use super::oidc::current_session;
 use super::ops::Requester;
 use super::{AppState, cookies};
-use crate::login::flow::{Browser, Outcome};
+use crate::admin::{self, Actor};
+use crate::login::flow::{Browser, Method, Outcome, Proof, has_mfa, with_second_factor};
 use crate::login::passkey::{Begun, PasskeyError};
 use crate::login::{LoginError, safe_next};
 use crate::store::SessionUser;
@@ -99,18 +100,75 @@ pub async fn sign_in_finish(
     let browser = Browser { client_ip: &requester.ip, session: session.as_deref() };
     let outcome =
         state.authenticator.sign_in_with_passkey(request.ceremony, request.credential, next, &browser, now).await;
+    finished(&state, &headers, &requester, outcome, now).await
+}
+
+/// `POST /login/passkey/second-factor/options`: begins the passkey step of
+/// the sign-in under way (the `latch_signin` cookie names it).
+pub async fn factor_options(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let request: BeginRequest = json_body(&body)?;
+    if !sign_in_posted(&state, &headers, Some(&request.csrf_token)) {
+        return Err(expired_page());
+    }
+    let token = state.cookies.read(&headers, cookies::SIGN_IN).unwrap_or_default();
+    match state.authenticator.begin_passkey_factor(&token, state.clock.now()).await {
+        Ok(Some(begun)) => Ok(begun_json(begun)),
+        Ok(None) => Err(json_error(
+            StatusCode::NOT_FOUND,
+            "no_passkey",
+            "Your account has no passkey. Use a code from your authenticator app or a recovery code.",
+        )),
+        Err(error) => Err(login_error(error)),
+    }
+}
+
+/// `POST /login/passkey/second-factor/finish`: the passkey's answer as the
+/// second step; signed in, answers `{"redirect": next}` as sign-in does.
+pub async fn factor_finish(
+    State(state): State<AppState>,
+    requester: Requester,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let now = state.clock.now();
+    let request: FinishRequest<PublicKeyCredential> = json_body(&body)?;
+    if !sign_in_posted(&state, &headers, Some(&request.csrf_token)) {
+        return Err(expired_page());
+    }
+    let token = state.cookies.read(&headers, cookies::SIGN_IN).unwrap_or_default();
+    let session = state.cookies.read(&headers, cookies::SESSION);
+    let browser = Browser { client_ip: &requester.ip, session: session.as_deref() };
+    let proof = Proof::Passkey { ceremony: request.ceremony, credential: Box::new(request.credential) };
+    let outcome = state.authenticator.resume(&token, proof, &browser, now).await;
+    finished(&state, &headers, &requester, outcome, now).await
+}
+
+/// The JSON answer to a passkey proof: the cookies of a finished sign-in
+/// and where to go, or why not.
+async fn finished(
+    state: &AppState,
+    headers: &HeaderMap,
+    requester: &Requester,
+    outcome: Result<Outcome, LoginError>,
+    now: i64,
+) -> Result<Response, WebError> {
     match outcome {
-        Ok(Outcome::Done { session, username, next }) => {
-            let set_cookies = signed_in(&state, &headers, &requester, &session, &username, &next, now).await?;
+        Ok(Outcome::Done { session, username, next, last, .. }) => {
+            let done = Finished { session: &session, username: &username, next: &next, last };
+            let set_cookies = signed_in(state, headers, requester, &done, now).await?;
             let cookies = AppendHeaders(set_cookies.map(|cookie| (SET_COOKIE, cookie)));
             Ok((cookies, Json(json!({ "redirect": next }))).into_response())
         }
-        Ok(Outcome::Refused { username, locked, .. }) => {
-            refused(&state, &requester, &username, locked);
-            Err(json_error(StatusCode::UNAUTHORIZED, "access_denied", "This passkey was not accepted."))
+        Ok(Outcome::Refused { username, locked, at }) => {
+            refused(state, requester, &username, locked, at, "passkey");
+            Err(login_error(if locked { LoginError::Locked } else { LoginError::InvalidCredentials }))
         }
         Ok(Outcome::Next { .. }) => {
-            // A passkey is the whole first step and no second one exists yet.
+            // A passkey is the last step there is.
             Err(json_error(StatusCode::CONFLICT, "invalid_request", "This sign-in needs another step."))
         }
         Err(error) => Err(login_error(error)),
@@ -139,7 +197,6 @@ pub async fn register_options(
 /// answers `{"id", "name"}`.
 pub async fn register_finish(
     State(state): State<AppState>,
-    requester: Requester,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
@@ -151,13 +208,20 @@ pub async fn register_finish(
         .finish_registration(&person.user_id, &request.ceremony, &request.credential, now)
         .await
         .map_err(passkey_error)?;
-    let actor = requester.actor(Some(&person.username), None);
-    state.auditor.record("passkey_added", &actor, Some(format!("passkey {:?}", added.name)));
+    let actor = Actor::Owner { user_id: person.user_id.clone(), username: person.username.clone() };
+    admin::passkey_added(&state.store, &actor, &person.username, &added.name).await?;
+    // The new passkey verified its holder (webauthn-rs requires it): it is
+    // proven in this session, as a confirmed authenticator app is.
+    let amr = with_second_factor(&person.amr, Method::HardwareKey);
+    state.store.set_session_amr(&person.id_hash, &amr, now).await?;
     Ok(Json(json!({ "id": added.id, "name": added.name })).into_response())
 }
 
 /// The person whose session the request carries, with a CSRF token made
-/// for that session; a JSON 401 or 400 otherwise.
+/// for that session; a JSON 401 or 400 otherwise. Like every change on
+/// `/account/security`, adding a passkey takes a session that proved a
+/// second factor when the person holds one (a 403 otherwise): a stolen
+/// password cannot add an attacker's passkey.
 async fn signed_in_person(
     state: &AppState,
     headers: &HeaderMap,
@@ -169,6 +233,10 @@ async fn signed_in_person(
     };
     if !csrf_posted(state, headers, Some(csrf_token)) {
         return Err(expired_page());
+    }
+    if !has_mfa(&person.amr) && !state.store.factors(&person.user_id).await?.is_empty() {
+        let message = "Confirm it is you with your second factor first: reload the page.";
+        return Err(json_error(StatusCode::FORBIDDEN, "mfa_required", message));
     }
     Ok(person)
 }
@@ -216,6 +284,7 @@ fn login_error(error: LoginError) -> WebError {
             "temporarily_unavailable",
             "Too many sign-ins at once; nothing was checked. Please try again in a moment.",
         ),
+        LoginError::WrongStep => passkey_error(PasskeyError::Expired),
         LoginError::Password(error) => {
             tracing::error!(%error, "sign-in failed internally");
             json_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Please try again.")

@@ -221,6 +221,10 @@ pub struct Options {
     /// `public_url` is `http://localhost:<port>` (the server listens on
     /// 127.0.0.1): a domain, which passkeys need for their RP ID.
     pub localhost_public_url: bool,
+    /// `require_mfa`: `true` or `false`.
+    pub require_mfa: Option<&'static str>,
+    /// `mfa_enrolment`: `open` or `closed`.
+    pub mfa_enrolment: Option<&'static str>,
 }
 
 impl TestApp {
@@ -275,6 +279,8 @@ impl TestApp {
             access_token_ttl: options.access_token_ttl.map(Into::into),
             login_max_failures: options.login_max_failures.map(Into::into),
             login_lockout: options.login_lockout.map(Into::into),
+            require_mfa: options.require_mfa.map(Into::into),
+            mfa_enrolment: options.mfa_enrolment.map(Into::into),
             ..Default::default()
         };
         let config = args.load().expect("config");

@@ -26,6 +26,8 @@ mod input_hygiene;
 mod key_rotation;
 mod login;
 mod logout;
+mod mfa;
+mod mfa_policy;
 mod mod_auth_openidc;
 mod native_apps;
 mod no_store;

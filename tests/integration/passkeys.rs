@@ -215,7 +215,8 @@ async fn ceremonies_finish_on_another_instance(backend: Backend) {
 async fn wrong_and_replayed_answers_are_refused(backend: Backend) {
     let Some(app) = server(backend).await else { return };
     let mut authenticator = Authenticator::new(&app.public_url);
-    register(&Browser::new(), &app, &app, &mut authenticator, "key").await;
+    let owner = Browser::new();
+    register(&owner, &app, &app, &mut authenticator, "key").await;
     let browser = Browser::new();
     let url = app.url("/login");
     let refused = async |body: &Value, status: StatusCode, error: &str| {
@@ -234,7 +235,7 @@ async fn wrong_and_replayed_answers_are_refused(backend: Backend) {
 
     // A passkey made for ada whose registration was never finished.
     let mut stranger = Authenticator::new(&app.public_url);
-    let (_, _, options) = begin_registration(&Browser::new(), &app, "abandoned").await;
+    let (_, _, options) = begin_registration(&owner, &app, "abandoned").await;
     stranger.register(options);
     let (csrf, next, options, ceremony) = begin_sign_in(&browser, &app, &url).await;
     let unknown = stranger.sign(options);
@@ -265,7 +266,54 @@ async fn wrong_and_replayed_answers_are_refused(backend: Backend) {
     refused(&json!({"csrf_token": csrf}), StatusCode::BAD_REQUEST, "invalid_request").await;
 }
 
+/// After the password, a person who holds a passkey is asked for a second
+/// factor, and the passkey answers it: `pwd hwk user mfa`. A password
+/// session cannot add a passkey once the person holds one.
+async fn a_passkey_is_the_second_factor_after_the_password(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let rp = Rp::register(&app, "web", &[]).await;
+    let mut authenticator = Authenticator::new(&app.public_url);
+    register(&Browser::new(), &app, &app, &mut authenticator, "key").await;
+
+    let browser = Browser::new();
+    let page = browser.visit(&app.base, &rp.authorize_url(&rp.request("openid", "state-2"))).await;
+    let html = page.text().await.expect("login page");
+    let second = browser.submit_login(&app.base, "", &html, "ada", PASSWORD).await;
+    assert_eq!(second.status(), StatusCode::OK, "the password is not enough");
+    let html = second.text().await.expect("second-factor page");
+    assert!(html.contains("id=\"passkey-second-factor\""), "a passkey is offered: {html}");
+    let (csrf, next) = (hidden_input(&html, "csrf_token").unwrap(), hidden_input(&html, "next").unwrap());
+    let body = json!({ "csrf_token": csrf, "name": "sneaky" });
+    let (status, refused) = post(&browser, &app, "/account/security/passkeys/options", &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "not signed in yet: {refused}");
+
+    let (status, begun) =
+        post(&browser, &app, "/login/passkey/second-factor/options", &json!({ "csrf_token": csrf })).await;
+    assert_eq!(status, StatusCode::OK, "{begun}");
+    let options: RequestChallengeResponse = serde_json::from_value(begun["options"].clone()).expect("options");
+    assert_eq!(options.public_key.allow_credentials.len(), 1, "ada's passkey is named");
+    let credential = authenticator.sign(options);
+    let body = finish_body(&csrf, &begun["ceremony"], &next, &credential);
+    let (status, done) = post(&browser, &app, "/login/passkey/second-factor/finish", &body).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let back = browser.visit(&app.base, &absolute(&app.base, done["redirect"].as_str().expect("redirect"))).await;
+    let callback = rp.callback(&location(&back).expect("a redirect to the app"));
+    let code = crate::common::query_param(&callback, "code").expect("code");
+    let tokens = crate::common::token_ok(rp.redeem(&code).await).await;
+    let claims = jwt(tokens["id_token"].as_str().expect("id_token"), 1);
+    assert_eq!(claims["amr"], json!(["pwd", "hwk", "user", "mfa"]), "{claims}");
+
+    let listed = app.admin(&["user", "mfa", "list", "ada", "--json"]).await;
+    let listed: Value = serde_json::from_str(&listed).expect("JSON");
+    assert_eq!(listed[0]["kind"], "passkey", "{listed}");
+    assert_eq!(listed[0]["name"], "key", "{listed}");
+    assert!(listed[0]["last_used"].is_number(), "the sign-in is recorded: {listed}");
+    app.admin(&["user", "mfa", "reset", "ada"]).await;
+    assert_eq!(app.admin(&["user", "mfa", "list", "ada", "--json"]).await.trim(), "[]", "reset removes passkeys");
+}
+
 on_every_backend!(
+    a_passkey_is_the_second_factor_after_the_password,
     a_passkey_registers_and_signs_in_alone_to_an_app,
     ceremonies_finish_on_another_instance,
     wrong_and_replayed_answers_are_refused,
