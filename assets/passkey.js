@@ -137,10 +137,13 @@
 
     function signIn(mediation) {
       var controller = new AbortController();
+      // Cancellable from the start: the button may be pressed while the
+      // autofill request still waits for its options.
+      if (mediation === "conditional") pending = controller;
       return post("/login/passkey/options", { csrf_token: csrf }).then(function (begun) {
+        if (controller.signal.aborted) throw new DOMException("The request was cancelled.", "AbortError");
         var request = { publicKey: requestOptions(begun.options.publicKey), signal: controller.signal };
         if (mediation) request.mediation = mediation;
-        if (mediation === "conditional") pending = controller;
         return navigator.credentials.get(request).then(function (credential) {
           return post("/login/passkey/finish", {
             csrf_token: csrf,
@@ -156,8 +159,10 @@
 
     function autofill() {
       signIn("conditional").catch(function (error) {
-        // Aborted for the button's own request: not an error to show.
-        if (error && error.name === "AbortError") return;
+        // The browser's side of a background request (aborted for the
+        // button's, or refused with no passkey to offer) is nothing the
+        // person asked for; only Latch's refusal of a passkey they picked is.
+        if (error instanceof DOMException) return;
         show(errors, describe(error));
       });
     }

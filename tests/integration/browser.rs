@@ -669,7 +669,12 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 impl Browser {
     /// Sends a command; returns its `value`, or the WebDriver error.
-    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+    pub(crate) async fn command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let request = self.http.request(method.clone(), format!("{}{path}", self.session));
         let request = match body {
             Some(body) => request.json(&body),

@@ -17,8 +17,9 @@ use serde_json::{Value, json};
 use crate::browser::{Browser, Chromedriver, Mode, RelyingParty, browser_binaries};
 use crate::common::{Backend, Options, PASSWORD, TestApp};
 
-/// Adds a virtual authenticator to the session; its id.
-async fn virtual_authenticator(browser: &Browser) -> String {
+/// Adds a virtual authenticator to the session, holding `credentials` (as
+/// the WebDriver API lists them); its id.
+async fn virtual_authenticator(browser: &Browser, credentials: &[Value]) -> String {
     let options = json!({
         "protocol": "ctap2",
         "transport": "internal",
@@ -28,7 +29,12 @@ async fn virtual_authenticator(browser: &Browser) -> String {
         "automaticPresenceSimulation": true,
     });
     let added = browser.post("/webauthn/authenticator", options).await.expect("a virtual authenticator");
-    added.as_str().expect("authenticator id").to_owned()
+    let id = added.as_str().expect("authenticator id").to_owned();
+    for credential in credentials {
+        let path = format!("/webauthn/authenticator/{id}/credential");
+        browser.post(&path, credential.clone()).await.expect("a credential added");
+    }
+    id
 }
 
 /// The credentials the virtual authenticator holds.
@@ -88,11 +94,14 @@ async fn enrol_on_the_security_page_then_sign_in_with_the_passkey_alone_and_afte
     let rp = RelyingParty::start(&latch, Mode::Query).await;
     let driver = Chromedriver::start(&chromedriver);
     let browser = driver.session(&chromium).await;
-    let authenticator = virtual_authenticator(&browser).await;
+    let authenticator = virtual_authenticator(&browser, &[]).await;
+    browser.post("/window/rect", json!({"width": 1000, "height": 1000})).await.expect("window size");
 
     // Enrol: sign in with the password, add a passkey on the security page.
     browser.goto(&format!("{}/login?next=/account/security", latch.public_url)).await;
     browser.find("#passkey-sign-in").await;
+    let shown = browser.find("#passkey-error").await.text(&browser).await;
+    assert_eq!(shown, "", "no error on a fresh sign-in page: {}", browser.snapshot().await);
     screenshot(&browser, "passkey-login.png").await;
     browser.find("#username").await.send_keys(&browser, "ada").await;
     browser.find("#password").await.send_keys(&browser, PASSWORD).await;
@@ -108,25 +117,46 @@ async fn enrol_on_the_security_page_then_sign_in_with_the_passkey_alone_and_afte
     screenshot(&browser, "passkey-security.png").await;
     sign_out(&browser, &latch).await;
 
-    // The passkey alone: no username, the button on the sign-in page.
+    // The passkey alone, by autofill (conditional mediation): the virtual
+    // authenticator answers the page's pending request by itself, as a
+    // person picking the passkey suggested in the username field does.
     browser.goto(&rp.url("/")).await;
-    browser.wait_for("the sign-in page", |url, _| url.starts_with(&format!("{}/login?", latch.public_url))).await;
-    browser.find("#passkey-sign-in").await.click(&browser).await;
     allow_if_asked(&browser, &latch, &rp).await;
     assert_eq!(greeted(&browser, &rp).await, "hwk user mfa", "a verified device-bound key");
     browser.goto(&rp.url("/logout")).await;
     browser.wait_for("the app's /bye page", |url, _| url.starts_with(&rp.url("/bye"))).await;
 
-    // Password, then the passkey as the second step.
+    // The passkey alone, by the button: the page loads with no
+    // authenticator (its autofill request waits), then one with the passkey
+    // appears and the button cancels the autofill request for its own.
+    let held = credentials(&browser, &authenticator).await;
+    browser.command(reqwest::Method::DELETE, &format!("/webauthn/authenticator/{authenticator}"), None).await.ok();
+    browser.goto(&rp.url("/")).await;
+    browser.wait_for("the sign-in page", |url, _| url.starts_with(&format!("{}/login?", latch.public_url))).await;
+    browser.find("#passkey-sign-in").await;
+    let authenticator = virtual_authenticator(&browser, &held).await;
+    browser.find("#passkey-sign-in").await.click(&browser).await;
+    allow_if_asked(&browser, &latch, &rp).await;
+    assert_eq!(greeted(&browser, &rp).await, "hwk user mfa");
+    browser.goto(&rp.url("/logout")).await;
+    browser.wait_for("the app's /bye page", |url, _| url.starts_with(&rp.url("/bye"))).await;
+    assert_eq!(credentials(&browser, &authenticator).await.len(), 1);
+
+    // Password, then the passkey as the second step (again with no
+    // authenticator while the sign-in page's autofill request waits).
+    let held = credentials(&browser, &authenticator).await;
+    browser.command(reqwest::Method::DELETE, &format!("/webauthn/authenticator/{authenticator}"), None).await.ok();
     browser.goto(&rp.url("/")).await;
     browser.wait_for("the sign-in page", |url, _| url.starts_with(&format!("{}/login?", latch.public_url))).await;
     browser.find("#username").await.send_keys(&browser, "ada").await;
     browser.find("#password").await.send_keys(&browser, PASSWORD).await;
     browser.find("form[action='/login'] button[type=submit]").await.click(&browser).await;
+    browser.find("#passkey-second-factor").await;
+    virtual_authenticator(&browser, &held).await;
     browser.find("#passkey-second-factor").await.click(&browser).await;
     allow_if_asked(&browser, &latch, &rp).await;
     assert_eq!(greeted(&browser, &rp).await, "pwd hwk user mfa");
-    assert_eq!(rp.sign_ins(), 2);
+    assert_eq!(rp.sign_ins(), 3);
 
     let refused: Vec<String> =
         browser.console().await.into_iter().filter(|line| line.contains("Content Security Policy")).collect();
