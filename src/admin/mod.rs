@@ -9,6 +9,7 @@
 
 mod actor;
 mod app_options;
+mod app_presets;
 mod apps;
 mod error;
 mod events;
@@ -23,6 +24,7 @@ mod validate;
 
 pub use actor::Actor;
 pub use app_options::AppOptionChanges;
+pub use app_presets::{AddPresetApp, PresetApp, Registered, Settings, add_preset_app, list_presets};
 pub use apps::{
     AddApp, AppCredentials, AppDetails, OidcAppDetails, UpdateApp, add_app, list_apps, remove_app, rotate_secret,
     show_app, update_app,

@@ -4,6 +4,7 @@
 
 use std::io::Read;
 
+use super::app_args::{AppOptionArgs, PresetArgs};
 use super::output::{self, say};
 use super::{AppCommand, GroupCommand, KeyCommand, MfaCommand, UserCommand};
 use crate::admin::{self, Actor};
@@ -112,16 +113,29 @@ pub(super) async fn group(store: &Store, actor: &Actor, command: GroupCommand) -
 
 pub(super) async fn app(store: &Store, config: &Config, actor: &Actor, command: AppCommand) -> anyhow::Result<()> {
     match command {
+        AppCommand::Add {
+            slug, name, groups, options, preset: PresetArgs { preset: Some(preset), url }, json, ..
+        } => {
+            if options != AppOptionArgs::default() {
+                anyhow::bail!("--preset sets the app's options itself; change them afterwards with `latch app update`");
+            }
+            let url = url.ok_or_else(|| anyhow::anyhow!("--preset needs --url, the app's base URL"))?;
+            let command = admin::AddPresetApp { slug, preset, url, name, groups };
+            output::preset_app(&admin::add_preset_app(store, config, actor, command).await?, json)?;
+        }
         AppCommand::Add { slug, name, groups, proxy, options, json, .. } if proxy.proxy => {
+            let name = name.ok_or_else(|| anyhow::anyhow!("an app needs --name"))?;
             let external_url = proxy.external_url.ok_or_else(|| anyhow::anyhow!("a proxy app needs --external-url"))?;
             let (cookie_domain, require_mfa) = (proxy.cookie_domain, options.require_mfa);
             let command = admin::AddProxyApp { slug, name, groups, external_url, cookie_domain, require_mfa };
             output::proxy_settings(&admin::add_proxy_app(store, config, actor, command).await?, json)?;
         }
         AppCommand::Add { slug, name, redirect_uris, public, groups, options, json, .. } => {
+            let name = name.ok_or_else(|| anyhow::anyhow!("an app needs --name"))?;
             let command = admin::AddApp { slug, name, redirect_uris, public, groups, options: options.into() };
             output::credentials(&admin::add_app(store, config, actor, command).await?, json)?;
         }
+        AppCommand::Presets { json } => output::presets(&admin::list_presets()?, json)?,
         AppCommand::Update { slug, redirect_uris, groups, clear_groups, options } => {
             let command = admin::UpdateApp {
                 slug: slug.clone(),

@@ -13,7 +13,7 @@ use crate::admin::{self, EventQuery};
 use crate::config::{Config, ConfigArgs, mask_password};
 use crate::crypto::keys::SigningAlg;
 use crate::store::Store;
-use app_args::{AppOptionArgs, ProxyAppArgs};
+use app_args::{AppOptionArgs, PresetArgs, ProxyAppArgs};
 use output::{OutputError, say};
 
 #[derive(Debug, Parser)]
@@ -183,15 +183,15 @@ enum GroupCommand {
 
 #[derive(Debug, Subcommand)]
 enum AppCommand {
-    /// Register an OpenID Connect app (prints its client_id and, once, its secret) or, with --proxy, a forward-auth app.
+    /// Register an OpenID Connect app (prints its client_id and, once, its secret), with --proxy a forward-auth app, or with --preset a known app.
     Add {
         /// Short name used in URLs, e.g. grafana.
         slug: String,
-        /// Display name.
-        #[arg(long)]
-        name: String,
-        /// Exact redirect URI (repeatable; at least one, unless --proxy).
-        #[arg(long = "redirect-uri", required_unless_present = "proxy")]
+        /// Display name (with --preset, the app's own name by default).
+        #[arg(long, required_unless_present = "preset")]
+        name: Option<String>,
+        /// Exact redirect URI (repeatable; at least one, unless --proxy or --preset).
+        #[arg(long = "redirect-uri", required_unless_present_any = ["proxy", "preset"])]
         redirect_uris: Vec<String>,
         /// A public client (a browser or mobile app that cannot keep a secret): PKCE is required.
         #[arg(long)]
@@ -203,6 +203,13 @@ enum AppCommand {
         options: AppOptionArgs,
         #[command(flatten)]
         proxy: ProxyAppArgs,
+        #[command(flatten)]
+        preset: PresetArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the known apps `app add --preset` can register, and what each needs.
+    Presets {
         #[arg(long)]
         json: bool,
     },

@@ -106,6 +106,15 @@ impl Method {
         }
     }
 
+    /// The first factor a session's RFC 8176 value records, for a step-up
+    /// to carry over (second factors are proven again; `mfa` is derived).
+    fn first_factor_of_amr(amr: &str) -> Option<Self> {
+        match amr {
+            "pwd" => Some(Self::Password),
+            _ => None,
+        }
+    }
+
     /// Whether it is a second factor (answers `Step::SecondFactor`).
     pub fn is_second_factor(self) -> bool {
         matches!(self, Self::Otp | Self::RecoveryCode | Self::HardwareKey | Self::SoftwareKey)
@@ -200,8 +209,9 @@ pub enum Outcome {
 
 /// Where a step-up leaves a signed-in person (`Authenticator::step_up`).
 pub enum StepUp {
-    /// Asked for a second factor: as `Outcome::Next`.
-    Next(Outcome),
+    /// Asked for a second factor (`Step::SecondFactor`): `token` names the
+    /// pending sign-in (the cookie value) until `expires_at`.
+    Next { token: String, expires_at: UnixTime },
     /// They hold no second factor: they must enrol one first.
     NoFactor,
 }
@@ -249,7 +259,7 @@ impl Pending {
         let proven = session
             .amr
             .split(' ')
-            .filter_map(|amr| Method::parse(amr).filter(|method| !method.is_second_factor()))
+            .filter_map(Method::first_factor_of_amr)
             .map(|method| (method, session.auth_time))
             .collect();
         Self {
@@ -492,16 +502,28 @@ impl Authenticator {
         if !self.holds_second_factor(&session.user_id).await? {
             return Ok(StepUp::NoFactor);
         }
-        Ok(StepUp::Next(self.save(None, Pending::step_up(session, next), now).await?))
+        let (token, expires_at) = self.store_pending(None, &Pending::step_up(session, next), now).await?;
+        Ok(StepUp::Next { token, expires_at })
     }
 
     /// Stores `pending` for `PENDING_TTL` seconds under `token`, or under a
     /// new token when it was not stored yet.
     async fn save(&self, token: Option<&str>, pending: Pending, now: UnixTime) -> Result<Outcome, LoginError> {
+        let (token, expires_at) = self.store_pending(token, &pending, now).await?;
+        Ok(Outcome::Next { token, step: pending.step, username: pending.username, expires_at })
+    }
+
+    /// `save` without the outcome: the token and when it expires.
+    async fn store_pending(
+        &self,
+        token: Option<&str>,
+        pending: &Pending,
+        now: UnixTime,
+    ) -> Result<(String, UnixTime), LoginError> {
         let token = token.map_or_else(random_token, str::to_owned);
         let expires_at = now.saturating_add(PENDING_TTL);
         self.store.save_pending_sign_in(&sha256_hex(&token), &pending.to_row(expires_at)).await?;
-        Ok(Outcome::Next { token, step: pending.step, username: pending.username, expires_at })
+        Ok((token, expires_at))
     }
 
     /// The session of a finished sign-in, ending its pending row (`token`)

@@ -292,12 +292,11 @@ pub(super) async fn step_up(
 ) -> Result<Response, WebError> {
     let now = state.clock.now();
     match state.authenticator.step_up(session, next, now).await? {
-        StepUp::Next(Outcome::Next { token, step, username, expires_at }) => {
+        StepUp::Next { token, expires_at } => {
             let cookie = state.cookies.build(cookies::SIGN_IN, &token, expires_at - now);
-            let page = show_step(state, headers, StatusCode::OK, step, &username, next, None);
+            let page = show_step(state, headers, StatusCode::OK, Step::SecondFactor, &session.username, next, None);
             Ok((AppendHeaders([(SET_COOKIE, cookie)]), page).into_response())
         }
-        StepUp::Next(_) => Err(LoginError::WrongStep.into()),
         StepUp::NoFactor if state.mfa.enrolment == MfaEnrolment::Open => {
             let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
             Ok(redirect(&format!("{SECURITY_PATH}?{query}")))

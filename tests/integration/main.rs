@@ -35,6 +35,8 @@ mod oidc_flow;
 mod operations;
 mod passkey_browser;
 mod passkeys;
+mod preset_apps;
+mod presets;
 mod prompt;
 mod reauth;
 mod refresh;

@@ -111,6 +111,8 @@ async fn password_then_totp_gives_tokens_with_mfa(backend: Backend) {
             .await;
     let tokens = client.exchange_code(AuthorizationCode::new(code)).unwrap().request_async(&http()).await.unwrap();
     assert_eq!(amr_of(&client, &tokens, &nonce), ["pwd", "otp", "mfa"]);
+    let metrics = http().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"latch_second_factor_checks_total{method="otp",outcome="success"} 1"#), "{metrics}");
 
     // grace has no second factor: the password alone, as before.
     let (url, _, nonce) =
@@ -163,6 +165,17 @@ async fn wrong_codes_are_throttled_and_the_password_does_not_reset_them(backend:
     let page = second_factor_page(password_step(&again, &app.base, &app.url("/login"), "ada").await).await;
     let code = totp_code(&secret, app.clock.now());
     assert_eq!(post_code(&again, &app.base, &page, &code).await.status(), StatusCode::SEE_OTHER, "after the lockout");
+
+    // Locked again, `latch user unlock` lifts it.
+    app.clock.advance(latch::crypto::totp::STEP_SECONDS);
+    let page = second_factor_page(password_step(&again, &app.base, &app.url("/login"), "ada").await).await;
+    let right = totp_code(&secret, app.clock.now());
+    for _ in 0..3 {
+        refused_code(&again, &app.base, &page, &wrong).await;
+    }
+    refused_code(&again, &app.base, &page, &right).await;
+    app.admin(&["user", "unlock", "ada"]).await;
+    assert_eq!(post_code(&again, &app.base, &page, &right).await.status(), StatusCode::SEE_OTHER, "unlocked");
 }
 
 /// Recovery codes: ten, shown once; one signs in once, the page says how
@@ -259,6 +272,17 @@ async fn a_sign_in_started_on_one_instance_finishes_on_another(backend: Backend)
     let again = Browser::new();
     let page = second_factor_page(password_step(&again, &b, &format!("{b}/login"), "ada").await).await;
     refused_code(&again, &a.base, &page, &code).await;
+
+    // One code posted to both instances at once: exactly one accepts it.
+    // (The next step's code, which the ±1 step window accepts now.)
+    let third = Browser::new();
+    let third_page = second_factor_page(password_step(&third, &a.base, &a.url("/login"), "ada").await).await;
+    let next = totp_code(&secret, a.clock.now() + latch::crypto::totp::STEP_SECONDS);
+    let (on_a, on_b) =
+        tokio::join!(post_code(&again, &a.base, &page, &next), post_code(&third, &b, &third_page, &next));
+    let mut statuses = [on_a.status(), on_b.status()];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::SEE_OTHER, StatusCode::UNAUTHORIZED], "one winner");
     server_b.abort();
 }
 

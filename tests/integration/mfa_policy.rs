@@ -167,6 +167,17 @@ async fn no_factor_is_sent_to_enrol_and_back(backend: Backend) {
         (serde_json::json!(["pwd", "otp", "mfa"]), Some(ACR_MFA))
     );
 
+    // Removing the only factor while grafana requires one warns first.
+    let page = browser.client.get(app.url("/account/security")).send().await.unwrap().text().await.unwrap();
+    let warning = alert_text(&page).expect("a warning");
+    assert!(warning.contains("only second factor") && warning.contains("grafana"), "{warning}");
+    let removed = browser.client.post(app.url("/account/security")).form(&form(&page, "totp_remove", None));
+    let removed = removed.send().await.unwrap().text().await.unwrap();
+    assert!(removed.contains("The authenticator app is removed."), "{removed}");
+    let events = app.admin(&["events", "--user", "ada", "--json"]).await;
+    assert!(events.contains("\"totp_removed\"") && events.contains("\"self:ada\""), "{events}");
+    app.admin(&["user", "mfa", "totp", "ada"]).await;
+
     // Holding a factor now, the next sign-in asks for it after the password.
     let response = Browser::new().sign_in(&app.base, "ada", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK, "the code is asked after the password");
@@ -211,6 +222,8 @@ async fn forward_auth_honours_require_mfa(backend: Backend) {
     assert_eq!(check().send().await.unwrap().status(), StatusCode::OK, "no requirement yet");
 
     app.admin(&["app", "update", "kuma", "--require-mfa"]).await;
+    let shown: Value = serde_json::from_str(&app.admin(&["app", "show", "kuma", "--json"]).await).unwrap();
+    assert_eq!(shown["require_mfa"], true, "{shown}");
     let secret = enrol_totp(&app, "ada").await;
     let refused = check().send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::FOUND, "sent to sign in again");
@@ -230,7 +243,60 @@ async fn forward_auth_honours_require_mfa(backend: Backend) {
     assert_eq!(admitted.headers()["remote-user"], "ada");
 }
 
+/// The device flow: approving a device for an app that requires a second
+/// factor asks for it first, and an approval posted without it is refused.
+async fn device_approval_asks_for_the_second_factor(backend: Backend) {
+    use crate::device_flow::{answer, enter, poll, signed_in, start};
+    let Some(app) = server(backend).await else { return };
+    let rp = Rp::register(&app, "tv", &["--device-code", "--require-mfa"]).await;
+    let browser = signed_in(&app, "ada").await;
+    let secret = enrol_totp(&app, "ada").await;
+    let started = start(&rp, "openid").await;
+    let (user_code, device_code) = (started["user_code"].as_str().unwrap(), started["device_code"].as_str().unwrap());
+    let (status, html) = enter(&browser, &app, user_code).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hidden_input(&html, "step").as_deref(), Some("second_factor"), "{html}");
+    let csrf = hidden_input(&html, "csrf_token").unwrap();
+    let forged = [("csrf_token", csrf.as_str()), ("user_code", user_code), ("decision", "approve")];
+    let forged = browser.client.post(app.url("/device")).form(&forged).send().await.unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN, "no approval without the second factor");
+
+    let proved = post_code(&browser, &app.base, &html, &totp_code(&secret, app.clock.now())).await;
+    assert_eq!(proved.status(), StatusCode::SEE_OTHER);
+    assert!(location(&proved).unwrap().starts_with("/device?user_code="));
+    let (status, html) = enter(&browser, &app, user_code).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, html) = answer(&browser, &app, &html, "approve").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let tokens = token_ok(poll(&rp, device_code).await).await;
+    assert_eq!(jwt_part(tokens["id_token"].as_str().unwrap(), 1)["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+}
+
+/// Refresh tokens from a password-only sign-in stop working once the app
+/// requires a second factor; those from a two-factor sign-in go on.
+async fn refresh_tokens_follow_the_requirement(backend: Backend) {
+    let Some(app) = server(backend).await else { return };
+    let rp = Rp::register(&app, "web", &[]).await;
+    let password_only = rp.tokens(&Browser::new(), "openid offline_access", "ada").await;
+    let secret = enrol_totp(&app, "ada").await;
+    let browser = Browser::new();
+    let url = rp.authorize_url(&rp.request("openid offline_access", "t"));
+    let page = browser.visit(&app.base, &url).await.text().await.unwrap();
+    let html = browser.submit_login(&app.base, "", &page, "ada", PASSWORD).await.text().await.unwrap();
+    let proved = post_code(&browser, &app.base, &html, &totp_code(&secret, app.clock.now())).await;
+    let back = browser.visit(&app.base, &absolute(&app.base, &location(&proved).unwrap())).await;
+    let code = query_param(&rp.callback(&location(&back).unwrap()), "code").unwrap();
+    let two_factor = token_ok(rp.redeem(&code).await).await;
+
+    app.admin(&["app", "update", "web", "--require-mfa"]).await;
+    let refused = rp.refresh(password_only["refresh_token"].as_str().unwrap()).await;
+    crate::common::token_error(refused, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    token_ok(rp.refresh(two_factor["refresh_token"].as_str().unwrap()).await).await;
+}
+
 on_every_backend!(
+    refresh_tokens_follow_the_requirement,
+    device_approval_asks_for_the_second_factor,
     step_up_on_a_require_mfa_app_without_a_second_password,
     acr_values_ask_for_a_second_factor,
     no_factor_is_sent_to_enrol_and_back,
