@@ -111,6 +111,7 @@ impl Method {
     fn first_factor_of_amr(amr: &str) -> Option<Self> {
         match amr {
             "pwd" => Some(Self::Password),
+            "user" => Some(Self::UserVerified),
             _ => None,
         }
     }
@@ -606,6 +607,20 @@ mod tests {
         match pending.proved(&[Method::RecoveryCode], "u1".into(), 130) {
             Progress::Done { amr, .. } => assert_eq!(amr, "pwd otp mfa"),
             Progress::Next(pending) => panic!("nothing after the second factor: {pending:?}"),
+        }
+    }
+
+    #[test]
+    fn a_verified_passkey_alone_is_two_factors_and_an_unverified_one_is_not() {
+        let done = |methods: &[Method]| match Pending::start("", "/").proved(methods, "u1".into(), 100) {
+            Progress::Done { amr, .. } => amr,
+            Progress::Next(pending) => panic!("a step after the passkey: {pending:?}"),
+        };
+        assert_eq!(done(&[Method::HardwareKey, Method::UserVerified]), "hwk user mfa");
+        assert_eq!(done(&[Method::SoftwareKey, Method::UserVerified]), "swk user mfa");
+        assert_eq!(done(&[Method::HardwareKey]), "hwk");
+        for method in [Method::HardwareKey, Method::SoftwareKey, Method::UserVerified] {
+            assert_eq!(Method::parse(method.as_str()), Some(method), "{method:?} survives the store");
         }
     }
 
