@@ -123,7 +123,13 @@ impl Server {
         let instance_id = this.id.clone();
         let hasher = PasswordHasher::for_this_machine()?;
         let limits = Limits::from_config(&config.throttle);
-        let authenticator = Arc::new(Authenticator::new(store.clone(), hasher, config.session_ttl, limits));
+        let authenticator = Arc::new(Authenticator::new(
+            store.clone(),
+            hasher,
+            config.session_ttl,
+            limits,
+            config.public_url.as_str(),
+        ));
         let ldap =
             match LdapListeners::bind(config.ldap.listen, config.ldap.ldaps_listen, config.ldap.tls.as_ref()).await? {
                 Some(listeners) => {

@@ -84,6 +84,25 @@ pub async fn reset_factors(store: &Store, actor: &Actor, username: &str) -> Admi
     Ok(removed)
 }
 
+/// Records that the person's passkey `name` was added (`login::passkey`
+/// verified and stored it: a ceremony, not a command). Errors: `NotFound`
+/// user.
+pub async fn passkey_added(store: &Store, actor: &Actor, username: &str, name: &str) -> AdminResult<()> {
+    user_id(store, username).await?;
+    Change::to_user(ChangeKind::PasskeyAdded, username).detail(format!("passkey {name:?}")).record(store, actor).await
+}
+
+/// Removes the person's passkey `id` (as `/account/security` names it);
+/// `false` when they have none by that id. Errors: `NotFound` user.
+pub async fn remove_passkey(store: &Store, actor: &Actor, username: &str, id: &str) -> AdminResult<bool> {
+    let Some(name) = store.remove_passkey(&user_id(store, username).await?, id).await? else { return Ok(false) };
+    Change::to_user(ChangeKind::PasskeyRemoved, username)
+        .detail(format!("passkey {name:?}"))
+        .record(store, actor)
+        .await?;
+    Ok(true)
+}
+
 /// A set-up begun by the person: the secret (base32) and its URI, to show
 /// until they confirm it with a code.
 #[derive(Debug, Clone)]

@@ -47,7 +47,8 @@ pub use ldap_accounts::{
 pub use maintenance::{backup, new_secret_key, restore};
 pub use mfa::{
     EnrolTotp, RecoveryCodes, TOTP_ISSUER, TotpEnrolled, TotpSetup, begin_totp_setup, confirm_totp, enrol_totp,
-    list_factors, new_recovery_codes, pending_totp_setup, recovery_codes_left, remove_totp, reset_factors,
+    list_factors, new_recovery_codes, passkey_added, pending_totp_setup, recovery_codes_left, remove_passkey,
+    remove_totp, reset_factors,
 };
 pub use proxy::{AddProxyApp, ProxySettings, add_proxy_app};
 pub use record::ChangeKind;

@@ -36,6 +36,8 @@ pub enum ChangeKind {
     TotpRemoved,
     RecoveryCodesGenerated,
     FactorsReset,
+    PasskeyAdded,
+    PasskeyRemoved,
 }
 
 impl ChangeKind {
@@ -68,6 +70,8 @@ impl ChangeKind {
             Self::TotpRemoved => "totp_removed",
             Self::RecoveryCodesGenerated => "recovery_codes_generated",
             Self::FactorsReset => "factors_reset",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
         }
     }
 }

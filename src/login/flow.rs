@@ -21,6 +21,9 @@ use crate::clock::UnixTime;
 use crate::crypto::{random_token, sha256_hex};
 use crate::store::{AttemptOutcome, FailureLimit, NewSessionRecord, PendingSignInRow, SessionUser, StoreError};
 use crate::text::{MAX_RECORDED_CHARS, bounded};
+use webauthn_rs::prelude::{PublicKeyCredential, RequestChallengeResponse};
+
+use super::passkey::Begun;
 
 /// Seconds a pending sign-in lasts from its last step: time to type a
 /// password or fetch a phone, not to leave a half sign-in lying around.
@@ -34,6 +37,8 @@ pub const PENDING_TTL: i64 = 5 * 60;
 /// far above what the people behind one address start in five minutes.
 pub const IDENTIFIES_PER_ADDRESS: i64 = 100;
 
+/// The bound of `IDENTIFIES_PER_ADDRESS`; beginning a passkey sign-in
+/// (which stores a ceremony) counts against the same kind of bound.
 const IDENTIFY_LIMIT: FailureLimit =
     FailureLimit { max_failures: IDENTIFIES_PER_ADDRESS, window: PENDING_TTL, lockout: PENDING_TTL };
 
@@ -55,6 +60,16 @@ pub enum Method {
     /// two apart has no RFC 8176 value to read, and Latch records the
     /// difference in the audit trail).
     RecoveryCode,
+    /// A passkey bound to its device: a security key, a TPM (amr `hwk`).
+    HardwareKey,
+    /// A passkey that may be synced, its private key kept in software
+    /// (W3C WebAuthn "backup eligible"; amr `swk`).
+    SoftwareKey,
+    /// The authenticator verified the person holding the passkey, by PIN
+    /// or biometric (W3C WebAuthn "user verification"; amr `user`). It
+    /// counts as a first factor (something known or been), the key itself
+    /// as a second: a verified passkey alone is two factors.
+    UserVerified,
 }
 
 impl Method {
@@ -63,6 +78,9 @@ impl Method {
         match self {
             Self::Password => "pwd",
             Self::Otp | Self::RecoveryCode => "otp",
+            Self::HardwareKey => "hwk",
+            Self::SoftwareKey => "swk",
+            Self::UserVerified => "user",
         }
     }
 
@@ -72,6 +90,7 @@ impl Method {
             Self::Password => "pwd",
             Self::Otp => "otp",
             Self::RecoveryCode => "recovery_code",
+            Self::HardwareKey | Self::SoftwareKey | Self::UserVerified => self.amr(),
         }
     }
 
@@ -80,6 +99,9 @@ impl Method {
             "pwd" => Some(Self::Password),
             "otp" => Some(Self::Otp),
             "recovery_code" => Some(Self::RecoveryCode),
+            "hwk" => Some(Self::HardwareKey),
+            "swk" => Some(Self::SoftwareKey),
+            "user" => Some(Self::UserVerified),
             _ => None,
         }
     }
@@ -89,13 +111,14 @@ impl Method {
     fn first_factor_of_amr(amr: &str) -> Option<Self> {
         match amr {
             "pwd" => Some(Self::Password),
+            "user" => Some(Self::UserVerified),
             _ => None,
         }
     }
 
     /// Whether it is a second factor (answers `Step::SecondFactor`).
     pub fn is_second_factor(self) -> bool {
-        matches!(self, Self::Otp | Self::RecoveryCode)
+        matches!(self, Self::Otp | Self::RecoveryCode | Self::HardwareKey | Self::SoftwareKey)
     }
 }
 
@@ -162,6 +185,11 @@ pub enum Proof {
     /// Answers `Step::SecondFactor`: a TOTP code (six digits) or a recovery
     /// code, as typed.
     Code(String),
+    /// Answers either step: a passkey's answer to the ceremony `ceremony`
+    /// (`login::passkey`): the first step when it signs in alone, begun by
+    /// `Passkeys::begin_sign_in`; the second when begun for the pending
+    /// sign-in by `Passkeys::begin_second_factor`.
+    Passkey { ceremony: String, credential: Box<PublicKeyCredential> },
 }
 
 /// Where a request leaves a sign-in.
@@ -245,10 +273,10 @@ impl Pending {
         }
     }
 
-    /// Records that the current step was proven by `method` for `user_id`
+    /// Records that the current step was proven by `methods` for `user_id`
     /// at `now`, and moves on.
-    fn proved(mut self, method: Method, user_id: String, now: UnixTime) -> Progress {
-        self.proven.push((method, now));
+    fn proved(mut self, methods: &[Method], user_id: String, now: UnixTime) -> Progress {
+        self.proven.extend(methods.iter().map(|method| (*method, now)));
         if self.later.is_empty() {
             return Progress::Done { amr: self.amr(), user_id, username: self.username, next: self.next };
         }
@@ -343,6 +371,53 @@ impl Authenticator {
         self.advance(None, Pending::start(username, next), Proof::Password(password), browser, now).await
     }
 
+    /// Begins a passkey sign-in (`Passkeys::begin_sign_in`), bounded per
+    /// client address as `identify` is, for the same reason: it stores a
+    /// ceremony without checking anything. Past the bound, `Locked`.
+    pub async fn begin_passkey_sign_in(
+        &self,
+        client_ip: &str,
+        now: UnixTime,
+    ) -> Result<Begun<RequestChallengeResponse>, LoginError> {
+        let subjects = vec![(format!("passkey-ip:{client_ip}"), IDENTIFY_LIMIT)];
+        self.gate.admit(subjects, now).await?.end(AttemptOutcome::Failed).await?;
+        Ok(self.passkeys().begin_sign_in(now).await?)
+    }
+
+    /// Signs in with a passkey alone (no username typed): `ceremony` and
+    /// `credential` answer `begin_passkey_sign_in`. Refused like a wrong
+    /// password when the passkey does not verify.
+    pub async fn sign_in_with_passkey(
+        &self,
+        ceremony: String,
+        credential: PublicKeyCredential,
+        next: &str,
+        browser: &Browser<'_>,
+        now: UnixTime,
+    ) -> Result<Outcome, LoginError> {
+        let proof = Proof::Passkey { ceremony, credential: Box::new(credential) };
+        self.advance(None, Pending::start("", next), proof, browser, now).await
+    }
+
+    /// Begins the passkey second factor of the pending sign-in whose cookie
+    /// is `token`: `None` when its person has no passkey. `Expired` when
+    /// there is no such sign-in, `WrongStep` when it is not at that step.
+    pub async fn begin_passkey_factor(
+        &self,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<Option<Begun<RequestChallengeResponse>>, LoginError> {
+        let id_hash = sha256_hex(token);
+        let Some(row) = self.store.pending_sign_in(&id_hash, now).await? else {
+            return Err(LoginError::Expired);
+        };
+        let pending = Pending::from_row(row)?;
+        let (Step::SecondFactor, Some(user_id)) = (pending.step, pending.user_id.as_deref()) else {
+            return Err(LoginError::WrongStep);
+        };
+        Ok(self.passkeys().begin_second_factor(user_id, &id_hash, now).await?)
+    }
+
     /// Continues the pending sign-in whose cookie is `token` with `proof`.
     /// `Expired` when there is none: unknown, finished or expired.
     pub async fn resume(
@@ -363,23 +438,41 @@ impl Authenticator {
     async fn advance(
         &self,
         token: Option<&str>,
-        pending: Pending,
+        mut pending: Pending,
         proof: Proof,
         browser: &Browser<'_>,
         now: UnixTime,
     ) -> Result<Outcome, LoginError> {
-        let checked = match (pending.step, proof, pending.user_id.as_deref()) {
+        let known = pending.user_id.clone();
+        let checked = match (pending.step, proof, known.as_deref()) {
             (Step::Password, Proof::Password(password), _) => self
                 .check_password(&pending.username, password, browser.client_ip, now)
                 .await
-                .map(|id| (Method::Password, id, None)),
+                .map(|id| (vec![Method::Password], id, None)),
             (Step::SecondFactor, Proof::Code(code), Some(user_id)) => self
                 .check_code(user_id, &code, browser.client_ip, now)
                 .await
-                .map(|(method, left)| (method, user_id.to_owned(), left)),
+                .map(|(method, left)| (vec![method], user_id.to_owned(), left)),
+            (Step::Password, Proof::Passkey { ceremony, credential }, _) => {
+                let verified = self.check_passkey(None, &ceremony, &credential, browser.client_ip, now).await;
+                match verified {
+                    // A passkey names whom it signs in: no username was typed.
+                    Ok(verified) => {
+                        pending.username = verified.username;
+                        Ok((verified.methods, verified.user_id, None))
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            (Step::SecondFactor, Proof::Passkey { ceremony, credential }, Some(user_id)) => {
+                let bound_to = (user_id, token.map(sha256_hex).unwrap_or_default());
+                self.check_passkey(Some(bound_to), &ceremony, &credential, browser.client_ip, now)
+                    .await
+                    .map(|verified| (verified.methods, user_id.to_owned(), None))
+            }
             _ => return Err(LoginError::WrongStep),
         };
-        let (method, user_id, recovery_codes_left) = match checked {
+        let (methods, user_id, recovery_codes_left) = match checked {
             Ok(proven) => proven,
             Err(refused @ (LoginError::InvalidCredentials | LoginError::Locked)) => {
                 let locked = matches!(refused, LoginError::Locked);
@@ -388,15 +481,15 @@ impl Authenticator {
             }
             Err(error) => return Err(error),
         };
-        let mut pending = pending;
-        if method == Method::Password && self.holds_second_factor(&user_id).await? {
+        let first = methods.first().copied().unwrap_or(Method::Password);
+        if first == Method::Password && self.holds_second_factor(&user_id).await? {
             pending.later.push(Step::SecondFactor);
         }
-        match pending.proved(method, user_id, now) {
+        match pending.proved(&methods, user_id, now) {
             Progress::Next(pending) => self.save(token, pending, now).await,
             Progress::Done { user_id, username, amr, next } => {
                 let session = self.start_session(token, &user_id, &amr, browser.session, now).await?;
-                Ok(Outcome::Done { session, username, next, last: method, recovery_codes_left })
+                Ok(Outcome::Done { session, username, next, last: first, recovery_codes_left })
             }
         }
     }
@@ -474,7 +567,7 @@ mod tests {
         let pending = Pending::start(" ada ", "/next");
         assert_eq!((pending.username.as_str(), pending.step), ("ada", Step::Password));
         assert_eq!(Pending::start(&"x".repeat(5000), "/").username.chars().count(), MAX_RECORDED_CHARS);
-        match pending.proved(Method::Password, "u1".into(), 100) {
+        match pending.proved(&[Method::Password], "u1".into(), 100) {
             Progress::Done { user_id, username, amr, next } => {
                 assert_eq!(
                     (user_id.as_str(), username.as_str(), amr.as_str(), next.as_str()),
@@ -504,16 +597,30 @@ mod tests {
     fn a_second_factor_after_the_password_makes_it_mfa() {
         let mut pending = Pending::start("ada", "/next");
         pending.later.push(Step::SecondFactor);
-        let Progress::Next(pending) = pending.proved(Method::Password, "u1".into(), 100) else {
+        let Progress::Next(pending) = pending.proved(&[Method::Password], "u1".into(), 100) else {
             panic!("the second factor is still to come")
         };
         assert_eq!((pending.step, pending.user_id.as_deref()), (Step::SecondFactor, Some("u1")));
         let row = pending.to_row(400);
         assert_eq!((row.proven.as_str(), row.required.as_str()), ("pwd@100", "second_factor"));
         let pending = Pending::from_row(row).unwrap();
-        match pending.proved(Method::RecoveryCode, "u1".into(), 130) {
+        match pending.proved(&[Method::RecoveryCode], "u1".into(), 130) {
             Progress::Done { amr, .. } => assert_eq!(amr, "pwd otp mfa"),
             Progress::Next(pending) => panic!("nothing after the second factor: {pending:?}"),
+        }
+    }
+
+    #[test]
+    fn a_verified_passkey_alone_is_two_factors_and_an_unverified_one_is_not() {
+        let done = |methods: &[Method]| match Pending::start("", "/").proved(methods, "u1".into(), 100) {
+            Progress::Done { amr, .. } => amr,
+            Progress::Next(pending) => panic!("a step after the passkey: {pending:?}"),
+        };
+        assert_eq!(done(&[Method::HardwareKey, Method::UserVerified]), "hwk user mfa");
+        assert_eq!(done(&[Method::SoftwareKey, Method::UserVerified]), "swk user mfa");
+        assert_eq!(done(&[Method::HardwareKey]), "hwk");
+        for method in [Method::HardwareKey, Method::SoftwareKey, Method::UserVerified] {
+            assert_eq!(Method::parse(method.as_str()), Some(method), "{method:?} survives the store");
         }
     }
 
@@ -528,7 +635,7 @@ mod tests {
         };
         let pending = Pending::step_up(&session, "/application/o/authorize/?x=1");
         assert_eq!((pending.step, pending.proven.clone()), (Step::SecondFactor, vec![(Method::Password, 50)]));
-        match pending.proved(Method::Otp, "u1".into(), 90) {
+        match pending.proved(&[Method::Otp], "u1".into(), 90) {
             Progress::Done { amr, next, .. } => {
                 assert_eq!((amr.as_str(), next.as_str()), ("pwd otp mfa", "/application/o/authorize/?x=1"))
             }

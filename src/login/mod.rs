@@ -4,9 +4,11 @@
 mod attempt;
 pub mod csrf;
 pub mod flow;
+pub mod passkey;
 
 use attempt::Gate;
 use flow::Method;
+use passkey::{PasskeyError, Passkeys, Verified};
 
 use crate::clock::UnixTime;
 use crate::config::ThrottleLimits;
@@ -42,6 +44,21 @@ pub enum LoginError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Password(#[from] PasswordError),
+    /// Passkeys are unavailable, or their data is unreadable; a passkey
+    /// that does not verify is `InvalidCredentials`.
+    #[error(transparent)]
+    Passkey(PasskeyError),
+}
+
+impl From<PasskeyError> for LoginError {
+    fn from(error: PasskeyError) -> Self {
+        match error {
+            PasskeyError::Refused => Self::InvalidCredentials,
+            PasskeyError::Expired => Self::Expired,
+            PasskeyError::Store(error) => Self::Store(error),
+            other => Self::Passkey(other),
+        }
+    }
 }
 
 pub struct Authenticator {
@@ -50,6 +67,7 @@ pub struct Authenticator {
     session_ttl: i64,
     limits: Limits,
     gate: Gate,
+    passkeys: Passkeys,
 }
 
 /// Brute-force limits, per username and per client address.
@@ -112,9 +130,18 @@ pub struct NewSession {
 }
 
 impl Authenticator {
-    pub fn new(store: Store, hasher: PasswordHasher, session_ttl: std::time::Duration, limits: Limits) -> Self {
+    /// `public_url`: where Latch is reached, which names the passkeys'
+    /// relying party (`login::passkey`).
+    pub fn new(
+        store: Store,
+        hasher: PasswordHasher,
+        session_ttl: std::time::Duration,
+        limits: Limits,
+        public_url: &str,
+    ) -> Self {
         Self {
             gate: Gate::new(store.clone()),
+            passkeys: Passkeys::new(store.clone(), public_url),
             store,
             hasher,
             session_ttl: i64::try_from(session_ttl.as_secs()).unwrap_or(i64::MAX),
@@ -176,6 +203,45 @@ impl Authenticator {
         };
         held.end(outcome).await?;
         checked?.ok_or(LoginError::InvalidCredentials)
+    }
+
+    /// The passkey ceremonies (registration, and beginning a sign-in).
+    pub fn passkeys(&self) -> &Passkeys {
+        &self.passkeys
+    }
+
+    /// Checks a passkey's answer to the ceremony `ceremony`: a sign-in
+    /// with no one named, or (`second_factor`: whose, and the SHA-256 of
+    /// their pending sign-in) a second factor. Unless the address, or the
+    /// person of a second factor, is locked after too many failures: a
+    /// passkey that does not verify counts there as a wrong password or
+    /// code does.
+    async fn check_passkey(
+        &self,
+        second_factor: Option<(&str, String)>,
+        ceremony: &str,
+        credential: &webauthn_rs::prelude::PublicKeyCredential,
+        client_ip: &str,
+        now: UnixTime,
+    ) -> Result<Verified, LoginError> {
+        let mut subjects = vec![(format!("ip:{client_ip}"), self.limits.per_ip)];
+        if let Some((user_id, _)) = &second_factor {
+            subjects.insert(0, (factor_subject(user_id), self.limits.per_user));
+        }
+        let held = self.gate.admit(subjects, now).await?;
+        let checked = match &second_factor {
+            None => self.passkeys.finish_sign_in(ceremony, credential, now).await,
+            Some((user_id, bound_to)) => {
+                self.passkeys.finish_second_factor(user_id, bound_to, ceremony, credential, now).await
+            }
+        };
+        let outcome = match &checked {
+            Ok(_) => AttemptOutcome::Succeeded,
+            Err(PasskeyError::Refused) => AttemptOutcome::Failed,
+            Err(_) => AttemptOutcome::Abandoned,
+        };
+        held.end(outcome).await?;
+        Ok(checked?)
     }
 
     /// Checks a second-factor code of `user_id`, throttled as passwords are

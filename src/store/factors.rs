@@ -63,16 +63,19 @@ impl Store {
     /// confirmed).
     pub async fn factors(&self, user_id: &str) -> StoreResult<Vec<Factor>> {
         let rows = sqlx::query(
-            "SELECT name, created_at, last_used_at FROM totp_factors \
-             WHERE user_id = $1 AND confirmed_at IS NOT NULL ORDER BY created_at",
+            "SELECT 'totp' AS kind, name, created_at, last_used_at FROM totp_factors \
+             WHERE user_id = $1 AND confirmed_at IS NOT NULL \
+             UNION ALL SELECT 'passkey' AS kind, name, created_at, last_used_at FROM passkeys WHERE user_id = $1 \
+             ORDER BY created_at, name",
         )
         .bind(user_id)
         .fetch_all(&mut *self.read().await?)
         .await?;
         rows.iter()
             .map(|row| {
+                let kind: String = row.try_get("kind")?;
                 Ok(Factor {
-                    kind: FactorKind::Totp,
+                    kind: if kind == "passkey" { FactorKind::Passkey } else { FactorKind::Totp },
                     name: row.try_get("name")?,
                     created: row.try_get("created_at")?,
                     last_used: row.try_get("last_used_at")?,
@@ -198,7 +201,7 @@ impl Store {
         Ok(row.try_get("left_over")?)
     }
 
-    /// Removes every factor and recovery code of the person, in one
+    /// Removes every factor (passkeys too) and recovery code of the person, in one
     /// transaction; how many factors there were.
     pub async fn reset_factors(&self, user_id: &str) -> StoreResult<u64> {
         let mut lease = self.write().await?;
@@ -209,8 +212,10 @@ impl Store {
             .await?;
         sqlx::query("DELETE FROM totp_factors WHERE user_id = $1").bind(user_id).execute(&mut *transaction).await?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *transaction).await?;
+        let passkeys =
+            sqlx::query("DELETE FROM passkeys WHERE user_id = $1").bind(user_id).execute(&mut *transaction).await?;
         transaction.commit().await?;
-        Ok(removed.rows_affected())
+        Ok(removed.rows_affected() + passkeys.rows_affected())
     }
 }
 

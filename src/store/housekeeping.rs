@@ -21,6 +21,7 @@ const EXPIRED: [(&str, &str, &str); 11] = [
     ),
     ("sessions", "id_hash", "expires_at < $1"),
     ("pending_sign_ins", "id_hash", "expires_at < $1"),
+    ("passkey_ceremonies", "id_hash", "expires_at < $1"),
     ("device_codes", "device_code_hash", "expires_at < $1 - 3600"),
     ("access_tokens", "jti", "expires_at < $1"),
     ("client_tokens", "jti", "expires_at < $1"),

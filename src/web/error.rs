@@ -36,6 +36,13 @@ pub enum WebError {
         title: &'static str,
         message: String,
     },
+    /// A JSON endpoint of Latch's own pages (the passkey calls):
+    /// `{"error": code, "error_description": text}`, never cached.
+    Json {
+        status: StatusCode,
+        error: &'static str,
+        description: String,
+    },
     Internal(InternalError),
     /// A request refused before its handler answered (`web::refusal`),
     /// with the status the framework or a limit chose.
@@ -179,6 +186,10 @@ impl IntoResponse for WebError {
             }
             Self::NotFound(message) => (StatusCode::NOT_FOUND, Json(json!({"error": message}))).into_response(),
             Self::Page { status, title, message } => error_page(status, title, &message),
+            Self::Json { status, error, description } => {
+                let body = Json(json!({"error": error, "error_description": description}));
+                ([(CACHE_CONTROL, HeaderValue::from_static("no-store"))], (status, body)).into_response()
+            }
             Self::Internal(error) => internal_response(&error),
             Self::Refused { format, status, title, description } => {
                 let error = OAuthError::new(ErrorCode::InvalidRequest, description);

@@ -5,7 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::header::SET_COOKIE;
+use axum::http::header::{CONTENT_SECURITY_POLICY, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 
@@ -13,13 +13,13 @@ use super::cookies;
 use super::error::WebError;
 use super::oidc::current_session;
 use super::ops::Requester;
-use super::pages::{LoginPage, MessagePage, PasswordPage, RecoveryUsedPage, SecondFactorPage, render};
+use super::pages::{LoginPage, MessagePage, PASSKEY_CSP, PasswordPage, RecoveryUsedPage, SecondFactorPage, render};
 use super::{AppState, redirect};
 use crate::clock::UnixTime;
 use crate::config::MfaEnrolment;
 use crate::login::csrf::Posted;
 use crate::login::flow::{Browser, Method, Outcome, Proof, Step, StepUp};
-use crate::login::{LoginError, safe_next, sign_in_url, skip_form};
+use crate::login::{LoginError, NewSession, safe_next, sign_in_url, skip_form};
 use crate::metrics::LoginOutcome;
 use crate::oidc::params::{Params, decode_pairs};
 use crate::store::SessionUser;
@@ -62,8 +62,10 @@ fn show_form(
     error: Option<&str>,
 ) -> Response {
     let (csrf_token, set_cookie) = csrf_token_for(state, headers);
-    let page = render(status, &LoginPage { csrf_token: &csrf_token, next, username, error });
-    (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response()
+    let passkeys = state.authenticator.passkeys().available();
+    let page = render(status, &LoginPage { csrf_token: &csrf_token, next, username, error, passkeys });
+    let csp = passkeys.then_some((CONTENT_SECURITY_POLICY, PASSKEY_CSP));
+    (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), AppendHeaders(csp), page).into_response()
 }
 
 /// The CSRF token for a form shown to this browser (see `login::csrf`),
@@ -82,7 +84,7 @@ pub(super) fn csrf_posted(state: &AppState, headers: &HeaderMap, submitted: Opti
 
 /// Whether a posted sign-in form passes the CSRF check
 /// (`CsrfKey::accepts_sign_in`).
-fn sign_in_posted(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> bool {
+pub(super) fn sign_in_posted(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> bool {
     with_posted(state, headers, submitted, |posted| state.csrf.accepts_sign_in(posted))
 }
 
@@ -177,23 +179,11 @@ async fn answer(
             Ok((AppendHeaders([(SET_COOKIE, cookie)]), page).into_response())
         }
         Ok(Outcome::Done { session, username, next, last, recovery_codes_left }) => {
-            state.provider.bind_reauth(&next, &session.token, now).await?;
-            if state.cookies.read(headers, cookies::SESSION).is_some() {
-                // The session this browser held may have ended (another
-                // person signed in): its apps are told now, not at the next poll.
-                state.logout_delivery.wake();
-            }
-            let session_cookie = state.cookies.build(cookies::SESSION, &session.token, session.expires_at - now);
-            let set_cookies = std::iter::once(session_cookie).chain(ended_sign_in(state, headers));
-            state.metrics.login(LoginOutcome::Success);
-            let actor = requester.actor(Some(&username), None);
-            if last.is_second_factor() {
-                state.metrics.second_factor(last.as_str(), LoginOutcome::Success);
-                state.auditor.record("second_factor_success", &actor, Some(format!("method {}", last.as_str())));
-            }
-            state.auditor.record("login_success", &actor, None);
+            let done = Finished { session: &session, username: &username, next: &next, last };
+            let set_cookies = signed_in(state, headers, requester, &done, now).await?;
             let page = match recovery_codes_left {
                 Some(left) if last == Method::RecoveryCode => {
+                    let actor = requester.actor(Some(&username), None);
                     state.auditor.record("recovery_code_used", &actor, Some(format!("{left} left")));
                     render(StatusCode::OK, &RecoveryUsedPage { left, next: &next })
                 }
@@ -202,17 +192,8 @@ async fn answer(
             Ok((AppendHeaders(set_cookies.map(|cookie| (SET_COOKIE, cookie))), page).into_response())
         }
         Ok(Outcome::Refused { username, locked, at }) => {
-            let outcome = if locked { LoginOutcome::Locked } else { LoginOutcome::Failure };
-            state.metrics.login(outcome);
-            let detail = locked.then(|| "locked after repeated failures".to_owned());
+            refused(state, requester, &username, locked, at, "code");
             let second_factor = at == Some(Step::SecondFactor);
-            let kind = if second_factor {
-                state.metrics.second_factor("code", outcome);
-                "second_factor_failure"
-            } else {
-                "login_failure"
-            };
-            state.auditor.record(kind, &requester.actor(Some(&username), None), detail);
             // The same answer either way: a lock reveals nothing either.
             let message =
                 Some(if second_factor { "Invalid or already used code." } else { "Invalid username or password." });
@@ -234,6 +215,67 @@ async fn answer(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// A finished sign-in, as `Outcome::Done` tells it.
+pub(super) struct Finished<'a> {
+    pub session: &'a NewSession,
+    pub username: &'a str,
+    pub next: &'a str,
+    /// The method of the last step.
+    pub last: Method,
+}
+
+/// What follows a finished sign-in, whatever proved it: the session
+/// (already started) binds a pending re-authentication, the sign-in is
+/// counted and audited, and the browser gets the `Set-Cookie` values
+/// returned (the session, and the end of the pending sign-in).
+pub(super) async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    requester: &Requester,
+    done: &Finished<'_>,
+    now: UnixTime,
+) -> Result<impl Iterator<Item = String> + use<>, WebError> {
+    state.provider.bind_reauth(done.next, &done.session.token, now).await?;
+    if state.cookies.read(headers, cookies::SESSION).is_some() {
+        // The session this browser held may have ended (another
+        // person signed in): its apps are told now, not at the next poll.
+        state.logout_delivery.wake();
+    }
+    let session = done.session;
+    let session_cookie = state.cookies.build(cookies::SESSION, &session.token, session.expires_at - now);
+    state.metrics.login(LoginOutcome::Success);
+    let actor = requester.actor(Some(done.username), None);
+    if done.last.is_second_factor() {
+        state.metrics.second_factor(done.last.as_str(), LoginOutcome::Success);
+        state.auditor.record("second_factor_success", &actor, Some(format!("method {}", done.last.as_str())));
+    }
+    state.auditor.record("login_success", &actor, None);
+    Ok(std::iter::once(session_cookie).chain(ended_sign_in(state, headers)))
+}
+
+/// Counts and audits a refused proof of a sign-in at step `at` (`None`:
+/// one made in one request); `method` names the proof in the
+/// second-factor metrics (`code`, `passkey`).
+pub(super) fn refused(
+    state: &AppState,
+    requester: &Requester,
+    username: &str,
+    locked: bool,
+    at: Option<Step>,
+    method: &'static str,
+) {
+    let outcome = if locked { LoginOutcome::Locked } else { LoginOutcome::Failure };
+    state.metrics.login(outcome);
+    let detail = locked.then(|| "locked after repeated failures".to_owned());
+    let kind = if at == Some(Step::SecondFactor) {
+        state.metrics.second_factor(method, outcome);
+        "second_factor_failure"
+    } else {
+        "login_failure"
+    };
+    state.auditor.record(kind, &requester.actor(Some(username), None), detail);
 }
 
 /// Where a signed-in person goes whose `session` lacks the second factor
@@ -287,6 +329,7 @@ fn show_step(
 ) -> Response {
     let (csrf_token, set_cookie) = csrf_token_for(state, headers);
     let restart = sign_in_url(next, None);
+    let passkeys = state.authenticator.passkeys().available();
     let page = match step {
         Step::Password => {
             let page =
@@ -301,11 +344,13 @@ fn show_step(
                 next,
                 restart: &restart,
                 error,
+                passkeys,
             };
             render(status, &page)
         }
     };
-    (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response()
+    let csp = (step == Step::SecondFactor && passkeys).then_some((CONTENT_SECURITY_POLICY, PASSKEY_CSP));
+    (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), AppendHeaders(csp), page).into_response()
 }
 
 /// Where a person lands after signing in with nowhere else to go.

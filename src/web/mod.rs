@@ -8,6 +8,7 @@ mod login;
 mod oidc;
 pub mod ops;
 pub mod pages;
+mod passkey;
 mod proxy;
 pub mod refusal;
 mod security;
@@ -112,6 +113,15 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/.well-known/webfinger", get(webfinger::webfinger))
         .layer(in_format(ErrorFormat::OAuth))
         .layer(SetResponseHeaderLayer::overriding(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")));
+    // Called by Latch's own pages (same origin, CSRF-checked): no CORS.
+    let passkeys = Router::new()
+        .route("/login/passkey/options", axum::routing::post(passkey::sign_in_options))
+        .route("/login/passkey/finish", axum::routing::post(passkey::sign_in_finish))
+        .route("/login/passkey/second-factor/options", axum::routing::post(passkey::factor_options))
+        .route("/login/passkey/second-factor/finish", axum::routing::post(passkey::factor_finish))
+        .route("/account/security/passkeys/options", axum::routing::post(passkey::register_options))
+        .route("/account/security/passkeys/finish", axum::routing::post(passkey::register_finish))
+        .layer(in_format(ErrorFormat::OAuth));
     let pages = Router::new()
         .route("/application/o/authorize/", get(oidc::authorize_get).post(oidc::authorize_post))
         .route("/application/o/{slug}/end-session/", get(oidc::end_session_get).post(oidc::end_session_post))
@@ -119,6 +129,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/device", get(device::page).post(device::submit))
         .route(login::SECURITY_PATH, get(security::page).post(security::submit))
         .route("/", get(login::home))
+        .route("/static/passkey.js", get(passkey::script))
         .merge(proxy::routes())
         .layer(in_format(ErrorFormat::Page));
     let mut operations = Router::new().route("/health/live", get(ops::live)).route("/health/ready", get(ops::ready));
@@ -126,6 +137,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         operations = operations.route("/metrics", get(ops::metrics));
     }
     apis.merge(webfinger)
+        .merge(passkeys)
         .merge(pages)
         .merge(operations.layer(in_format(ErrorFormat::Plain)))
         .fallback(refusal::not_found)

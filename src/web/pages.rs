@@ -15,7 +15,15 @@ pub struct LoginPage<'a> {
     pub next: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
+    /// Whether to offer passkeys (`login::passkey`): the button, autofill,
+    /// and the script behind them.
+    pub passkeys: bool,
 }
+
+/// `Content-Security-Policy` for pages that run `/static/passkey.js`: the
+/// default policy plus Latch's own scripts and its own JSON endpoints.
+pub const PASSKEY_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+     style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The password step of a sign-in under way (`login::flow::Step::Password`).
 #[derive(Template)]
@@ -45,6 +53,8 @@ pub struct SecondFactorPage<'a> {
     pub next: &'a str,
     pub restart: &'a str,
     pub error: Option<&'a str>,
+    /// Whether to offer a passkey (and load the script for it).
+    pub passkeys: bool,
 }
 
 /// After a sign-in with a recovery code: how many remain, then on to `next`.

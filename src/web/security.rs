@@ -11,16 +11,18 @@
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::CONTENT_SECURITY_POLICY;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use super::AppState;
 use super::error::WebError;
 use super::login::{SECURITY_PATH, step_up};
+use super::pages::PASSKEY_CSP;
 use super::signed_in::{Section, Shell, SignedIn};
 use crate::admin::{self, Actor, AdminError, ErrorClass};
 use crate::login::flow::{Method, has_mfa, with_second_factor};
-use crate::login::safe_next;
+use crate::login::{LoginError, safe_next};
 use crate::oidc::params::{Params, decode_pairs};
 use crate::store::{FactorKind, SessionUser};
 
@@ -38,6 +40,9 @@ struct SecurityPage<'a> {
     /// The apps the person may use that require a second factor.
     required_by: Vec<String>,
     codes_left: i64,
+    /// Whether passkeys can be used here (`public_url` names a domain).
+    passkeys_available: bool,
+    passkeys: Vec<PasskeyView>,
     /// Recovery codes made by this request, shown once.
     new_codes: Vec<String>,
     notice: Option<&'a str>,
@@ -45,6 +50,13 @@ struct SecurityPage<'a> {
 }
 
 struct FactorView {
+    created: String,
+    last_used: Option<String>,
+}
+
+struct PasskeyView {
+    id: String,
+    name: String,
     created: String,
     last_used: Option<String>,
 }
@@ -158,6 +170,14 @@ async fn act(state: &AppState, session: &SessionUser, form: &Params) -> Result<A
             admin::remove_totp(store, &actor, username).await?;
             answer.notice = Some("The authenticator app is removed.");
         }
+        "passkey_remove" => {
+            let id = form.get("passkey").unwrap_or_default();
+            answer.notice = Some(if admin::remove_passkey(store, &actor, username, id).await? {
+                "The passkey is removed."
+            } else {
+                "That passkey was already removed."
+            });
+        }
         "recovery_regenerate" => {
             answer.new_codes = admin::new_recovery_codes(store, &actor, username).await?.codes;
             answer.notice = Some("Here is your new set of recovery codes; the old ones no longer work.");
@@ -184,6 +204,17 @@ async fn show(state: &AppState, signed_in: &SignedIn, next: &str, answer: Answer
     };
     let required_by = store.apps_requiring_mfa(&session.user_id, state.mfa.required_by_default).await?;
     let codes_left = admin::recovery_codes_left(store, username).await?;
+    let passkeys = state.authenticator.passkeys();
+    let listed = passkeys.list(&session.user_id).await.map_err(|error| WebError::from(LoginError::from(error)))?;
+    let passkey_views = listed
+        .into_iter()
+        .map(|key| PasskeyView {
+            id: key.id,
+            name: key.name,
+            created: when(key.created_at),
+            last_used: key.last_used_at.map(when),
+        })
+        .collect();
     let status = if answer.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let page = SecurityPage {
         shell: signed_in.shell(Section::Security),
@@ -193,11 +224,16 @@ async fn show(state: &AppState, signed_in: &SignedIn, next: &str, answer: Answer
         setup,
         required_by,
         codes_left,
+        passkeys_available: passkeys.available(),
+        passkeys: passkey_views,
         new_codes: answer.new_codes,
         notice: answer.notice,
         error: answer.error,
     };
-    Ok(signed_in.page(status, &page))
+    let mut response = signed_in.page(status, &page);
+    // The passkey section runs `/static/passkey.js`.
+    response.headers_mut().insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(PASSKEY_CSP));
+    Ok(response)
 }
 
 /// A Unix time as people read it (UTC, RFC 3339).

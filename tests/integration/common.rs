@@ -206,9 +206,10 @@ pub struct TestApp {
     /// `ldaps://127.0.0.1:<port>`, when `Options::ldap_tls`.
     pub ldaps_url: Option<String>,
     server: JoinHandle<()>,
+    /// Whether dropping it drops the PostgreSQL database: a database given
+    /// in `Options` or shared with `another_instance` belongs to another.
+    owns_database: bool,
     dir: tempfile::TempDir,
-    /// The database belongs to another `TestApp`, which drops it.
-    shared: bool,
 }
 
 /// Settings a test may change before the server starts.
@@ -236,6 +237,9 @@ pub struct Options {
     /// Also LDAPS and StartTLS, with a certificate for 127.0.0.1 made by
     /// `openssl` (`TestApp::ldap_ca` names it).
     pub ldap_tls: bool,
+    /// `public_url` is `http://localhost:<port>` (the server listens on
+    /// 127.0.0.1): a domain, which passkeys need for their RP ID.
+    pub localhost_public_url: bool,
     /// `require_mfa`: `true` or `false`.
     pub require_mfa: Option<&'static str>,
     /// `mfa_enrolment`: `open` or `closed`.
@@ -256,14 +260,44 @@ impl TestApp {
             None if options.fresh_database => fresh_database(backend, dir.path()).await?,
             None => prepared_database(backend, dir.path()).await?,
         };
-        let tls = options.ldap_tls.then(|| test_certificate(dir.path()));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let public_url = match options.public_url {
+        let public_url = match options.public_url.clone() {
             Some(public_url) => public_url,
             None if options.https_public_url => base.replacen("http://", "https://", 1),
+            None if options.localhost_public_url => base.replacen("127.0.0.1", "localhost", 1),
             None => base.clone(),
         };
+        let mut app = Self::start(backend, database_url, public_url, listener, dir, &options).await;
+        app.owns_database = !shared;
+        Some(app)
+    }
+
+    /// A second server on this one's database and public URL, as a second
+    /// instance behind a load balancer (on SQLite, a second server on the
+    /// same file). Its own directory; the database stays this app's.
+    pub async fn another_instance(&self) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let options = Options::default();
+        let mut other =
+            Self::start(self.backend, self.database_url.clone(), self.public_url.clone(), listener, dir, &options)
+                .await;
+        // Only the first instance drops the PostgreSQL database.
+        other.owns_database = false;
+        other
+    }
+
+    async fn start(
+        backend: Backend,
+        database_url: String,
+        public_url: String,
+        listener: TcpListener,
+        dir: tempfile::TempDir,
+        options: &Options,
+    ) -> Self {
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let tls = options.ldap_tls.then(|| test_certificate(dir.path()));
         let args = latch::config::ConfigArgs {
             public_url: Some(public_url.clone()),
             database_url: Some(database_url.clone()),
@@ -289,7 +323,7 @@ impl TestApp {
         let server = tokio::spawn(async move {
             server.run(std::future::pending()).await.expect("server runs");
         });
-        Some(Self { base, public_url, database_url, backend, clock, ldap_url, ldaps_url, server, dir, shared })
+        Self { base, public_url, database_url, backend, clock, ldap_url, ldaps_url, server, owns_database: true, dir }
     }
 
     /// The certificate the LDAP listeners present (`Options::ldap_tls`).
@@ -307,7 +341,7 @@ impl TestApp {
 
     /// Runs `latch <args>` against this app's database, with `stdin`.
     pub async fn latch(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        run_latch(&self.database_url, &self.base, args, stdin).await
+        run_latch(&self.database_url, &self.public_url, args, stdin).await
     }
 
     /// Like `latch`, but the command must succeed; returns its stdout.
@@ -341,7 +375,7 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
-        if self.backend == Backend::Postgres && !self.shared {
+        if self.backend == Backend::Postgres && self.owns_database {
             drop_postgres_database(&self.database_url);
         }
     }

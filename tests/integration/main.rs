@@ -37,6 +37,8 @@ mod native_apps;
 mod no_store;
 mod oidc_flow;
 mod operations;
+mod passkey_browser;
+mod passkeys;
 mod preset_apps;
 mod presets;
 mod prompt;
