@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::admin::invites::OneTimeLink;
 use crate::audit::Auditor;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -39,6 +40,8 @@ pub enum StartError {
     Signing(#[from] KeyError),
     #[error(transparent)]
     Delivery(#[from] DeliveryError),
+    #[error("cannot make the first-run setup link: {0}")]
+    Setup(#[from] crate::admin::AdminError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
 }
@@ -64,6 +67,7 @@ pub struct Server {
     clock: Clock,
     background: Vec<JoinHandle<()>>,
     audit_writer: JoinHandle<()>,
+    setup_link: Option<OneTimeLink>,
 }
 
 impl Server {
@@ -88,6 +92,7 @@ impl Server {
         let store = Store::connect_with(&config.database_url, config.secret_key.clone()).await?;
         let clock = Clock::default();
         let keys = Arc::new(Keys::load(&store, clock.now()).await?);
+        let setup_link = crate::admin::setup::first_run_link(&store, &config.public_url, clock.now()).await?;
         let (auditor, audit_writer) = Auditor::start(store.clone(), clock.clone());
         let provider = Arc::new(Provider::new(
             store.clone(),
@@ -136,12 +141,19 @@ impl Server {
             clock,
             background,
             audit_writer,
+            setup_link,
         })
     }
 
     /// The clock this server runs by; moving it moves every request's time.
     pub fn clock(&self) -> Clock {
         self.clock.clone()
+    }
+
+    /// The first-run setup link (`<public_url>/setup/<token>`) made at
+    /// start because no one is an administrator yet; `None` when someone is.
+    pub fn setup_link(&self) -> Option<&OneTimeLink> {
+        self.setup_link.as_ref()
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

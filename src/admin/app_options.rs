@@ -28,6 +28,9 @@ pub struct AppOptionChanges {
     /// Allow the device authorization grant (RFC 8628).
     pub device_code: Option<bool>,
     pub device_code_ttl: Option<String>,
+    /// What the account portal's launcher opens (an http or https URL);
+    /// `Some("")` removes it.
+    pub launch_url: Option<String>,
 }
 
 impl AppOptionChanges {
@@ -71,6 +74,14 @@ impl AppOptionChanges {
             Some(uri) => {
                 validate::backchannel_logout_uri(uri)?;
                 options.backchannel_logout_uri = Some(uri.to_owned());
+            }
+            None => {}
+        }
+        match self.launch_url.as_deref() {
+            Some("") => options.launch_url = None,
+            Some(url) => {
+                validate::launch_url(url)?;
+                options.launch_url = Some(url.to_owned());
             }
             None => {}
         }

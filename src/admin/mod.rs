@@ -7,16 +7,19 @@
 //! check runs before the first write, and multi-row changes are single
 //! transactions, so a refused command leaves nothing half-written.
 
+pub mod account;
 mod actor;
 mod app_options;
 mod apps;
 mod error;
 mod events;
 mod groups;
+pub mod invites;
 mod keys;
 mod maintenance;
 mod proxy;
 mod record;
+pub mod setup;
 mod users;
 mod validate;
 

@@ -25,6 +25,12 @@ pub enum ChangeKind {
     AppRemoved,
     AppSecretRotated,
     KeyRotated,
+    UserInvited,
+    InviteAccepted,
+    ResetLinkIssued,
+    PasswordResetByLink,
+    FirstAdministratorCreated,
+    NameChanged,
 }
 
 impl ChangeKind {
@@ -46,6 +52,12 @@ impl ChangeKind {
             Self::AppRemoved => "app_removed",
             Self::AppSecretRotated => "app_secret_rotated",
             Self::KeyRotated => "key_rotated",
+            Self::UserInvited => "user_invited",
+            Self::InviteAccepted => "invite_accepted",
+            Self::ResetLinkIssued => "password_reset_link_issued",
+            Self::PasswordResetByLink => "password_reset_by_link",
+            Self::FirstAdministratorCreated => "first_administrator_created",
+            Self::NameChanged => "name_changed",
         }
     }
 }

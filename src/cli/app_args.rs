@@ -47,6 +47,10 @@ pub struct AppOptionArgs {
     /// Lifetime of this app's device codes, e.g. 10m (the default).
     #[arg(long)]
     pub device_code_ttl: Option<String>,
+    /// The URL people open the app at from their account portal
+    /// (/account), e.g. https://grafana.example.com; "" removes it.
+    #[arg(long)]
+    pub launch_url: Option<String>,
 }
 
 impl From<AppOptionArgs> for AppOptionChanges {
@@ -63,6 +67,7 @@ impl From<AppOptionArgs> for AppOptionChanges {
             backchannel_logout_uri: args.backchannel_logout_uri,
             device_code: args.device_code,
             device_code_ttl: args.device_code_ttl,
+            launch_url: args.launch_url,
         }
     }
 }

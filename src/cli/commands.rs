@@ -29,7 +29,7 @@ fn read_password_stdin() -> anyhow::Result<String> {
     Ok(password.to_owned())
 }
 
-pub(super) async fn user(store: &Store, actor: &Actor, command: UserCommand) -> anyhow::Result<()> {
+pub(super) async fn user(store: &Store, config: &Config, actor: &Actor, command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Add { username, email, name, groups, password_stdin } => {
             let password = if password_stdin { Some(read_password_stdin()?) } else { None };
@@ -66,6 +66,16 @@ pub(super) async fn user(store: &Store, actor: &Actor, command: UserCommand) -> 
             }
         }
         UserCommand::List { json } => output::users(&admin::list_users(store).await?, json)?,
+        UserCommand::Invite { username, email, name, groups, ttl, json } => {
+            let command = admin::invites::Invite { username: username.clone(), email, name, groups, ttl };
+            let link = admin::invites::invite(store, actor, &config.public_url, command).await?;
+            output::one_time_link(&link, &format!("Invited {username}. Send them this link"), json)?;
+        }
+        UserCommand::ResetLink { username, ttl, json } => {
+            let link = admin::invites::reset_link(store, actor, &config.public_url, &username, ttl.as_deref()).await?;
+            let what = format!("Password-reset link for {username}");
+            output::one_time_link(&link, &what, json)?;
+        }
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 mod attempt;
 pub mod csrf;
 pub mod flow;
+pub mod fresh;
 
 use attempt::Gate;
 
@@ -73,6 +74,10 @@ pub fn user_subject(username: &str) -> String {
     format!("user:{}", bounded(&username.trim().to_lowercase(), MAX_RECORDED_CHARS))
 }
 
+/// Seconds between two records of a session's use: a write per minute at
+/// most, not per request.
+const SEEN_EVERY: i64 = 60;
+
 /// A fresh session: the cookie value (shown to the browser only) and when
 /// it ends.
 pub struct NewSession {
@@ -129,9 +134,16 @@ impl Authenticator {
         Ok(credentials.filter(|credentials| password_ok && !credentials.disabled).map(|credentials| credentials.id))
     }
 
-    /// The live session a cookie names, if any.
+    /// The live session a cookie names, if any. Records that it was seen,
+    /// at most once per `SEEN_EVERY` seconds (the portal's "last seen").
     pub async fn session(&self, token: &str, now: UnixTime) -> Result<Option<SessionUser>, StoreError> {
-        self.store.active_session(&sha256_hex(token), now).await
+        let session = self.store.active_session(&sha256_hex(token), now).await?;
+        if let Some(session) = &session
+            && session.last_seen_at.is_none_or(|seen| now.saturating_sub(seen) >= SEEN_EVERY)
+        {
+            self.store.touch_session(&session.id_hash, now).await?;
+        }
+        Ok(session)
     }
 }
 

@@ -49,6 +49,9 @@ pub struct AppOptions {
     /// Whether the device authorization grant (RFC 8628) is allowed.
     pub device_code: bool,
     pub device_code_ttl: Option<i64>,
+    /// What the account portal's launcher opens; `None`: a proxy app's
+    /// external URL, else no link.
+    pub launch_url: Option<String>,
 }
 
 /// About a minute, as Amazon Cognito's retry grace period: long enough for a
@@ -69,6 +72,7 @@ impl Default for AppOptions {
             backchannel_logout_uri: None,
             device_code: false,
             device_code_ttl: None,
+            launch_url: None,
         }
     }
 }
@@ -106,13 +110,22 @@ pub struct AppSummary {
     pub external_url: Option<String>,
 }
 
+/// An app in a person's launcher.
+#[derive(Debug, Clone)]
+pub struct LaunchableApp {
+    pub slug: String,
+    pub name: String,
+    /// `launch_url`, else a proxy app's external URL; `None`: no link.
+    pub url: Option<String>,
+}
+
 /// Restricts an app (`$1`) to a group (`$2`, by name).
 pub(super) const LINK_APP_GROUP: &str =
     "INSERT INTO app_groups (app_id, group_id) SELECT $1, id FROM groups WHERE name = $2 ON CONFLICT DO NOTHING";
 
 const APP_COLUMNS: &str = "id, slug, name, client_id, client_secret_hash, redirect_uris, code_ttl, access_token_ttl, \
      refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, refresh_token_reuse_grace, \
-     backchannel_logout_uri, device_code, device_code_ttl";
+     backchannel_logout_uri, device_code, device_code_ttl, launch_url";
 
 fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
     Ok(AppOptions {
@@ -127,6 +140,7 @@ fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
         backchannel_logout_uri: row.try_get("backchannel_logout_uri")?,
         device_code: row.try_get::<i64, _>("device_code")? != 0,
         device_code_ttl: row.try_get("device_code_ttl")?,
+        launch_url: row.try_get("launch_url")?,
     })
 }
 
@@ -170,8 +184,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO apps (id, slug, name, client_id, client_secret_hash, redirect_uris, created_at, code_ttl, \
              access_token_ttl, refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, \
-             refresh_token_reuse_grace, backchannel_logout_uri, device_code, device_code_ttl) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+             refresh_token_reuse_grace, backchannel_logout_uri, device_code, device_code_ttl, launch_url) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(&id)
         .bind(&app.slug)
@@ -191,6 +205,7 @@ impl Store {
         .bind(&app.options.backchannel_logout_uri)
         .bind(i64::from(app.options.device_code))
         .bind(app.options.device_code_ttl)
+        .bind(&app.options.launch_url)
         .execute(&mut *transaction)
         .await
         .map_err(StoreError::on_unique("app", &app.slug))?;
@@ -240,7 +255,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT a.slug, a.name, a.client_id, a.client_secret_hash, a.redirect_uris, a.code_ttl, a.access_token_ttl, \
              a.refresh_token_ttl, a.consent, a.signing_alg, a.client_credentials, a.post_logout_redirect_uris, \
-             a.refresh_token_reuse_grace, a.backchannel_logout_uri, a.device_code, a.device_code_ttl, g.name AS group_name, pa.external_url FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
+             a.refresh_token_reuse_grace, a.backchannel_logout_uri, a.device_code, a.device_code_ttl, a.launch_url, g.name AS group_name, pa.external_url FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
              LEFT JOIN app_groups ag ON ag.app_id = a.id LEFT JOIN groups g ON g.id = ag.group_id \
              ORDER BY a.slug, g.name",
         )
@@ -284,7 +299,7 @@ impl Store {
         let updated = sqlx::query(
             "UPDATE apps SET code_ttl = $1, access_token_ttl = $2, refresh_token_ttl = $3, consent = $4, signing_alg = $5, \
              client_credentials = $6, post_logout_redirect_uris = $7, redirect_uris = COALESCE($8, redirect_uris), \
-             refresh_token_reuse_grace = $9, backchannel_logout_uri = $10, device_code = $11, device_code_ttl = $12 WHERE slug = $13 RETURNING id",
+             refresh_token_reuse_grace = $9, backchannel_logout_uri = $10, device_code = $11, device_code_ttl = $12, launch_url = $13 WHERE slug = $14 RETURNING id",
         )
         .bind(options.code_ttl)
         .bind(options.access_token_ttl)
@@ -298,6 +313,7 @@ impl Store {
         .bind(&options.backchannel_logout_uri)
         .bind(i64::from(options.device_code))
         .bind(options.device_code_ttl)
+        .bind(&options.launch_url)
         .bind(slug)
         .fetch_optional(&mut *transaction)
         .await?;
@@ -331,6 +347,24 @@ impl Store {
                 .execute(&mut *self.write().await?)
                 .await?;
         Ok(updated.rows_affected() == 1)
+    }
+
+    /// The apps the user may use now (the access rule), by name, with where
+    /// the launcher opens each.
+    pub async fn launchable_apps(&self, user_id: &str) -> StoreResult<Vec<LaunchableApp>> {
+        let rows = sqlx::query(&format!(
+            "SELECT apps.slug, apps.name, COALESCE(apps.launch_url, pa.external_url) AS url FROM apps \
+             LEFT JOIN proxy_apps pa ON pa.app_id = apps.id WHERE {} ORDER BY LOWER(apps.name), apps.slug",
+            may_use_app("apps.id", "$1")
+        ))
+        .bind(user_id)
+        .fetch_all(&mut *self.read().await?)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LaunchableApp { slug: row.try_get("slug")?, name: row.try_get("name")?, url: row.try_get("url")? })
+            })
+            .collect()
     }
 
     /// Whether the app admits the user now (the access rule).

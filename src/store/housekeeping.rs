@@ -11,7 +11,7 @@ const BATCH: i64 = 500;
 /// finds it that way (`end_session`). Device codes are kept an hour past
 /// expiry, so a device still polling is told `expired_token`, not that the
 /// code is unknown.
-const EXPIRED: [(&str, &str, &str); 10] = [
+const EXPIRED: [(&str, &str, &str); 11] = [
     (
         "authorization_codes",
         "code_hash",
@@ -31,6 +31,9 @@ const EXPIRED: [(&str, &str, &str); 10] = [
        AND NOT EXISTS (SELECT 1 FROM access_tokens t WHERE t.family_id = token_families.id) AND created_at < $1 - 60",
     ),
     ("login_attempts", "attempt", "expires_at < $1"),
+    // Kept a week past expiry, so that a late click is told the link
+    // expired rather than that it is unknown.
+    ("one_time_links", "token_hash", "expires_at < $1 - 604800"),
     ("login_failures", "subject", "window_start < $1 - 86400 AND (locked_until IS NULL OR locked_until < $1)"),
 ];
 

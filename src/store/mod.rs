@@ -13,6 +13,7 @@ mod events;
 mod groups;
 mod housekeeping;
 mod keys;
+mod links;
 mod logout_notices;
 mod pool;
 mod proxy;
@@ -33,7 +34,7 @@ use crate::crypto::at_rest::SecretKey;
 use crate::private_files;
 use pool::{Connections, Lease};
 
-pub use apps::{App, AppOptions, AppSummary, ConsentMode, NewApp};
+pub use apps::{App, AppOptions, AppSummary, ConsentMode, LaunchableApp, NewApp};
 pub use codes::{CodeGrant, CodeRedemption, CodeState, NewCode};
 pub use device_codes::{
     Answered, DeviceAnswer, DeviceGrant, DevicePoll, DeviceRedemption, NewDeviceCode, PendingDevice,
@@ -41,9 +42,10 @@ pub use device_codes::{
 pub use events::{AuditEvent, EventFilter};
 pub use groups::GroupSummary;
 pub use keys::StoredKey;
+pub use links::{LinkPurpose, LinkState};
 pub use logout_notices::LogoutNotice;
 pub use proxy::{ForwardAuthCheck, NewProxyApp, NewProxyCode, ProxyApp, ProxyGrant, ProxyUser};
-pub use sessions::{NewSessionRecord, SessionUser};
+pub use sessions::{NewSessionRecord, SessionListing, SessionUser};
 pub use sign_ins::PendingSignInRow;
 pub use throttle::{Admission, AttemptOutcome, FailureLimit};
 pub use tokens::{

@@ -9,11 +9,12 @@ use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 
+use super::account::sign_in_cookies;
 use super::cookies;
 use super::error::WebError;
 use super::oidc::current_session;
 use super::ops::Requester;
-use super::pages::{LoginPage, MessagePage, PasswordPage, render};
+use super::pages::{LoginPage, PasswordPage, render};
 use super::{AppState, redirect};
 use crate::clock::UnixTime;
 use crate::login::csrf::Posted;
@@ -176,8 +177,8 @@ async fn answer(
                 // person signed in): its apps are told now, not at the next poll.
                 state.logout_delivery.wake();
             }
-            let session_cookie = state.cookies.build(cookies::SESSION, &session.token, session.expires_at - now);
-            let set_cookies = std::iter::once(session_cookie).chain(ended_sign_in(state, headers));
+            let set_cookies = sign_in_cookies(state, requester, &session, now).await?.into_iter();
+            let set_cookies = set_cookies.chain(ended_sign_in(state, headers));
             state.metrics.login(LoginOutcome::Success);
             state.auditor.record("login_success", &requester.actor(Some(&username), None), None);
             Ok((AppendHeaders(set_cookies.map(|cookie| (SET_COOKIE, cookie))), redirect(&next)).into_response())
@@ -231,16 +232,12 @@ fn show_step(
     (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response()
 }
 
-/// Where a person lands after signing in with nowhere else to go.
-pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+/// Where a person lands after signing in with nowhere else to go: their
+/// portal (as at `/account`), or the sign-in page.
+pub async fn home(state: State<AppState>, headers: HeaderMap, query: RawQuery) -> Result<Response, WebError> {
     let signed_in = current_session(&state, &headers, state.clock.now()).await?.is_some();
     if !signed_in {
         return Ok(redirect("/login"));
     }
-    let page = MessagePage {
-        title: "Signed in",
-        message: "You are signed in to Latch. You can close this page.",
-        is_error: false,
-    };
-    Ok(render(StatusCode::OK, &page))
+    super::account::page(state, headers, query).await
 }

@@ -1,22 +1,26 @@
 //! HTTP: the router, shared state, and thin handlers that parse a request,
 //! call the protocol layer and map its result.
 
+mod account;
 pub mod cookies;
 mod device;
 pub mod error;
+pub mod fresh;
+mod links;
 mod login;
 mod oidc;
 pub mod ops;
 pub mod pages;
 mod proxy;
 pub mod refusal;
+mod user_agent;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::header::{self, HeaderName, HeaderValue};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -103,6 +107,16 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/login", get(login::form).post(login::submit))
         .route("/device", get(device::page).post(device::submit))
         .route("/", get(login::home))
+        .route("/setup/{token}", get(links::setup_page).post(links::setup_submit))
+        .route("/invite/{token}", get(links::invite_page).post(links::invite_submit))
+        .route("/reset/{token}", get(links::reset_page).post(links::reset_submit))
+        .route(account::ACCOUNT, get(account::page))
+        .route("/account/profile", post(account::profile))
+        .route("/account/password", post(account::password))
+        .route("/account/sessions/end", post(account::end_session))
+        .route("/account/sessions/end-all", post(account::end_all_sessions))
+        .route("/account/sign-out", post(account::sign_out))
+        .route(fresh::CONFIRM, get(fresh::page).post(fresh::submit))
         .merge(proxy::routes())
         .layer(in_format(ErrorFormat::Page));
     let mut operations = Router::new().route("/health/live", get(ops::live)).route("/health/ready", get(ops::ready));

@@ -41,7 +41,7 @@ const RP_HOST: &str = "rp.test";
 const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     FormPost,
     Query,
 }
@@ -254,7 +254,7 @@ async fn device_page_signs_in_and_approves_a_device() {
 }
 
 /// Waits for Latch's consent page and checks what it lists.
-async fn consent_page(browser: &Browser, latch: &TestApp) {
+pub(crate) async fn consent_page(browser: &Browser, latch: &TestApp) {
     browser
         .wait_for("the Latch consent page", |url, source| {
             url.starts_with(&latch.url("/application/o/authorize/")) && source.contains("latch_consent")
@@ -311,7 +311,7 @@ type RpClient =
 
 const RP_COOKIE: &str = "rp_session";
 
-struct RelyingParty {
+pub(crate) struct RelyingParty {
     state: Arc<RpState>,
     base: String,
     issuer: String,
@@ -352,7 +352,7 @@ struct Callback {
 }
 
 impl RelyingParty {
-    async fn start(latch: &TestApp, mode: Mode) -> Self {
+    pub(crate) async fn start(latch: &TestApp, mode: Mode) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let base = format!("http://{RP_HOST}:{port}");
@@ -414,7 +414,7 @@ impl RelyingParty {
         Self { state, base, issuer: credentials.issuer, server }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -550,7 +550,7 @@ async fn rp_bye(State(rp): State<Arc<RpState>>, Query(params): Query<HashMap<Str
 
 /// `(chromium, chromedriver)`, or `None` (with a notice) when they are not
 /// installed outside CI. Under CI they must be installed.
-fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
     let chromium = find_binary("chromium");
     let chromedriver = find_binary("chromedriver");
     match (chromium, chromedriver) {
@@ -578,14 +578,14 @@ fn find_binary(name: &str) -> Option<PathBuf> {
 /// A chromedriver child process in a process group of its own; dropping it
 /// kills the group — chromedriver and every Chromium process it started —
 /// also when a test panics.
-struct Chromedriver {
+pub(crate) struct Chromedriver {
     child: std::process::Child,
     url: String,
     profile: tempfile::TempDir,
 }
 
 impl Chromedriver {
-    fn start(binary: &Path) -> Self {
+    pub(crate) fn start(binary: &Path) -> Self {
         use std::os::unix::process::CommandExt;
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let child = std::process::Command::new(binary)
@@ -602,7 +602,7 @@ impl Chromedriver {
     }
 
     /// Waits for chromedriver, then opens a headless Chromium session.
-    async fn session(&self, chromium: &Path) -> Browser {
+    pub(crate) async fn session(&self, chromium: &Path) -> Browser {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
         let ready = poll_until(Duration::from_secs(20), async || {
             let response = http.get(format!("{}/status", self.url)).send().await.ok()?;
@@ -652,7 +652,7 @@ impl Drop for Chromedriver {
 }
 
 /// A WebDriver session (W3C protocol over HTTP).
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     /// `http://127.0.0.1:<port>/session/<id>`
     session: String,
@@ -661,7 +661,7 @@ struct Browser {
 }
 
 /// A web element reference.
-struct Element(String);
+pub(crate) struct Element(String);
 
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -683,21 +683,21 @@ impl Browser {
         }
     }
 
-    async fn get(&self, path: &str) -> Result<Value, String> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Value, String> {
         self.command(reqwest::Method::GET, path, None).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
         self.command(reqwest::Method::POST, path, Some(body)).await
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         if let Err(error) = self.post("/url", json!({ "url": url })).await {
             panic!("navigating to {url}: {error}\n{}", self.snapshot().await);
         }
     }
 
-    async fn url(&self) -> String {
+    pub(crate) async fn url(&self) -> String {
         self.get("/url").await.ok().and_then(|url| url.as_str().map(str::to_owned)).unwrap_or_default()
     }
 
@@ -706,7 +706,7 @@ impl Browser {
     }
 
     /// Polls until `done(url, page source)`; returns the page source.
-    async fn wait_for(&self, what: &str, done: impl Fn(&str, &str) -> bool) -> String {
+    pub(crate) async fn wait_for(&self, what: &str, done: impl Fn(&str, &str) -> bool) -> String {
         let reached = poll_until(PAGE_TIMEOUT, async || {
             let (url, source) = (self.url().await, self.source().await);
             done(&url, &source).then_some(source)
@@ -718,7 +718,7 @@ impl Browser {
     }
 
     /// The first element matching `css`, waiting for it to appear.
-    async fn find(&self, css: &str) -> Element {
+    pub(crate) async fn find(&self, css: &str) -> Element {
         let query = json!({"using": "css selector", "value": css});
         let mut last_error = String::new();
         let found = poll_until(PAGE_TIMEOUT, async || {
@@ -730,7 +730,7 @@ impl Browser {
         }
     }
 
-    async fn find_all(&self, css: &str) -> Vec<Element> {
+    pub(crate) async fn find_all(&self, css: &str) -> Vec<Element> {
         let found = self.post("/elements", json!({"using": "css selector", "value": css})).await;
         let found = found.unwrap_or_else(|error| panic!("finding {css}: {error}"));
         found
@@ -749,7 +749,7 @@ impl Browser {
     }
 
     /// The browser console so far: CSP violations, script errors, failed loads.
-    async fn console(&self) -> Vec<String> {
+    pub(crate) async fn console(&self) -> Vec<String> {
         if let Ok(Value::Array(entries)) = self.post("/se/log", json!({"type": "browser"})).await {
             let mut console = self.console.lock().unwrap();
             console.extend(entries.iter().map(|entry| format!("{} {}", entry["level"], entry["message"])));
@@ -758,31 +758,31 @@ impl Browser {
     }
 
     /// Where the browser is and what it shows, for failure messages.
-    async fn snapshot(&self) -> String {
+    pub(crate) async fn snapshot(&self) -> String {
         let console = self.console().await.join("\n  ");
         format!("URL: {}\nconsole:\n  {console}\npage source:\n{}", self.url().await, self.source().await)
     }
 
-    async fn quit(&self) {
+    pub(crate) async fn quit(&self) {
         let _ = self.command(reqwest::Method::DELETE, "", None).await;
     }
 }
 
 impl Element {
-    async fn send_keys(&self, browser: &Browser, text: &str) {
+    pub(crate) async fn send_keys(&self, browser: &Browser, text: &str) {
         let path = format!("/element/{}/value", self.0);
         if let Err(error) = browser.post(&path, json!({ "text": text })).await {
             panic!("typing: {error}\n{}", browser.snapshot().await);
         }
     }
 
-    async fn click(&self, browser: &Browser) {
+    pub(crate) async fn click(&self, browser: &Browser) {
         if let Err(error) = browser.post(&format!("/element/{}/click", self.0), json!({})).await {
             panic!("clicking: {error}\n{}", browser.snapshot().await);
         }
     }
 
-    async fn text(&self, browser: &Browser) -> String {
+    pub(crate) async fn text(&self, browser: &Browser) -> String {
         let text = browser.get(&format!("/element/{}/text", self.0)).await;
         text.ok().and_then(|text| text.as_str().map(str::to_owned)).unwrap_or_default()
     }

@@ -199,6 +199,9 @@ pub struct TestApp {
     pub backend: Backend,
     /// The server's clock: `clock.advance(seconds)` instead of sleeping.
     pub clock: latch::clock::Clock,
+    /// The first-run setup link the server made at start (no one is an
+    /// administrator in a fresh database).
+    pub setup_url: Option<String>,
     server: JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -240,10 +243,11 @@ impl TestApp {
         let config = args.load().expect("config");
         let server = latch::server::Server::with_listener(&config, listener).await.expect("server starts");
         let clock = server.clock();
+        let setup_url = server.setup_link().map(|link| link.url.clone());
         let server = tokio::spawn(async move {
             server.run(std::future::pending()).await.expect("server runs");
         });
-        Some(Self { base, database_url, backend, clock, server, _dir: dir })
+        Some(Self { base, database_url, backend, clock, setup_url, server, _dir: dir })
     }
 
     pub fn url(&self, path: &str) -> String {
