@@ -4,7 +4,7 @@
 
 use super::invites::{OneTimeLink, hash_off_runtime};
 use super::record::{Change, ChangeKind};
-use super::{Actor, AdminResult, validate};
+use super::{ADMINISTRATORS, Actor, AdminResult, validate};
 use crate::clock::UnixTime;
 use crate::config::PublicUrl;
 use crate::crypto::{random_token, sha256_hex};
@@ -12,9 +12,6 @@ use crate::store::{LinkPurpose, NewUser, Store};
 
 /// Seconds a setup link lasts: one hour.
 pub const SETUP_LINK_TTL: i64 = 60 * 60;
-
-/// The built-in group whose members are administrators.
-const ADMINISTRATORS: &str = "latch-admins";
 
 /// A new setup link (`<public_url>/setup/<token>`, valid one hour) when the
 /// deployment has no administrator yet; `None` when it has one. Every

@@ -12,11 +12,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 
 use super::error::WebError;
-use super::links::admin_failure;
-use super::login::{csrf_posted, csrf_token_for};
-use super::oidc::current_session;
 use super::ops::Requester;
-use super::pages::render;
+use super::signed_in::{Section, Shell, SignedIn};
 use super::{AppState, cookies, redirect, user_agent};
 use crate::admin::AdminError;
 use crate::admin::account::{Person, change_own_password, set_own_name};
@@ -24,7 +21,6 @@ use crate::clock::UnixTime;
 use crate::crypto::sha256_hex;
 use crate::login::{LoginError, NewSession, sign_in_url};
 use crate::oidc::params::{Params, decode_pairs};
-use crate::store::SessionUser;
 use crate::text::{MAX_RECORDED_CHARS, bounded, printable};
 
 /// The portal's path.
@@ -51,27 +47,14 @@ pub(super) async fn sign_in_cookies(
     Ok(vec![state.cookies.build(cookies::SESSION, &session.token, session.expires_at - now)])
 }
 
-/// The signed-in person, or the redirect to sign in and come back to `back`.
-pub(super) async fn person(
-    state: &AppState,
-    headers: &HeaderMap,
-    back: &str,
-) -> Result<Result<SessionUser, Response>, WebError> {
-    match current_session(state, headers, state.clock.now()).await? {
-        Some(session) => Ok(Ok(session)),
-        None => Ok(Err(redirect(&sign_in_url(back, None)))),
-    }
-}
-
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage<'a> {
-    csrf_token: &'a str,
+    shell: Shell<'a>,
     username: &'a str,
     email: &'a str,
     name: &'a str,
     apps: Vec<AppTile>,
-    sessions: Vec<SessionRow>,
     /// What the last change did, in words.
     notice: Option<&'static str>,
     /// Why the profile form was refused.
@@ -85,6 +68,14 @@ struct AppTile {
     /// The first letter of the name, upper-case.
     initial: String,
     url: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "sessions.html")]
+struct SessionsPage<'a> {
+    shell: Shell<'a>,
+    sessions: Vec<SessionRow>,
+    notice: Option<&'static str>,
 }
 
 struct SessionRow {
@@ -108,18 +99,15 @@ fn notice(query: Option<&str>) -> Option<&'static str> {
     }
 }
 
-/// `GET /account`.
+/// `GET /account` (and `/` when signed in): the launcher, the profile and
+/// the password form.
 pub async fn page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    signed_in: SignedIn,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
-    let session = match person(&state, &headers, ACCOUNT).await? {
-        Ok(session) => session,
-        Err(sign_in) => return Ok(sign_in),
-    };
-    let errors = Refusals { notice: notice(query.as_deref()), ..Refusals::default() };
-    show(&state, &headers, &session, StatusCode::OK, errors).await
+    let refusals = Refusals { notice: notice(query.as_deref()), ..Refusals::default() };
+    show(&state, &signed_in, StatusCode::OK, refusals).await
 }
 
 #[derive(Default)]
@@ -131,12 +119,11 @@ struct Refusals<'a> {
 
 async fn show(
     state: &AppState,
-    headers: &HeaderMap,
-    session: &SessionUser,
+    signed_in: &SignedIn,
     status: StatusCode,
     refusals: Refusals<'_>,
 ) -> Result<Response, WebError> {
-    let now = state.clock.now();
+    let session = &signed_in.session;
     let Some(claims) = state.store.active_user_claims(&session.user_id).await? else {
         return Ok(redirect(&sign_in_url(ACCOUNT, None)));
     };
@@ -145,6 +132,27 @@ async fn show(
         name: app.name,
         url: app.url,
     });
+    let page = AccountPage {
+        shell: signed_in.shell(Section::Apps),
+        username: &claims.username,
+        email: &claims.email,
+        name: &claims.name,
+        apps: apps.collect(),
+        notice: refusals.notice,
+        profile_error: refusals.profile,
+        password_error: refusals.password,
+    };
+    Ok(signed_in.page(status, &page))
+}
+
+/// `GET /account/sessions`: where the person is signed in.
+pub async fn sessions(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    RawQuery(query): RawQuery,
+) -> Result<Response, WebError> {
+    let now = state.clock.now();
+    let session = &signed_in.session;
     let sessions = state.store.sessions_of_user(&session.user_id, now).await?.into_iter().map(|listed| SessionRow {
         current: listed.id_hash == session.id_hash,
         sid: listed.sid,
@@ -153,19 +161,12 @@ async fn show(
         started: when(listed.auth_time),
         last_seen: listed.last_seen_at.map_or_else(|| "unknown".into(), |seen| ago(now, seen)),
     });
-    let (csrf_token, set_cookie) = csrf_token_for(state, headers);
-    let page = AccountPage {
-        csrf_token: &csrf_token,
-        username: &claims.username,
-        email: &claims.email,
-        name: &claims.name,
-        apps: apps.collect(),
+    let page = SessionsPage {
+        shell: signed_in.shell(Section::Sessions),
         sessions: sessions.collect(),
-        notice: refusals.notice,
-        profile_error: refusals.profile,
-        password_error: refusals.password,
+        notice: notice(query.as_deref()),
     };
-    Ok((AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), render(status, &page)).into_response())
+    Ok(signed_in.page(StatusCode::OK, &page))
 }
 
 /// A Unix time as people read it: `2026-12-01 05:50 UTC`.
@@ -185,42 +186,33 @@ fn ago(now: UnixTime, at: UnixTime) -> String {
     }
 }
 
-/// A posted portal form: the signed-in person and the form, once the CSRF
-/// token checks out; else the response to give.
-async fn posted(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Result<(SessionUser, Params), Response>, WebError> {
-    let session = match person(state, headers, ACCOUNT).await? {
-        Ok(session) => session,
-        Err(sign_in) => return Ok(Err(sign_in)),
-    };
+/// A posted portal form, once its CSRF token checks out.
+fn posted(state: &AppState, signed_in: &SignedIn, headers: &HeaderMap, body: &[u8]) -> Result<Params, WebError> {
     let form = form_params(body)?;
-    if !csrf_posted(state, headers, form.get("csrf_token")) {
-        return Err(WebError::page(
-            StatusCode::BAD_REQUEST,
-            "This form has expired",
-            "Nothing was changed. Open your account page again and retry.",
-        ));
-    }
-    Ok(Ok((session, form)))
+    signed_in.check_form(state, headers, form.get("csrf_token"))?;
+    Ok(form)
+}
+
+fn person(signed_in: &SignedIn) -> Person<'_> {
+    let session = &signed_in.session;
+    Person { user_id: &session.user_id, username: &session.username, session_hash: &session.id_hash }
 }
 
 /// `POST /account/profile`: the display name.
-pub async fn profile(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
-    let (session, form) = match posted(&state, &headers, &body).await? {
-        Ok(posted) => posted,
-        Err(response) => return Ok(response),
-    };
-    let me = Person { user_id: &session.user_id, username: &session.username, session_hash: &session.id_hash };
-    match set_own_name(&state.store, &me, form.get("name").unwrap_or_default()).await {
+pub async fn profile(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = posted(&state, &signed_in, &headers, &body)?;
+    match set_own_name(&state.store, &person(&signed_in), form.get("name").unwrap_or_default()).await {
         Ok(()) => Ok(redirect("/account?done=name")),
         Err(AdminError::Invalid { reason, .. }) => {
             let refusals = Refusals { profile: Some(&reason), ..Refusals::default() };
-            show(&state, &headers, &session, StatusCode::BAD_REQUEST, refusals).await
+            show(&state, &signed_in, StatusCode::BAD_REQUEST, refusals).await
         }
-        Err(error) => Err(admin_failure(error)),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -228,25 +220,23 @@ pub async fn profile(State(state): State<AppState>, headers: HeaderMap, body: By
 /// as a sign-in), the new one twice. Every other session ends.
 pub async fn password(
     State(state): State<AppState>,
+    signed_in: SignedIn,
     requester: Requester,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
     let now = state.clock.now();
-    let (session, form) = match posted(&state, &headers, &body).await? {
-        Ok(posted) => posted,
-        Err(response) => return Ok(response),
-    };
+    let form = posted(&state, &signed_in, &headers, &body)?;
     let field = |name| form.get(name).unwrap_or_default();
     let refuse = async |status, message: &str| {
         let refusals = Refusals { password: Some(message), ..Refusals::default() };
-        show(&state, &headers, &session, status, refusals).await
+        show(&state, &signed_in, status, refusals).await
     };
     if field("new_password") != field("new_password_again") {
         return refuse(StatusCode::BAD_REQUEST, "The two new passwords differ.").await;
     }
-    let current = field("current_password").to_owned();
-    match state.authenticator.reprove_password(&session, current, &requester.ip, now).await {
+    let (session, current) = (&signed_in.session, field("current_password").to_owned());
+    match state.authenticator.reprove_password(session, current, &requester.ip, now).await {
         Ok(()) => {}
         Err(LoginError::InvalidCredentials | LoginError::Locked) => {
             state.auditor.record("password_change_refused", &requester.actor(Some(&session.username), None), None);
@@ -254,14 +244,13 @@ pub async fn password(
         }
         Err(error) => return Err(error.into()),
     }
-    let me = Person { user_id: &session.user_id, username: &session.username, session_hash: &session.id_hash };
-    match change_own_password(&state.store, &me, field("new_password").to_owned(), now).await {
+    match change_own_password(&state.store, &person(&signed_in), field("new_password").to_owned(), now).await {
         Ok(_) => {
             state.logout_delivery.wake();
             Ok(redirect("/account?done=password"))
         }
         Err(AdminError::Invalid { reason, .. }) => refuse(StatusCode::BAD_REQUEST, &reason).await,
-        Err(error) => Err(admin_failure(error)),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -269,70 +258,63 @@ pub async fn password(
 /// (the current one included, which then signs this browser out).
 pub async fn end_session(
     State(state): State<AppState>,
+    signed_in: SignedIn,
     requester: Requester,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
     let now = state.clock.now();
-    let (session, form) = match posted(&state, &headers, &body).await? {
-        Ok(posted) => posted,
-        Err(response) => return Ok(response),
-    };
-    let sid = form.get("sid").unwrap_or_default();
-    if !state.store.end_session_of_user(&session.user_id, sid, now).await? {
+    let form = posted(&state, &signed_in, &headers, &body)?;
+    let session = &signed_in.session;
+    if !state.store.end_session_of_user(&session.user_id, form.get("sid").unwrap_or_default(), now).await? {
         return Err(WebError::page(StatusCode::NOT_FOUND, "No such session", "It has ended already."));
     }
     state.logout_delivery.wake();
-    state.auditor.record(
-        "logout",
-        &requester.actor(Some(&session.username), None),
-        Some("from the account portal".into()),
-    );
-    Ok(redirect("/account?done=session"))
+    let detail = Some("one session, from the account portal".to_owned());
+    state.auditor.record("logout", &requester.actor(Some(&session.username), None), detail);
+    Ok(redirect("/account/sessions?done=session"))
 }
 
 /// `POST /account/sessions/end-all`: signs out every session of this
 /// person, this browser's included.
 pub async fn end_all_sessions(
     State(state): State<AppState>,
+    signed_in: SignedIn,
     requester: Requester,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
     let now = state.clock.now();
-    let (session, _) = match posted(&state, &headers, &body).await? {
-        Ok(posted) => posted,
-        Err(response) => return Ok(response),
-    };
+    posted(&state, &signed_in, &headers, &body)?;
+    let session = &signed_in.session;
     let ended = state.store.end_all_sessions_of_user(&session.user_id, now).await?;
     state.logout_delivery.wake();
     let detail = format!("everywhere: {ended} session(s)");
     state.auditor.record("logout", &requester.actor(Some(&session.username), None), Some(detail));
-    signed_out(&state)
+    Ok(signed_out(&state))
 }
 
-/// `POST /account/sign-out`: signs out this browser's session.
+/// `POST /account/sign-out` (the header's "Sign out"): signs out this
+/// browser's session; its apps are told, as at an app's sign-out.
 pub async fn sign_out(
     State(state): State<AppState>,
+    signed_in: SignedIn,
     requester: Requester,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
     let now = state.clock.now();
-    let (session, _) = match posted(&state, &headers, &body).await? {
-        Ok(posted) => posted,
-        Err(response) => return Ok(response),
-    };
-    state.store.end_session(&session.id_hash, now).await?;
+    posted(&state, &signed_in, &headers, &body)?;
+    state.store.end_session(&signed_in.session.id_hash, now).await?;
     state.logout_delivery.wake();
-    state.auditor.record("logout", &requester.actor(Some(&session.username), None), None);
-    signed_out(&state)
+    state.auditor.record("logout", &requester.actor(Some(&signed_in.session.username), None), None);
+    Ok(signed_out(&state))
 }
 
 /// To the sign-in page, with the session cookie deleted.
-fn signed_out(state: &AppState) -> Result<Response, WebError> {
+fn signed_out(state: &AppState) -> Response {
     let clear = state.cookies.build(cookies::SESSION, "", 0);
-    Ok((AppendHeaders([(SET_COOKIE, clear)]), redirect(&sign_in_url(ACCOUNT, None))).into_response())
+    (AppendHeaders([(SET_COOKIE, clear)]), redirect(&sign_in_url(ACCOUNT, None))).into_response()
 }
 
 #[cfg(test)]

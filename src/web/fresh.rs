@@ -17,15 +17,13 @@
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{AppendHeaders, IntoResponse, Response};
+use axum::response::Response;
 
-use super::account::{form_params, person};
+use super::account::{ACCOUNT, form_params};
 use super::error::WebError;
-use super::login::{csrf_posted, csrf_token_for};
 use super::ops::Requester;
-use super::pages::render;
+use super::signed_in::SignedIn;
 use super::{AppState, redirect};
 use crate::login::fresh::{FRESH_FOR, is_fresh};
 use crate::login::{LoginError, safe_next};
@@ -59,60 +57,37 @@ struct ConfirmPage<'a> {
     error: Option<&'a str>,
 }
 
-fn show(
-    state: &AppState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    session: &SessionUser,
-    next: &str,
-    error: Option<&str>,
-) -> Response {
-    let (csrf_token, set_cookie) = csrf_token_for(state, headers);
-    let page = ConfirmPage { csrf_token: &csrf_token, username: &session.username, next, error };
-    (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), render(status, &page)).into_response()
+fn show(signed_in: &SignedIn, status: StatusCode, next: &str, error: Option<&str>) -> Response {
+    let page = ConfirmPage { csrf_token: &signed_in.csrf_token, username: &signed_in.session.username, next, error };
+    signed_in.page(status, &page)
 }
 
 /// `GET /account/confirm?next=…`.
-pub async fn page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, WebError> {
-    let next =
-        form_params(query.unwrap_or_default().as_bytes())?.get("next").map(|next| safe_next(Some(next)).to_owned());
-    let next = next.unwrap_or_else(|| "/account".into());
-    let session = match person(&state, &headers, &confirm_url(&next)).await? {
-        Ok(session) => session,
-        Err(sign_in) => return Ok(sign_in),
-    };
-    Ok(show(&state, &headers, StatusCode::OK, &session, &next, None))
+pub async fn page(signed_in: SignedIn, RawQuery(query): RawQuery) -> Result<Response, WebError> {
+    let query = form_params(query.unwrap_or_default().as_bytes())?;
+    let next = query.get("next").map_or(ACCOUNT, |next| safe_next(Some(next)));
+    Ok(show(&signed_in, StatusCode::OK, next, None))
 }
 
 /// `POST /account/confirm`: the password; on success, on to `next`.
 pub async fn submit(
     State(state): State<AppState>,
+    signed_in: SignedIn,
     requester: Requester,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
     let now = state.clock.now();
     let form = form_params(&body)?;
-    let next = safe_next(form.get("next")).to_owned();
-    let session = match person(&state, &headers, &confirm_url(&next)).await? {
-        Ok(session) => session,
-        Err(sign_in) => return Ok(sign_in),
-    };
-    if !csrf_posted(&state, &headers, form.get("csrf_token")) {
-        let message = Some("This form has expired. Please enter your password again.");
-        return Ok(show(&state, &headers, StatusCode::BAD_REQUEST, &session, &next, message));
-    }
+    let next = safe_next(form.get("next"));
+    signed_in.check_form(&state, &headers, form.get("csrf_token"))?;
     let password = form.get("password").unwrap_or_default().to_owned();
-    match state.authenticator.reprove_password(&session, password, &requester.ip, now).await {
-        Ok(()) => Ok(redirect(&next)),
+    match state.authenticator.reprove_password(&signed_in.session, password, &requester.ip, now).await {
+        Ok(()) => Ok(redirect(next)),
         Err(LoginError::InvalidCredentials | LoginError::Locked) => {
-            state.auditor.record("reauthentication_failure", &requester.actor(Some(&session.username), None), None);
-            let message = Some("That password is not right.");
-            Ok(show(&state, &headers, StatusCode::UNAUTHORIZED, &session, &next, message))
+            let actor = requester.actor(Some(&signed_in.session.username), None);
+            state.auditor.record("reauthentication_failure", &actor, None);
+            Ok(show(&signed_in, StatusCode::UNAUTHORIZED, next, Some("That password is not right.")))
         }
         Err(error) => Err(error.into()),
     }

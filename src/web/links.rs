@@ -69,7 +69,7 @@ pub async fn setup_page(
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
     let now = state.clock.now();
-    let link = link_state(&state.store, LinkPurpose::Setup, &token, now).await.map_err(admin_failure)?;
+    let link = link_state(&state.store, LinkPurpose::Setup, &token, now).await?;
     if !matches!(link, LinkState::Open { .. }) {
         return Err(unusable(&link, "setup"));
     }
@@ -100,6 +100,10 @@ pub async fn setup_submit(
 ) -> Result<Response, WebError> {
     let now = state.clock.now();
     let form = form_params(&body)?;
+    let link = link_state(&state.store, LinkPurpose::Setup, &token, now).await?;
+    if !matches!(link, LinkState::Open { .. }) {
+        return Err(unusable(&link, "setup"));
+    }
     let field = |name| form.get(name).unwrap_or_default();
     let typed = (field("username"), field("email"), field("name"));
     if !csrf_posted(&state, &headers, form.get("csrf_token")) {
@@ -120,14 +124,14 @@ pub async fn setup_submit(
     match create_first_admin(&state.store, command, now).await {
         Ok(Some(user_id)) => signed_in(&state, &headers, &requester, &user_id, now).await,
         Ok(None) => {
-            let link = link_state(&state.store, LinkPurpose::Setup, &token, now).await.map_err(admin_failure)?;
+            let link = link_state(&state.store, LinkPurpose::Setup, &token, now).await?;
             Err(unusable(&link, "setup"))
         }
         Err(error) if error.class() != ErrorClass::Internal => {
             let message = Some(error.to_string());
             Ok(show_setup(&state, &headers, StatusCode::BAD_REQUEST, &token, typed, message.as_deref()))
         }
-        Err(error) => Err(admin_failure(error)),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -199,7 +203,7 @@ async fn link_page(
     kind: &LinkKind,
 ) -> Result<Response, WebError> {
     let now = state.clock.now();
-    match link_state(&state.store, kind.purpose, &token, now).await.map_err(admin_failure)? {
+    match link_state(&state.store, kind.purpose, &token, now).await? {
         LinkState::Open { username, .. } => {
             let username = username.unwrap_or_default();
             Ok(show_choose(&state, &headers, StatusCode::OK, kind, &token, &username, None))
@@ -240,7 +244,7 @@ async fn link_submit(
 ) -> Result<Response, WebError> {
     let now = state.clock.now();
     let form = form_params(&body)?;
-    let username = match link_state(&state.store, kind.purpose, &token, now).await.map_err(admin_failure)? {
+    let username = match link_state(&state.store, kind.purpose, &token, now).await? {
         LinkState::Open { username, .. } => username,
         other => return Err(unusable(&other, kind.what)),
     };
@@ -263,11 +267,11 @@ async fn link_submit(
             signed_in(&state, &headers, &requester, &user_id, now).await
         }
         Ok(None) => {
-            let link = link_state(&state.store, kind.purpose, &token, now).await.map_err(admin_failure)?;
+            let link = link_state(&state.store, kind.purpose, &token, now).await?;
             Err(unusable(&link, kind.what))
         }
         Err(AdminError::Invalid { reason, .. }) => refuse(&reason),
-        Err(error) => Err(admin_failure(error)),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -284,15 +288,4 @@ async fn signed_in(
     let set_cookies = sign_in_cookies(state, requester, &session, now).await?;
     Ok((AppendHeaders(set_cookies.into_iter().map(|cookie| (SET_COOKIE, cookie))), super::redirect(ACCOUNT))
         .into_response())
-}
-
-/// An admin-layer failure that is not the visitor's: logged, generic page.
-pub(super) fn admin_failure(error: AdminError) -> WebError {
-    match error {
-        AdminError::Store(error) => error.into(),
-        other => {
-            tracing::error!(error = %other, "account operation failed");
-            WebError::page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again.")
-        }
-    }
 }

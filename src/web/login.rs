@@ -15,6 +15,7 @@ use super::error::WebError;
 use super::oidc::current_session;
 use super::ops::Requester;
 use super::pages::{LoginPage, PasswordPage, render};
+use super::signed_in::SignedIn;
 use super::{AppState, redirect};
 use crate::clock::UnixTime;
 use crate::login::csrf::Posted;
@@ -234,10 +235,13 @@ fn show_step(
 
 /// Where a person lands after signing in with nowhere else to go: their
 /// portal (as at `/account`), or the sign-in page.
-pub async fn home(state: State<AppState>, headers: HeaderMap, query: RawQuery) -> Result<Response, WebError> {
-    let signed_in = current_session(&state, &headers, state.clock.now()).await?.is_some();
-    if !signed_in {
-        return Ok(redirect("/login"));
+pub async fn home(
+    state: State<AppState>,
+    signed_in: Result<SignedIn, Response>,
+    query: RawQuery,
+) -> Result<Response, WebError> {
+    match signed_in {
+        Ok(signed_in) => super::account::page(state, signed_in, query).await,
+        Err(_) => Ok(redirect("/login")),
     }
-    super::account::page(state, headers, query).await
 }

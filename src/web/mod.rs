@@ -13,6 +13,7 @@ pub mod ops;
 pub mod pages;
 mod proxy;
 pub mod refusal;
+pub mod signed_in;
 mod user_agent;
 
 use std::sync::Arc;
@@ -113,6 +114,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route(account::ACCOUNT, get(account::page))
         .route("/account/profile", post(account::profile))
         .route("/account/password", post(account::password))
+        .route("/account/sessions", get(account::sessions))
         .route("/account/sessions/end", post(account::end_session))
         .route("/account/sessions/end-all", post(account::end_all_sessions))
         .route("/account/sign-out", post(account::sign_out))

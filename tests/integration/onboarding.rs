@@ -41,7 +41,12 @@ async fn choose(browser: &Browser, url: &str, password: &str, again: &str) -> re
 
 /// `GET /account`: the page's HTML, or `None` when it sends the browser to sign in.
 async fn portal(browser: &Browser, app: &TestApp) -> Option<String> {
-    let response = browser.client.get(app.url("/account")).send().await.expect("portal");
+    portal_page(browser, app, "/account").await
+}
+
+/// A page of the portal, or `None` when it sends the browser to sign in.
+async fn portal_page(browser: &Browser, app: &TestApp, path: &str) -> Option<String> {
+    let response = browser.client.get(app.url(path)).send().await.expect("portal");
     if response.status() == StatusCode::SEE_OTHER {
         let to = location(&response).unwrap_or_default();
         assert!(to.starts_with("/login?"), "{to}");
@@ -204,7 +209,7 @@ async fn a_session_is_signed_out_from_another(backend: Backend) {
     app.add_user("bob", PASSWORD, &[]).await;
     let (laptop, phone) = (signed_in(&app, "ada", PASSWORD).await, signed_in(&app, "ada", PASSWORD).await);
     let bobs = signed_in(&app, "bob", PASSWORD).await;
-    let sessions = listed_sessions(&portal(&laptop, &app).await.unwrap());
+    let sessions = listed_sessions(&portal_page(&laptop, &app, "/account/sessions").await.unwrap());
     assert_eq!(sessions.len(), 2, "{sessions:?}");
     assert_eq!(sessions.iter().filter(|(_, current)| *current).count(), 1, "{sessions:?}");
     let other = sessions.iter().find(|(_, current)| !current).unwrap().0.clone();
@@ -217,11 +222,13 @@ async fn a_session_is_signed_out_from_another(backend: Backend) {
     let ended = post_portal(&laptop, &app, "/account/sessions/end", &[("sid", &other)]).await;
     assert_eq!(ended.status(), StatusCode::SEE_OTHER);
     assert!(portal(&phone, &app).await.is_none(), "the phone's session must have ended");
-    assert_eq!(listed_sessions(&portal(&laptop, &app).await.unwrap()).len(), 1);
+    let left = portal_page(&laptop, &app, "/account/sessions?done=session").await.unwrap();
+    assert!(left.contains("The session was signed out."), "{left}");
+    assert_eq!(listed_sessions(&left).len(), 1);
 
     // Without the form's token, nothing happens.
     let forged = laptop.client.post(app.url("/account/sessions/end-all")).form(&[("csrf_token", "x")]).send().await;
-    assert_eq!(forged.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(forged.unwrap().status(), StatusCode::FORBIDDEN);
     assert!(portal(&laptop, &app).await.is_some());
 
     let phone = signed_in(&app, "ada", PASSWORD).await;

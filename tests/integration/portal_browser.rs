@@ -73,15 +73,18 @@ async fn setup_invite_oidc_and_signing_out_from_the_portal() {
     second.wait_for("the app's greeting", |_, source| source.contains("Hello bob")).await;
 
     // Bob in the first browser too; from there, he signs the second one out.
-    first.find("form.sign-out button").await.click(&first).await;
+    first.find("header form.sign-out button").await.click(&first).await;
     first.wait_for("the sign-in page", |url, _| url.starts_with(&latch.url("/login"))).await;
     first.find("#username").await.send_keys(&first, "bob").await;
     first.find("#password").await.send_keys(&first, "bob's own password").await;
     first.find("button[type=submit]").await.click(&first).await;
     first.wait_for("Bob's portal", |_, source| source.contains("Hello, Bob Builder")).await;
+    screenshots(&first, "portal").await;
+    first.find("a[href=\"/account/sessions\"]").await.click(&first).await;
+    first.wait_for("Bob's sessions", |_, source| source.contains("Where you're signed in")).await;
     let sessions = first.find_all("li.session").await;
     assert_eq!(sessions.len(), 2, "{}", first.snapshot().await);
-    screenshots_of_the_portal(&first).await;
+    screenshots(&first, "sessions").await;
     first.find("li.session:not(:has(.badge)) button").await.click(&first).await;
     first.wait_for("the notice", |_, source| source.contains("The session was signed out.")).await;
     assert_eq!(first.find_all("li.session").await.len(), 1);
@@ -108,16 +111,13 @@ async fn texts(browser: &Browser, css: &str) -> Vec<String> {
     texts
 }
 
-/// The portal, wide and 360 px wide, light and dark.
-async fn screenshots_of_the_portal(browser: &Browser) {
-    for (name, width, dark) in [
-        ("portal", 1100, false),
-        ("portal-dark", 1100, true),
-        ("portal-narrow", 360, false),
-        ("portal-narrow-dark", 360, true),
-    ] {
+/// The page shown, wide and 360 px wide, light and dark, as `<name>….png`.
+async fn screenshots(browser: &Browser, name: &str) {
+    for (suffix, width, dark) in
+        [("", 1100, false), ("-dark", 1100, true), ("-narrow", 360, false), ("-narrow-dark", 360, true)]
+    {
         browser.post("/window/rect", json!({"width": width, "height": 900})).await.expect("window size");
-        shoot(browser, name, dark).await;
+        shoot(browser, &format!("{name}{suffix}"), dark).await;
     }
     browser.post("/window/rect", json!({"width": 1100, "height": 900})).await.expect("window size");
     emulate_dark(browser, false).await;
