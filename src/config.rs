@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::connections::ConnectionLimits;
 use crate::crypto::at_rest::SecretKey;
+use crate::mail::{MailError, Mailer};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:9000";
@@ -34,6 +35,9 @@ pub struct Config {
     pub connections: ConnectionLimits,
     /// Encrypts signing keys and deployment secrets in the store.
     pub secret_key: Option<SecretKey>,
+    /// Sends invites, reset links and "Forgot password?" mail, when
+    /// `smtp_url` is set (`crate::mail`).
+    pub mailer: Option<Mailer>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +219,14 @@ pub struct ConfigArgs {
     /// and secrets in the database [default: none, stored unencrypted].
     #[arg(long, env = "LATCH_SECRET_KEY_FILE", global = true)]
     pub secret_key_file: Option<String>,
+    /// SMTP server for invites, reset links and "Forgot password?":
+    /// smtp://host:25 (no TLS), smtp://user:pass@host:587?tls=required
+    /// (STARTTLS) or smtps://user:pass@host:465 [default: none, no mail].
+    #[arg(long, env = "LATCH_SMTP_URL", global = true)]
+    pub smtp_url: Option<String>,
+    /// The From of Latch's mail [default: Latch <latch@<public_url's host>>].
+    #[arg(long, env = "LATCH_SMTP_FROM", global = true)]
+    pub smtp_from: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -241,6 +253,8 @@ struct FileSettings {
     idle_timeout: Option<String>,
     max_connections: Option<String>,
     secret_key_file: Option<String>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
 }
 
 impl ConfigArgs {
@@ -271,6 +285,7 @@ impl ConfigArgs {
             Some(raw) => check_database_url(&raw)?,
             None => format!("sqlite://{}", data_dir.join("latch.db").display()),
         };
+        let mailer = mailer(pick(&self.smtp_url, file.smtp_url), pick(&self.smtp_from, file.smtp_from), &public_url)?;
         Ok(Config {
             listen,
             public_url,
@@ -343,8 +358,23 @@ impl ConfigArgs {
             secret_key: pick(&self.secret_key_file, file.secret_key_file)
                 .map(|raw| SecretKey::read(Path::new(&raw)).map_err(|reason| invalid("secret_key_file", &raw, reason)))
                 .transpose()?,
+            mailer,
         })
     }
+}
+
+/// The mailer for `smtp_url`, sending as `smtp_from` (by default
+/// `Latch <latch@<public host>>`); `None` without `smtp_url`. The URL may
+/// carry a password: it is never echoed.
+fn mailer(url: Option<String>, from: Option<String>, public_url: &PublicUrl) -> Result<Option<Mailer>, ConfigError> {
+    let Some(url) = url.filter(|url| !url.trim().is_empty()) else { return Ok(None) };
+    let host = Url::parse(public_url.as_str()).ok().and_then(|url| url.host_str().map(str::to_owned));
+    let from = from.unwrap_or_else(|| format!("Latch <latch@{}>", host.unwrap_or_else(|| "localhost".into())));
+    let masked = mask_password(&url);
+    Mailer::new(&url, &from).map(Some).map_err(|error| match error {
+        MailError::Settings(reason) if reason.starts_with("smtp_from") => invalid("smtp_from", &from, reason),
+        other => invalid("smtp_url", &masked, other.to_string()),
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {

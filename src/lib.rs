@@ -19,6 +19,7 @@ pub mod connections;
 pub mod crypto;
 pub mod login;
 pub mod logout_delivery;
+pub mod mail;
 pub mod metrics;
 pub mod oidc;
 pub mod private_files;

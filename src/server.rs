@@ -124,6 +124,8 @@ impl Server {
             auditor,
             trusted_proxies: config.trusted_proxies.clone().into(),
             body_read_timeout: config.connections.body_read_timeout,
+            mailer: config.mailer.clone(),
+            public_url: config.public_url.clone(),
         };
         let separate_metrics = config.metrics_listen.is_some();
         let background = vec![

@@ -9,7 +9,8 @@ use crate::clock::{self, UnixTime};
 use crate::config::PublicUrl;
 use crate::crypto::password::{PasswordError, hash_password_blocking};
 use crate::crypto::{random_token, sha256_hex};
-use crate::store::{LinkPurpose, LinkState, NewUser, Store};
+use crate::mail::{Mailer, invite_mail, reset_mail};
+use crate::store::{Admission, AttemptOutcome, FailureLimit, LinkPurpose, LinkState, NewUser, Store};
 
 /// How long an invite lasts unless `--ttl` says otherwise.
 pub const DEFAULT_INVITE_TTL: &str = "7d";
@@ -129,4 +130,80 @@ pub async fn link_state(store: &Store, purpose: LinkPurpose, token: &str, now: U
 pub(super) async fn hash_off_runtime(password: String) -> AdminResult<String> {
     let hashed = tokio::task::spawn_blocking(move || hash_password_blocking(&password)).await;
     Ok(hashed.map_err(|error| PasswordError::Task(error.to_string()))??)
+}
+
+/// Mails `link` (made by `invite` or `reset_link` for `username`) to the
+/// person's address: an invite or a reset mail by `purpose`. Returns the
+/// address. Errors: `NotFound` user (or disabled), `Mail`.
+pub async fn mail_link(
+    store: &Store,
+    mailer: &Mailer,
+    username: &str,
+    purpose: LinkPurpose,
+    link: &OneTimeLink,
+) -> AdminResult<String> {
+    let user_id = store.user_id(username).await?.ok_or_else(|| AdminError::not_found("user", username))?;
+    let person = store.active_user_claims(&user_id).await?.ok_or_else(|| AdminError::not_found("user", username))?;
+    let expires = readable_time(link.expires_at);
+    let mail = match purpose {
+        LinkPurpose::Invite => invite_mail(&person.name, &link.url, &expires),
+        _ => reset_mail(&person.name, &link.url, &expires),
+    };
+    mailer.send(&person.name, &person.email, &mail).await?;
+    Ok(person.email)
+}
+
+/// A Unix time as a mail says it: `2026-12-01 05:50 UTC`.
+pub fn readable_time(at: UnixTime) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(at).unwrap_or(0));
+    let text = humantime::format_rfc3339_seconds(time).to_string();
+    format!("{} {} UTC", text.get(..10).unwrap_or_default(), text.get(11..16).unwrap_or_default())
+}
+
+/// "Forgot password?" requests one client address may make per hour.
+const FORGOT_PER_ADDRESS: FailureLimit = FailureLimit { max_failures: 5, window: 3600, lockout: 3600 };
+/// Reset mails one person may be sent per hour through "Forgot password?".
+const FORGOT_PER_PERSON: FailureLimit = FailureLimit { max_failures: 3, window: 3600, lockout: 3600 };
+
+/// "Forgot password?": mails a reset link to each active person whose
+/// username or e-mail address is `login`, unless the client address or
+/// the person has asked too often this hour (`FORGOT_PER_ADDRESS`,
+/// `FORGOT_PER_PERSON`, counted in the store on every instance). Returns
+/// how many mails went out; the caller tells the visitor the same thing
+/// whatever it is, so the answer reveals no account. Errors: `Store`,
+/// `Mail`.
+pub async fn forgot_password(
+    store: &Store,
+    mailer: &Mailer,
+    public_url: &PublicUrl,
+    login: &str,
+    client_ip: &str,
+    now: UnixTime,
+) -> AdminResult<usize> {
+    if !counted(store, &format!("forgot:ip:{client_ip}"), FORGOT_PER_ADDRESS, now).await? {
+        return Ok(0);
+    }
+    let mut sent = 0;
+    for username in store.usernames_for_login(login.trim()).await? {
+        let Some(user_id) = store.user_id(&username).await? else { continue };
+        if !counted(store, &format!("forgot:user:{user_id}"), FORGOT_PER_PERSON, now).await? {
+            continue;
+        }
+        let actor = Actor::Person { user_id, username: username.clone() };
+        let link = reset_link(store, &actor, public_url, &username, None).await?;
+        mail_link(store, mailer, &username, LinkPurpose::Reset, &link).await?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+/// Counts one request against `subject`'s hourly `limit`; `false` when the
+/// limit was reached already.
+async fn counted(store: &Store, subject: &str, limit: FailureLimit, now: UnixTime) -> AdminResult<bool> {
+    let subjects = [(subject, limit)];
+    let Admission::Granted(attempt) = store.begin_login_attempt(&subjects, now, 60).await? else {
+        return Ok(false);
+    };
+    store.end_login_attempt(&attempt, &subjects, AttemptOutcome::Failed, now).await?;
+    Ok(true)
 }

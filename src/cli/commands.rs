@@ -6,9 +6,11 @@ use std::io::Read;
 
 use super::output::{self, say};
 use super::{AppCommand, GroupCommand, KeyCommand, UserCommand};
+use crate::admin::invites::OneTimeLink;
 use crate::admin::{self, Actor};
 use crate::config::Config;
-use crate::store::Store;
+use crate::mail::Mailer;
+use crate::store::{LinkPurpose, Store};
 
 /// The person running the command: the account behind `sudo` when there is
 /// one (`sudo latch …` would otherwise record every change as root's).
@@ -66,16 +68,48 @@ pub(super) async fn user(store: &Store, config: &Config, actor: &Actor, command:
             }
         }
         UserCommand::List { json } => output::users(&admin::list_users(store).await?, json)?,
-        UserCommand::Invite { username, email, name, groups, ttl, json } => {
+        UserCommand::Invite { username, email, name, groups, ttl, send, json } => {
+            let mailer = mailer_for(config, send)?;
             let command = admin::invites::Invite { username: username.clone(), email, name, groups, ttl };
             let link = admin::invites::invite(store, actor, &config.public_url, command).await?;
             output::one_time_link(&link, &format!("Invited {username}. Send them this link"), json)?;
+            mail(store, mailer, &username, LinkPurpose::Invite, &link, json).await?;
         }
-        UserCommand::ResetLink { username, ttl, json } => {
+        UserCommand::ResetLink { username, ttl, send, json } => {
+            let mailer = mailer_for(config, send)?;
             let link = admin::invites::reset_link(store, actor, &config.public_url, &username, ttl.as_deref()).await?;
             let what = format!("Password-reset link for {username}");
             output::one_time_link(&link, &what, json)?;
+            mail(store, mailer, &username, LinkPurpose::Reset, &link, json).await?;
         }
+    }
+    Ok(())
+}
+
+/// The mailer `--send` needs: checked before anything is created, so a
+/// missing `smtp_url` leaves no link behind.
+fn mailer_for(config: &Config, send: bool) -> anyhow::Result<Option<&Mailer>> {
+    match (&config.mailer, send) {
+        (_, false) => Ok(None),
+        (Some(mailer), true) => Ok(Some(mailer)),
+        (None, true) => anyhow::bail!("--send needs smtp_url (LATCH_SMTP_URL) to be set"),
+    }
+}
+
+/// E-mails `link` when `--send` asked for it, and says so (not with
+/// `--json`: the output stays one JSON document).
+async fn mail(
+    store: &Store,
+    mailer: Option<&Mailer>,
+    username: &str,
+    purpose: LinkPurpose,
+    link: &OneTimeLink,
+    json: bool,
+) -> anyhow::Result<()> {
+    let Some(mailer) = mailer else { return Ok(()) };
+    let address = admin::invites::mail_link(store, mailer, username, purpose, link).await?;
+    if !json {
+        say!("Mailed the link to {address}.")?;
     }
     Ok(())
 }

@@ -149,6 +149,9 @@ enum UserCommand {
         /// How long the link works, e.g. 7d (the default) or 12h.
         #[arg(long)]
         ttl: Option<String>,
+        /// Also e-mail the link to the person (needs smtp_url).
+        #[arg(long)]
+        send: bool,
         /// Print {"url": …, "expires_at": …}.
         #[arg(long)]
         json: bool,
@@ -160,6 +163,9 @@ enum UserCommand {
         /// How long the link works, e.g. 1d (the default) or 2h.
         #[arg(long)]
         ttl: Option<String>,
+        /// Also e-mail the link to the person (needs smtp_url).
+        #[arg(long)]
+        send: bool,
         /// Print {"url": …, "expires_at": …}.
         #[arg(long)]
         json: bool,

@@ -17,6 +17,7 @@ use super::signed_in::{Section, Shell, SignedIn};
 use super::{AppState, cookies, redirect, user_agent};
 use crate::admin::AdminError;
 use crate::admin::account::{Person, change_own_password, set_own_name};
+use crate::admin::invites::readable_time;
 use crate::clock::UnixTime;
 use crate::crypto::sha256_hex;
 use crate::login::{LoginError, NewSession, sign_in_url};
@@ -158,7 +159,7 @@ pub async fn sessions(
         sid: listed.sid,
         device: user_agent::describe(listed.user_agent.as_deref()),
         address: listed.client_ip.unwrap_or_else(|| "unknown".into()),
-        started: when(listed.auth_time),
+        started: readable_time(listed.auth_time),
         last_seen: listed.last_seen_at.map_or_else(|| "unknown".into(), |seen| ago(now, seen)),
     });
     let page = SessionsPage {
@@ -169,20 +170,13 @@ pub async fn sessions(
     Ok(signed_in.page(StatusCode::OK, &page))
 }
 
-/// A Unix time as people read it: `2026-12-01 05:50 UTC`.
-fn when(at: UnixTime) -> String {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(at).unwrap_or(0));
-    let text = humantime::format_rfc3339_seconds(time).to_string();
-    format!("{} {} UTC", text.get(..10).unwrap_or_default(), text.get(11..16).unwrap_or_default())
-}
-
 /// How long before `now` `at` was, roughly: `just now`, `5 min ago`, `3 h ago`, else `when`.
 fn ago(now: UnixTime, at: UnixTime) -> String {
     match now.saturating_sub(at) {
         ..120 => "just now".into(),
         seconds @ ..7200 => format!("{} min ago", seconds / 60),
         seconds @ ..172_800 => format!("{} h ago", seconds / 3600),
-        _ => when(at),
+        _ => readable_time(at),
     }
 }
 
@@ -323,7 +317,7 @@ mod tests {
 
     #[test]
     fn times_read_as_people_say_them() {
-        assert_eq!(when(1_764_568_200), "2025-12-01 05:50 UTC");
+        assert_eq!(readable_time(1_764_568_200), "2025-12-01 05:50 UTC");
         assert_eq!(ago(1000, 990), "just now");
         assert_eq!(ago(10_000, 10_000 - 600), "10 min ago");
         assert_eq!(ago(100_000, 100_000 - 3 * 3600), "3 h ago");

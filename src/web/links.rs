@@ -2,8 +2,8 @@
 //! first administrator), `/invite/<token>` (an invited person chooses a
 //! password) and `/reset/<token>` (a new password). Each signs the person
 //! in and lands on their portal; a used, expired or unknown link gets a
-//! page that says which. The operations are `admin::setup` and
-//! `admin::invites`.
+//! page that says which. `/login/forgot` (with `smtp_url`) mails a reset
+//! link. The operations are `admin::setup` and `admin::invites`.
 
 use askama::Template;
 use axum::body::Bytes;
@@ -16,9 +16,9 @@ use super::account::{ACCOUNT, form_params, sign_in_cookies};
 use super::error::WebError;
 use super::login::{csrf_posted, csrf_token_for};
 use super::ops::Requester;
-use super::pages::render;
+use super::pages::{MessagePage, render};
 use super::{AppState, cookies};
-use crate::admin::invites::{UseLink, link_state, use_link};
+use crate::admin::invites::{UseLink, forgot_password, link_state, use_link};
 use crate::admin::setup::{FirstAdmin, create_first_admin};
 use crate::admin::{AdminError, ErrorClass};
 use crate::store::{LinkPurpose, LinkState};
@@ -288,4 +288,72 @@ async fn signed_in(
     let set_cookies = sign_in_cookies(state, requester, &session, now).await?;
     Ok((AppendHeaders(set_cookies.into_iter().map(|cookie| (SET_COOKIE, cookie))), super::redirect(ACCOUNT))
         .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+struct ForgotPage<'a> {
+    csrf_token: &'a str,
+    error: Option<&'a str>,
+}
+
+/// Mail is not set up: no page to offer.
+fn no_mail() -> WebError {
+    WebError::page(
+        StatusCode::NOT_FOUND,
+        "No e-mail here",
+        "This Latch sends no mail. Ask your administrator for a password-reset link.",
+    )
+}
+
+/// `GET /login/forgot` (only with `smtp_url`): asks for a username or an
+/// e-mail address.
+pub async fn forgot_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+    if state.mailer.is_none() {
+        return Err(no_mail());
+    }
+    Ok(show_forgot(&state, &headers, StatusCode::OK, None))
+}
+
+fn show_forgot(state: &AppState, headers: &HeaderMap, status: StatusCode, error: Option<&str>) -> Response {
+    let (csrf_token, set_cookie) = csrf_token_for(state, headers);
+    let page = ForgotPage { csrf_token: &csrf_token, error };
+    (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), render(status, &page)).into_response()
+}
+
+/// `POST /login/forgot`: the same answer whether or not an account
+/// matches, given at once; the lookup, the throttles and the mail run
+/// after it (`admin::invites::forgot_password`), so neither the page nor
+/// its timing tells whether the account exists.
+pub async fn forgot_submit(
+    State(state): State<AppState>,
+    requester: Requester,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let Some(mailer) = state.mailer.clone() else { return Err(no_mail()) };
+    let form = form_params(&body)?;
+    if !csrf_posted(&state, &headers, form.get("csrf_token")) {
+        let message = Some("This form has expired. Please try again.");
+        return Ok(show_forgot(&state, &headers, StatusCode::BAD_REQUEST, message));
+    }
+    let login = form.get("login").unwrap_or_default().trim().to_owned();
+    if login.is_empty() {
+        return Ok(show_forgot(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            Some("Enter your username or e-mail address."),
+        ));
+    }
+    let (store, public_url, now) = (state.store.clone(), state.public_url.clone(), state.clock.now());
+    tokio::spawn(async move {
+        let sent = forgot_password(&store, &mailer, &public_url, &login, &requester.ip, now).await;
+        if let Err(error) = sent {
+            tracing::warn!(%error, "a forgotten-password mail was not sent");
+        }
+    });
+    let message = "If an account has that username or e-mail address, a link to choose a new password is on \
+                   its way there. It works once, for a day.";
+    Ok(render(StatusCode::OK, &MessagePage { title: "Check your e-mail", message, is_error: false }))
 }

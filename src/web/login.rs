@@ -58,7 +58,8 @@ fn show_form(
     error: Option<&str>,
 ) -> Response {
     let (csrf_token, set_cookie) = csrf_token_for(state, headers);
-    let page = render(status, &LoginPage { csrf_token: &csrf_token, next, username, error });
+    let forgot_password = state.mailer.is_some();
+    let page = render(status, &LoginPage { csrf_token: &csrf_token, next, username, error, forgot_password });
     (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), page).into_response()
 }
 

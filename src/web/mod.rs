@@ -54,6 +54,10 @@ pub struct AppState {
     pub auditor: Auditor,
     pub trusted_proxies: Arc<[IpNet]>,
     pub body_read_timeout: Duration,
+    /// Sends "Forgot password?" mail; `None` without `smtp_url`.
+    pub mailer: Option<crate::mail::Mailer>,
+    /// Where one-time links point (`config.public_url`).
+    pub public_url: crate::config::PublicUrl,
 }
 
 /// The main router. `/metrics` is on it unless it has an address of its own.
@@ -106,6 +110,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/application/o/authorize/", get(oidc::authorize_get).post(oidc::authorize_post))
         .route("/application/o/{slug}/end-session/", get(oidc::end_session_get).post(oidc::end_session_post))
         .route("/login", get(login::form).post(login::submit))
+        .route("/login/forgot", get(links::forgot_page).post(links::forgot_submit))
         .route("/device", get(device::page).post(device::submit))
         .route("/", get(login::home))
         .route("/setup/{token}", get(links::setup_page).post(links::setup_submit))

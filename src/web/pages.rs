@@ -15,6 +15,8 @@ pub struct LoginPage<'a> {
     pub next: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
+    /// Offer "Forgot password?" (mail is set up: `smtp_url`).
+    pub forgot_password: bool,
 }
 
 /// The password step of a sign-in under way (`login::flow::Step::Password`).

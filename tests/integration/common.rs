@@ -217,6 +217,8 @@ pub struct Options {
     pub https_public_url: bool,
     pub login_max_failures: Option<&'static str>,
     pub login_lockout: Option<&'static str>,
+    /// Mail through this SMTP server (`smtp_url`).
+    pub smtp_url: Option<String>,
 }
 
 impl TestApp {
@@ -238,6 +240,7 @@ impl TestApp {
             access_token_ttl: options.access_token_ttl.map(Into::into),
             login_max_failures: options.login_max_failures.map(Into::into),
             login_lockout: options.login_lockout.map(Into::into),
+            smtp_url: options.smtp_url,
             ..Default::default()
         };
         let config = args.load().expect("config");

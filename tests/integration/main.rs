@@ -26,6 +26,7 @@ mod input_hygiene;
 mod key_rotation;
 mod login;
 mod logout;
+mod mail;
 mod mod_auth_openidc;
 mod native_apps;
 mod no_store;
