@@ -22,6 +22,7 @@ pub mod logout_delivery;
 pub mod mail;
 pub mod metrics;
 pub mod oidc;
+pub mod presets;
 pub mod private_files;
 pub mod proxy;
 pub mod server;

@@ -1,6 +1,6 @@
 //! What a signed-in person changes about their own account from the portal
 //! (`/account`): their display name and their password. The actor is the
-//! person (`Actor::Person`); their e-mail address and username are changed
+//! person (`Actor::Owner`); their e-mail address and username are changed
 //! by an administrator only, since apps trust the address as verified and
 //! some link accounts by it.
 
@@ -29,7 +29,7 @@ pub struct Person<'a> {
 
 impl Person<'_> {
     fn actor(&self) -> Actor {
-        Actor::Person { user_id: self.user_id.to_owned(), username: self.username.to_owned() }
+        Actor::Owner { user_id: self.user_id.to_owned(), username: self.username.to_owned() }
     }
 }
 

@@ -114,7 +114,7 @@ pub async fn use_link(store: &Store, command: UseLink, now: UnixTime) -> AdminRe
         _ => ChangeKind::PasswordResetByLink,
     };
     if let Some(claims) = store.active_user_claims(&user_id).await? {
-        let actor = Actor::Person { user_id: user_id.clone(), username: claims.username.clone() };
+        let actor = Actor::Owner { user_id: user_id.clone(), username: claims.username.clone() };
         Change::to_user(kind, &claims.username).record(store, &actor).await?;
     }
     Ok(Some(user_id))
@@ -189,7 +189,7 @@ pub async fn forgot_password(
         if !counted(store, &format!("forgot:user:{user_id}"), FORGOT_PER_PERSON, now).await? {
             continue;
         }
-        let actor = Actor::Person { user_id, username: username.clone() };
+        let actor = Actor::Owner { user_id, username: username.clone() };
         let link = reset_link(store, &actor, public_url, &username, None).await?;
         mail_link(store, mailer, &username, LinkPurpose::Reset, &link).await?;
         sent += 1;

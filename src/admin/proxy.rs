@@ -23,6 +23,8 @@ pub struct AddProxyApp {
     /// A parent domain (e.g. `example.com`) to set the app's sign-in cookie
     /// on, so that one sign-in covers every proxy app sharing it.
     pub cookie_domain: Option<String>,
+    /// As `AppOptionChanges::require_mfa`.
+    pub require_mfa: Option<bool>,
 }
 
 /// Everything an operator configures in the reverse proxy.
@@ -36,6 +38,8 @@ pub struct ProxySettings {
     pub groups: Vec<String>,
     pub external_url: String,
     pub cookie_domain: Option<String>,
+    /// Whether the app requires a second factor; `None`: `require_mfa` decides.
+    pub require_mfa: Option<bool>,
     /// Route `<external_url>/outpost.goauthentik.io/` here.
     pub outpost_url: String,
     pub nginx_auth_url: String,
@@ -65,6 +69,7 @@ impl ProxySettings {
             groups,
             external_url: app.external_url,
             cookie_domain: app.cookie_domain,
+            require_mfa: app.require_mfa,
         }
     }
 }
@@ -95,6 +100,7 @@ pub async fn add_proxy_app(
         external_url: external.origin().to_owned(),
         origin: external.origin().to_owned(),
         cookie_domain,
+        require_mfa: command.require_mfa,
     };
     store.create_proxy_app(app, &command.groups, clock::now()).await?;
     Change::to_app(ChangeKind::ProxyAppCreated, &command.slug)

@@ -31,6 +31,10 @@ pub enum ChangeKind {
     PasswordResetByLink,
     FirstAdministratorCreated,
     NameChanged,
+    TotpEnrolled,
+    TotpRemoved,
+    RecoveryCodesGenerated,
+    FactorsReset,
 }
 
 impl ChangeKind {
@@ -58,6 +62,10 @@ impl ChangeKind {
             Self::PasswordResetByLink => "password_reset_by_link",
             Self::FirstAdministratorCreated => "first_administrator_created",
             Self::NameChanged => "name_changed",
+            Self::TotpEnrolled => "totp_enrolled",
+            Self::TotpRemoved => "totp_removed",
+            Self::RecoveryCodesGenerated => "recovery_codes_generated",
+            Self::FactorsReset => "factors_reset",
         }
     }
 }

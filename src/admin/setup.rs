@@ -56,7 +56,7 @@ pub async fn create_first_admin(store: &Store, command: FirstAdmin, now: UnixTim
     let Some(user_id) = store.use_setup_link(&sha256_hex(&command.token), user, ADMINISTRATORS, now).await? else {
         return Ok(None);
     };
-    let actor = Actor::Person { user_id: user_id.clone(), username: command.username.clone() };
+    let actor = Actor::Owner { user_id: user_id.clone(), username: command.username.clone() };
     let change = Change::to_user(ChangeKind::FirstAdministratorCreated, &command.username);
     change.detail(format!("group {ADMINISTRATORS}")).record(store, &actor).await?;
     Ok(Some(user_id))

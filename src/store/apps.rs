@@ -52,6 +52,9 @@ pub struct AppOptions {
     /// What the account portal's launcher opens; `None`: a proxy app's
     /// external URL, else no link.
     pub launch_url: Option<String>,
+    /// Whether signing in to the app needs a second factor; `None`: the
+    /// deployment's `require_mfa` decides.
+    pub require_mfa: Option<bool>,
 }
 
 /// About a minute, as Amazon Cognito's retry grace period: long enough for a
@@ -73,6 +76,7 @@ impl Default for AppOptions {
             device_code: false,
             device_code_ttl: None,
             launch_url: None,
+            require_mfa: None,
         }
     }
 }
@@ -125,7 +129,7 @@ pub(super) const LINK_APP_GROUP: &str =
 
 const APP_COLUMNS: &str = "id, slug, name, client_id, client_secret_hash, redirect_uris, code_ttl, access_token_ttl, \
      refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, refresh_token_reuse_grace, \
-     backchannel_logout_uri, device_code, device_code_ttl, launch_url";
+     backchannel_logout_uri, device_code, device_code_ttl, launch_url, require_mfa";
 
 fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
     Ok(AppOptions {
@@ -141,6 +145,7 @@ fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
         device_code: row.try_get::<i64, _>("device_code")? != 0,
         device_code_ttl: row.try_get("device_code_ttl")?,
         launch_url: row.try_get("launch_url")?,
+        require_mfa: row.try_get::<Option<i64>, _>("require_mfa")?.map(|required| required != 0),
     })
 }
 
@@ -184,8 +189,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO apps (id, slug, name, client_id, client_secret_hash, redirect_uris, created_at, code_ttl, \
              access_token_ttl, refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, \
-             refresh_token_reuse_grace, backchannel_logout_uri, device_code, device_code_ttl, launch_url) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+             refresh_token_reuse_grace, backchannel_logout_uri, device_code, device_code_ttl, launch_url, require_mfa) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         )
         .bind(&id)
         .bind(&app.slug)
@@ -206,6 +211,7 @@ impl Store {
         .bind(i64::from(app.options.device_code))
         .bind(app.options.device_code_ttl)
         .bind(&app.options.launch_url)
+        .bind(app.options.require_mfa.map(i64::from))
         .execute(&mut *transaction)
         .await
         .map_err(StoreError::on_unique("app", &app.slug))?;
@@ -255,7 +261,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT a.slug, a.name, a.client_id, a.client_secret_hash, a.redirect_uris, a.code_ttl, a.access_token_ttl, \
              a.refresh_token_ttl, a.consent, a.signing_alg, a.client_credentials, a.post_logout_redirect_uris, \
-             a.refresh_token_reuse_grace, a.backchannel_logout_uri, a.device_code, a.device_code_ttl, a.launch_url, g.name AS group_name, pa.external_url FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
+             a.refresh_token_reuse_grace, a.backchannel_logout_uri, a.device_code, a.device_code_ttl, a.launch_url, a.require_mfa, g.name AS group_name, pa.external_url FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
              LEFT JOIN app_groups ag ON ag.app_id = a.id LEFT JOIN groups g ON g.id = ag.group_id \
              ORDER BY a.slug, g.name",
         )
@@ -299,7 +305,8 @@ impl Store {
         let updated = sqlx::query(
             "UPDATE apps SET code_ttl = $1, access_token_ttl = $2, refresh_token_ttl = $3, consent = $4, signing_alg = $5, \
              client_credentials = $6, post_logout_redirect_uris = $7, redirect_uris = COALESCE($8, redirect_uris), \
-             refresh_token_reuse_grace = $9, backchannel_logout_uri = $10, device_code = $11, device_code_ttl = $12, launch_url = $13 WHERE slug = $14 RETURNING id",
+             refresh_token_reuse_grace = $9, backchannel_logout_uri = $10, device_code = $11, device_code_ttl = $12, \
+             launch_url = $13, require_mfa = $15 WHERE slug = $14 RETURNING id",
         )
         .bind(options.code_ttl)
         .bind(options.access_token_ttl)
@@ -315,6 +322,7 @@ impl Store {
         .bind(options.device_code_ttl)
         .bind(&options.launch_url)
         .bind(slug)
+        .bind(options.require_mfa.map(i64::from))
         .fetch_optional(&mut *transaction)
         .await?;
         let Some(updated) = updated else {
@@ -365,6 +373,21 @@ impl Store {
                 Ok(LaunchableApp { slug: row.try_get("slug")?, name: row.try_get("name")?, url: row.try_get("url")? })
             })
             .collect()
+    }
+
+    /// The names of the apps the user may use that require a second
+    /// factor: those that say so, and with `by_default` those that say
+    /// nothing.
+    pub async fn apps_requiring_mfa(&self, user_id: &str, by_default: bool) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(&format!(
+            "SELECT name FROM apps WHERE (require_mfa = 1 OR (require_mfa IS NULL AND $1 = 1)) AND {} ORDER BY name",
+            may_use_app("apps.id", "$2")
+        ))
+        .bind(i64::from(by_default))
+        .bind(user_id)
+        .fetch_all(&mut *self.read().await?)
+        .await?;
+        rows.iter().map(|row| row.try_get("name")).collect::<Result<_, sqlx::Error>>().map_err(Into::into)
     }
 
     /// Whether the app admits the user now (the access rule).

@@ -13,6 +13,7 @@ pub mod ops;
 pub mod pages;
 mod proxy;
 pub mod refusal;
+mod security;
 pub mod signed_in;
 mod user_agent;
 
@@ -53,6 +54,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub auditor: Auditor,
     pub trusted_proxies: Arc<[IpNet]>,
+    /// Which apps require a second factor, and who enrols one.
+    pub mfa: crate::config::MfaPolicy,
     pub body_read_timeout: Duration,
     /// Sends "Forgot password?" mail; `None` without `smtp_url`.
     pub mailer: Option<crate::mail::Mailer>,
@@ -112,6 +115,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/login", get(login::form).post(login::submit))
         .route("/login/forgot", get(links::forgot_page).post(links::forgot_submit))
         .route("/device", get(device::page).post(device::submit))
+        .route(login::SECURITY_PATH, get(security::page).post(security::submit))
         .route("/", get(login::home))
         .route("/setup/{token}", get(links::setup_page).post(links::setup_submit))
         .route("/invite/{token}", get(links::invite_page).post(links::invite_submit))

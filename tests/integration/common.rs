@@ -219,6 +219,10 @@ pub struct Options {
     pub login_lockout: Option<&'static str>,
     /// Mail through this SMTP server (`smtp_url`).
     pub smtp_url: Option<String>,
+    /// `require_mfa`: `true` or `false`.
+    pub require_mfa: Option<&'static str>,
+    /// `mfa_enrolment`: `open` or `closed`.
+    pub mfa_enrolment: Option<&'static str>,
 }
 
 impl TestApp {
@@ -241,6 +245,8 @@ impl TestApp {
             login_max_failures: options.login_max_failures.map(Into::into),
             login_lockout: options.login_lockout.map(Into::into),
             smtp_url: options.smtp_url,
+            require_mfa: options.require_mfa.map(Into::into),
+            mfa_enrolment: options.mfa_enrolment.map(Into::into),
             ..Default::default()
         };
         let config = args.load().expect("config");
