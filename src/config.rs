@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::connections::ConnectionLimits;
 use crate::crypto::at_rest::SecretKey;
+use crate::mail::{MailError, Mailer};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:9000";
@@ -35,6 +36,9 @@ pub struct Config {
     /// Encrypts signing keys and deployment secrets in the store.
     pub secret_key: Option<SecretKey>,
     pub ldap: LdapSettings,
+    /// Sends invites, reset links and "Forgot password?" mail, when
+    /// `smtp_url` is set (`crate::mail`).
+    pub mailer: Option<Mailer>,
     pub mfa: MfaPolicy,
 }
 
@@ -295,6 +299,14 @@ pub struct ConfigArgs {
     /// Base DN of the directory [default: from public_url's host, e.g. dc=sso,dc=example,dc=com].
     #[arg(long, env = "LATCH_LDAP_BASE_DN", global = true)]
     pub ldap_base_dn: Option<String>,
+    /// SMTP server for invites, reset links and "Forgot password?":
+    /// smtp://host:25 (no TLS), smtp://user:pass@host:587?tls=required
+    /// (STARTTLS) or smtps://user:pass@host:465 [default: none, no mail].
+    #[arg(long, env = "LATCH_SMTP_URL", global = true)]
+    pub smtp_url: Option<String>,
+    /// The From of Latch's mail [default: Latch <latch@<public_url's host>>].
+    #[arg(long, env = "LATCH_SMTP_FROM", global = true)]
+    pub smtp_from: Option<String>,
     /// Apps that do not say otherwise (`app update --require-mfa`) require a
     /// second factor: true or false [default: false].
     #[arg(long = "default-require-mfa", env = "LATCH_REQUIRE_MFA", global = true)]
@@ -334,6 +346,8 @@ struct FileSettings {
     ldap_tls_cert: Option<String>,
     ldap_tls_key: Option<String>,
     ldap_base_dn: Option<String>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
     require_mfa: Option<String>,
     mfa_enrolment: Option<String>,
 }
@@ -381,6 +395,7 @@ impl ConfigArgs {
             let reason = "LDAPS needs ldap_tls_cert and ldap_tls_key".into();
             return Err(invalid("ldaps_listen", &address.to_string(), reason));
         }
+        let mailer = mailer(pick(&self.smtp_url, file.smtp_url), pick(&self.smtp_from, file.smtp_from), &public_url)?;
         Ok(Config {
             ldap,
             listen,
@@ -454,6 +469,7 @@ impl ConfigArgs {
             secret_key: pick(&self.secret_key_file, file.secret_key_file)
                 .map(|raw| SecretKey::read(Path::new(&raw)).map_err(|reason| invalid("secret_key_file", &raw, reason)))
                 .transpose()?,
+            mailer,
             mfa: MfaPolicy {
                 required_by_default: match pick(&self.require_mfa, file.require_mfa) {
                     None => false,
@@ -482,6 +498,20 @@ fn tls_files(cert: Option<String>, key: Option<String>) -> Result<Option<TlsFile
         (Some(cert), None) => Err(invalid("ldap_tls_key", "", format!("missing, while ldap_tls_cert is {cert:?}"))),
         (None, Some(key)) => Err(invalid("ldap_tls_cert", "", format!("missing, while ldap_tls_key is {key:?}"))),
     }
+}
+
+/// The mailer for `smtp_url`, sending as `smtp_from` (by default
+/// `Latch <latch@<public host>>`); `None` without `smtp_url`. The URL may
+/// carry a password: it is never echoed.
+fn mailer(url: Option<String>, from: Option<String>, public_url: &PublicUrl) -> Result<Option<Mailer>, ConfigError> {
+    let Some(url) = url.filter(|url| !url.trim().is_empty()) else { return Ok(None) };
+    let host = Url::parse(public_url.as_str()).ok().and_then(|url| url.host_str().map(str::to_owned));
+    let from = from.unwrap_or_else(|| format!("Latch <latch@{}>", host.unwrap_or_else(|| "localhost".into())));
+    let masked = mask_password(&url);
+    Mailer::new(&url, &from).map(Some).map_err(|error| match error {
+        MailError::Settings(reason) if reason.starts_with("smtp_from") => invalid("smtp_from", &from, reason),
+        other => invalid("smtp_url", &masked, other.to_string()),
+    })
 }
 
 fn boolean(setting: &'static str, raw: &str) -> Result<bool, ConfigError> {

@@ -27,6 +27,7 @@ pub mod http_client;
 pub mod ldap;
 pub mod login;
 pub mod logout_delivery;
+pub mod mail;
 pub mod metrics;
 pub mod oidc;
 pub mod presets;

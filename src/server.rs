@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::admin::invites::OneTimeLink;
 use crate::audit::Auditor;
 use crate::clock::Clock;
 use crate::cluster::{self, ThisInstance};
@@ -41,6 +42,8 @@ pub enum StartError {
     Signing(#[from] KeyError),
     #[error(transparent)]
     Delivery(#[from] DeliveryError),
+    #[error("cannot make the first-run setup link: {0}")]
+    Setup(#[from] crate::admin::AdminError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
     #[error(transparent)]
@@ -74,6 +77,7 @@ pub struct Server {
     audit_writer: JoinHandle<()>,
     /// The LDAP listeners and what they serve, when LDAP is on.
     ldap: Option<(LdapListeners, Arc<Directory>)>,
+    setup_link: Option<OneTimeLink>,
 }
 
 impl Server {
@@ -98,6 +102,7 @@ impl Server {
         let store = Store::connect_with(&config.database_url, config.secret_key.clone()).await?;
         let clock = Clock::default();
         let keys = Arc::new(Keys::load(&store, clock.now()).await?);
+        let setup_link = crate::admin::setup::first_run_link(&store, &config.public_url, clock.now()).await?;
         let (auditor, audit_writer) = Auditor::start(store.clone(), clock.clone());
         let provider = Arc::new(Provider::new(
             store.clone(),
@@ -163,6 +168,8 @@ impl Server {
             auditor,
             trusted_proxies: config.trusted_proxies.clone().into(),
             body_read_timeout: config.connections.body_read_timeout,
+            mailer: config.mailer.clone(),
+            public_url: config.public_url.clone(),
         };
         let separate_metrics = config.metrics_listen.is_some();
         let background = vec![
@@ -183,6 +190,7 @@ impl Server {
             background,
             audit_writer,
             ldap,
+            setup_link,
         })
     }
 
@@ -199,6 +207,12 @@ impl Server {
     /// The clock this server runs by; moving it moves every request's time.
     pub fn clock(&self) -> Clock {
         self.clock.clone()
+    }
+
+    /// The first-run setup link (`<public_url>/setup/<token>`) made at
+    /// start because no one is an administrator yet; `None` when someone is.
+    pub fn setup_link(&self) -> Option<&OneTimeLink> {
+        self.setup_link.as_ref()
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

@@ -15,8 +15,8 @@ pub enum Actor {
 }
 
 impl Actor {
-    /// How the audit trail names the actor: `cli:<os user>` or
-    /// `web:<username>`.
+    /// How the audit trail names the actor: `cli:<os user>`,
+    /// `web:<username>` or `self:<username>`.
     pub fn recorded(&self) -> String {
         match self {
             Self::Cli { os_user } => format!("cli:{os_user}"),

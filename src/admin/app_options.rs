@@ -28,6 +28,9 @@ pub struct AppOptionChanges {
     /// Allow the device authorization grant (RFC 8628).
     pub device_code: Option<bool>,
     pub device_code_ttl: Option<String>,
+    /// What the account portal's launcher opens (an http or https URL);
+    /// `Some("")` removes it.
+    pub launch_url: Option<String>,
     /// Require a second factor to sign in to the app: `Some(Some(_))` sets
     /// it, `Some(None)` leaves it to the deployment's `require_mfa` again,
     /// `None` keeps the current setting (unset at creation: the
@@ -64,6 +67,7 @@ impl AppOptionChanges {
             device_code_ttl: Some(lifetime_text(options.device_code_ttl)),
             webfinger: Some(options.webfinger),
             require_mfa: Some(options.require_mfa),
+            launch_url: Some(options.launch_url.clone().unwrap_or_default()),
         }
     }
 
@@ -115,6 +119,14 @@ impl AppOptionChanges {
             Some(uri) => {
                 validate::backchannel_logout_uri(uri)?;
                 options.backchannel_logout_uri = Some(uri.to_owned());
+            }
+            None => {}
+        }
+        match self.launch_url.as_deref() {
+            Some("") => options.launch_url = None,
+            Some(url) => {
+                validate::launch_url(url)?;
+                options.launch_url = Some(url.to_owned());
             }
             None => {}
         }

@@ -4,6 +4,7 @@
 
 use crate::crypto::keys::KeyError;
 use crate::crypto::password::PasswordError;
+use crate::mail::MailError;
 use crate::oidc::error::InternalError;
 use crate::presets::PresetError;
 use crate::store::StoreError;
@@ -29,6 +30,9 @@ pub enum AdminError {
     Key(#[from] KeyError),
     #[error("input/output error: {0}")]
     Io(#[from] std::io::Error),
+    /// A link could not be mailed (`smtp_url`).
+    #[error(transparent)]
+    Mail(#[from] MailError),
 }
 
 /// What kind of failure an `AdminError` is, for a front end that answers
@@ -56,7 +60,7 @@ impl AdminError {
             Self::NotFound { .. } => ErrorClass::NotFound,
             Self::Duplicate { .. } => ErrorClass::Conflict,
             Self::Invalid { .. } => ErrorClass::Invalid,
-            Self::Store(_) | Self::Password(_) | Self::Key(_) | Self::Io(_) => ErrorClass::Internal,
+            Self::Store(_) | Self::Password(_) | Self::Key(_) | Self::Io(_) | Self::Mail(_) => ErrorClass::Internal,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! check runs before the first write, and multi-row changes are single
 //! transactions, so a refused command leaves nothing half-written.
 
+pub mod account;
 mod actor;
 mod app_options;
 mod app_passwords;
@@ -16,12 +17,14 @@ mod cluster;
 mod error;
 mod events;
 mod groups;
+pub mod invites;
 mod keys;
 mod ldap_accounts;
 mod maintenance;
 mod mfa;
 mod proxy;
 mod record;
+pub mod setup;
 mod users;
 pub mod validate;
 

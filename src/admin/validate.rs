@@ -208,6 +208,19 @@ pub fn reuse_grace(flag: &'static str, value: &str) -> AdminResult<i64> {
     Ok(seconds)
 }
 
+/// A launch URL: an absolute http or https URL (the portal links to it;
+/// `javascript:` and the like would run on Latch's page).
+pub fn launch_url(value: &str) -> AdminResult<()> {
+    let parsed = url::Url::parse(value).ok().filter(|url| matches!(url.scheme(), "http" | "https"));
+    if parsed.is_none_or(|url| url.host_str().is_none()) || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refuse(
+            "launch_url",
+            format!("invalid --launch-url {value:?}: it must be an absolute http or https URL"),
+        );
+    }
+    Ok(())
+}
+
 pub fn password(value: &str) -> AdminResult<()> {
     if value.chars().count() < 8 {
         return refuse("password", "the password must be at least 8 characters long".into());
@@ -246,6 +259,14 @@ mod tests {
             "http://127.0.0.1@evil.example/cb",
         ] {
             assert!(redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn launch_urls_are_web_addresses() {
+        assert!(launch_url("https://grafana.example.com/").is_ok());
+        for bad in ["javascript:alert(1)", "/relative", "https://", "https://a.example/ x", "data:text/html,x"] {
+            assert!(launch_url(bad).is_err(), "{bad}");
         }
     }
 

@@ -47,6 +47,10 @@ pub struct AppOptionArgs {
     /// Lifetime of this app's device codes, e.g. 10m (the default).
     #[arg(long)]
     pub device_code_ttl: Option<String>,
+    /// The URL people open the app at from their account portal
+    /// (/account), e.g. https://grafana.example.com; "" removes it.
+    #[arg(long)]
+    pub launch_url: Option<String>,
     /// Require a second factor (TOTP, passkey) to sign in to this app;
     /// without it the deployment's require_mfa setting decides.
     #[arg(long, id = "app_require_mfa", num_args = 0..=1, default_missing_value = "true")]
@@ -75,6 +79,7 @@ impl From<AppOptionArgs> for AppOptionChanges {
             device_code_ttl: args.device_code_ttl,
             require_mfa: args.require_mfa.map(Some),
             webfinger: args.webfinger,
+            launch_url: args.launch_url,
         }
     }
 }

@@ -9,10 +9,12 @@ use super::output::{self, say};
 use super::{
     AppCommand, AppPasswordCommand, GroupCommand, KeyCommand, LdapAccountCommand, LdapCommand, MfaCommand, UserCommand,
 };
+use crate::admin::invites::OneTimeLink;
 use crate::admin::{self, Actor};
 use crate::config::Config;
 use crate::declarative::{self, Notice};
-use crate::store::Store;
+use crate::mail::Mailer;
+use crate::store::{LinkPurpose, Store};
 
 /// The person running the command: the account behind `sudo` when there is
 /// one (`sudo latch …` would otherwise record every change as root's).
@@ -33,7 +35,7 @@ fn read_password_stdin() -> anyhow::Result<String> {
     Ok(password.to_owned())
 }
 
-pub(super) async fn user(store: &Store, actor: &Actor, command: UserCommand) -> anyhow::Result<()> {
+pub(super) async fn user(store: &Store, config: &Config, actor: &Actor, command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Add { username, email, name, groups, password_stdin } => {
             let password = if password_stdin { Some(read_password_stdin()?) } else { None };
@@ -71,6 +73,20 @@ pub(super) async fn user(store: &Store, actor: &Actor, command: UserCommand) -> 
         }
         UserCommand::List { json } => output::users(&admin::list_users(store).await?, json)?,
         UserCommand::AppPassword(command) => app_password(store, actor, command).await?,
+        UserCommand::Invite { username, email, name, groups, ttl, send, json } => {
+            let mailer = mailer_for(config, send)?;
+            let command = admin::invites::Invite { username: username.clone(), email, name, groups, ttl };
+            let link = admin::invites::invite(store, actor, &config.public_url, command).await?;
+            output::one_time_link(&link, &format!("Invited {username}. Send them this link"), json)?;
+            mail(store, mailer, &username, LinkPurpose::Invite, &link, json).await?;
+        }
+        UserCommand::ResetLink { username, ttl, send, json } => {
+            let mailer = mailer_for(config, send)?;
+            let link = admin::invites::reset_link(store, actor, &config.public_url, &username, ttl.as_deref()).await?;
+            let what = format!("Password-reset link for {username}");
+            output::one_time_link(&link, &what, json)?;
+            mail(store, mailer, &username, LinkPurpose::Reset, &link, json).await?;
+        }
         UserCommand::Mfa(command) => mfa(store, actor, command).await?,
     }
     Ok(())
@@ -108,6 +124,34 @@ pub(super) async fn ldap(store: &Store, config: &Config, actor: &Actor, command:
             say!("Removed LDAP account {name}.")?;
         }
         LdapCommand::Status { json } => output::ldap_status(&admin::ldap_status(store, config).await?, json)?,
+    }
+    Ok(())
+}
+
+/// The mailer `--send` needs: checked before anything is created, so a
+/// missing `smtp_url` leaves no link behind.
+fn mailer_for(config: &Config, send: bool) -> anyhow::Result<Option<&Mailer>> {
+    match (&config.mailer, send) {
+        (_, false) => Ok(None),
+        (Some(mailer), true) => Ok(Some(mailer)),
+        (None, true) => anyhow::bail!("--send needs smtp_url (LATCH_SMTP_URL) to be set"),
+    }
+}
+
+/// E-mails `link` when `--send` asked for it, and says so (not with
+/// `--json`: the output stays one JSON document).
+async fn mail(
+    store: &Store,
+    mailer: Option<&Mailer>,
+    username: &str,
+    purpose: LinkPurpose,
+    link: &OneTimeLink,
+    json: bool,
+) -> anyhow::Result<()> {
+    let Some(mailer) = mailer else { return Ok(()) };
+    let address = admin::invites::mail_link(store, mailer, username, purpose, link).await?;
+    if !json {
+        say!("Mailed the link to {address}.")?;
     }
     Ok(())
 }

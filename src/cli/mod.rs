@@ -175,6 +175,42 @@ enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Invite a person: creates them, pending, and prints a one-time link
+    /// with which they choose their password.
+    Invite {
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Full name, as apps will show it.
+        #[arg(long)]
+        name: Option<String>,
+        /// Group to add the person to (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// How long the link works, e.g. 7d (the default) or 12h.
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Also e-mail the link to the person (needs smtp_url).
+        #[arg(long)]
+        send: bool,
+        /// Print {"url": …, "expires_at": …}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a one-time link with which a person chooses a new password;
+    /// their sessions end when they do.
+    ResetLink {
+        username: String,
+        /// How long the link works, e.g. 1d (the default) or 2h.
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Also e-mail the link to the person (needs smtp_url).
+        #[arg(long)]
+        send: bool,
+        /// Print {"url": …, "expires_at": …}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage a user's second factors (TOTP, recovery codes, passkeys).
     #[command(subcommand)]
     Mfa(MfaCommand),
@@ -360,7 +396,7 @@ async fn with_config(config: Config, command: Command) -> anyhow::Result<()> {
     let actor = commands::operator();
     match command {
         Command::Serve => serve::serve(config).await,
-        Command::User(command) => commands::user(&open(&config).await?, &actor, command).await,
+        Command::User(command) => commands::user(&open(&config).await?, &config, &actor, command).await,
         Command::Group(command) => commands::group(&open(&config).await?, &actor, command).await,
         Command::App(command) => commands::app(&open(&config).await?, &config, &actor, *command).await,
         Command::Key(command) => commands::key(&open(&config).await?, &config, &actor, command).await,

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::admin::invites::OneTimeLink;
 use crate::admin::{
     AppCredentials, AppDetails, AppPasswordAdded, KeyListing, LdapAccountCreated, LdapStatus, PresetApp, ProxySettings,
     RecoveryCodes, Registered, TotpEnrolled,
@@ -58,6 +59,16 @@ fn print_json(value: &impl Serialize) -> OutputResult {
 fn when(at: i64) -> String {
     let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(at).unwrap_or(0));
     humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// A one-time link: `{"url", "expires_at"}` with `--json`, else `what`
+/// (one use, until when) and the link on a line of its own.
+pub fn one_time_link(link: &OneTimeLink, what: &str, json: bool) -> OutputResult {
+    if json {
+        return print_json(link);
+    }
+    say!("{what} (one use, until {}):", when(link.expires_at))?;
+    say!("{}", link.url)
 }
 
 pub fn credentials(credentials: &AppCredentials, json: bool) -> OutputResult {

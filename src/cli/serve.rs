@@ -1,5 +1,6 @@
 //! `latch serve`: logging, the server, and a clean stop on a signal.
 
+use super::output::say;
 use crate::config::{Config, LogFormat, mask_password};
 use crate::server::Server;
 
@@ -7,6 +8,12 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<()> {
     init_logging(config.log_format);
     let server = Server::build(&config).await?;
     let address = server.local_addr()?;
+    if let Some(link) = server.setup_link() {
+        // Standard output, so that `latch serve | head -1` or the service's
+        // journal shows it; the log line says the same for log collectors.
+        say!("No administrator yet: open {} within the hour to create one.", link.url)?;
+        tracing::warn!(url = %link.url, "no administrator yet: open the setup link within the hour to create one");
+    }
     tracing::info!(
         %address,
         public_url = config.public_url.as_str(),

@@ -632,6 +632,7 @@ mod tests {
             username: "ada".into(),
             auth_time: 50,
             amr: "pwd".into(),
+            last_seen_at: None,
         };
         let pending = Pending::step_up(&session, "/application/o/authorize/?x=1");
         assert_eq!((pending.step, pending.proven.clone()), (Step::SecondFactor, vec![(Method::Password, 50)]));

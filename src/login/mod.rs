@@ -5,6 +5,7 @@ mod attempt;
 pub mod csrf;
 pub mod flow;
 pub mod passkey;
+pub mod fresh;
 
 use attempt::Gate;
 use flow::Method;
@@ -115,6 +116,9 @@ pub fn app_password_lookup(password: &str) -> String {
     password.chars().take(APP_PASSWORD_LOOKUP_CHARS).collect()
 }
 
+/// Seconds between two records of a session's use: a write per minute at
+/// most, not per request.
+const SEEN_EVERY: i64 = 60;
 /// The throttling key of a person's second-factor guesses: by account, not
 /// by the username typed, and apart from the password's, so that entering
 /// the password again (which clears `user_subject`) does not reset it.
@@ -320,9 +324,16 @@ impl Authenticator {
         Ok(credentials.filter(|credentials| password_ok && !credentials.disabled).map(|credentials| credentials.id))
     }
 
-    /// The live session a cookie names, if any.
+    /// The live session a cookie names, if any. Records that it was seen,
+    /// at most once per `SEEN_EVERY` seconds (the portal's "last seen").
     pub async fn session(&self, token: &str, now: UnixTime) -> Result<Option<SessionUser>, StoreError> {
-        self.store.active_session(&sha256_hex(token), now).await
+        let session = self.store.active_session(&sha256_hex(token), now).await?;
+        if let Some(session) = &session
+            && session.last_seen_at.is_none_or(|seen| now.saturating_sub(seen) >= SEEN_EVERY)
+        {
+            self.store.touch_session(&session.id_hash, now).await?;
+        }
+        Ok(session)
     }
 }
 

@@ -52,6 +52,9 @@ pub struct AppOptions {
     /// Whether WebFinger (RFC 7033) names this app's issuer for people's
     /// e-mail addresses; at most one app is marked.
     pub webfinger: bool,
+    /// What the account portal's launcher opens; `None`: a proxy app's
+    /// external URL, else no link.
+    pub launch_url: Option<String>,
     /// Whether signing in to the app needs a second factor; `None`: the
     /// deployment's `require_mfa` decides.
     pub require_mfa: Option<bool>,
@@ -76,6 +79,7 @@ impl Default for AppOptions {
             device_code: false,
             device_code_ttl: None,
             webfinger: false,
+            launch_url: None,
             require_mfa: None,
         }
     }
@@ -121,13 +125,22 @@ pub struct AppSummary {
     pub cookie_domain: Option<String>,
 }
 
+/// An app in a person's launcher.
+#[derive(Debug, Clone)]
+pub struct LaunchableApp {
+    pub slug: String,
+    pub name: String,
+    /// `launch_url`, else a proxy app's external URL; `None`: no link.
+    pub url: Option<String>,
+}
+
 /// Restricts an app (`$1`) to a group (`$2`, by name).
 pub(super) const LINK_APP_GROUP: &str =
     "INSERT INTO app_groups (app_id, group_id) SELECT $1, id FROM groups WHERE name = $2 ON CONFLICT DO NOTHING";
 
 const APP_COLUMNS: &str = "id, slug, name, client_id, client_secret_hash, redirect_uris, code_ttl, access_token_ttl, \
      refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, refresh_token_reuse_grace, \
-     backchannel_logout_uri, device_code, device_code_ttl, webfinger, require_mfa";
+     backchannel_logout_uri, device_code, device_code_ttl, webfinger, launch_url, require_mfa";
 
 fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
     Ok(AppOptions {
@@ -143,6 +156,7 @@ fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
         device_code: row.try_get::<i64, _>("device_code")? != 0,
         device_code_ttl: row.try_get("device_code_ttl")?,
         webfinger: row.try_get::<i64, _>("webfinger")? != 0,
+        launch_url: row.try_get("launch_url")?,
         require_mfa: row.try_get::<Option<i64>, _>("require_mfa")?.map(|required| required != 0),
     })
 }
@@ -207,8 +221,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO apps (id, slug, name, client_id, client_secret_hash, redirect_uris, created_at, code_ttl, \
              access_token_ttl, refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, \
-             refresh_token_reuse_grace, backchannel_logout_uri, device_code, device_code_ttl, webfinger, require_mfa) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+             refresh_token_reuse_grace, backchannel_logout_uri, device_code, device_code_ttl, webfinger, launch_url, require_mfa) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
         )
         .bind(&id)
         .bind(&app.slug)
@@ -229,6 +243,7 @@ impl Store {
         .bind(i64::from(app.options.device_code))
         .bind(app.options.device_code_ttl)
         .bind(i64::from(app.options.webfinger))
+        .bind(&app.options.launch_url)
         .bind(app.options.require_mfa.map(i64::from))
         .execute(&mut *transaction)
         .await
@@ -279,7 +294,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT a.slug, a.name, a.client_id, a.client_secret_hash, a.redirect_uris, a.code_ttl, a.access_token_ttl, \
              a.refresh_token_ttl, a.consent, a.signing_alg, a.client_credentials, a.post_logout_redirect_uris, \
-             a.refresh_token_reuse_grace, a.backchannel_logout_uri, a.device_code, a.device_code_ttl, a.webfinger, \
+             a.refresh_token_reuse_grace, a.backchannel_logout_uri, a.device_code, a.device_code_ttl, a.webfinger, a.launch_url, \
              a.require_mfa, g.name AS group_name, pa.external_url, pa.cookie_domain FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
              LEFT JOIN app_groups ag ON ag.app_id = a.id LEFT JOIN groups g ON g.id = ag.group_id \
              ORDER BY a.slug, g.name",
@@ -325,7 +340,7 @@ impl Store {
             "UPDATE apps SET code_ttl = $1, access_token_ttl = $2, refresh_token_ttl = $3, consent = $4, signing_alg = $5, \
              client_credentials = $6, post_logout_redirect_uris = $7, redirect_uris = COALESCE($8, redirect_uris), \
              refresh_token_reuse_grace = $9, backchannel_logout_uri = $10, device_code = $11, device_code_ttl = $12, \
-             webfinger = $13, name = COALESCE($14, name), require_mfa = $16 WHERE slug = $15 RETURNING id",
+             webfinger = $13, name = COALESCE($14, name), require_mfa = $16, launch_url = $17 WHERE slug = $15 RETURNING id",
         )
         .bind(options.code_ttl)
         .bind(options.access_token_ttl)
@@ -343,6 +358,7 @@ impl Store {
         .bind(changes.name)
         .bind(slug)
         .bind(options.require_mfa.map(i64::from))
+        .bind(&options.launch_url)
         .fetch_optional(&mut *transaction)
         .await?;
         let Some(updated) = updated else {
@@ -375,6 +391,24 @@ impl Store {
                 .execute(&mut *self.write().await?)
                 .await?;
         Ok(updated.rows_affected() == 1)
+    }
+
+    /// The apps the user may use now (the access rule), by name, with where
+    /// the launcher opens each.
+    pub async fn launchable_apps(&self, user_id: &str) -> StoreResult<Vec<LaunchableApp>> {
+        let rows = sqlx::query(&format!(
+            "SELECT apps.slug, apps.name, COALESCE(apps.launch_url, pa.external_url) AS url FROM apps \
+             LEFT JOIN proxy_apps pa ON pa.app_id = apps.id WHERE {} ORDER BY LOWER(apps.name), apps.slug",
+            may_use_app("apps.id", "$1")
+        ))
+        .bind(user_id)
+        .fetch_all(&mut *self.read().await?)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LaunchableApp { slug: row.try_get("slug")?, name: row.try_get("name")?, url: row.try_get("url")? })
+            })
+            .collect()
     }
 
     /// The names of the apps the user may use that require a second

@@ -33,6 +33,9 @@ const EXPIRED: [(&str, &str, &str); 11] = [
        AND NOT EXISTS (SELECT 1 FROM access_tokens t WHERE t.family_id = token_families.id) AND created_at < $1 - 60",
     ),
     ("login_attempts", "attempt", "expires_at < $1"),
+    // Kept a week past expiry, so that a late click is told the link
+    // expired rather than that it is unknown.
+    ("one_time_links", "token_hash", "expires_at < $1 - 604800"),
     ("login_failures", "subject", "window_start < $1 - 86400 AND (locked_until IS NULL OR locked_until < $1)"),
     ("instances", "id", "last_seen < $1 - 86400"),
 ];

@@ -17,6 +17,7 @@ mod groups;
 mod housekeeping;
 mod instances;
 mod keys;
+mod links;
 mod logout_notices;
 mod passkeys;
 mod pool;
@@ -39,7 +40,9 @@ use crate::private_files;
 use pool::{Connections, Lease};
 
 pub use app_passwords::{AppPasswordSummary, NewAppPassword};
-pub use apps::{App, AppChanges, AppOptions, AppSummary, ConsentMode, DEFAULT_REFRESH_TOKEN_REUSE_GRACE, NewApp};
+pub use apps::{
+    App, AppChanges, AppOptions, AppSummary, ConsentMode, DEFAULT_REFRESH_TOKEN_REUSE_GRACE, LaunchableApp, NewApp,
+};
 pub use codes::{CodeGrant, CodeRedemption, CodeState, NewCode};
 pub use device_codes::{
     Answered, DeviceAnswer, DeviceGrant, DevicePoll, DeviceRedemption, NewDeviceCode, PendingDevice,
@@ -50,10 +53,11 @@ pub use factors::{Factor, FactorKind, TotpEnrolment, TotpFactor};
 pub use groups::GroupSummary;
 pub use instances::Heartbeat;
 pub use keys::StoredKey;
+pub use links::{LinkPurpose, LinkState};
 pub use logout_notices::LogoutNotice;
 pub use passkeys::{CeremonyRow, PasskeyRow};
 pub use proxy::{ForwardAuthCheck, NewProxyApp, NewProxyCode, ProxyApp, ProxyGrant, ProxyUser};
-pub use sessions::{NewSessionRecord, SessionUser};
+pub use sessions::{NewSessionRecord, SessionListing, SessionUser};
 pub use sign_ins::PendingSignInRow;
 pub use throttle::{Admission, AttemptOutcome, FailureLimit};
 pub use tokens::{

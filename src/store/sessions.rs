@@ -15,6 +15,24 @@ pub struct SessionUser {
     pub auth_time: UnixTime,
     /// The RFC 8176 methods the sign-in used, space-separated (`pwd`).
     pub amr: String,
+    /// When the session was last used (`touch_session`); `None` for one
+    /// older than the record.
+    pub last_seen_at: Option<UnixTime>,
+}
+
+/// A session as the account portal lists it.
+#[derive(Debug, Clone)]
+pub struct SessionListing {
+    /// The SHA-256 of its cookie: how the current session is recognised.
+    pub id_hash: String,
+    /// The public id that signing it out names; `None` for a session older
+    /// than `sid`s (signed out with "everywhere" only).
+    pub sid: Option<String>,
+    /// The browser's `User-Agent` at sign-in, cut; `None` when unknown.
+    pub user_agent: Option<String>,
+    pub client_ip: Option<String>,
+    pub auth_time: UnixTime,
+    pub last_seen_at: Option<UnixTime>,
 }
 
 /// A session to start: the SHA-256 of its cookie, whose it is, and how and
@@ -159,7 +177,7 @@ impl Store {
     /// `None` for an unknown, expired or ended session, or a disabled user.
     pub async fn active_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<Option<SessionUser>> {
         let row = sqlx::query(
-            "SELECT s.user_id, u.username, s.auth_time, s.amr FROM sessions s JOIN users u ON u.id = s.user_id \
+            "SELECT s.user_id, u.username, s.auth_time, s.amr, s.last_seen_at FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
         )
         .bind(id_hash)
@@ -173,6 +191,7 @@ impl Store {
                 username: row.try_get("username")?,
                 auth_time: row.try_get("auth_time")?,
                 amr: row.try_get("amr")?,
+                last_seen_at: row.try_get("last_seen_at")?,
             })
         })
         .transpose()
@@ -192,7 +211,11 @@ impl Store {
     }
 
     /// `end_session` within `transaction`.
-    async fn end_session_in(transaction: &mut Transaction<'_, Any>, id_hash: &str, now: UnixTime) -> StoreResult<()> {
+    pub(super) async fn end_session_in(
+        transaction: &mut Transaction<'_, Any>,
+        id_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<()> {
         Self::enqueue_logout_notices(transaction, EndedSessions::One, id_hash, now).await?;
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut **transaction).await?;
         sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE session_hash = $2 AND revoked_at IS NULL")
@@ -210,6 +233,100 @@ impl Store {
         .execute(&mut **transaction)
         .await?;
         Ok(())
+    }
+
+    /// Records the browser a new session was started from and its address
+    /// (shown in the account portal), and that it was seen at `now`.
+    pub async fn describe_session(
+        &self,
+        id_hash: &str,
+        user_agent: Option<&str>,
+        client_ip: &str,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET user_agent = $1, client_ip = $2, last_seen_at = $3 WHERE id_hash = $4")
+            .bind(user_agent)
+            .bind(client_ip)
+            .bind(now)
+            .bind(id_hash)
+            .execute(&mut *self.write().await?)
+            .await?;
+        Ok(())
+    }
+
+    /// Makes `now` the session's last sign-in (`auth_time`): the person
+    /// proved their password again (`login::fresh`).
+    pub async fn refresh_auth_time(&self, id_hash: &str, now: UnixTime) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET auth_time = $1, last_seen_at = $1 WHERE id_hash = $2")
+            .bind(now)
+            .bind(id_hash)
+            .execute(&mut *self.write().await?)
+            .await?;
+        Ok(())
+    }
+
+    /// Records that the session was used at `now`.
+    pub async fn touch_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+            .bind(now)
+            .bind(id_hash)
+            .execute(&mut *self.write().await?)
+            .await?;
+        Ok(())
+    }
+
+    /// The user's live sessions, most recently used first.
+    pub async fn sessions_of_user(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<SessionListing>> {
+        let rows = sqlx::query(
+            "SELECT id_hash, sid, user_agent, client_ip, auth_time, last_seen_at FROM sessions \
+             WHERE user_id = $1 AND expires_at > $2 ORDER BY COALESCE(last_seen_at, auth_time) DESC, auth_time DESC",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&mut *self.read().await?)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SessionListing {
+                    id_hash: row.try_get("id_hash")?,
+                    sid: row.try_get("sid")?,
+                    user_agent: row.try_get("user_agent")?,
+                    client_ip: row.try_get("client_ip")?,
+                    auth_time: row.try_get("auth_time")?,
+                    last_seen_at: row.try_get("last_seen_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends the session `sid` of the user `user_id` as `end_session` does;
+    /// `false` when they have no such session (another person's `sid`
+    /// included).
+    pub async fn end_session_of_user(&self, user_id: &str, sid: &str, now: UnixTime) -> StoreResult<bool> {
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
+        let row = sqlx::query("SELECT id_hash FROM sessions WHERE user_id = $1 AND sid = $2")
+            .bind(user_id)
+            .bind(sid)
+            .fetch_optional(&mut *transaction)
+            .await?;
+        let Some(row) = row else {
+            transaction.rollback().await?;
+            return Ok(false);
+        };
+        Self::end_session_in(&mut transaction, &row.try_get::<String, _>("id_hash")?, now).await?;
+        transaction.commit().await?;
+        Ok(true)
+    }
+
+    /// Ends every session of the user, as disabling does ("sign out
+    /// everywhere"). Returns how many ended.
+    pub async fn end_all_sessions_of_user(&self, user_id: &str, now: UnixTime) -> StoreResult<u64> {
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
+        let ended = Self::end_sessions_of(&mut transaction, user_id, now).await?;
+        transaction.commit().await?;
+        Ok(ended)
     }
 
     pub async fn count_active_sessions(&self, now: UnixTime) -> StoreResult<i64> {

@@ -46,9 +46,23 @@ impl Store {
     /// Creates the user and their memberships in one transaction: an unknown
     /// group leaves nothing behind.
     pub async fn create_user(&self, user: NewUser, groups: &[String], now: UnixTime) -> StoreResult<String> {
-        let id = uuid::Uuid::new_v4().to_string();
         let mut lease = self.write().await?;
         let mut transaction = lease.begin().await?;
+        let id = self.insert_user_in(&mut transaction, &user, groups, now).await?;
+        transaction.commit().await?;
+        Ok(id)
+    }
+
+    /// Inserts the user and their memberships within `transaction`; returns
+    /// the new id. Errors: `Duplicate` user, `NotFound` group.
+    pub(super) async fn insert_user_in(
+        &self,
+        transaction: &mut Transaction<'_, Any>,
+        user: &NewUser,
+        groups: &[String],
+        now: UnixTime,
+    ) -> StoreResult<String> {
+        let id = uuid::Uuid::new_v4().to_string();
         sqlx::query(
             "INSERT INTO users (id, username, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -58,11 +72,10 @@ impl Store {
         .bind(&user.name)
         .bind(&user.password_hash)
         .bind(now)
-        .execute(&mut *transaction)
+        .execute(&mut **transaction)
         .await
         .map_err(StoreError::on_unique("user", &user.username))?;
-        self.link_groups(&mut transaction, "INSERT INTO group_members (group_id, user_id) SELECT id, $1 FROM groups WHERE name = $2 ON CONFLICT DO NOTHING", &id, groups).await?;
-        transaction.commit().await?;
+        self.link_groups(transaction, "INSERT INTO group_members (group_id, user_id) SELECT id, $1 FROM groups WHERE name = $2 ON CONFLICT DO NOTHING", &id, groups).await?;
         Ok(id)
     }
 
@@ -115,7 +128,11 @@ impl Store {
     /// Ends every session of the user, revokes every refresh token family
     /// and every access token of theirs, and enqueues the apps' logout
     /// notices. Returns how many sessions ended.
-    async fn end_sessions_of(transaction: &mut Transaction<'_, Any>, user_id: &str, now: UnixTime) -> StoreResult<u64> {
+    pub(super) async fn end_sessions_of(
+        transaction: &mut Transaction<'_, Any>,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<u64> {
         Self::enqueue_logout_notices(transaction, EndedSessions::OfUser, user_id, now).await?;
         let ended =
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **transaction).await?;
@@ -167,6 +184,53 @@ impl Store {
             Self::end_sessions_of(&mut transaction, &row.try_get::<String, _>("id")?, now).await?;
         }
         transaction.commit().await?;
+        Ok(())
+    }
+
+    /// A person changing their own password: sets it and ends every other
+    /// session of theirs (and what was issued in them, with the apps' logout
+    /// notices), keeping `keep` (the SHA-256 of the session cookie they
+    /// changed it from), in one transaction. Returns how many sessions
+    /// ended; `NotFound` when the user is gone or disabled.
+    pub async fn change_own_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep: &str,
+        now: UnixTime,
+    ) -> StoreResult<u64> {
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
+        let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND disabled_at IS NULL")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *transaction)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound { kind: "user", name: user_id.to_owned() });
+        }
+        let others = sqlx::query("SELECT id_hash FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+            .bind(user_id)
+            .bind(keep)
+            .fetch_all(&mut *transaction)
+            .await?;
+        for other in &others {
+            Self::end_session_in(&mut transaction, &other.try_get::<String, _>("id_hash")?, now).await?;
+        }
+        transaction.commit().await?;
+        Ok(others.len() as u64)
+    }
+
+    /// Sets the display name of the user `user_id`. `NotFound` when unknown.
+    pub async fn set_display_name(&self, user_id: &str, name: &str) -> StoreResult<()> {
+        let updated = sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
+            .bind(name)
+            .bind(user_id)
+            .execute(&mut *self.write().await?)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound { kind: "user", name: user_id.to_owned() });
+        }
         Ok(())
     }
 

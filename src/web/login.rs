@@ -9,11 +9,13 @@ use axum::http::header::{CONTENT_SECURITY_POLICY, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 
+use super::account::sign_in_cookies;
 use super::cookies;
 use super::error::WebError;
 use super::oidc::current_session;
 use super::ops::Requester;
 use super::pages::{LoginPage, MessagePage, PASSKEY_CSP, PasswordPage, RecoveryUsedPage, SecondFactorPage, render};
+use super::signed_in::SignedIn;
 use super::{AppState, redirect};
 use crate::clock::UnixTime;
 use crate::config::MfaEnrolment;
@@ -63,7 +65,8 @@ fn show_form(
 ) -> Response {
     let (csrf_token, set_cookie) = csrf_token_for(state, headers);
     let passkeys = state.authenticator.passkeys().available();
-    let page = render(status, &LoginPage { csrf_token: &csrf_token, next, username, error, passkeys });
+    let forgot_password = state.mailer.is_some();
+    let page = render(status, &LoginPage { csrf_token: &csrf_token, next, username, error, passkeys, forgot_password });
     let csp = passkeys.then_some((CONTENT_SECURITY_POLICY, PASSKEY_CSP));
     (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), AppendHeaders(csp), page).into_response()
 }
@@ -243,8 +246,7 @@ pub(super) async fn signed_in(
         // person signed in): its apps are told now, not at the next poll.
         state.logout_delivery.wake();
     }
-    let session = done.session;
-    let session_cookie = state.cookies.build(cookies::SESSION, &session.token, session.expires_at - now);
+    let set_cookies = sign_in_cookies(state, requester, done.session, now).await?;
     state.metrics.login(LoginOutcome::Success);
     let actor = requester.actor(Some(done.username), None);
     if done.last.is_second_factor() {
@@ -252,7 +254,7 @@ pub(super) async fn signed_in(
         state.auditor.record("second_factor_success", &actor, Some(format!("method {}", done.last.as_str())));
     }
     state.auditor.record("login_success", &actor, None);
-    Ok(std::iter::once(session_cookie).chain(ended_sign_in(state, headers)))
+    Ok(set_cookies.into_iter().chain(ended_sign_in(state, headers)))
 }
 
 /// Counts and audits a refused proof of a sign-in at step `at` (`None`:
@@ -353,16 +355,15 @@ fn show_step(
     (AppendHeaders(set_cookie.map(|cookie| (SET_COOKIE, cookie))), AppendHeaders(csp), page).into_response()
 }
 
-/// Where a person lands after signing in with nowhere else to go.
-pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
-    let signed_in = current_session(&state, &headers, state.clock.now()).await?.is_some();
-    if !signed_in {
-        return Ok(redirect("/login"));
+/// Where a person lands after signing in with nowhere else to go: their
+/// portal (as at `/account`), or the sign-in page.
+pub async fn home(
+    state: State<AppState>,
+    signed_in: Result<SignedIn, Response>,
+    query: RawQuery,
+) -> Result<Response, WebError> {
+    match signed_in {
+        Ok(signed_in) => super::account::page(state, signed_in, query).await,
+        Err(_) => Ok(redirect("/login")),
     }
-    let page = MessagePage {
-        title: "Signed in",
-        message: "You are signed in to Latch. You can close this page.",
-        is_error: false,
-    };
-    Ok(render(StatusCode::OK, &page))
 }

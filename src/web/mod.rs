@@ -1,9 +1,12 @@
 //! HTTP: the router, shared state, and thin handlers that parse a request,
 //! call the protocol layer and map its result.
 
+mod account;
 pub mod cookies;
 mod device;
 pub mod error;
+pub mod fresh;
+mod links;
 mod login;
 mod oidc;
 pub mod ops;
@@ -14,13 +17,14 @@ pub mod refusal;
 mod security;
 pub mod signed_in;
 mod webfinger;
+mod user_agent;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::header::{self, HeaderName, HeaderValue};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -58,6 +62,10 @@ pub struct AppState {
     /// Which apps require a second factor, and who enrols one.
     pub mfa: crate::config::MfaPolicy,
     pub body_read_timeout: Duration,
+    /// Sends "Forgot password?" mail; `None` without `smtp_url`.
+    pub mailer: Option<crate::mail::Mailer>,
+    /// Where one-time links point (`config.public_url`).
+    pub public_url: crate::config::PublicUrl,
 }
 
 /// The main router. `/metrics` is on it unless it has an address of its own.
@@ -126,10 +134,22 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/application/o/authorize/", get(oidc::authorize_get).post(oidc::authorize_post))
         .route("/application/o/{slug}/end-session/", get(oidc::end_session_get).post(oidc::end_session_post))
         .route("/login", get(login::form).post(login::submit))
+        .route("/login/forgot", get(links::forgot_page).post(links::forgot_submit))
         .route("/device", get(device::page).post(device::submit))
         .route(login::SECURITY_PATH, get(security::page).post(security::submit))
         .route("/", get(login::home))
         .route("/static/passkey.js", get(passkey::script))
+        .route("/setup/{token}", get(links::setup_page).post(links::setup_submit))
+        .route("/invite/{token}", get(links::invite_page).post(links::invite_submit))
+        .route("/reset/{token}", get(links::reset_page).post(links::reset_submit))
+        .route(account::ACCOUNT, get(account::page))
+        .route("/account/profile", post(account::profile))
+        .route("/account/password", post(account::password))
+        .route("/account/sessions", get(account::sessions))
+        .route("/account/sessions/end", post(account::end_session))
+        .route("/account/sessions/end-all", post(account::end_all_sessions))
+        .route("/account/sign-out", post(account::sign_out))
+        .route(fresh::CONFIRM, get(fresh::page).post(fresh::submit))
         .merge(proxy::routes())
         .layer(in_format(ErrorFormat::Page));
     let mut operations = Router::new().route("/health/live", get(ops::live)).route("/health/ready", get(ops::ready));

@@ -18,6 +18,8 @@ pub struct LoginPage<'a> {
     /// Whether to offer passkeys (`login::passkey`): the button, autofill,
     /// and the script behind them.
     pub passkeys: bool,
+    /// Offer "Forgot password?" (mail is set up: `smtp_url`).
+    pub forgot_password: bool,
 }
 
 /// `Content-Security-Policy` for pages that run `/static/passkey.js`: the

@@ -254,7 +254,7 @@ async fn device_page_signs_in_and_approves_a_device() {
 }
 
 /// Waits for Latch's consent page and checks what it lists.
-async fn consent_page(browser: &Browser, latch: &TestApp) {
+pub(crate) async fn consent_page(browser: &Browser, latch: &TestApp) {
     browser
         .wait_for("the Latch consent page", |url, source| {
             url.starts_with(&latch.url("/application/o/authorize/")) && source.contains("latch_consent")

@@ -205,6 +205,9 @@ pub struct TestApp {
     pub ldap_url: Option<String>,
     /// `ldaps://127.0.0.1:<port>`, when `Options::ldap_tls`.
     pub ldaps_url: Option<String>,
+    /// The first-run setup link the server made at start (no one is an
+    /// administrator in a fresh database).
+    pub setup_url: Option<String>,
     server: JoinHandle<()>,
     /// Whether dropping it drops the PostgreSQL database: a database given
     /// in `Options` or shared with `another_instance` belongs to another.
@@ -240,6 +243,8 @@ pub struct Options {
     /// `public_url` is `http://localhost:<port>` (the server listens on
     /// 127.0.0.1): a domain, which passkeys need for their RP ID.
     pub localhost_public_url: bool,
+    /// Mail through this SMTP server (`smtp_url`).
+    pub smtp_url: Option<String>,
     /// `require_mfa`: `true` or `false`.
     pub require_mfa: Option<&'static str>,
     /// `mfa_enrolment`: `open` or `closed`.
@@ -311,6 +316,7 @@ impl TestApp {
             ldap_tls_cert: tls.as_ref().map(|(cert, _)| cert.display().to_string()),
             ldap_tls_key: tls.as_ref().map(|(_, key)| key.display().to_string()),
             ldap_base_dn: Some("dc=example,dc=com".into()),
+            smtp_url: options.smtp_url.clone(),
             require_mfa: options.require_mfa.map(Into::into),
             mfa_enrolment: options.mfa_enrolment.map(Into::into),
             ..Default::default()
@@ -320,10 +326,11 @@ impl TestApp {
         let clock = server.clock();
         let ldap_url = server.ldap_addr().map(|address| format!("ldap://{address}"));
         let ldaps_url = server.ldaps_addr().map(|address| format!("ldaps://{address}"));
+        let setup_url = server.setup_link().map(|link| link.url.clone());
         let server = tokio::spawn(async move {
             server.run(std::future::pending()).await.expect("server runs");
         });
-        Self { base, public_url, database_url, backend, clock, ldap_url, ldaps_url, server, owns_database: true, dir }
+        Self { base, public_url, database_url, backend, clock, ldap_url, ldaps_url, setup_url, server, owns_database: true, dir }
     }
 
     /// The certificate the LDAP listeners present (`Options::ldap_tls`).
