@@ -118,6 +118,7 @@ impl Server {
             metrics: Arc::new(Metrics::new()),
             auditor,
             trusted_proxies: config.trusted_proxies.clone().into(),
+            config: Arc::new(config.clone()),
             body_read_timeout: config.connections.body_read_timeout,
         };
         let separate_metrics = config.metrics_listen.is_some();

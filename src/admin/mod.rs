@@ -10,6 +10,7 @@
 mod actor;
 mod app_options;
 mod apps;
+mod dashboard;
 mod error;
 mod events;
 mod groups;
@@ -17,6 +18,7 @@ mod keys;
 mod maintenance;
 mod proxy;
 mod record;
+mod snippet;
 mod users;
 mod validate;
 
@@ -26,6 +28,7 @@ pub use apps::{
     AddApp, AppCredentials, AppDetails, OidcAppDetails, UpdateApp, add_app, list_apps, remove_app, rotate_secret,
     show_app, update_app,
 };
+pub use dashboard::{DASHBOARD_DAYS, Dashboard, DayStats, dashboard};
 pub use error::{AdminError, AdminResult, ErrorClass};
 pub use events::{EventQuery, list_events};
 pub use groups::{Membership, add_group, add_member, list_groups, remove_member};
@@ -33,6 +36,8 @@ pub use keys::{KeyListing, KeyRotation, KeyStatus, RotateKey, list_keys, rotate_
 pub use maintenance::{backup, new_secret_key, restore};
 pub use proxy::{AddProxyApp, ProxySettings, add_proxy_app};
 pub use record::ChangeKind;
+pub use snippet::app_snippet;
 pub use users::{
-    AddUser, SetPassword, UserAdded, add_user, disable_user, enable_user, list_users, set_password, unlock_user,
+    AddUser, SetPassword, UpdateUser, UserAdded, add_user, disable_user, enable_user, end_sessions, find_users,
+    list_users, set_password, show_user, unlock_user, update_user,
 };

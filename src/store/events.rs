@@ -18,12 +18,18 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
+/// Which events to list: each `Some` narrows it down; times are Unix
+/// seconds, `since` inclusive and `until` exclusive.
 #[derive(Debug, Default)]
 pub struct EventFilter {
     pub username: Option<String>,
     pub app: Option<String>,
+    pub kind: Option<String>,
     pub since: Option<UnixTime>,
+    pub until: Option<UnixTime>,
     pub limit: i64,
+    /// Events to skip (newest first) before the `limit` listed: a page.
+    pub offset: i64,
 }
 
 impl Store {
@@ -56,13 +62,17 @@ impl Store {
     pub async fn list_events(&self, filter: &EventFilter) -> StoreResult<Vec<AuditEvent>> {
         Ok(sqlx::query_as::<_, AuditEvent>(
             "SELECT at, kind, actor, username, app, ip, user_agent, detail FROM audit_events \
-             WHERE ($1 IS NULL OR username = $1) AND ($2 IS NULL OR app = $2) AND at >= $3 \
-             ORDER BY at DESC, id LIMIT $4",
+             WHERE ($1 IS NULL OR username = $1) AND ($2 IS NULL OR app = $2) AND ($3 IS NULL OR kind = $3) \
+               AND at >= $4 AND at < $5 \
+             ORDER BY at DESC, id LIMIT $6 OFFSET $7",
         )
         .bind(&filter.username)
         .bind(&filter.app)
+        .bind(&filter.kind)
         .bind(filter.since.unwrap_or(0))
+        .bind(filter.until.unwrap_or(i64::MAX))
         .bind(filter.limit)
+        .bind(filter.offset)
         .fetch_all(&mut *self.read().await?)
         .await?)
     }

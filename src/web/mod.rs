@@ -1,6 +1,7 @@
 //! HTTP: the router, shared state, and thin handlers that parse a request,
 //! call the protocol layer and map its result.
 
+pub mod console;
 pub mod cookies;
 mod device;
 pub mod error;
@@ -48,6 +49,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub auditor: Auditor,
     pub trusted_proxies: Arc<[IpNet]>,
+    /// The settings the admin console hands the admin layer (the public
+    /// URL apps are told, token lifetimes).
+    pub config: Arc<crate::config::Config>,
     pub body_read_timeout: Duration,
 }
 
@@ -104,6 +108,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/device", get(device::page).post(device::submit))
         .route("/", get(login::home))
         .merge(proxy::routes())
+        .merge(console::routes())
         .layer(in_format(ErrorFormat::Page));
     let mut operations = Router::new().route("/health/live", get(ops::live)).route("/health/ready", get(ops::ready));
     if with_metrics {

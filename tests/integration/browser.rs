@@ -41,7 +41,7 @@ const RP_HOST: &str = "rp.test";
 const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     FormPost,
     Query,
 }
@@ -311,7 +311,7 @@ type RpClient =
 
 const RP_COOKIE: &str = "rp_session";
 
-struct RelyingParty {
+pub(crate) struct RelyingParty {
     state: Arc<RpState>,
     base: String,
     issuer: String,
@@ -353,9 +353,7 @@ struct Callback {
 
 impl RelyingParty {
     async fn start(latch: &TestApp, mode: Mode) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let base = format!("http://{RP_HOST}:{port}");
+        let (listener, base) = Self::bind().await;
         let (callback, bye) = (format!("{base}/callback"), format!("{base}/bye"));
         let added = latch
             .admin(&[
@@ -374,6 +372,25 @@ impl RelyingParty {
             ])
             .await;
         let credentials: AppCredentials = serde_json::from_str(&added).expect("app add --json prints JSON");
+        Self::serve(listener, base, credentials, mode).await
+    }
+
+    /// The relying party's listener and base URL (`http://rp.test:<port>`),
+    /// for registering it before it serves.
+    pub(crate) async fn bind() -> (tokio::net::TcpListener, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        (listener, format!("http://{RP_HOST}:{port}"))
+    }
+
+    /// Serves the relying party registered with `credentials`: its
+    /// redirect URI is `<base>/callback`, its post-logout one `<base>/bye`.
+    pub(crate) async fn serve(
+        listener: tokio::net::TcpListener,
+        base: String,
+        credentials: AppCredentials,
+        mode: Mode,
+    ) -> Self {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
         let issuer = IssuerUrl::new(credentials.issuer.clone()).expect("issuer");
         let metadata = ProviderMetadataWithLogout::discover_async(issuer, &http).await.expect("discovery");
@@ -414,7 +431,7 @@ impl RelyingParty {
         Self { state, base, issuer: credentials.issuer, server }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -550,7 +567,7 @@ async fn rp_bye(State(rp): State<Arc<RpState>>, Query(params): Query<HashMap<Str
 
 /// `(chromium, chromedriver)`, or `None` (with a notice) when they are not
 /// installed outside CI. Under CI they must be installed.
-fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
     let chromium = find_binary("chromium");
     let chromedriver = find_binary("chromedriver");
     match (chromium, chromedriver) {
@@ -578,14 +595,14 @@ fn find_binary(name: &str) -> Option<PathBuf> {
 /// A chromedriver child process in a process group of its own; dropping it
 /// kills the group — chromedriver and every Chromium process it started —
 /// also when a test panics.
-struct Chromedriver {
+pub(crate) struct Chromedriver {
     child: std::process::Child,
     url: String,
     profile: tempfile::TempDir,
 }
 
 impl Chromedriver {
-    fn start(binary: &Path) -> Self {
+    pub(crate) fn start(binary: &Path) -> Self {
         use std::os::unix::process::CommandExt;
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let child = std::process::Command::new(binary)
@@ -602,7 +619,7 @@ impl Chromedriver {
     }
 
     /// Waits for chromedriver, then opens a headless Chromium session.
-    async fn session(&self, chromium: &Path) -> Browser {
+    pub(crate) async fn session(&self, chromium: &Path) -> Browser {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
         let ready = poll_until(Duration::from_secs(20), async || {
             let response = http.get(format!("{}/status", self.url)).send().await.ok()?;
@@ -652,7 +669,7 @@ impl Drop for Chromedriver {
 }
 
 /// A WebDriver session (W3C protocol over HTTP).
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     /// `http://127.0.0.1:<port>/session/<id>`
     session: String,
@@ -661,13 +678,18 @@ struct Browser {
 }
 
 /// A web element reference.
-struct Element(String);
+pub(crate) struct Element(String);
 
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 impl Browser {
     /// Sends a command; returns its `value`, or the WebDriver error.
-    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+    pub(crate) async fn command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let request = self.http.request(method.clone(), format!("{}{path}", self.session));
         let request = match body {
             Some(body) => request.json(&body),
@@ -683,30 +705,30 @@ impl Browser {
         }
     }
 
-    async fn get(&self, path: &str) -> Result<Value, String> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Value, String> {
         self.command(reqwest::Method::GET, path, None).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
         self.command(reqwest::Method::POST, path, Some(body)).await
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         if let Err(error) = self.post("/url", json!({ "url": url })).await {
             panic!("navigating to {url}: {error}\n{}", self.snapshot().await);
         }
     }
 
-    async fn url(&self) -> String {
+    pub(crate) async fn url(&self) -> String {
         self.get("/url").await.ok().and_then(|url| url.as_str().map(str::to_owned)).unwrap_or_default()
     }
 
-    async fn source(&self) -> String {
+    pub(crate) async fn source(&self) -> String {
         self.get("/source").await.ok().and_then(|source| source.as_str().map(str::to_owned)).unwrap_or_default()
     }
 
     /// Polls until `done(url, page source)`; returns the page source.
-    async fn wait_for(&self, what: &str, done: impl Fn(&str, &str) -> bool) -> String {
+    pub(crate) async fn wait_for(&self, what: &str, done: impl Fn(&str, &str) -> bool) -> String {
         let reached = poll_until(PAGE_TIMEOUT, async || {
             let (url, source) = (self.url().await, self.source().await);
             done(&url, &source).then_some(source)
@@ -718,7 +740,7 @@ impl Browser {
     }
 
     /// The first element matching `css`, waiting for it to appear.
-    async fn find(&self, css: &str) -> Element {
+    pub(crate) async fn find(&self, css: &str) -> Element {
         let query = json!({"using": "css selector", "value": css});
         let mut last_error = String::new();
         let found = poll_until(PAGE_TIMEOUT, async || {
@@ -730,7 +752,7 @@ impl Browser {
         }
     }
 
-    async fn find_all(&self, css: &str) -> Vec<Element> {
+    pub(crate) async fn find_all(&self, css: &str) -> Vec<Element> {
         let found = self.post("/elements", json!({"using": "css selector", "value": css})).await;
         let found = found.unwrap_or_else(|error| panic!("finding {css}: {error}"));
         found
@@ -743,13 +765,13 @@ impl Browser {
 
     /// Every cookie visible to the current page, as WebDriver reports them
     /// (`name`, `value`, `httpOnly`, `sameSite`, `secure`, …).
-    async fn cookies(&self) -> Vec<Value> {
+    pub(crate) async fn cookies(&self) -> Vec<Value> {
         let cookies = self.get("/cookie").await.unwrap_or_else(|error| panic!("cookies: {error}"));
         cookies.as_array().cloned().unwrap_or_default()
     }
 
     /// The browser console so far: CSP violations, script errors, failed loads.
-    async fn console(&self) -> Vec<String> {
+    pub(crate) async fn console(&self) -> Vec<String> {
         if let Ok(Value::Array(entries)) = self.post("/se/log", json!({"type": "browser"})).await {
             let mut console = self.console.lock().unwrap();
             console.extend(entries.iter().map(|entry| format!("{} {}", entry["level"], entry["message"])));
@@ -758,31 +780,31 @@ impl Browser {
     }
 
     /// Where the browser is and what it shows, for failure messages.
-    async fn snapshot(&self) -> String {
+    pub(crate) async fn snapshot(&self) -> String {
         let console = self.console().await.join("\n  ");
         format!("URL: {}\nconsole:\n  {console}\npage source:\n{}", self.url().await, self.source().await)
     }
 
-    async fn quit(&self) {
+    pub(crate) async fn quit(&self) {
         let _ = self.command(reqwest::Method::DELETE, "", None).await;
     }
 }
 
 impl Element {
-    async fn send_keys(&self, browser: &Browser, text: &str) {
+    pub(crate) async fn send_keys(&self, browser: &Browser, text: &str) {
         let path = format!("/element/{}/value", self.0);
         if let Err(error) = browser.post(&path, json!({ "text": text })).await {
             panic!("typing: {error}\n{}", browser.snapshot().await);
         }
     }
 
-    async fn click(&self, browser: &Browser) {
+    pub(crate) async fn click(&self, browser: &Browser) {
         if let Err(error) = browser.post(&format!("/element/{}/click", self.0), json!({})).await {
             panic!("clicking: {error}\n{}", browser.snapshot().await);
         }
     }
 
-    async fn text(&self, browser: &Browser) -> String {
+    pub(crate) async fn text(&self, browser: &Browser) -> String {
         let text = browser.get(&format!("/element/{}/text", self.0)).await;
         text.ok().and_then(|text| text.as_str().map(str::to_owned)).unwrap_or_default()
     }
