@@ -59,7 +59,7 @@ pub struct BarLineSpec {
 
 const WIDTH: i64 = 640;
 const HEIGHT: i64 = 240;
-const LEFT: i64 = 44;
+const LEFT: i64 = 56;
 const RIGHT: i64 = 12;
 const TOP: i64 = 12;
 const BOTTOM: i64 = 28;
@@ -162,8 +162,10 @@ pub fn bar_line_chart(spec: BarLineSpec) -> BarLineChart {
     }
 }
 
-/// A bar per row, lengths to scale, the value written after each: for
-/// "how many per app", where the names are long and the rows few.
+/// A bar per row, lengths to scale, the name above each bar and the value
+/// after it: for "how many per app", where the names are long and the rows
+/// few. Names above bars leave every bar the chart's whole width, however
+/// narrow the screen.
 #[derive(Template, Debug)]
 #[template(path = "console/bar_list.html")]
 pub struct BarList {
@@ -172,8 +174,6 @@ pub struct BarList {
     pub description: String,
     pub width: i64,
     pub height: i64,
-    /// Where bars start (names end left of it).
-    pub left: i64,
     pub rows: Vec<BarRow>,
 }
 
@@ -181,37 +181,41 @@ pub struct BarList {
 pub struct BarRow {
     pub name: String,
     pub value: i64,
-    /// The row's text baseline.
-    pub text_y: i64,
+    /// The baseline of the row's name.
+    pub name_y: i64,
+    /// The baseline of the value written after the bar.
+    pub value_y: i64,
     pub bar: Bar,
 }
 
-const ROW: i64 = 28;
-const NAME_WIDTH: i64 = 180;
-const VALUE_WIDTH: i64 = 64;
+const ROW: i64 = 52;
+const BAR_HEIGHT: i64 = 20;
+const VALUE_WIDTH: i64 = 80;
 
 /// Lays out one row per `(name, value)`, in the order given; the longest
-/// bar is the largest value. Names longer than 24 characters are cut with
+/// bar is the largest value. Names longer than 40 characters are cut with
 /// "…" (the full name is in the bar's title and the table).
 pub fn bar_list(id: &'static str, title: String, description: String, rows: &[(String, i64)]) -> BarList {
     let largest = rows.iter().map(|(_, value)| *value).max().unwrap_or(0).max(1);
-    let span = WIDTH - NAME_WIDTH - VALUE_WIDTH;
+    let span = WIDTH - VALUE_WIDTH;
     let rows = rows
         .iter()
         .enumerate()
         .map(|(index, (name, value))| {
-            let y = TOP + index as i64 * ROW;
+            let top = index as i64 * ROW;
             let width = ((*value).max(0) * span / largest).max(1);
+            let bar_y = top + ROW - BAR_HEIGHT - 6;
             BarRow {
-                name: shorten(name, 24),
+                name: shorten(name, 40),
                 value: *value,
-                text_y: y + ROW / 2 + 4,
-                bar: Bar { x: NAME_WIDTH, y: y + 4, width, height: ROW - 8, title: format!("{name}: {value}") },
+                name_y: bar_y - 8,
+                value_y: bar_y + BAR_HEIGHT - 4,
+                bar: Bar { x: 0, y: bar_y, width, height: BAR_HEIGHT, title: format!("{name}: {value}") },
             }
         })
         .collect::<Vec<_>>();
-    let height = TOP * 2 + ROW * rows.len().max(1) as i64;
-    BarList { id, title, description, width: WIDTH, height, left: NAME_WIDTH, rows }
+    let height = ROW * rows.len().max(1) as i64;
+    BarList { id, title, description, width: WIDTH, height, rows }
 }
 
 /// `text`, cut to `max` characters with "…" when longer.
@@ -325,13 +329,22 @@ mod tests {
 
     #[test]
     fn bar_lists_scale_to_the_largest_and_shorten_long_names() {
-        let rows = vec![("grafana".to_owned(), 40), ("a-very-long-application-name-indeed".to_owned(), 10)];
+        let long = "a-very-long-application-name-that-goes-on-and-on".to_owned();
+        let rows = vec![("grafana".to_owned(), 40), (long.clone(), 10)];
         let list = bar_list("apps", "Per app".into(), "Sign-ins per app".into(), &rows);
-        assert_eq!(list.rows[0].bar.width, WIDTH - NAME_WIDTH - VALUE_WIDTH);
+        assert_eq!(list.rows[0].bar.width, WIDTH - VALUE_WIDTH);
         assert_eq!(list.rows[1].bar.width * 4, list.rows[0].bar.width);
-        assert_eq!(list.rows[1].name, "a-very-long-application…");
-        assert_eq!(list.rows[1].bar.title, "a-very-long-application-name-indeed: 10");
-        assert!(list.rows[1].bar.y > list.rows[0].bar.y + list.rows[0].bar.height);
+        assert_eq!(list.rows[1].name, "a-very-long-application-name-that-goes-…");
+        assert_eq!(list.rows[1].bar.title, format!("{long}: 10"));
+        // Each name sits above its bar, below the bar before.
+        for (index, row) in list.rows.iter().enumerate() {
+            assert!(row.name_y < row.bar.y, "{row:?}");
+            assert!(row.value_y <= row.bar.y + row.bar.height, "{row:?}");
+            if index > 0 {
+                let above = &list.rows[index - 1].bar;
+                assert!(row.name_y - 14 > above.y + above.height, "{row:?}");
+            }
+        }
         assert!(list.height >= list.rows[1].bar.y + list.rows[1].bar.height);
         let svg = list.render().unwrap();
         assert!(svg.contains("<desc id=\"apps-desc\">Sign-ins per app</desc>"), "{svg}");

@@ -72,7 +72,7 @@ fn per_day_chart(days: &[DayStats], sign_ins: i64, failures: i64) -> BarLineChar
              in all.{busiest}"
         ),
         labels: days.iter().map(|day| short_date(day.start)).collect(),
-        label_every: 5,
+        label_every: 7,
         bars: Series { name: "sign-ins".into(), values: days.iter().map(|day| day.sign_ins).collect() },
         line: Some(Series { name: "failures".into(), values: days.iter().map(|day| day.failures).collect() }),
     })
