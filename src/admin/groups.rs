@@ -5,6 +5,16 @@ use super::{Actor, AdminResult, validate};
 use crate::clock;
 use crate::store::{GroupSummary, Store};
 
+/// The built-in group whose members administer Latch (the admin console;
+/// migration 0014 creates it). Granting admin is adding someone to it.
+pub const ADMINISTRATORS: &str = "latch-admins";
+
+/// Whether the user with id `user_id` is an administrator (a member of
+/// `ADMINISTRATORS`).
+pub async fn is_administrator(store: &Store, user_id: &str) -> AdminResult<bool> {
+    Ok(store.is_group_member(user_id, ADMINISTRATORS).await?)
+}
+
 /// Creates a group. Errors: `Invalid` name, `Duplicate` group.
 pub async fn add_group(store: &Store, actor: &Actor, name: &str) -> AdminResult<()> {
     validate::group_name(name)?;

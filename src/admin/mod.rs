@@ -31,7 +31,7 @@ pub use apps::{
 pub use dashboard::{DASHBOARD_DAYS, Dashboard, DayStats, dashboard};
 pub use error::{AdminError, AdminResult, ErrorClass};
 pub use events::{EventQuery, list_events};
-pub use groups::{Membership, add_group, add_member, list_groups, remove_member};
+pub use groups::{ADMINISTRATORS, Membership, add_group, add_member, is_administrator, list_groups, remove_member};
 pub use keys::{KeyListing, KeyRotation, KeyStatus, RotateKey, list_keys, rotate_key};
 pub use maintenance::{backup, new_secret_key, restore};
 pub use proxy::{AddProxyApp, ProxySettings, add_proxy_app};

@@ -99,6 +99,19 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the user with id `user_id` is a member of the group `group`.
+    pub async fn is_group_member(&self, user_id: &str, group: &str) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS found FROM group_members m JOIN groups g ON g.id = m.group_id \
+             WHERE m.user_id = $1 AND g.name = $2",
+        )
+        .bind(user_id)
+        .bind(group)
+        .fetch_optional(&mut *self.read().await?)
+        .await?;
+        Ok(row.is_some())
+    }
+
     pub async fn list_groups(&self) -> StoreResult<Vec<GroupSummary>> {
         let rows = sqlx::query(
             "SELECT g.name, u.username FROM groups g LEFT JOIN group_members m ON m.group_id = g.id \

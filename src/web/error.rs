@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::pages::error_page;
 use super::refusal::ErrorFormat;
+use crate::admin::{AdminError, ErrorClass};
 use crate::login::LoginError;
 use crate::oidc::error::{ErrorCode, InternalError, OAuthError, ProtocolError};
 use crate::proxy::ProxyError;
@@ -88,6 +89,25 @@ impl From<InternalError> for WebError {
 impl From<StoreError> for WebError {
     fn from(error: StoreError) -> Self {
         Self::Internal(error.into())
+    }
+}
+
+/// An admin operation refused or failed, as a page (the console shows a
+/// refusal on its form instead, where it has one): the class gives the
+/// status, an internal cause goes to the log only.
+impl From<AdminError> for WebError {
+    fn from(error: AdminError) -> Self {
+        let (status, title) = match error.class() {
+            ErrorClass::NotFound => (StatusCode::NOT_FOUND, "Not found"),
+            ErrorClass::Conflict => (StatusCode::CONFLICT, "Already exists"),
+            ErrorClass::Invalid => (StatusCode::BAD_REQUEST, "Not accepted"),
+            ErrorClass::Internal => {
+                tracing::error!(%error, "admin operation failed internally");
+                let message = "Latch could not finish this. Check whether the change was made, then try again.";
+                return Self::page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", message);
+            }
+        };
+        Self::page(status, title, error.to_string())
     }
 }
 

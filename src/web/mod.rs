@@ -11,6 +11,7 @@ pub mod ops;
 pub mod pages;
 mod proxy;
 pub mod refusal;
+pub mod signed_in;
 
 use std::sync::Arc;
 use std::time::Duration;

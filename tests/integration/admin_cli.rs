@@ -31,6 +31,13 @@ async fn usernames(app: &TestApp) -> Vec<String> {
     users.as_array().expect("array").iter().map(|user| user["username"].as_str().unwrap().to_owned()).collect()
 }
 
+/// The `group list --json` entry of the group `name`.
+async fn group(app: &TestApp, name: &str) -> serde_json::Value {
+    let groups = json(app, &["group", "list", "--json"]).await;
+    let found = groups.as_array().expect("array").iter().find(|group| group["name"] == name).cloned();
+    found.unwrap_or_else(|| panic!("no group {name} in {groups}"))
+}
+
 async fn slugs(app: &TestApp) -> Vec<String> {
     let apps = json(app, &["app", "list", "--json"]).await;
     apps.as_array().expect("array").iter().map(|app| app["slug"].as_str().unwrap().to_owned()).collect()
@@ -66,8 +73,8 @@ async fn unknown_group_or_malformed_redirect_uri_writes_nothing(backend: Backend
     let line = refused(&app.latch(&[&args[..], &["--password-stdin"]].concat(), Some(PASSWORD)).await, "user add");
     assert!(line.contains("nope"), "{line}");
     assert!(!usernames(&app).await.contains(&"bob".to_owned()));
-    let groups = json(&app, &["group", "list", "--json"]).await;
-    assert_eq!(groups[0]["members"], serde_json::json!([]), "no membership left behind: {groups}");
+    let staff = group(&app, "staff").await;
+    assert_eq!(staff["members"], serde_json::json!([]), "no membership left behind: {staff}");
     assert_eq!(Browser::new().sign_in(&app.base, "bob", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
 
     let args = ["app", "add", "x", "--name", "X", "--redirect-uri", CALLBACK, "--group", "staff", "--group", "nope"];
@@ -198,8 +205,11 @@ async fn list_and_show_commands_print_json(backend: Backend) {
     assert_eq!(users[0]["groups"], serde_json::json!(["staff"]));
     assert_eq!(users[0]["disabled"], false);
     let groups = json(&app, &["group", "list", "--json"]).await;
-    assert_eq!(groups[0]["name"], "staff");
-    assert_eq!(groups[0]["members"], serde_json::json!(["ada"]));
+    let names: Vec<_> = groups.as_array().unwrap().iter().map(|group| group["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["latch-admins", "staff"], "the built-in administrators' group is listed too");
+    assert_eq!(group(&app, "staff").await["members"], serde_json::json!(["ada"]));
+    app.add_user("root", PASSWORD, &["latch-admins"]).await;
+    assert_eq!(group(&app, "latch-admins").await["members"], serde_json::json!(["root"]), "made an administrator");
     let apps = json(&app, &["app", "list", "--json"]).await;
     assert_eq!(apps[0]["slug"], "web");
     assert_eq!(apps[0]["client_id"], credentials.client_id.as_str());
