@@ -113,7 +113,7 @@ async fn an_admin_adds_a_person_and_an_app_and_the_person_signs_in_to_it() {
     // Dora is no administrator.
     browser.goto(&latch.url("/admin")).await;
     let page = browser.wait_for("the refusal", |_, source| source.contains("Administrators only")).await;
-    assert!(page.contains("signed in as dora"), "{page}");
+    assert!(page.contains("for members of the latch-admins group"), "{page}");
     assert_no_csp_refusals(&browser).await;
     browser.quit().await;
 }

@@ -10,9 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::form::Form;
-use super::{
-    ConsoleAdmin, DoneQuery, Frame, Section, Stop, check_csrf, done, found, missing, path_part, refused, stop,
-};
+use super::{ConsoleAdmin, DoneQuery, Frame, Section, Shell, Stop, done, found, missing, path_part, refused, stop};
 use crate::admin::{self, AddApp, AddProxyApp, AdminError, AppCredentials, AppDetails, AppOptionChanges, UpdateApp};
 use crate::crypto::keys::SigningAlg;
 use crate::store::{AppSummary, ConsentMode};
@@ -21,6 +19,7 @@ use crate::web::AppState;
 #[derive(Template)]
 #[template(path = "console/apps.html")]
 struct ListPage<'a> {
+    shell: Shell<'a>,
     frame: Frame<'a>,
     apps: &'a [AppSummary],
 }
@@ -33,7 +32,7 @@ pub async fn list(
     let apps = found(admin::list_apps(&state.store).await)?;
     let mut frame = admin.frame(Section::Apps);
     frame.notice = query.done.as_deref().and_then(notice);
-    Ok(admin.show(StatusCode::OK, &ListPage { frame, apps: &apps }))
+    Ok(admin.show(StatusCode::OK, &ListPage { shell: admin.shell(), frame, apps: &apps }))
 }
 
 /// An app form's values: as stored, or as typed.
@@ -127,13 +126,14 @@ async fn group_names(state: &AppState) -> Result<Vec<String>, Stop> {
 #[derive(Template)]
 #[template(path = "console/app_new.html")]
 struct NewPage<'a> {
+    shell: Shell<'a>,
     frame: Frame<'a>,
     values: AppValues,
 }
 
 pub async fn new(State(state): State<AppState>, admin: ConsoleAdmin) -> Result<Response, Stop> {
     let values = AppValues::empty(group_names(&state).await?);
-    Ok(admin.show(StatusCode::OK, &NewPage { frame: admin.frame(Section::Apps), values }))
+    Ok(admin.show(StatusCode::OK, &NewPage { shell: admin.shell(), frame: admin.frame(Section::Apps), values }))
 }
 
 /// The settings of an app form as the admin layer takes them. `update`:
@@ -163,6 +163,7 @@ fn option_changes(form: &Form, update: bool) -> Result<AppOptionChanges, AdminEr
 #[derive(Template)]
 #[template(path = "console/app_created.html")]
 struct CreatedPage<'a> {
+    shell: Shell<'a>,
     frame: Frame<'a>,
     slug: &'a str,
     heading: &'a str,
@@ -180,7 +181,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, Stop> {
     let form = Form::parse(&body);
-    check_csrf(&state, &headers, &form)?;
+    admin.check_form(&state, &headers, &form)?;
     let config = &state.config;
     let (slug, name, groups) = (form.text("slug"), form.text("name"), form.all("group"));
     let created = if form.get("kind") == Some("proxy") {
@@ -219,6 +220,7 @@ pub async fn create(
         Ok((credentials, details)) => {
             let snippet = snippet(&details)?;
             let page = CreatedPage {
+                shell: admin.shell(),
                 frame: admin.frame(Section::Apps),
                 slug: &slug,
                 heading: "was registered",
@@ -232,7 +234,7 @@ pub async fn create(
             let mut frame = admin.frame(Section::Apps);
             frame.error = Some(message);
             let values = AppValues::typed(&form, group_names(&state).await?);
-            Ok(admin.show(status, &NewPage { frame, values }))
+            Ok(admin.show(status, &NewPage { shell: admin.shell(), frame, values }))
         }
     }
 }
@@ -248,6 +250,7 @@ fn snippet(details: &AppDetails) -> Result<String, Stop> {
 #[derive(Template)]
 #[template(path = "console/app.html")]
 struct AppPage<'a> {
+    shell: Shell<'a>,
     frame: Frame<'a>,
     app: &'a AppSummary,
     snippet: String,
@@ -292,7 +295,7 @@ async fn app_page(
     let mut frame = admin.frame(Section::Apps);
     frame.notice = notice;
     frame.error = error;
-    let page = AppPage { frame, app, snippet: snippet(&details)?, values };
+    let page = AppPage { shell: admin.shell(), frame, app, snippet: snippet(&details)?, values };
     Ok(admin.show(status, &page))
 }
 
@@ -305,7 +308,7 @@ pub async fn update(
     body: Bytes,
 ) -> Result<Response, Stop> {
     let form = Form::parse(&body);
-    check_csrf(&state, &headers, &form)?;
+    admin.check_form(&state, &headers, &form)?;
     let redirect_uris = form.lines("redirect_uris");
     let outcome = match option_changes(&form, true) {
         Ok(options) => {
@@ -338,11 +341,12 @@ pub async fn rotate_secret(
     body: Bytes,
 ) -> Result<Response, Stop> {
     let form = Form::parse(&body);
-    check_csrf(&state, &headers, &form)?;
+    admin.check_form(&state, &headers, &form)?;
     match admin::rotate_secret(&state.store, &state.config, &admin.actor, &slug).await {
         Ok(credentials) => {
             let details = found(admin::show_app(&state.store, &state.config, &slug).await)?;
             let page = CreatedPage {
+                shell: admin.shell(),
                 frame: admin.frame(Section::Apps),
                 slug: &slug,
                 heading: "has a new client secret",
@@ -367,7 +371,7 @@ pub async fn remove(
     body: Bytes,
 ) -> Result<Response, Stop> {
     let form = Form::parse(&body);
-    check_csrf(&state, &headers, &form)?;
+    admin.check_form(&state, &headers, &form)?;
     let outcome = if form.checked("confirm") {
         admin::remove_app(&state.store, &admin.actor, &slug).await
     } else {

@@ -8,13 +8,14 @@ use axum::response::Response;
 
 use super::chart::{BarLineChart, BarLineSpec, BarList, Series, bar_line_chart, bar_list};
 use super::dates::short_date;
-use super::{ConsoleAdmin, Frame, Section, Stop, found};
+use super::{ConsoleAdmin, Frame, Section, Shell, Stop, found};
 use crate::admin::{self, DASHBOARD_DAYS, Dashboard, DayStats};
 use crate::web::AppState;
 
 #[derive(Template)]
 #[template(path = "console/dashboard.html")]
 struct DashboardPage<'a> {
+    shell: Shell<'a>,
     frame: Frame<'a>,
     days: &'a [DayRow],
     per_day: BarLineChart,
@@ -43,6 +44,7 @@ pub async fn page(State(state): State<AppState>, admin: ConsoleAdmin) -> Result<
         .map(|day| DayRow { date: short_date(day.start), sign_ins: day.sign_ins, failures: day.failures })
         .collect();
     let page = DashboardPage {
+        shell: admin.shell(),
         frame: admin.frame(Section::Dashboard),
         per_day: per_day_chart(&dashboard.days, sign_ins, failures),
         per_app: per_app_chart(&dashboard),

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::dates::{date_time, parse_date};
-use super::{ConsoleAdmin, Frame, Section, Stop, found, refused, stop};
+use super::{ConsoleAdmin, Frame, Section, Shell, Stop, found, refused, stop};
 use crate::admin::{self, AdminError, EventQuery};
 use crate::store::{AuditEvent, DAY};
 use crate::web::AppState;
@@ -82,6 +82,7 @@ impl Filter {
 #[derive(Template)]
 #[template(path = "console/events.html")]
 struct EventsPage<'a> {
+    shell: Shell<'a>,
     frame: Frame<'a>,
     filter: &'a Filter,
     /// Each app's slug, and whether it is the one filtered on.
@@ -151,6 +152,7 @@ pub async fn list(
     let more = events.len() as i64 > PER_PAGE;
     events.truncate(PER_PAGE as usize);
     let view = EventsPage {
+        shell: admin.shell(),
         frame,
         filter: &filter,
         apps,

@@ -8,9 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::form::Form;
-use super::{
-    ConsoleAdmin, DoneQuery, Frame, Section, Stop, check_csrf, done, found, missing, path_part, refused, stop,
-};
+use super::{ConsoleAdmin, DoneQuery, Frame, Section, Shell, Stop, done, found, missing, path_part, refused, stop};
 use crate::admin::{self, Membership};
 use crate::store::GroupSummary;
 use crate::web::AppState;
@@ -18,6 +16,7 @@ use crate::web::AppState;
 #[derive(Template)]
 #[template(path = "console/groups.html")]
 struct ListPage<'a> {
+    shell: Shell<'a>,
     frame: Frame<'a>,
     groups: &'a [GroupSummary],
     /// The new-group form's value, as typed.
@@ -32,7 +31,7 @@ pub async fn list(
     let groups = found(admin::list_groups(&state.store).await)?;
     let mut frame = admin.frame(Section::Groups);
     frame.notice = query.done.as_deref().and_then(notice);
-    Ok(admin.show(StatusCode::OK, &ListPage { frame, groups: &groups, name: "" }))
+    Ok(admin.show(StatusCode::OK, &ListPage { shell: admin.shell(), frame, groups: &groups, name: "" }))
 }
 
 /// `POST /admin/groups`: creates a group.
@@ -43,7 +42,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, Stop> {
     let form = Form::parse(&body);
-    check_csrf(&state, &headers, &form)?;
+    admin.check_form(&state, &headers, &form)?;
     let name = form.text("name");
     match admin::add_group(&state.store, &admin.actor, &name).await {
         Ok(()) => Ok(done(&format!("/admin/groups/{}", path_part(&name)), "created")),
@@ -52,7 +51,7 @@ pub async fn create(
             let groups = found(admin::list_groups(&state.store).await)?;
             let mut frame = admin.frame(Section::Groups);
             frame.error = Some(message);
-            Ok(admin.show(status, &ListPage { frame, groups: &groups, name: &name }))
+            Ok(admin.show(status, &ListPage { shell: admin.shell(), frame, groups: &groups, name: &name }))
         }
     }
 }
@@ -60,6 +59,7 @@ pub async fn create(
 #[derive(Template)]
 #[template(path = "console/group.html")]
 struct GroupPage<'a> {
+    shell: Shell<'a>,
     frame: Frame<'a>,
     group: &'a GroupSummary,
     /// The add-member form's value, as typed.
@@ -91,7 +91,7 @@ async fn group_page(
     let mut frame = admin.frame(Section::Groups);
     frame.notice = notice;
     frame.error = error;
-    Ok(admin.show(status, &GroupPage { frame, group, username }))
+    Ok(admin.show(status, &GroupPage { shell: admin.shell(), frame, group, username }))
 }
 
 /// `POST /admin/groups/<name>/<action>`: `add-member` or `remove-member`.
@@ -103,7 +103,7 @@ pub async fn act(
     body: Bytes,
 ) -> Result<Response, Stop> {
     let form = Form::parse(&body);
-    check_csrf(&state, &headers, &form)?;
+    admin.check_form(&state, &headers, &form)?;
     let membership = Membership { group: name.clone(), username: form.text("username") };
     let outcome = match action.as_str() {
         "add-member" => admin::add_member(&state.store, &admin.actor, &membership).await.map(|()| "added"),

@@ -9,7 +9,7 @@ use axum::response::Response;
 
 use super::dates::date_time;
 use super::form::Form;
-use super::{ConsoleAdmin, DoneQuery, Frame, Section, Stop, check_csrf, done, found, refused};
+use super::{ConsoleAdmin, DoneQuery, Frame, Section, Shell, Stop, done, found, refused};
 use crate::admin::{self, AdminError, KeyListing, RotateKey};
 use crate::crypto::keys::SigningAlg;
 use crate::web::AppState;
@@ -17,6 +17,7 @@ use crate::web::AppState;
 #[derive(Template)]
 #[template(path = "console/keys.html")]
 struct KeysPage<'a> {
+    shell: Shell<'a>,
     frame: Frame<'a>,
     keys: Vec<KeyRow>,
     /// The rotation form's values, as typed.
@@ -75,7 +76,7 @@ async fn keys_page(
     let mut frame = admin.frame(Section::Keys);
     frame.notice = notice;
     frame.error = error;
-    let page = KeysPage { frame, keys: keys.iter().map(KeyRow::from).collect(), grace, algs };
+    let page = KeysPage { shell: admin.shell(), frame, keys: keys.iter().map(KeyRow::from).collect(), grace, algs };
     Ok(admin.show(status, &page))
 }
 
@@ -87,7 +88,7 @@ pub async fn rotate(
     body: Bytes,
 ) -> Result<Response, Stop> {
     let form = Form::parse(&body);
-    check_csrf(&state, &headers, &form)?;
+    admin.check_form(&state, &headers, &form)?;
     let (alg, grace) = (form.text("alg"), form.text("grace"));
     let outcome = match alg.parse::<SigningAlg>() {
         Ok(alg) => {

@@ -20,19 +20,16 @@ mod users;
 use askama::Template;
 use axum::Router;
 use axum::extract::FromRequestParts;
-use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{AppendHeaders, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::error::WebError;
-use super::login::{csrf_posted, csrf_token_for};
-use super::oidc::current_session;
 use super::pages::error_page;
+use super::signed_in::{Section as ShellSection, Shell, SignedIn};
 use super::{AppState, redirect};
 use crate::admin::{Actor, AdminError, ErrorClass};
-use crate::login::sign_in_url;
 
 /// The console's routes; every one needs an administrator (`ConsoleAdmin`).
 pub fn routes() -> Router<AppState> {
@@ -58,69 +55,47 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The administrator behind a console request: a signed-in member of
-/// `latch-admins`. Anyone else is refused before a handler runs: a browser
-/// without a session is sent to sign in (and back), a signed-in person who
-/// is not an administrator gets a 403 page saying so.
+/// `latch-admins`. Anyone else is refused before a handler runs: a page
+/// request without a session goes to sign in (and back), a signed-in person
+/// who is not an administrator gets a 403 page (`SignedIn`).
 pub struct ConsoleAdmin {
     /// The admin layer's actor: `web:<username>` in the audit trail.
     pub actor: Actor,
-    pub username: String,
-    /// For the forms of the page shown.
-    pub csrf_token: String,
-    /// The CSRF cookie to set, when the browser had none (or an expired one).
-    csrf_cookie: Option<String>,
+    signed_in: SignedIn,
 }
 
 impl FromRequestParts<AppState> for ConsoleAdmin {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let now = state.clock.now();
-        let session = current_session(state, &parts.headers, now).await.map_err(IntoResponse::into_response)?;
-        let Some(session) = session else {
-            let here = parts.uri.path_and_query().map_or("/admin", |path| path.as_str());
-            // Only GETs come back as they were; a form posted without a
-            // session returns to the console's start.
-            let next = if parts.method == axum::http::Method::GET { here } else { "/admin" };
-            return Err(redirect(&sign_in_url(next, None)));
-        };
-        let is_admin = is_administrator(state, &session.user_id).await.map_err(IntoResponse::into_response)?;
-        if !is_admin {
-            return Err(error_page(
-                StatusCode::FORBIDDEN,
-                "Administrators only",
-                &format!(
-                    "You are signed in as {}, who is not an administrator. The admin console is for members of \
-                     the group {}; an administrator can add you to it.",
-                    session.username, ADMINISTRATORS
-                ),
-            ));
-        }
-        let (csrf_token, csrf_cookie) = csrf_token_for(state, &parts.headers);
-        let actor = Actor::WebAdmin { user_id: session.user_id, username: session.username.clone() };
-        Ok(Self { actor, username: session.username, csrf_token, csrf_cookie })
+        let signed_in = SignedIn::from_request_parts(parts, state).await?;
+        signed_in.require_administrator().map_err(IntoResponse::into_response)?;
+        let session = &signed_in.session;
+        let actor = Actor::WebAdmin { user_id: session.user_id.clone(), username: session.username.clone() };
+        Ok(Self { actor, signed_in })
     }
-}
-
-// TEMPORARY until the lead's `admin::is_administrator` lands on main.
-const ADMINISTRATORS: &str = "latch-admins";
-
-async fn is_administrator(state: &AppState, user_id: &str) -> Result<bool, WebError> {
-    let claims = state.store.active_user_claims(user_id).await?;
-    Ok(claims.is_some_and(|claims| claims.groups.iter().any(|group| group == ADMINISTRATORS)))
 }
 
 impl ConsoleAdmin {
-    /// The frame of a console page in `section`.
-    fn frame(&self, section: Section) -> Frame<'_> {
-        Frame { username: &self.username, csrf_token: &self.csrf_token, section, notice: None, error: None }
+    /// The layout's part of a console page.
+    fn shell(&self) -> Shell<'_> {
+        self.signed_in.shell(ShellSection::Admin)
     }
 
-    /// `page` with `status`, setting the CSRF cookie when the browser
-    /// needs one.
+    /// The console's part of a page in `section`.
+    fn frame(&self, section: Section) -> Frame<'_> {
+        Frame { csrf_token: &self.signed_in.csrf_token, section, notice: None, error: None }
+    }
+
+    /// `page` with `status` (and the CSRF cookie, when the browser needs one).
     fn show(&self, status: StatusCode, page: &impl Template) -> Response {
-        let cookie = self.csrf_cookie.clone().map(|cookie| (SET_COOKIE, cookie));
-        (AppendHeaders(cookie), super::pages::render(status, page)).into_response()
+        self.signed_in.page(status, page)
+    }
+
+    /// Refuses a posted form whose CSRF token does not fit this browser:
+    /// the page it came from is too old, or it came from another site.
+    fn check_form(&self, state: &AppState, headers: &HeaderMap, form: &form::Form) -> Result<(), Stop> {
+        Ok(self.signed_in.check_form(state, headers, form.get("csrf_token"))?)
     }
 }
 
@@ -164,10 +139,10 @@ pub enum Section {
     Events,
 }
 
-/// What every console page shows around its content: who is signed in,
-/// where they are, and the outcome of what they just did.
+/// What every console page shows above its content (inside the layout's
+/// `Shell`): where in the console it is, and the outcome of what was just
+/// done.
 pub struct Frame<'a> {
-    pub username: &'a str,
     pub csrf_token: &'a str,
     pub section: Section,
     /// What the last change did (after its redirect), from a fixed list.
@@ -194,19 +169,6 @@ impl Frame<'_> {
     pub fn current(&self, name: &str) -> &'static str {
         if self.section.name() == name { "page" } else { "false" }
     }
-}
-
-/// Refuses a posted form whose CSRF token does not fit this browser: the
-/// page it came from is too old, or it came from another site.
-fn check_csrf(state: &AppState, headers: &HeaderMap, form: &form::Form) -> Result<(), Stop> {
-    if csrf_posted(state, headers, form.get("csrf_token")) {
-        return Ok(());
-    }
-    Err(stop(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "Nothing was changed. Go back, reload the page and try again.",
-    ))
 }
 
 /// A refused admin operation as the status and message to show on its

@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::form::Form;
-use super::{ConsoleAdmin, DoneQuery, Frame, Section, Stop, check_csrf, done, found, path_part, refused, stop};
+use super::{ConsoleAdmin, DoneQuery, Frame, Section, Shell, Stop, done, found, path_part, refused, stop};
 use crate::admin::{self, AddUser, AdminError, Membership, SetPassword, UpdateUser};
 use crate::store::UserSummary;
 use crate::web::AppState;
@@ -29,6 +29,7 @@ pub struct ListQuery {
 #[derive(Template)]
 #[template(path = "console/users.html")]
 struct ListPage<'a> {
+    shell: Shell<'a>,
     frame: Frame<'a>,
     search: &'a str,
     users: &'a [UserSummary],
@@ -52,6 +53,7 @@ pub async fn list(
     let mut frame = admin.frame(Section::Users);
     frame.notice = query.done.as_deref().and_then(notice);
     let view = ListPage {
+        shell: admin.shell(),
         frame,
         search: &query.q,
         users: &found_page.users,
@@ -67,6 +69,7 @@ pub async fn list(
 #[derive(Template)]
 #[template(path = "console/user_new.html")]
 struct NewPage<'a> {
+    shell: Shell<'a>,
     frame: Frame<'a>,
     username: &'a str,
     email: &'a str,
@@ -77,13 +80,15 @@ struct NewPage<'a> {
 
 pub async fn new(State(state): State<AppState>, admin: ConsoleAdmin) -> Result<Response, Stop> {
     let groups = found(admin::list_groups(&state.store).await)?.into_iter().map(|group| (group.name, false)).collect();
-    let page = NewPage { frame: admin.frame(Section::Users), username: "", email: "", name: "", groups };
+    let page =
+        NewPage { shell: admin.shell(), frame: admin.frame(Section::Users), username: "", email: "", name: "", groups };
     Ok(admin.show(StatusCode::OK, &page))
 }
 
 #[derive(Template)]
 #[template(path = "console/user_created.html")]
 struct CreatedPage<'a> {
+    shell: Shell<'a>,
     frame: Frame<'a>,
     username: &'a str,
     password: &'a str,
@@ -98,7 +103,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, Stop> {
     let form = Form::parse(&body);
-    check_csrf(&state, &headers, &form)?;
+    admin.check_form(&state, &headers, &form)?;
     let command = AddUser {
         username: form.text("username"),
         email: form.text("email"),
@@ -110,7 +115,12 @@ pub async fn create(
         Ok(added) => match added.generated_password {
             Some(password) => {
                 let username = form.text("username");
-                let page = CreatedPage { frame: admin.frame(Section::Users), username: &username, password: &password };
+                let page = CreatedPage {
+                    shell: admin.shell(),
+                    frame: admin.frame(Section::Users),
+                    username: &username,
+                    password: &password,
+                };
                 Ok(admin.show(StatusCode::OK, &page))
             }
             None => Ok(done(&format!("/admin/users/{}", path_part(&form.text("username"))), "created")),
@@ -128,7 +138,7 @@ pub async fn create(
             let mut frame = admin.frame(Section::Users);
             frame.error = Some(message);
             let (username, email, name) = (form.text("username"), form.text("email"), form.text("name"));
-            let page = NewPage { frame, username: &username, email: &email, name: &name, groups };
+            let page = NewPage { shell: admin.shell(), frame, username: &username, email: &email, name: &name, groups };
             Ok(admin.show(status, &page))
         }
     }
@@ -137,6 +147,7 @@ pub async fn create(
 #[derive(Template)]
 #[template(path = "console/user.html")]
 struct UserPage<'a> {
+    shell: Shell<'a>,
     frame: Frame<'a>,
     user: &'a UserSummary,
     /// The profile form's values: the stored ones, or what was typed.
@@ -177,7 +188,7 @@ async fn user_page(
     let mut frame = admin.frame(Section::Users);
     frame.notice = notice;
     frame.error = error;
-    let page = UserPage { frame, user: &user, email: &email, name: &name, other_groups };
+    let page = UserPage { shell: admin.shell(), frame, user: &user, email: &email, name: &name, other_groups };
     Ok(admin.show(status, &page))
 }
 
@@ -190,7 +201,7 @@ pub async fn act(
     body: Bytes,
 ) -> Result<Response, Stop> {
     let form = Form::parse(&body);
-    check_csrf(&state, &headers, &form)?;
+    admin.check_form(&state, &headers, &form)?;
     let (store, actor) = (&state.store, &admin.actor);
     let membership = || Membership { group: form.text("group"), username: username.clone() };
     let outcome: Result<&'static str, AdminError> = match action.as_str() {
