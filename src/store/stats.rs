@@ -67,8 +67,8 @@ impl Store {
     pub async fn sign_ins_per_app(&self, since: UnixTime) -> StoreResult<Vec<(String, i64)>> {
         let rows = sqlx::query(&format!(
             "SELECT app, COUNT(*) AS events FROM audit_events \
-             WHERE app IS NOT NULL AND at >= $1 \
-               AND ((kind = 'tokens_issued' AND detail IN ({SIGN_IN_GRANTS})) OR kind = 'proxy_sign_in') \
+             WHERE kind IN ('tokens_issued', 'proxy_sign_in') AND at >= $1 AND app IS NOT NULL \
+               AND (kind = 'proxy_sign_in' OR detail IN ({SIGN_IN_GRANTS})) \
              GROUP BY app ORDER BY 2 DESC, 1"
         ))
         .bind(since)
