@@ -34,6 +34,39 @@ pub struct Config {
     pub connections: ConnectionLimits,
     /// Encrypts signing keys and deployment secrets in the store.
     pub secret_key: Option<SecretKey>,
+    pub mfa: MfaPolicy,
+}
+
+/// The second-factor policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MfaPolicy {
+    /// `require_mfa`: apps that set nothing of their own (`--require-mfa`)
+    /// require a second factor. Default false.
+    pub required_by_default: bool,
+    /// `mfa_enrolment`: `open` (the default) lets people set up their own
+    /// second factors at `/account/security`, and sends someone an app
+    /// requires one of, who has none, there; `closed` leaves enrolment to
+    /// administrators (`latch user mfa totp`), and such a person is refused
+    /// with a page that says so.
+    pub enrolment: MfaEnrolment,
+}
+
+impl MfaPolicy {
+    /// Whether an app with the per-app setting `app` (`None`: unset)
+    /// requires a second factor.
+    pub fn required_for(&self, app: Option<bool>) -> bool {
+        app.unwrap_or(self.required_by_default)
+    }
+}
+
+/// Who enrols second factors (`mfa_enrolment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MfaEnrolment {
+    /// Each person, at `/account/security`.
+    #[default]
+    Open,
+    /// Administrators only.
+    Closed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +248,14 @@ pub struct ConfigArgs {
     /// and secrets in the database [default: none, stored unencrypted].
     #[arg(long, env = "LATCH_SECRET_KEY_FILE", global = true)]
     pub secret_key_file: Option<String>,
+    /// Apps that do not say otherwise (`app update --require-mfa`) require a
+    /// second factor: true or false [default: false].
+    #[arg(long = "default-require-mfa", env = "LATCH_REQUIRE_MFA", global = true)]
+    pub require_mfa: Option<String>,
+    /// Who sets up second factors: open (each person, at /account/security)
+    /// or closed (administrators, with `latch user mfa`) [default: open].
+    #[arg(long, env = "LATCH_MFA_ENROLMENT", global = true)]
+    pub mfa_enrolment: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -241,6 +282,8 @@ struct FileSettings {
     idle_timeout: Option<String>,
     max_connections: Option<String>,
     secret_key_file: Option<String>,
+    require_mfa: Option<String>,
+    mfa_enrolment: Option<String>,
 }
 
 impl ConfigArgs {
@@ -343,7 +386,26 @@ impl ConfigArgs {
             secret_key: pick(&self.secret_key_file, file.secret_key_file)
                 .map(|raw| SecretKey::read(Path::new(&raw)).map_err(|reason| invalid("secret_key_file", &raw, reason)))
                 .transpose()?,
+            mfa: MfaPolicy {
+                required_by_default: match pick(&self.require_mfa, file.require_mfa) {
+                    None => false,
+                    Some(raw) => boolean("require_mfa", &raw)?,
+                },
+                enrolment: match pick(&self.mfa_enrolment, file.mfa_enrolment).as_deref().map(str::trim) {
+                    None | Some("open") => MfaEnrolment::Open,
+                    Some("closed") => MfaEnrolment::Closed,
+                    Some(other) => return Err(invalid("mfa_enrolment", other, "must be open or closed".into())),
+                },
+            },
         })
+    }
+}
+
+fn boolean(setting: &'static str, raw: &str) -> Result<bool, ConfigError> {
+    match raw.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(setting, raw, "must be true or false".into())),
     }
 }
 
@@ -383,7 +445,8 @@ fn duration(setting: &'static str, raw: Option<String>, default: &str) -> Result
 fn invalid(setting: &'static str, value: &str, reason: String) -> ConfigError {
     let env = format!("LATCH_{}", setting.to_uppercase());
     let kebab = setting.replace('_', "-");
-    let flag = if setting.ends_with("token_ttl") || setting == "code_ttl" { format!("default-{kebab}") } else { kebab };
+    let per_app_too = setting.ends_with("token_ttl") || setting == "code_ttl" || setting == "require_mfa";
+    let flag = if per_app_too { format!("default-{kebab}") } else { kebab };
     ConfigError::Invalid { setting, env, flag, value: value.to_owned(), reason }
 }
 
@@ -472,6 +535,22 @@ mod tests {
         assert!(message.contains("LATCH_SECRET_KEY_FILE") && message.contains("base64"), "{message}");
         std::fs::write(&path, SecretKey::generate()).unwrap();
         assert_eq!(args.load().unwrap().secret_key.unwrap().path(), path);
+    }
+
+    #[test]
+    fn the_mfa_policy_defaults_to_optional_and_open() {
+        let config = ConfigArgs::default().load().unwrap();
+        assert_eq!(config.mfa, MfaPolicy { required_by_default: false, enrolment: MfaEnrolment::Open });
+        assert!(config.mfa.required_for(Some(true)) && !config.mfa.required_for(None));
+        let args =
+            ConfigArgs { require_mfa: Some("true".into()), mfa_enrolment: Some("closed".into()), ..Default::default() };
+        let policy = args.load().unwrap().mfa;
+        assert!(policy.required_for(None) && !policy.required_for(Some(false)));
+        assert_eq!(policy.enrolment, MfaEnrolment::Closed);
+        let args = ConfigArgs { require_mfa: Some("yes please".into()), ..Default::default() };
+        assert!(args.load().unwrap_err().to_string().contains("LATCH_REQUIRE_MFA"));
+        let args = ConfigArgs { mfa_enrolment: Some("ajar".into()), ..Default::default() };
+        assert!(args.load().unwrap_err().to_string().contains("LATCH_MFA_ENROLMENT"));
     }
 
     #[test]

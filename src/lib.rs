@@ -21,6 +21,7 @@ pub mod login;
 pub mod logout_delivery;
 pub mod metrics;
 pub mod oidc;
+pub mod presets;
 pub mod private_files;
 pub mod proxy;
 pub mod server;

@@ -26,6 +26,12 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FactorLabels {
+    method: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GrantLabels {
     grant: &'static str,
 }
@@ -45,6 +51,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     request_seconds: Family<RequestLabels, Histogram, fn() -> Histogram>,
     logins: Family<OutcomeLabels, Counter>,
+    second_factors: Family<FactorLabels, Counter>,
     tokens: Family<GrantLabels, Counter>,
     database_errors: Counter,
     active_sessions: Gauge,
@@ -58,6 +65,16 @@ pub enum LoginOutcome {
     Success,
     Failure,
     Locked,
+}
+
+impl LoginOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Locked => "locked",
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -82,6 +99,12 @@ impl Metrics {
         );
         let logins = Family::<OutcomeLabels, Counter>::default();
         registry.register("logins", "Sign-in attempts by outcome", logins.clone());
+        let second_factors = Family::<FactorLabels, Counter>::default();
+        registry.register(
+            "second_factor_checks",
+            "Second-factor checks in sign-ins by method (otp, recovery_code; failures: code) and outcome",
+            second_factors.clone(),
+        );
         let tokens = Family::<GrantLabels, Counter>::default();
         registry.register("tokens_issued", "Token responses by grant type", tokens.clone());
         let database_errors = Counter::default();
@@ -102,6 +125,7 @@ impl Metrics {
             requests,
             request_seconds,
             logins,
+            second_factors,
             tokens,
             database_errors,
             active_sessions,
@@ -116,12 +140,13 @@ impl Metrics {
     }
 
     pub fn login(&self, outcome: LoginOutcome) {
-        let outcome = match outcome {
-            LoginOutcome::Success => "success",
-            LoginOutcome::Failure => "failure",
-            LoginOutcome::Locked => "locked",
-        };
-        self.logins.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.logins.get_or_create(&OutcomeLabels { outcome: outcome.as_str() }).inc();
+    }
+
+    /// One second-factor check: `method` as `login::flow::Method::as_str`
+    /// names it (`code` for a refused code, whose kind is unknown).
+    pub fn second_factor(&self, method: &'static str, outcome: LoginOutcome) {
+        self.second_factors.get_or_create(&FactorLabels { method, outcome: outcome.as_str() }).inc();
     }
 
     pub fn token_issued(&self, grant: GrantType) {
@@ -158,6 +183,7 @@ mod tests {
         );
         metrics.login(LoginOutcome::Failure);
         metrics.token_issued(GrantType::AuthorizationCode);
+        metrics.second_factor("otp", LoginOutcome::Success);
         let text = metrics.render(3, 4, 2);
         assert!(
             text.contains(
@@ -168,6 +194,7 @@ mod tests {
         assert!(text.contains("latch_http_request_duration_seconds_bucket"), "{text}");
         assert!(text.contains(r#"latch_logins_total{outcome="failure"} 1"#), "{text}");
         assert!(text.contains(r#"latch_tokens_issued_total{grant="authorization_code"} 1"#), "{text}");
+        assert!(text.contains(r#"latch_second_factor_checks_total{method="otp",outcome="success"} 1"#), "{text}");
         assert!(text.contains("latch_active_sessions 3"), "{text}");
         assert!(text.contains("latch_build_info{version="), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");

@@ -100,6 +100,7 @@ impl Server {
             },
             auditor.clone(),
             SigningThreads::start()?,
+            config.mfa,
         ));
         let (logout_delivery, delivery_worker) =
             logout_delivery::start(store.clone(), provider.clone(), auditor.clone(), clock.clone())?;
@@ -113,7 +114,8 @@ impl Server {
             authenticator: Arc::new(authenticator),
             cookies: CookiePolicy::for_public_url(&config.public_url),
             csrf: Arc::new(CsrfKey::new(store.deployment_secret("csrf_key", &random_token()).await?.as_bytes())),
-            forward_auth: Arc::new(ForwardAuth::new(store.clone(), config.public_url.clone())),
+            forward_auth: Arc::new(ForwardAuth::new(store.clone(), config.public_url.clone(), config.mfa)),
+            mfa: config.mfa,
             store: store.clone(),
             metrics: Arc::new(Metrics::new()),
             auditor,

@@ -10,6 +10,8 @@ pub enum Actor {
     /// A member of `latch-admins` in the admin console: their user id (which
     /// outlives a rename) and username (what people read).
     WebAdmin { user_id: String, username: String },
+    /// A signed-in person changing their own account (`/account/security`).
+    Owner { user_id: String, username: String },
 }
 
 impl Actor {
@@ -19,6 +21,7 @@ impl Actor {
         match self {
             Self::Cli { os_user } => format!("cli:{os_user}"),
             Self::WebAdmin { username, .. } => format!("web:{username}"),
+            Self::Owner { username, .. } => format!("self:{username}"),
         }
     }
 }
@@ -32,5 +35,7 @@ mod tests {
         assert_eq!(Actor::Cli { os_user: "root".into() }.recorded(), "cli:root");
         let admin = Actor::WebAdmin { user_id: "0b7e".into(), username: "ada".into() };
         assert_eq!(admin.recorded(), "web:ada");
+        let owner = Actor::Owner { user_id: "0b7e".into(), username: "ada".into() };
+        assert_eq!(owner.recorded(), "self:ada");
     }
 }

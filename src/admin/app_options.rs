@@ -28,6 +28,9 @@ pub struct AppOptionChanges {
     /// Allow the device authorization grant (RFC 8628).
     pub device_code: Option<bool>,
     pub device_code_ttl: Option<String>,
+    /// Require a second factor to sign in to the app; `None` keeps the
+    /// current setting (unset at creation: the deployment's `require_mfa`).
+    pub require_mfa: Option<bool>,
 }
 
 impl AppOptionChanges {
@@ -42,6 +45,7 @@ impl AppOptionChanges {
         options.refresh_token_ttl = ttl("--refresh-token-ttl", &self.refresh_token_ttl)?.or(options.refresh_token_ttl);
         options.device_code_ttl = ttl("--device-code-ttl", &self.device_code_ttl)?.or(options.device_code_ttl);
         options.device_code = self.device_code.unwrap_or(options.device_code);
+        options.require_mfa = self.require_mfa.or(options.require_mfa);
         if let Some(grace) = &self.refresh_token_reuse_grace {
             options.refresh_token_reuse_grace = validate::reuse_grace("--refresh-token-reuse-grace", grace)?;
         }

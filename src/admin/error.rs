@@ -5,6 +5,7 @@
 use crate::crypto::keys::KeyError;
 use crate::crypto::password::PasswordError;
 use crate::oidc::error::InternalError;
+use crate::presets::PresetError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +73,18 @@ impl From<StoreError> for AdminError {
             }
             other => Self::Store(other),
         }
+    }
+}
+
+impl From<PresetError> for AdminError {
+    /// An unknown preset or a bad `--url` is the operator's to fix: the
+    /// message says what is known or expected.
+    fn from(error: PresetError) -> Self {
+        let field = match error {
+            PresetError::BaseUrl { .. } => "--url",
+            PresetError::Unknown { .. } | PresetError::Invalid { .. } => "--preset",
+        };
+        Self::invalid(field, error.to_string())
     }
 }
 

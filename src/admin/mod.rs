@@ -9,6 +9,7 @@
 
 mod actor;
 mod app_options;
+mod app_presets;
 mod apps;
 mod dashboard;
 mod error;
@@ -16,6 +17,7 @@ mod events;
 mod groups;
 mod keys;
 mod maintenance;
+mod mfa;
 mod proxy;
 mod record;
 mod snippet;
@@ -24,6 +26,7 @@ mod validate;
 
 pub use actor::Actor;
 pub use app_options::AppOptionChanges;
+pub use app_presets::{AddPresetApp, PresetApp, Registered, Settings, add_preset_app, list_presets};
 pub use apps::{
     AddApp, AppCredentials, AppDetails, OidcAppDetails, UpdateApp, add_app, list_apps, remove_app, rotate_secret,
     show_app, update_app,
@@ -34,6 +37,10 @@ pub use events::{EventQuery, list_events};
 pub use groups::{ADMINISTRATORS, Membership, add_group, add_member, is_administrator, list_groups, remove_member};
 pub use keys::{KeyListing, KeyRotation, KeyStatus, RotateKey, list_keys, rotate_key};
 pub use maintenance::{backup, new_secret_key, restore};
+pub use mfa::{
+    EnrolTotp, RecoveryCodes, TOTP_ISSUER, TotpEnrolled, TotpSetup, begin_totp_setup, confirm_totp, enrol_totp,
+    list_factors, new_recovery_codes, pending_totp_setup, recovery_codes_left, remove_totp, reset_factors,
+};
 pub use proxy::{AddProxyApp, ProxySettings, add_proxy_app};
 pub use record::ChangeKind;
 pub use snippet::app_snippet;

@@ -23,6 +23,8 @@ pub struct AddProxyApp {
     /// A parent domain (e.g. `example.com`) to set the app's sign-in cookie
     /// on, so that one sign-in covers every proxy app sharing it.
     pub cookie_domain: Option<String>,
+    /// As `AppOptionChanges::require_mfa`.
+    pub require_mfa: Option<bool>,
 }
 
 /// Everything an operator configures in the reverse proxy.
@@ -95,6 +97,7 @@ pub async fn add_proxy_app(
         external_url: external.origin().to_owned(),
         origin: external.origin().to_owned(),
         cookie_domain,
+        require_mfa: command.require_mfa,
     };
     store.create_proxy_app(app, &command.groups, clock::now()).await?;
     Change::to_app(ChangeKind::ProxyAppCreated, &command.slug)

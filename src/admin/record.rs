@@ -27,6 +27,10 @@ pub enum ChangeKind {
     AppRemoved,
     AppSecretRotated,
     KeyRotated,
+    TotpEnrolled,
+    TotpRemoved,
+    RecoveryCodesGenerated,
+    FactorsReset,
 }
 
 impl ChangeKind {
@@ -50,6 +54,10 @@ impl ChangeKind {
             Self::AppRemoved => "app_removed",
             Self::AppSecretRotated => "app_secret_rotated",
             Self::KeyRotated => "key_rotated",
+            Self::TotpEnrolled => "totp_enrolled",
+            Self::TotpRemoved => "totp_removed",
+            Self::RecoveryCodesGenerated => "recovery_codes_generated",
+            Self::FactorsReset => "factors_reset",
         }
     }
 }

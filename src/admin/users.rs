@@ -101,6 +101,8 @@ pub async fn unlock_user(store: &Store, actor: &Actor, username: &str) -> AdminR
     // A lock on guessing device user codes is the same person locked out.
     if let Some(user) = store.user_credentials(username).await? {
         had_failures |= store.clear_login_failures(&crate::oidc::device::user_code_subject(&user.id)).await?;
+        // And so is a lock on guessing second-factor codes.
+        had_failures |= store.clear_login_failures(&crate::login::factor_subject(&user.id)).await?;
     }
     Change::to_user(ChangeKind::UserUnlocked, username).record(store, actor).await?;
     Ok(had_failures)

@@ -9,7 +9,7 @@ use crate::store::ConsentMode;
 /// values by id, and the deployment-wide defaults in `ConfigArgs` use the
 /// plain names (`--default-code-ttl`), so a shared id would hand an app's
 /// `--code-ttl` to the deployment setting as well.
-#[derive(Debug, Default, Clone, clap::Args)]
+#[derive(Debug, Default, Clone, PartialEq, clap::Args)]
 pub struct AppOptionArgs {
     /// Lifetime of this app's authorization codes, e.g. 60s.
     #[arg(long, id = "app_code_ttl")]
@@ -47,6 +47,10 @@ pub struct AppOptionArgs {
     /// Lifetime of this app's device codes, e.g. 10m (the default).
     #[arg(long)]
     pub device_code_ttl: Option<String>,
+    /// Require a second factor (TOTP, passkey) to sign in to this app;
+    /// without it the deployment's require_mfa setting decides.
+    #[arg(long, id = "app_require_mfa", num_args = 0..=1, default_missing_value = "true")]
+    pub require_mfa: Option<bool>,
 }
 
 impl From<AppOptionArgs> for AppOptionChanges {
@@ -63,6 +67,7 @@ impl From<AppOptionArgs> for AppOptionChanges {
             backchannel_logout_uri: args.backchannel_logout_uri,
             device_code: args.device_code,
             device_code_ttl: args.device_code_ttl,
+            require_mfa: args.require_mfa,
         }
     }
 }
@@ -81,4 +86,16 @@ pub struct ProxyAppArgs {
     /// (e.g. example.com), so one sign-in covers every proxy app sharing it.
     #[arg(long, requires = "proxy")]
     pub cookie_domain: Option<String>,
+}
+
+/// The `app add` flags of an app registered from a preset.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct PresetArgs {
+    /// Register the app as this known app needs it (`latch app presets`
+    /// lists them), e.g. grafana, and print the settings to paste into it.
+    #[arg(long, requires = "url", conflicts_with_all = ["redirect_uris", "public", "proxy"])]
+    pub preset: Option<String>,
+    /// With --preset: the app's base URL, e.g. https://grafana.example.com.
+    #[arg(long, requires = "preset")]
+    pub url: Option<String>,
 }

@@ -4,8 +4,9 @@
 
 use std::io::Read;
 
+use super::app_args::{AppOptionArgs, PresetArgs};
 use super::output::{self, say};
-use super::{AppCommand, GroupCommand, KeyCommand, UserCommand};
+use super::{AppCommand, GroupCommand, KeyCommand, MfaCommand, UserCommand};
 use crate::admin::{self, Actor};
 use crate::config::Config;
 use crate::store::Store;
@@ -74,6 +75,25 @@ pub(super) async fn user(store: &Store, actor: &Actor, command: UserCommand) -> 
             say!("Signed {username} out everywhere: {ended} session(s) ended and their tokens revoked.")?;
         }
         UserCommand::List { json } => output::users(&admin::list_users(store).await?, json)?,
+        UserCommand::Mfa(command) => mfa(store, actor, command).await?,
+    }
+    Ok(())
+}
+
+async fn mfa(store: &Store, actor: &Actor, command: MfaCommand) -> anyhow::Result<()> {
+    match command {
+        MfaCommand::List { username, json } => output::factors(&admin::list_factors(store, &username).await?, json)?,
+        MfaCommand::Totp { username, replace, json } => {
+            let enrolled = admin::enrol_totp(store, actor, admin::EnrolTotp { username, replace }).await?;
+            output::totp_enrolled(&enrolled, json)?;
+        }
+        MfaCommand::RecoveryCodes { username, json } => {
+            output::recovery_codes(&admin::new_recovery_codes(store, actor, &username).await?, json)?;
+        }
+        MfaCommand::Reset { username } => {
+            let removed = admin::reset_factors(store, actor, &username).await?;
+            say!("Removed {removed} second factor(s) and the recovery codes of {username}.")?;
+        }
     }
     Ok(())
 }
@@ -101,15 +121,29 @@ pub(super) async fn group(store: &Store, actor: &Actor, command: GroupCommand) -
 
 pub(super) async fn app(store: &Store, config: &Config, actor: &Actor, command: AppCommand) -> anyhow::Result<()> {
     match command {
-        AppCommand::Add { slug, name, groups, proxy, json, .. } if proxy.proxy => {
+        AppCommand::Add {
+            slug, name, groups, options, preset: PresetArgs { preset: Some(preset), url }, json, ..
+        } => {
+            if options != AppOptionArgs::default() {
+                anyhow::bail!("--preset sets the app's options itself; change them afterwards with `latch app update`");
+            }
+            let url = url.ok_or_else(|| anyhow::anyhow!("--preset needs --url, the app's base URL"))?;
+            let command = admin::AddPresetApp { slug, preset, url, name, groups };
+            output::preset_app(&admin::add_preset_app(store, config, actor, command).await?, json)?;
+        }
+        AppCommand::Add { slug, name, groups, proxy, options, json, .. } if proxy.proxy => {
+            let name = name.ok_or_else(|| anyhow::anyhow!("an app needs --name"))?;
             let external_url = proxy.external_url.ok_or_else(|| anyhow::anyhow!("a proxy app needs --external-url"))?;
-            let command = admin::AddProxyApp { slug, name, groups, external_url, cookie_domain: proxy.cookie_domain };
+            let (cookie_domain, require_mfa) = (proxy.cookie_domain, options.require_mfa);
+            let command = admin::AddProxyApp { slug, name, groups, external_url, cookie_domain, require_mfa };
             output::proxy_settings(&admin::add_proxy_app(store, config, actor, command).await?, json)?;
         }
         AppCommand::Add { slug, name, redirect_uris, public, groups, options, json, .. } => {
+            let name = name.ok_or_else(|| anyhow::anyhow!("an app needs --name"))?;
             let command = admin::AddApp { slug, name, redirect_uris, public, groups, options: options.into() };
             output::credentials(&admin::add_app(store, config, actor, command).await?, json)?;
         }
+        AppCommand::Presets { json } => output::presets(&admin::list_presets()?, json)?,
         AppCommand::Update { slug, redirect_uris, groups, clear_groups, options } => {
             let command = admin::UpdateApp {
                 slug: slug.clone(),

@@ -13,7 +13,7 @@ use crate::admin::{self, EventQuery};
 use crate::config::{Config, ConfigArgs, mask_password};
 use crate::crypto::keys::SigningAlg;
 use crate::store::Store;
-use app_args::{AppOptionArgs, ProxyAppArgs};
+use app_args::{AppOptionArgs, PresetArgs, ProxyAppArgs};
 use output::{OutputError, say};
 
 #[derive(Debug, Parser)]
@@ -145,6 +145,36 @@ enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Manage a user's second factors (TOTP, recovery codes, passkeys).
+    #[command(subcommand)]
+    Mfa(MfaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MfaCommand {
+    /// List the user's second factors (kind, name, created, last used; never a secret).
+    List {
+        username: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enrol a TOTP authenticator for the user; prints its otpauth:// URI once.
+    Totp {
+        username: String,
+        /// Replace the authenticator the user has (without it, one there is refused).
+        #[arg(long)]
+        replace: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the user's recovery codes with a fresh set; prints them once.
+    RecoveryCodes {
+        username: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every second factor and recovery code of the user.
+    Reset { username: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,15 +194,15 @@ enum GroupCommand {
 
 #[derive(Debug, Subcommand)]
 enum AppCommand {
-    /// Register an OpenID Connect app (prints its client_id and, once, its secret) or, with --proxy, a forward-auth app.
+    /// Register an OpenID Connect app (prints its client_id and, once, its secret), with --proxy a forward-auth app, or with --preset a known app.
     Add {
         /// Short name used in URLs, e.g. grafana.
         slug: String,
-        /// Display name.
-        #[arg(long)]
-        name: String,
-        /// Exact redirect URI (repeatable; at least one, unless --proxy).
-        #[arg(long = "redirect-uri", required_unless_present = "proxy")]
+        /// Display name (with --preset, the app's own name by default).
+        #[arg(long, required_unless_present = "preset")]
+        name: Option<String>,
+        /// Exact redirect URI (repeatable; at least one, unless --proxy or --preset).
+        #[arg(long = "redirect-uri", required_unless_present_any = ["proxy", "preset"])]
         redirect_uris: Vec<String>,
         /// A public client (a browser or mobile app that cannot keep a secret): PKCE is required.
         #[arg(long)]
@@ -184,6 +214,13 @@ enum AppCommand {
         options: AppOptionArgs,
         #[command(flatten)]
         proxy: ProxyAppArgs,
+        #[command(flatten)]
+        preset: PresetArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the known apps `app add --preset` can register, and what each needs.
+    Presets {
         #[arg(long)]
         json: bool,
     },

@@ -3,8 +3,11 @@
 
 use serde::Serialize;
 
-use crate::admin::{AppCredentials, AppDetails, KeyListing, ProxySettings};
-use crate::store::{AppSummary, AuditEvent, GroupSummary, UserSummary};
+use crate::admin::{
+    AppCredentials, AppDetails, KeyListing, PresetApp, ProxySettings, RecoveryCodes, Registered, TotpEnrolled,
+};
+use crate::presets::{Kind, Preset};
+use crate::store::{AppSummary, AuditEvent, Factor, GroupSummary, UserSummary};
 
 /// Writing to standard output failed.
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +167,90 @@ pub fn proxy_settings(settings: &ProxySettings, json: bool) -> OutputResult {
 fn lines(lines: &[String]) -> OutputResult {
     for line in lines {
         say!("{line}")?;
+    }
+    Ok(())
+}
+
+pub fn factors(factors: &[Factor], json: bool) -> OutputResult {
+    if json {
+        return print_json(&factors);
+    }
+    if factors.is_empty() {
+        return say!("No second factors.");
+    }
+    for factor in factors {
+        let last_used = factor.last_used.map_or_else(|| "never used".to_owned(), when);
+        say!(
+            "{:<8} {:<24} created {}  last used {last_used}",
+            factor.kind.as_str(),
+            factor.name,
+            when(factor.created)
+        )?;
+    }
+    Ok(())
+}
+
+/// `app add --preset`: what `app add` prints, then the app's settings with
+/// their real values and what is left to do by hand.
+pub fn preset_app(app: &PresetApp, json: bool) -> OutputResult {
+    if json {
+        return print_json(app);
+    }
+    match &app.registered {
+        Registered::Oidc(registered) => credentials(registered, false)?,
+        Registered::Proxy(settings) => proxy_settings(settings, false)?,
+    }
+    say!("")?;
+    say!("Settings for the app ({}):", app.configured_in)?;
+    let width = app.settings.0.iter().map(|(name, _)| name.chars().count()).max().unwrap_or(0);
+    for (name, value) in &app.settings.0 {
+        let mut lines = value.lines();
+        say!("  {name:<width$}  {}", lines.next().unwrap_or_default())?;
+        for line in lines {
+            say!("  {:<width$}  {line}", "")?;
+        }
+    }
+    if !app.notes.is_empty() {
+        say!("")?;
+        say!("By hand:")?;
+        for note in &app.notes {
+            say!("  - {note}")?;
+        }
+    }
+    Ok(())
+}
+
+pub fn totp_enrolled(enrolled: &TotpEnrolled, json: bool) -> OutputResult {
+    if json {
+        return print_json(enrolled);
+    }
+    say!("{}", enrolled.otpauth_uri)?;
+    say!("(shown once: open it, or turn it into a QR code, on the person's authenticator app)")
+}
+
+pub fn recovery_codes(codes: &RecoveryCodes, json: bool) -> OutputResult {
+    if json {
+        return print_json(codes);
+    }
+    for code in &codes.codes {
+        say!("{code}")?;
+    }
+    say!("(shown once; each code signs in once; the previous codes no longer work)")
+}
+
+/// `app presets`: one line per preset; `--json` gives every fact with its
+/// source.
+pub fn presets(presets: &[Preset], json: bool) -> OutputResult {
+    if json {
+        return print_json(&presets);
+    }
+    say!("{:<18} {:<6} {:<32} REDIRECT URIS (from --url)", "PRESET", "KIND", "APP")?;
+    for preset in presets {
+        let (kind, redirects) = match (&preset.kind.value, &preset.oidc) {
+            (Kind::Oidc, Some(needs)) => ("oidc", needs.all_redirect_uris().cloned().collect::<Vec<_>>().join(" ")),
+            _ => ("proxy", "-".to_owned()),
+        };
+        say!("{:<18} {kind:<6} {:<32} {redirects}", preset.name, preset.title)?;
     }
     Ok(())
 }

@@ -6,16 +6,20 @@
 //! `advance` checks it, records the `Method` it proves and when, and answers
 //! with the next step, or with a session once no step is left.
 //!
-//! Today one step is required, the password. A second factor is one more
-//! `Step` (with its `Proof` and `Method`) added to `later` once the first
-//! proof shows who is signing in; a passkey is one more `Proof` for the
-//! first step. A step is never asked twice, so nobody is asked for a
-//! password twice.
+//! The password comes first. Once it shows who is signing in, a person who
+//! holds a second factor (`Store::factors`) is asked for it too:
+//! `Step::SecondFactor`, which any second-factor `Proof` answers (today a
+//! `Proof::Code`: a TOTP code or a recovery code; a passkey is one more
+//! proof kind for the same step, and one more for the first step when it
+//! signs in without a password). A signed-in person whose session lacks a
+//! second factor that an app demands is asked for it alone (`step_up`): a
+//! pending sign-in for the known person that starts at `SecondFactor`. A
+//! step is never asked twice, so nobody is asked for a password twice.
 
 use super::{Authenticator, LoginError, NewSession};
 use crate::clock::UnixTime;
 use crate::crypto::{random_token, sha256_hex};
-use crate::store::{AttemptOutcome, FailureLimit, NewSessionRecord, PendingSignInRow, StoreError};
+use crate::store::{AttemptOutcome, FailureLimit, NewSessionRecord, PendingSignInRow, SessionUser, StoreError};
 use crate::text::{MAX_RECORDED_CHARS, bounded};
 
 /// Seconds a pending sign-in lasts from its last step: time to type a
@@ -33,11 +37,24 @@ pub const IDENTIFIES_PER_ADDRESS: i64 = 100;
 const IDENTIFY_LIMIT: FailureLimit =
     FailureLimit { max_failures: IDENTIFIES_PER_ADDRESS, window: PENDING_TTL, lockout: PENDING_TTL };
 
-/// How a person showed who they are: RFC 8176 §2 `amr` values.
+/// The amr value (RFC 8176 §2) a session gets when it proved two steps:
+/// a first factor and a second one.
+pub const AMR_MFA: &str = "mfa";
+
+/// How a person showed who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    /// `pwd`: a password.
+    /// A password (amr `pwd`).
     Password,
+    /// A TOTP code (amr `otp`: RFC 8176 names RFC 6238 for it).
+    Otp,
+    /// A recovery code (amr `otp` too: it is a one-time password, one of a
+    /// printed list, and proves possession of that list as a TOTP code
+    /// proves possession of the phone. `kba` is for answers to questions,
+    /// and `pwd` would claim a second password; an app that must tell the
+    /// two apart has no RFC 8176 value to read, and Latch records the
+    /// difference in the audit trail).
+    RecoveryCode,
 }
 
 impl Method {
@@ -45,15 +62,60 @@ impl Method {
     pub fn amr(self) -> &'static str {
         match self {
             Self::Password => "pwd",
+            Self::Otp | Self::RecoveryCode => "otp",
         }
     }
 
-    fn parse(amr: &str) -> Option<Self> {
+    /// The name in the store, in metrics and in the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "pwd",
+            Self::Otp => "otp",
+            Self::RecoveryCode => "recovery_code",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "pwd" => Some(Self::Password),
+            "otp" => Some(Self::Otp),
+            "recovery_code" => Some(Self::RecoveryCode),
+            _ => None,
+        }
+    }
+
+    /// The first factor a session's RFC 8176 value records, for a step-up
+    /// to carry over (second factors are proven again; `mfa` is derived).
+    fn first_factor_of_amr(amr: &str) -> Option<Self> {
         match amr {
             "pwd" => Some(Self::Password),
             _ => None,
         }
     }
+
+    /// Whether it is a second factor (answers `Step::SecondFactor`).
+    pub fn is_second_factor(self) -> bool {
+        matches!(self, Self::Otp | Self::RecoveryCode)
+    }
+}
+
+/// Whether a session's `amr` (space-separated RFC 8176 values) records a
+/// second factor.
+pub fn has_mfa(amr: &str) -> bool {
+    amr.split(' ').any(|method| method == AMR_MFA)
+}
+
+/// A session's `amr` after `method`, a second factor, was proven in it
+/// (enrolling one proves it): the method and `mfa` added, each once.
+pub fn with_second_factor(amr: &str, method: Method) -> String {
+    let mut values: Vec<&str> = amr.split(' ').filter(|value| !value.is_empty() && *value != AMR_MFA).collect();
+    if !values.contains(&method.amr()) {
+        values.push(method.amr());
+    }
+    if values.len() > 1 {
+        values.push(AMR_MFA);
+    }
+    values.join(" ")
 }
 
 /// What a sign-in asks for next.
@@ -61,6 +123,9 @@ impl Method {
 pub enum Step {
     /// The password of the username given when the sign-in started.
     Password,
+    /// A second factor of the person the first step showed: any proof for
+    /// which `Method::is_second_factor` holds.
+    SecondFactor,
 }
 
 impl Step {
@@ -68,6 +133,7 @@ impl Step {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Password => "password",
+            Self::SecondFactor => "second_factor",
         }
     }
 
@@ -75,6 +141,7 @@ impl Step {
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "password" => Some(Self::Password),
+            "second_factor" => Some(Self::SecondFactor),
             _ => None,
         }
     }
@@ -90,7 +157,11 @@ pub struct Browser<'a> {
 
 /// What one request shows, for the step the sign-in is at.
 pub enum Proof {
+    /// Answers `Step::Password`.
     Password(String),
+    /// Answers `Step::SecondFactor`: a TOTP code (six digits) or a recovery
+    /// code, as typed.
+    Code(String),
 }
 
 /// Where a request leaves a sign-in.
@@ -98,13 +169,24 @@ pub enum Outcome {
     /// The sign-in goes on at `step`. `token` names it (the cookie value)
     /// until `expires_at`.
     Next { token: String, step: Step, username: String, expires_at: UnixTime },
-    /// Signed in: the new session, and where the browser goes now.
-    Done { session: NewSession, username: String, next: String },
+    /// Signed in: the new session, and where the browser goes now. `last`:
+    /// the method of the last step; `recovery_codes_left` when it was a
+    /// recovery code (the person is told how many remain).
+    Done { session: NewSession, username: String, next: String, last: Method, recovery_codes_left: Option<i64> },
     /// The proof was wrong, or the username or address is locked after too
     /// many failures (`locked`; the person is told the same either way). A
     /// pending sign-in stays at its step (`at`); a sign-in made in one
     /// request has none.
     Refused { username: String, locked: bool, at: Option<Step> },
+}
+
+/// Where a step-up leaves a signed-in person (`Authenticator::step_up`).
+pub enum StepUp {
+    /// Asked for a second factor (`Step::SecondFactor`): `token` names the
+    /// pending sign-in (the cookie value) until `expires_at`.
+    Next { token: String, expires_at: UnixTime },
+    /// They hold no second factor: they must enrol one first.
+    NoFactor,
 }
 
 /// A sign-in under way.
@@ -144,6 +226,25 @@ impl Pending {
         Self { username, user_id: None, proven: Vec::new(), step: Step::Password, later: Vec::new(), next: next.into() }
     }
 
+    /// A second factor alone, for `session` (which proved its methods at
+    /// its `auth_time`), to go to `next`.
+    fn step_up(session: &SessionUser, next: &str) -> Self {
+        let proven = session
+            .amr
+            .split(' ')
+            .filter_map(Method::first_factor_of_amr)
+            .map(|method| (method, session.auth_time))
+            .collect();
+        Self {
+            username: session.username.clone(),
+            user_id: Some(session.user_id.clone()),
+            proven,
+            step: Step::SecondFactor,
+            later: Vec::new(),
+            next: next.into(),
+        }
+    }
+
     /// Records that the current step was proven by `method` for `user_id`
     /// at `now`, and moves on.
     fn proved(mut self, method: Method, user_id: String, now: UnixTime) -> Progress {
@@ -156,13 +257,25 @@ impl Pending {
         Progress::Next(self)
     }
 
-    /// The methods proven, in the order proven, space-separated.
+    /// The RFC 8176 values of the methods proven, in the order proven,
+    /// each once, space-separated; `mfa` after them when a second factor
+    /// followed a first one.
     fn amr(&self) -> String {
-        self.proven.iter().map(|(method, _)| method.amr()).collect::<Vec<_>>().join(" ")
+        let mut values: Vec<&str> = Vec::new();
+        for (method, _) in &self.proven {
+            if !values.contains(&method.amr()) {
+                values.push(method.amr());
+            }
+        }
+        let second = self.proven.iter().any(|(method, _)| method.is_second_factor());
+        if second && self.proven.iter().any(|(method, _)| !method.is_second_factor()) {
+            values.push(AMR_MFA);
+        }
+        values.join(" ")
     }
 
     fn to_row(&self, expires_at: UnixTime) -> PendingSignInRow {
-        let proven = self.proven.iter().map(|(method, at)| format!("{}@{at}", method.amr()));
+        let proven = self.proven.iter().map(|(method, at)| format!("{}@{at}", method.as_str()));
         let required = std::iter::once(self.step).chain(self.later.iter().copied()).map(Step::as_str);
         PendingSignInRow {
             username: self.username.clone(),
@@ -255,13 +368,18 @@ impl Authenticator {
         browser: &Browser<'_>,
         now: UnixTime,
     ) -> Result<Outcome, LoginError> {
-        let checked = match (pending.step, proof) {
-            (Step::Password, Proof::Password(password)) => self
+        let checked = match (pending.step, proof, pending.user_id.as_deref()) {
+            (Step::Password, Proof::Password(password), _) => self
                 .check_password(&pending.username, password, browser.client_ip, now)
                 .await
-                .map(|id| (Method::Password, id)),
+                .map(|id| (Method::Password, id, None)),
+            (Step::SecondFactor, Proof::Code(code), Some(user_id)) => self
+                .check_code(user_id, &code, browser.client_ip, now)
+                .await
+                .map(|(method, left)| (method, user_id.to_owned(), left)),
+            _ => return Err(LoginError::WrongStep),
         };
-        let (method, user_id) = match checked {
+        let (method, user_id, recovery_codes_left) = match checked {
             Ok(proven) => proven,
             Err(refused @ (LoginError::InvalidCredentials | LoginError::Locked)) => {
                 let locked = matches!(refused, LoginError::Locked);
@@ -270,22 +388,50 @@ impl Authenticator {
             }
             Err(error) => return Err(error),
         };
+        let mut pending = pending;
+        if method == Method::Password && self.holds_second_factor(&user_id).await? {
+            pending.later.push(Step::SecondFactor);
+        }
         match pending.proved(method, user_id, now) {
             Progress::Next(pending) => self.save(token, pending, now).await,
             Progress::Done { user_id, username, amr, next } => {
                 let session = self.start_session(token, &user_id, &amr, browser.session, now).await?;
-                Ok(Outcome::Done { session, username, next })
+                Ok(Outcome::Done { session, username, next, last: method, recovery_codes_left })
             }
         }
+    }
+
+    /// Step-up: `session` (of this browser) lacks a second factor that
+    /// `next` demands. Starts a sign-in for its person at the second-factor
+    /// step, so they are not asked for their password again; finished, it
+    /// continues the session (`Store::create_session`). `NoFactor` when they
+    /// hold none.
+    pub async fn step_up(&self, session: &SessionUser, next: &str, now: UnixTime) -> Result<StepUp, LoginError> {
+        if !self.holds_second_factor(&session.user_id).await? {
+            return Ok(StepUp::NoFactor);
+        }
+        let (token, expires_at) = self.store_pending(None, &Pending::step_up(session, next), now).await?;
+        Ok(StepUp::Next { token, expires_at })
     }
 
     /// Stores `pending` for `PENDING_TTL` seconds under `token`, or under a
     /// new token when it was not stored yet.
     async fn save(&self, token: Option<&str>, pending: Pending, now: UnixTime) -> Result<Outcome, LoginError> {
+        let (token, expires_at) = self.store_pending(token, &pending, now).await?;
+        Ok(Outcome::Next { token, step: pending.step, username: pending.username, expires_at })
+    }
+
+    /// `save` without the outcome: the token and when it expires.
+    async fn store_pending(
+        &self,
+        token: Option<&str>,
+        pending: &Pending,
+        now: UnixTime,
+    ) -> Result<(String, UnixTime), LoginError> {
         let token = token.map_or_else(random_token, str::to_owned);
         let expires_at = now.saturating_add(PENDING_TTL);
         self.store.save_pending_sign_in(&sha256_hex(&token), &pending.to_row(expires_at)).await?;
-        Ok(Outcome::Next { token, step: pending.step, username: pending.username, expires_at })
+        Ok((token, expires_at))
     }
 
     /// The session of a finished sign-in, ending its pending row (`token`)
@@ -352,6 +498,45 @@ mod tests {
         let row = pending.to_row(1_764_557_100);
         assert_eq!((row.proven.as_str(), row.required.as_str()), ("pwd@1764556800", "password"));
         assert_eq!(Pending::from_row(row).unwrap(), pending);
+    }
+
+    #[test]
+    fn a_second_factor_after_the_password_makes_it_mfa() {
+        let mut pending = Pending::start("ada", "/next");
+        pending.later.push(Step::SecondFactor);
+        let Progress::Next(pending) = pending.proved(Method::Password, "u1".into(), 100) else {
+            panic!("the second factor is still to come")
+        };
+        assert_eq!((pending.step, pending.user_id.as_deref()), (Step::SecondFactor, Some("u1")));
+        let row = pending.to_row(400);
+        assert_eq!((row.proven.as_str(), row.required.as_str()), ("pwd@100", "second_factor"));
+        let pending = Pending::from_row(row).unwrap();
+        match pending.proved(Method::RecoveryCode, "u1".into(), 130) {
+            Progress::Done { amr, .. } => assert_eq!(amr, "pwd otp mfa"),
+            Progress::Next(pending) => panic!("nothing after the second factor: {pending:?}"),
+        }
+    }
+
+    #[test]
+    fn a_step_up_starts_at_the_second_factor_with_what_the_session_proved() {
+        let session = SessionUser {
+            id_hash: "h".into(),
+            user_id: "u1".into(),
+            username: "ada".into(),
+            auth_time: 50,
+            amr: "pwd".into(),
+        };
+        let pending = Pending::step_up(&session, "/application/o/authorize/?x=1");
+        assert_eq!((pending.step, pending.proven.clone()), (Step::SecondFactor, vec![(Method::Password, 50)]));
+        match pending.proved(Method::Otp, "u1".into(), 90) {
+            Progress::Done { amr, next, .. } => {
+                assert_eq!((amr.as_str(), next.as_str()), ("pwd otp mfa", "/application/o/authorize/?x=1"))
+            }
+            Progress::Next(pending) => panic!("{pending:?}"),
+        }
+        assert!(has_mfa("pwd otp mfa") && !has_mfa("pwd"));
+        assert_eq!(with_second_factor("pwd", Method::Otp), "pwd otp mfa");
+        assert_eq!(with_second_factor("pwd otp mfa", Method::Otp), "pwd otp mfa");
     }
 
     #[test]

@@ -6,11 +6,12 @@ pub mod csrf;
 pub mod flow;
 
 use attempt::Gate;
+use flow::Method;
 
 use crate::clock::UnixTime;
 use crate::config::ThrottleLimits;
 use crate::crypto::password::{PasswordError, PasswordHasher};
-use crate::crypto::sha256_hex;
+use crate::crypto::{recovery, sha256_hex, totp};
 use crate::oidc::reauth::demands_sign_in;
 use crate::store::{AttemptOutcome, FailureLimit, SessionUser, Store, StoreError};
 use crate::text::{MAX_RECORDED_CHARS, bounded};
@@ -33,6 +34,10 @@ pub enum LoginError {
     /// expired (`flow::PENDING_TTL`): the person starts again.
     #[error("the sign-in has expired")]
     Expired,
+    /// A proof for another step than the one the sign-in is at (a form
+    /// from an earlier page, or a step skipped on purpose): nothing checked.
+    #[error("this sign-in is at another step")]
+    WrongStep,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -71,6 +76,13 @@ impl Limits {
 /// username is that long; a visitor's guess may be).
 pub fn user_subject(username: &str) -> String {
     format!("user:{}", bounded(&username.trim().to_lowercase(), MAX_RECORDED_CHARS))
+}
+
+/// The throttling key of a person's second-factor guesses: by account, not
+/// by the username typed, and apart from the password's, so that entering
+/// the password again (which clears `user_subject`) does not reset it.
+pub fn factor_subject(user_id: &str) -> String {
+    format!("factor:{user_id}")
 }
 
 /// A fresh session: the cookie value (shown to the browser only) and when
@@ -118,6 +130,58 @@ impl Authenticator {
         };
         held.end(outcome).await?;
         checked?.ok_or(LoginError::InvalidCredentials)
+    }
+
+    /// Checks a second-factor code of `user_id`, throttled as passwords are
+    /// (per person, on `factor_subject`, and per address), the counts in the
+    /// store. Six digits are a TOTP code, accepted once (`matching_step`,
+    /// then one conditional update, so a replay on any instance fails);
+    /// anything else is tried as a recovery code, used up. The method, and
+    /// the recovery codes left when it was one; `InvalidCredentials` or
+    /// `Locked` otherwise.
+    async fn check_code(
+        &self,
+        user_id: &str,
+        code: &str,
+        client_ip: &str,
+        now: UnixTime,
+    ) -> Result<(Method, Option<i64>), LoginError> {
+        let subjects =
+            vec![(factor_subject(user_id), self.limits.per_user), (format!("ip:{client_ip}"), self.limits.per_ip)];
+        let held = self.gate.admit(subjects, now).await?;
+        let checked = self.verify_code(user_id, code, now).await;
+        let outcome = match &checked {
+            Ok(Some(_)) => AttemptOutcome::Succeeded,
+            Ok(None) => AttemptOutcome::Failed,
+            Err(_) => AttemptOutcome::Abandoned,
+        };
+        held.end(outcome).await?;
+        checked?.ok_or(LoginError::InvalidCredentials)
+    }
+
+    async fn verify_code(
+        &self,
+        user_id: &str,
+        code: &str,
+        now: UnixTime,
+    ) -> Result<Option<(Method, Option<i64>)>, LoginError> {
+        let code = totp::normalize(code);
+        if code.len() == totp::DIGITS && code.bytes().all(|byte| byte.is_ascii_digit()) {
+            let Some(factor) = self.store.totp_factor(user_id).await?.filter(|factor| factor.confirmed) else {
+                return Ok(None);
+            };
+            let Some(step) = totp::matching_step(&factor.secret, &code, now, factor.last_step) else { return Ok(None) };
+            let used = self.store.use_totp_step(user_id, step, false, now).await?;
+            return Ok(used.then_some((Method::Otp, None)));
+        }
+        let left = self.store.use_recovery_code(user_id, &recovery::code_hash(user_id, &code), now).await?;
+        Ok(left.map(|left| (Method::RecoveryCode, Some(left))))
+    }
+
+    /// Whether the person holds a second factor, so that a sign-in asks
+    /// for one after the password.
+    async fn holds_second_factor(&self, user_id: &str) -> Result<bool, StoreError> {
+        Ok(!self.store.factors(user_id).await?.is_empty())
     }
 
     /// The id of the user when the password is theirs and the account is

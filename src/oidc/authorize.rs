@@ -14,10 +14,11 @@ use super::id_token_hint::HintedSubject;
 use super::params::{ParamError, Params};
 use super::reauth;
 use super::redirect_uri::{self, explain_mismatch};
-use super::values::{CodeChallengeMethod, Prompt, ResponseMode, ResponseType, Scope};
+use super::values::{Acr, CodeChallengeMethod, Prompt, ResponseMode, ResponseType, Scope};
 use crate::audit::Actor;
 use crate::clock::UnixTime;
 use crate::crypto::{random_token, sha256_hex};
+use crate::login::flow::has_mfa;
 use crate::store::{App, ConsentMode, NewCode, SessionUser};
 
 pub use super::reauth::REAUTH_MARKER;
@@ -28,6 +29,10 @@ pub enum AuthorizeOutcome {
     ErrorPage(String),
     /// The browser must sign in, then repeat the request with `resume`.
     SignIn { login_hint: Option<String>, resume: Vec<(String, String)> },
+    /// The person is signed in without the second factor this app (or the
+    /// request's `acr_values`) requires: ask for it alone (step-up), then
+    /// repeat the request with `resume`.
+    SecondFactor { app_name: String, session: SessionUser, resume: Vec<(String, String)> },
     /// The person must approve what the app will receive.
     Consent { app_name: String, scopes: Vec<Scope>, resume: Vec<(String, String)> },
     /// Answer the app.
@@ -71,6 +76,8 @@ struct ValidRequest<'p> {
     /// The `prompt` values Latch knows; others are ignored.
     prompts: Vec<Prompt>,
     max_age: Option<i64>,
+    /// `acr_values` lists `Acr::Mfa`.
+    wants_mfa: bool,
 }
 
 impl Provider {
@@ -140,6 +147,17 @@ impl Provider {
         };
         if !admitted {
             return Ok(responder.error(OAuthError::new(ErrorCode::AccessDenied, "you are not allowed to use this app")));
+        }
+        if (request.wants_mfa || self.mfa.required_for(app.options.require_mfa)) && !has_mfa(&session.amr) {
+            if request.prompts.contains(&Prompt::None) {
+                let error = OAuthError::new(ErrorCode::InteractionRequired, "a second factor is required");
+                return Ok(responder.error(error));
+            }
+            // The step-up repeats the request: a sign-in it demanded and
+            // that was just used up carries over, once, as for consent.
+            let mark = if reauthenticated { Some(self.renew_reauth(session, now).await?) } else { None };
+            let (app_name, session, resume) = (app.name.clone(), session.clone(), resume_params(&params, mark));
+            return Ok(AuthorizeOutcome::SecondFactor { app_name, session, resume });
         }
         match decision {
             Some(ConsentDecision::Deny) => {
@@ -313,7 +331,9 @@ fn validate<'p>(app: &App, params: &'p Params) -> Result<ValidRequest<'p>, OAuth
             _ => return invalid(ErrorCode::InvalidRequest, "max_age must be a non-negative number of seconds"),
         },
     };
-    Ok(ValidRequest { scope, nonce: params.get("nonce"), code_challenge, prompts, max_age })
+    let wants_mfa =
+        params.get("acr_values").is_some_and(|values| values.split(' ').any(|value| value == Acr::Mfa.as_str()));
+    Ok(ValidRequest { scope, nonce: params.get("nonce"), code_challenge, prompts, max_age, wants_mfa })
 }
 
 /// A SHA-256 digest, base64url without padding.

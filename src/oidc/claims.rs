@@ -16,7 +16,7 @@ pub fn scope_description(scope: Scope) -> &'static str {
     }
 }
 
-pub const SUPPORTED_CLAIMS: [&str; 19] = [
+pub const SUPPORTED_CLAIMS: [&str; 20] = [
     "iss",
     "sub",
     "aud",
@@ -24,6 +24,7 @@ pub const SUPPORTED_CLAIMS: [&str; 19] = [
     "iat",
     "auth_time",
     "amr",
+    "acr",
     "nonce",
     "at_hash",
     "azp",

@@ -21,6 +21,7 @@ use crate::audit::Actor;
 use crate::clock::UnixTime;
 use crate::crypto::secret::random_bytes;
 use crate::crypto::{random_token, sha256_hex};
+use crate::login::flow::has_mfa;
 use crate::store::{
     Admission, Answered, App, AttemptOutcome, DeviceAnswer, FailureLimit, NewDeviceCode, SessionUser, StoreError,
     StoreResult,
@@ -111,6 +112,9 @@ pub struct DeviceRequest {
     /// Whether the person may use the app (the access rule); if not, only
     /// a denial can come of it.
     pub admitted: bool,
+    /// The app requires a second factor this session has not proven: the
+    /// person proves it (step-up) before they can approve.
+    pub needs_second_factor: bool,
 }
 
 /// What became of the person's answer to the request of app `app_name`.
@@ -139,6 +143,10 @@ pub enum UserCodeError {
     Locked,
     #[error("Too many codes are being checked at once. Please try again in a moment.")]
     Busy,
+    /// An approval from a session without the second factor the app
+    /// requires (the page asks for it first; this guards the answer).
+    #[error("This app requires a second factor. Enter the code again to confirm it is you.")]
+    SecondFactorRequired,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -208,6 +216,7 @@ impl Provider {
             app_name: pending.app_name,
             scopes: known_scopes(&pending.scope),
             admitted: pending.admitted,
+            needs_second_factor: self.mfa.required_for(pending.require_mfa) && !has_mfa(&session.amr),
         })
     }
 
@@ -224,6 +233,9 @@ impl Provider {
     ) -> Result<DeviceOutcome, UserCodeError> {
         let code = UserCode::parse(typed).ok_or(UserCodeError::Malformed)?;
         let user_code_hash = code.hash();
+        if approve && self.device_request(typed, session, client_ip, now).await?.needs_second_factor {
+            return Err(UserCodeError::SecondFactorRequired);
+        }
         let answer = DeviceAnswer {
             user_code_hash: &user_code_hash,
             user_id: &session.user_id,

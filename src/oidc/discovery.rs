@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::Provider;
 use super::claims::SUPPORTED_CLAIMS;
 use super::error::{ErrorCode, ProtocolResult, client_error};
-use super::values::{ClientAuthMethod, CodeChallengeMethod, GrantType, Prompt, ResponseMode, ResponseType, Scope};
+use super::values::{Acr, ClientAuthMethod, CodeChallengeMethod, GrantType, Prompt, ResponseMode, ResponseType, Scope};
 use crate::clock::UnixTime;
 use crate::crypto::keys::SigningAlg;
 
@@ -35,7 +35,8 @@ pub struct Discovery {
     pub subject_types_supported: [&'static str; 1],
     pub id_token_signing_alg_values_supported: &'static [SigningAlg],
     pub scopes_supported: &'static [Scope],
-    pub claims_supported: [&'static str; 19],
+    pub claims_supported: [&'static str; 20],
+    pub acr_values_supported: &'static [Acr],
     pub prompt_values_supported: &'static [Prompt],
     pub token_endpoint_auth_methods_supported: &'static [ClientAuthMethod],
     pub revocation_endpoint_auth_methods_supported: &'static [ClientAuthMethod],
@@ -111,6 +112,7 @@ impl Provider {
             id_token_signing_alg_values_supported: SigningAlg::ALL,
             scopes_supported: Scope::ALL,
             claims_supported: SUPPORTED_CLAIMS,
+            acr_values_supported: Acr::ALL,
             prompt_values_supported: Prompt::ALL,
             token_endpoint_auth_methods_supported: ClientAuthMethod::ALL,
             revocation_endpoint_auth_methods_supported: ClientAuthMethod::ALL,

@@ -22,6 +22,9 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     LoginRequired,
     ConsentRequired,
+    /// OIDC Core §3.1.2.6: `prompt=none`, and the request needs the person
+    /// (a second factor for this app).
+    InteractionRequired,
     UnsupportedTokenType,
     /// RFC 8628 §3.5, while a device polls.
     AuthorizationPending,
@@ -45,6 +48,7 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use crate::audit::Auditor;
 use crate::clock::UnixTime;
-use crate::config::PublicUrl;
+use crate::config::{MfaPolicy, PublicUrl};
 use crate::crypto::keys::{KeyError, SigningAlg};
 use crate::crypto::signing_threads::SigningThreads;
 use crate::store::Store;
@@ -42,6 +42,8 @@ pub struct Provider {
     auditor: Auditor,
     signing: SigningThreads,
     known_apps: discovery::KnownApps,
+    /// Which apps require a second factor.
+    mfa: MfaPolicy,
 }
 
 /// Deployment-wide defaults; each app may set its own.
@@ -59,6 +61,7 @@ impl Provider {
         lifetimes: Lifetimes,
         auditor: Auditor,
         signing: SigningThreads,
+        mfa: MfaPolicy,
     ) -> Self {
         Self {
             store,
@@ -70,6 +73,7 @@ impl Provider {
             auditor,
             signing,
             known_apps: discovery::KnownApps::default(),
+            mfa,
         }
     }
 

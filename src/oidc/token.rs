@@ -7,7 +7,7 @@ use super::Provider;
 use super::claims::{has_scope, user_claims};
 use super::error::{ErrorCode, OAuthError, ProtocolResult, client_error};
 use super::params::Params;
-use super::values::{GrantType, Scope};
+use super::values::{Acr, GrantType, Scope};
 use crate::audit::Actor;
 use crate::clock::UnixTime;
 use crate::crypto::jws;
@@ -148,6 +148,7 @@ impl Provider {
         }
         if let Some(amr) = issue.amr {
             claims.insert("amr".into(), json!(amr.split(' ').collect::<Vec<_>>()));
+            claims.insert("acr".into(), json!(Acr::of_amr(amr).as_str()));
         }
         if let Some(nonce) = issue.nonce {
             claims.insert("nonce".into(), json!(nonce));

@@ -19,6 +19,28 @@ canonical_enum! {
 }
 
 canonical_enum! {
+    /// Authentication context classes (`acr`, `acr_values`; OIDC Core §2,
+    /// §3.1.2.1). OIDC Core §2 asks for absolute URIs or RFC 6711 names, and
+    /// no registered name means "a password" or "a second factor", so Latch
+    /// names its two classes with URNs of its own. Every ID token carries
+    /// the class its sign-in reached; an authorization request whose
+    /// `acr_values` lists `Mfa` is answered only after a second factor.
+    pub enum Acr ("acr") {
+        /// One factor: a password.
+        Password = "urn:latch:acr:password",
+        /// Two factors: a password and a second factor (amr `mfa`).
+        Mfa = "urn:latch:acr:mfa",
+    }
+}
+
+impl Acr {
+    /// The class a sign-in with these RFC 8176 methods (space-separated) reached.
+    pub fn of_amr(amr: &str) -> Self {
+        if crate::login::flow::has_mfa(amr) { Self::Mfa } else { Self::Password }
+    }
+}
+
+canonical_enum! {
     /// `response_type` at the authorization endpoint: the code flow only.
     pub enum ResponseType ("response_type") {
         Code = "code",

@@ -47,8 +47,9 @@ pub mod navigation;
 pub mod target;
 
 use crate::clock::UnixTime;
-use crate::config::PublicUrl;
+use crate::config::{MfaPolicy, PublicUrl};
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
+use crate::login::flow::has_mfa;
 use crate::login::sign_in_url;
 use crate::store::{NewProxyCode, ProxyApp, ProxyUser, SessionUser, Store};
 use cookie::{Candidate, MAX_FLOWS, ProxyCookie, StateCookie, session_cookie_name, state_binding};
@@ -110,6 +111,9 @@ pub enum SsoOutcome {
     SignIn { login_url: String },
     /// The user may not use the app: say so, hand out nothing.
     Forbidden { app_name: String },
+    /// The app requires a second factor the session lacks: ask for it
+    /// alone (step-up), then come back to `next` (this step, on Latch).
+    SecondFactor { app_name: String, session: SessionUser, next: String },
     /// On to the app's callback with a fresh code.
     Redirect(String),
 }
@@ -133,11 +137,12 @@ pub struct SignedOut {
 pub struct ForwardAuth {
     store: Store,
     public_url: PublicUrl,
+    mfa: MfaPolicy,
 }
 
 impl ForwardAuth {
-    pub fn new(store: Store, public_url: PublicUrl) -> Self {
-        Self { store, public_url }
+    pub fn new(store: Store, public_url: PublicUrl, mfa: MfaPolicy) -> Self {
+        Self { store, public_url, mfa }
     }
 
     /// The decision for `target`, given the sign-in cookies the browser sent
@@ -152,9 +157,14 @@ impl ForwardAuth {
             .forward_auth_check(target.origin(), &hashed, now)
             .await?
             .ok_or_else(|| ProxyError::NotRegistered { origin: target.origin().to_owned() })?;
+        // A session without the second factor the app requires is sent to
+        // sign in, where `sso` asks for the factor alone.
+        let second_factor_missing =
+            self.mfa.required_for(check.app.require_mfa) && !check.session_amr.as_deref().is_some_and(has_mfa);
         Ok(match check.user {
             None => Decision::SignIn { start_url: start_url(&check.app, target) },
             Some(user) if !check.allowed => Decision::Forbidden { app_name: check.app.name, username: user.username },
+            Some(_) if second_factor_missing => Decision::SignIn { start_url: start_url(&check.app, target) },
             Some(user) => Decision::Allow(Identity(user)),
         })
     }
@@ -184,14 +194,17 @@ impl ForwardAuth {
         let state = state
             .filter(|state| !state.is_empty() && state.len() <= 128)
             .ok_or_else(|| ProxyError::BadRequest("the state parameter is missing".into()))?;
+        let here = serde_urlencoded::to_string([("rd", target.as_str()), ("state", state)]).unwrap_or_default();
+        let next = format!("{SSO_PATH}?{here}");
         let Some(session) = session else {
-            let here = serde_urlencoded::to_string([("rd", target.as_str()), ("state", state)]).unwrap_or_default();
-            let next = format!("{SSO_PATH}?{here}");
             return Ok(SsoOutcome::SignIn { login_url: self.public_url.join(&sign_in_url(&next, None)) });
         };
         if !self.store.user_may_use_app(&app.app_id, &session.user_id).await? {
             tracing::info!(app = %app.slug, user_id = %session.user_id, "forward auth: user not in the app's groups");
             return Ok(SsoOutcome::Forbidden { app_name: app.name });
+        }
+        if self.mfa.required_for(app.require_mfa) && !has_mfa(&session.amr) {
+            return Ok(SsoOutcome::SecondFactor { app_name: app.name, session: session.clone(), next });
         }
         let code = random_token();
         let code_hash = sha256_hex(&code);
@@ -352,6 +365,7 @@ mod tests {
             external_url: "https://uptime.example.com".into(),
             origin: "https://uptime.example.com".into(),
             cookie_domain: None,
+            require_mfa: None,
         };
         let target = TargetUrl::parse("https://uptime.example.com/a b?x=1&y=2").unwrap();
         let url = start_url(&app, &target);

@@ -49,6 +49,9 @@ pub struct AppOptions {
     /// Whether the device authorization grant (RFC 8628) is allowed.
     pub device_code: bool,
     pub device_code_ttl: Option<i64>,
+    /// Whether signing in to the app needs a second factor; `None`: the
+    /// deployment's `require_mfa` decides.
+    pub require_mfa: Option<bool>,
 }
 
 /// About a minute, as Amazon Cognito's retry grace period: long enough for a
@@ -69,6 +72,7 @@ impl Default for AppOptions {
             backchannel_logout_uri: None,
             device_code: false,
             device_code_ttl: None,
+            require_mfa: None,
         }
     }
 }
@@ -112,7 +116,7 @@ pub(super) const LINK_APP_GROUP: &str =
 
 const APP_COLUMNS: &str = "id, slug, name, client_id, client_secret_hash, redirect_uris, code_ttl, access_token_ttl, \
      refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, refresh_token_reuse_grace, \
-     backchannel_logout_uri, device_code, device_code_ttl";
+     backchannel_logout_uri, device_code, device_code_ttl, require_mfa";
 
 fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
     Ok(AppOptions {
@@ -127,6 +131,7 @@ fn options_from_row(row: &AnyRow) -> StoreResult<AppOptions> {
         backchannel_logout_uri: row.try_get("backchannel_logout_uri")?,
         device_code: row.try_get::<i64, _>("device_code")? != 0,
         device_code_ttl: row.try_get("device_code_ttl")?,
+        require_mfa: row.try_get::<Option<i64>, _>("require_mfa")?.map(|required| required != 0),
     })
 }
 
@@ -170,8 +175,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO apps (id, slug, name, client_id, client_secret_hash, redirect_uris, created_at, code_ttl, \
              access_token_ttl, refresh_token_ttl, consent, signing_alg, client_credentials, post_logout_redirect_uris, \
-             refresh_token_reuse_grace, backchannel_logout_uri, device_code, device_code_ttl) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+             refresh_token_reuse_grace, backchannel_logout_uri, device_code, device_code_ttl, require_mfa) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(&id)
         .bind(&app.slug)
@@ -191,6 +196,7 @@ impl Store {
         .bind(&app.options.backchannel_logout_uri)
         .bind(i64::from(app.options.device_code))
         .bind(app.options.device_code_ttl)
+        .bind(app.options.require_mfa.map(i64::from))
         .execute(&mut *transaction)
         .await
         .map_err(StoreError::on_unique("app", &app.slug))?;
@@ -240,7 +246,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT a.slug, a.name, a.client_id, a.client_secret_hash, a.redirect_uris, a.code_ttl, a.access_token_ttl, \
              a.refresh_token_ttl, a.consent, a.signing_alg, a.client_credentials, a.post_logout_redirect_uris, \
-             a.refresh_token_reuse_grace, a.backchannel_logout_uri, a.device_code, a.device_code_ttl, g.name AS group_name, pa.external_url FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
+             a.refresh_token_reuse_grace, a.backchannel_logout_uri, a.device_code, a.device_code_ttl, a.require_mfa, g.name AS group_name, pa.external_url FROM apps a LEFT JOIN proxy_apps pa ON pa.app_id = a.id \
              LEFT JOIN app_groups ag ON ag.app_id = a.id LEFT JOIN groups g ON g.id = ag.group_id \
              ORDER BY a.slug, g.name",
         )
@@ -284,7 +290,8 @@ impl Store {
         let updated = sqlx::query(
             "UPDATE apps SET code_ttl = $1, access_token_ttl = $2, refresh_token_ttl = $3, consent = $4, signing_alg = $5, \
              client_credentials = $6, post_logout_redirect_uris = $7, redirect_uris = COALESCE($8, redirect_uris), \
-             refresh_token_reuse_grace = $9, backchannel_logout_uri = $10, device_code = $11, device_code_ttl = $12 WHERE slug = $13 RETURNING id",
+             refresh_token_reuse_grace = $9, backchannel_logout_uri = $10, device_code = $11, device_code_ttl = $12, \
+             require_mfa = $14 WHERE slug = $13 RETURNING id",
         )
         .bind(options.code_ttl)
         .bind(options.access_token_ttl)
@@ -299,6 +306,7 @@ impl Store {
         .bind(i64::from(options.device_code))
         .bind(options.device_code_ttl)
         .bind(slug)
+        .bind(options.require_mfa.map(i64::from))
         .fetch_optional(&mut *transaction)
         .await?;
         let Some(updated) = updated else {
@@ -331,6 +339,21 @@ impl Store {
                 .execute(&mut *self.write().await?)
                 .await?;
         Ok(updated.rows_affected() == 1)
+    }
+
+    /// The names of the apps the user may use that require a second
+    /// factor: those that say so, and with `by_default` those that say
+    /// nothing.
+    pub async fn apps_requiring_mfa(&self, user_id: &str, by_default: bool) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(&format!(
+            "SELECT name FROM apps WHERE (require_mfa = 1 OR (require_mfa IS NULL AND $1 = 1)) AND {} ORDER BY name",
+            may_use_app("apps.id", "$2")
+        ))
+        .bind(i64::from(by_default))
+        .bind(user_id)
+        .fetch_all(&mut *self.read().await?)
+        .await?;
+        rows.iter().map(|row| row.try_get("name")).collect::<Result<_, sqlx::Error>>().map_err(Into::into)
     }
 
     /// Whether the app admits the user now (the access rule).

@@ -31,6 +31,8 @@ pub struct PendingDevice {
     pub scope: String,
     /// Whether the person asking may use the app now (the access rule).
     pub admitted: bool,
+    /// The app's `AppOptions::require_mfa`.
+    pub require_mfa: Option<bool>,
 }
 
 /// A person's answer to a request, and the session they gave it in.
@@ -132,7 +134,7 @@ impl Store {
         now: UnixTime,
     ) -> StoreResult<Option<PendingDevice>> {
         let row = sqlx::query(&format!(
-            "SELECT a.name, d.scope, CASE WHEN {} THEN 1 ELSE 0 END AS admitted \
+            "SELECT a.name, d.scope, a.require_mfa, CASE WHEN {} THEN 1 ELSE 0 END AS admitted \
              FROM device_codes d JOIN apps a ON a.id = d.app_id \
              WHERE d.user_code_hash = $1 AND d.approved IS NULL AND d.expires_at > $3",
             may_use_app("d.app_id", "$2"),
@@ -147,6 +149,7 @@ impl Store {
                 app_name: row.try_get("name")?,
                 scope: row.try_get("scope")?,
                 admitted: row.try_get::<i64, _>("admitted")? != 0,
+                require_mfa: row.try_get::<Option<i64>, _>("require_mfa")?.map(|required| required != 0),
             })
         })
         .transpose()

@@ -10,6 +10,7 @@ mod codes;
 mod consents;
 mod device_codes;
 mod events;
+mod factors;
 mod groups;
 mod housekeeping;
 mod keys;
@@ -40,6 +41,7 @@ pub use device_codes::{
     Answered, DeviceAnswer, DeviceGrant, DevicePoll, DeviceRedemption, NewDeviceCode, PendingDevice,
 };
 pub use events::{AuditEvent, EventFilter};
+pub use factors::{Factor, FactorKind, TotpEnrolment, TotpFactor};
 pub use groups::GroupSummary;
 pub use keys::StoredKey;
 pub use logout_notices::LogoutNotice;

@@ -22,6 +22,8 @@ pub struct NewProxyApp {
     pub external_url: String,
     pub origin: String,
     pub cookie_domain: Option<String>,
+    /// As `AppOptions::require_mfa`.
+    pub require_mfa: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -34,6 +36,8 @@ pub struct ProxyApp {
     pub external_url: String,
     pub origin: String,
     pub cookie_domain: Option<String>,
+    /// As `AppOptions::require_mfa`.
+    pub require_mfa: Option<bool>,
 }
 
 impl ProxyApp {
@@ -62,6 +66,8 @@ pub struct ForwardAuthCheck {
     pub user: Option<ProxyUser>,
     /// Whether `user` is admitted by the app's group restrictions.
     pub allowed: bool,
+    /// The RFC 8176 methods of the session behind the cookie (with `user`).
+    pub session_amr: Option<String>,
 }
 
 pub struct NewProxyCode<'a> {
@@ -84,7 +90,8 @@ pub struct ProxyGrant {
     pub session_expires_at: UnixTime,
 }
 
-const PROXY_APP_COLUMNS: &str = "pa.app_id, a.slug, a.name, a.client_id, pa.external_url, pa.origin, pa.cookie_domain";
+const PROXY_APP_COLUMNS: &str =
+    "pa.app_id, a.slug, a.name, a.client_id, pa.external_url, pa.origin, pa.cookie_domain, a.require_mfa";
 
 fn proxy_app_from_row(row: &AnyRow) -> StoreResult<ProxyApp> {
     Ok(ProxyApp {
@@ -95,6 +102,7 @@ fn proxy_app_from_row(row: &AnyRow) -> StoreResult<ProxyApp> {
         external_url: row.try_get("external_url")?,
         origin: row.try_get("origin")?,
         cookie_domain: row.try_get("cookie_domain")?,
+        require_mfa: row.try_get::<Option<i64>, _>("require_mfa")?.map(|required| required != 0),
     })
 }
 
@@ -112,14 +120,15 @@ impl Store {
         let mut lease = self.write().await?;
         let mut transaction = lease.begin().await?;
         sqlx::query(
-            "INSERT INTO apps (id, slug, name, client_id, client_secret_hash, redirect_uris, created_at) \
-             VALUES ($1, $2, $3, $4, NULL, '[]', $5)",
+            "INSERT INTO apps (id, slug, name, client_id, client_secret_hash, redirect_uris, created_at, require_mfa) \
+             VALUES ($1, $2, $3, $4, NULL, '[]', $5, $6)",
         )
         .bind(&id)
         .bind(&app.slug)
         .bind(&app.name)
         .bind(&app.client_id)
         .bind(now)
+        .bind(app.require_mfa.map(i64::from))
         .execute(&mut *transaction)
         .await
         .map_err(StoreError::on_unique("app", &app.slug))?;
@@ -185,7 +194,7 @@ impl Store {
             .collect::<Vec<_>>()
             .join(" OR ");
         let sql = format!(
-            "SELECT {PROXY_APP_COLUMNS}, u.id AS user_id, u.username, u.email, u.name AS user_name, \
+            "SELECT {PROXY_APP_COLUMNS}, u.id AS user_id, u.username, u.email, u.name AS user_name, s.amr AS session_amr, \
                     g.name AS group_name, CASE WHEN {} THEN 1 ELSE 0 END AS allowed \
              FROM proxy_apps pa \
              JOIN apps a ON a.id = pa.app_id \
@@ -214,16 +223,18 @@ impl Store {
         // second user means a cookie another host planted: admit no one.
         let mut user: Option<ProxyUser> = None;
         let mut allowed = false;
+        let mut session_amr = None;
         for row in &rows {
             let Some(user_id) = row.try_get::<Option<String>, _>("user_id")? else { continue };
             let current = match &mut user {
                 Some(current) if current.id == user_id => current,
                 Some(_) => {
                     tracing::warn!(%origin, "forward auth: sign-in cookies of different users; admitting neither");
-                    return Ok(Some(ForwardAuthCheck { app, user: None, allowed: false }));
+                    return Ok(Some(ForwardAuthCheck { app, user: None, allowed: false, session_amr: None }));
                 }
                 None => {
                     allowed = row.try_get::<i64, _>("allowed")? != 0;
+                    session_amr = row.try_get("session_amr")?;
                     user.insert(ProxyUser {
                         id: user_id,
                         username: row.try_get("username")?,
@@ -239,7 +250,7 @@ impl Store {
                 current.groups.push(group);
             }
         }
-        Ok(Some(ForwardAuthCheck { app, user, allowed }))
+        Ok(Some(ForwardAuthCheck { app, user, allowed, session_amr }))
     }
 
     /// Records a code (and sweeps codes long expired, so the table stays small).

@@ -6,7 +6,7 @@ use crate::clock::UnixTime;
 use crate::crypto::random_token;
 
 /// A live sign-in session and the active user it belongs to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionUser {
     /// SHA-256 of the session cookie: how tokens issued in it find it.
     pub id_hash: String,
@@ -114,6 +114,18 @@ impl Store {
         }
         transaction.commit().await?;
         Ok(true)
+    }
+
+    /// Replaces the RFC 8176 methods of the live session `id_hash` (a second
+    /// factor proven in it); whether it was live.
+    pub async fn set_session_amr(&self, id_hash: &str, amr: &str, now: UnixTime) -> StoreResult<bool> {
+        let updated = sqlx::query("UPDATE sessions SET amr = $2 WHERE id_hash = $1 AND expires_at > $3")
+            .bind(id_hash)
+            .bind(amr)
+            .bind(now)
+            .execute(&mut *self.write().await?)
+            .await?;
+        Ok(updated.rows_affected() == 1)
     }
 
     /// Marks the session as the sign-in an authorization request demanded:

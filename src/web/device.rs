@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 
 use super::error::WebError;
-use super::login::{csrf_posted, csrf_token_for};
+use super::login::{csrf_posted, csrf_token_for, step_up};
 use super::oidc::{authenticated, current_session, no_store};
 use super::ops::Requester;
 use super::pages::{MessagePage, render};
@@ -87,9 +87,14 @@ pub async fn submit(
     };
     let (provider, ip) = (&state.provider, &requester.ip);
     let shown = match form.get("decision") {
-        None => {
-            provider.device_request(typed, &session, ip, now).await.map(|request| confirm(&state, &headers, &request))
-        }
+        None => match provider.device_request(typed, &session, ip, now).await {
+            Ok(request) if request.needs_second_factor => {
+                let back =
+                    format!("/device?{}", serde_urlencoded::to_string([("user_code", typed)]).unwrap_or_default());
+                return step_up(&state, &headers, &session, &back, &request.app_name).await;
+            }
+            looked_up => looked_up.map(|request| confirm(&state, &headers, &request)),
+        },
         Some(decision @ ("approve" | "deny")) => {
             let approve = decision == "approve";
             provider.answer_device_request(typed, &session, approve, ip, now).await.map(|outcome| answered(&outcome))
@@ -116,6 +121,7 @@ fn refused_code(
         UserCodeError::Malformed | UserCodeError::NotPending => StatusCode::BAD_REQUEST,
         UserCodeError::Locked => StatusCode::TOO_MANY_REQUESTS,
         UserCodeError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        UserCodeError::SecondFactorRequired => StatusCode::FORBIDDEN,
     };
     Ok(show(state, headers, status, typed, Some(&message), None))
 }

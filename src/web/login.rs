@@ -13,14 +13,20 @@ use super::cookies;
 use super::error::WebError;
 use super::oidc::current_session;
 use super::ops::Requester;
-use super::pages::{LoginPage, MessagePage, PasswordPage, render};
+use super::pages::{LoginPage, MessagePage, PasswordPage, RecoveryUsedPage, SecondFactorPage, render};
 use super::{AppState, redirect};
 use crate::clock::UnixTime;
+use crate::config::MfaEnrolment;
 use crate::login::csrf::Posted;
-use crate::login::flow::{Browser, Outcome, Proof, Step};
+use crate::login::flow::{Browser, Method, Outcome, Proof, Step, StepUp};
 use crate::login::{LoginError, safe_next, sign_in_url, skip_form};
 use crate::metrics::LoginOutcome;
 use crate::oidc::params::{Params, decode_pairs};
+use crate::store::SessionUser;
+use crate::text::printable;
+
+/// The signed-in page where people set up their second factors.
+pub const SECURITY_PATH: &str = "/account/security";
 
 /// The CSRF cookie lives as long as a person may reasonably take to sign in.
 const CSRF_MAX_AGE: i64 = 60 * 60;
@@ -149,6 +155,7 @@ async fn attempt(
     };
     let proof = match step {
         Step::Password => Proof::Password(password),
+        Step::SecondFactor => Proof::Code(form.get("code").unwrap_or_default().to_owned()),
     };
     let token = state.cookies.read(headers, cookies::SIGN_IN).unwrap_or_default();
     authenticator.resume(&token, proof, &browser, now).await
@@ -169,7 +176,7 @@ async fn answer(
             let page = show_step(state, headers, StatusCode::OK, step, &username, next, None);
             Ok((AppendHeaders([(SET_COOKIE, cookie)]), page).into_response())
         }
-        Ok(Outcome::Done { session, username, next }) => {
+        Ok(Outcome::Done { session, username, next, last, recovery_codes_left }) => {
             state.provider.bind_reauth(&next, &session.token, now).await?;
             if state.cookies.read(headers, cookies::SESSION).is_some() {
                 // The session this browser held may have ended (another
@@ -179,15 +186,36 @@ async fn answer(
             let session_cookie = state.cookies.build(cookies::SESSION, &session.token, session.expires_at - now);
             let set_cookies = std::iter::once(session_cookie).chain(ended_sign_in(state, headers));
             state.metrics.login(LoginOutcome::Success);
-            state.auditor.record("login_success", &requester.actor(Some(&username), None), None);
-            Ok((AppendHeaders(set_cookies.map(|cookie| (SET_COOKIE, cookie))), redirect(&next)).into_response())
+            let actor = requester.actor(Some(&username), None);
+            if last.is_second_factor() {
+                state.metrics.second_factor(last.as_str(), LoginOutcome::Success);
+                state.auditor.record("second_factor_success", &actor, Some(format!("method {}", last.as_str())));
+            }
+            state.auditor.record("login_success", &actor, None);
+            let page = match recovery_codes_left {
+                Some(left) if last == Method::RecoveryCode => {
+                    state.auditor.record("recovery_code_used", &actor, Some(format!("{left} left")));
+                    render(StatusCode::OK, &RecoveryUsedPage { left, next: &next })
+                }
+                _ => redirect(&next),
+            };
+            Ok((AppendHeaders(set_cookies.map(|cookie| (SET_COOKIE, cookie))), page).into_response())
         }
         Ok(Outcome::Refused { username, locked, at }) => {
-            state.metrics.login(if locked { LoginOutcome::Locked } else { LoginOutcome::Failure });
+            let outcome = if locked { LoginOutcome::Locked } else { LoginOutcome::Failure };
+            state.metrics.login(outcome);
             let detail = locked.then(|| "locked after repeated failures".to_owned());
-            state.auditor.record("login_failure", &requester.actor(Some(&username), None), detail);
+            let second_factor = at == Some(Step::SecondFactor);
+            let kind = if second_factor {
+                state.metrics.second_factor("code", outcome);
+                "second_factor_failure"
+            } else {
+                "login_failure"
+            };
+            state.auditor.record(kind, &requester.actor(Some(&username), None), detail);
             // The same answer either way: a lock reveals nothing either.
-            let message = Some("Invalid username or password.");
+            let message =
+                Some(if second_factor { "Invalid or already used code." } else { "Invalid username or password." });
             let status = StatusCode::UNAUTHORIZED;
             Ok(match at {
                 Some(step) => show_step(state, headers, status, step, &username, next, message),
@@ -200,7 +228,45 @@ async fn answer(
             let ended = ended_sign_in(state, headers).map(|cookie| (SET_COOKIE, cookie));
             Ok((AppendHeaders(ended), page).into_response())
         }
+        Err(LoginError::WrongStep) => {
+            let message = "This sign-in form is out of date. Please start again.";
+            Ok(show_form(state, headers, StatusCode::BAD_REQUEST, next, "", Some(message)))
+        }
         Err(error) => Err(error.into()),
+    }
+}
+
+/// Where a signed-in person goes whose `session` lacks the second factor
+/// `app_name` requires, to come back to `next` (step-up): the second-factor
+/// step alone, with a new sign-in cookie; to `/account/security` to set one
+/// up when they hold none and enrolment is open; else a page saying an
+/// administrator must set one up.
+pub(super) async fn step_up(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &SessionUser,
+    next: &str,
+    app_name: &str,
+) -> Result<Response, WebError> {
+    let now = state.clock.now();
+    match state.authenticator.step_up(session, next, now).await? {
+        StepUp::Next { token, expires_at } => {
+            let cookie = state.cookies.build(cookies::SIGN_IN, &token, expires_at - now);
+            let page = show_step(state, headers, StatusCode::OK, Step::SecondFactor, &session.username, next, None);
+            Ok((AppendHeaders([(SET_COOKIE, cookie)]), page).into_response())
+        }
+        StepUp::NoFactor if state.mfa.enrolment == MfaEnrolment::Open => {
+            let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+            Ok(redirect(&format!("{SECURITY_PATH}?{query}")))
+        }
+        StepUp::NoFactor => {
+            let message = format!(
+                "{} requires a second factor (an authenticator app or a passkey), and your account has none. \
+                 Ask an administrator to set one up for you.",
+                printable(app_name)
+            );
+            Err(WebError::page(StatusCode::FORBIDDEN, "A second factor is required", message))
+        }
     }
 }
 
@@ -225,6 +291,17 @@ fn show_step(
         Step::Password => {
             let page =
                 PasswordPage { csrf_token: &csrf_token, step: step.as_str(), username, next, restart: &restart, error };
+            render(status, &page)
+        }
+        Step::SecondFactor => {
+            let page = SecondFactorPage {
+                csrf_token: &csrf_token,
+                step: step.as_str(),
+                username,
+                next,
+                restart: &restart,
+                error,
+            };
             render(status, &page)
         }
     };

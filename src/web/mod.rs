@@ -11,6 +11,7 @@ pub mod ops;
 pub mod pages;
 mod proxy;
 pub mod refusal;
+mod security;
 pub mod signed_in;
 
 use std::sync::Arc;
@@ -53,6 +54,8 @@ pub struct AppState {
     /// The settings the admin console hands the admin layer (the public
     /// URL apps are told, token lifetimes).
     pub config: Arc<crate::config::Config>,
+    /// Which apps require a second factor, and who enrols one.
+    pub mfa: crate::config::MfaPolicy,
     pub body_read_timeout: Duration,
 }
 
@@ -107,6 +110,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/application/o/{slug}/end-session/", get(oidc::end_session_get).post(oidc::end_session_post))
         .route("/login", get(login::form).post(login::submit))
         .route("/device", get(device::page).post(device::submit))
+        .route(login::SECURITY_PATH, get(security::page).post(security::submit))
         .route("/", get(login::home))
         .merge(proxy::routes())
         .merge(console::routes())

@@ -11,7 +11,7 @@ use axum::response::{AppendHeaders, IntoResponse, Response};
 
 use super::cookies;
 use super::error::WebError;
-use super::login::{csrf_posted, csrf_token_for};
+use super::login::{csrf_posted, csrf_token_for, step_up};
 use super::ops::Requester;
 use super::pages::{ConsentPage, FORM_POST_SCRIPT, FormPostPage, LogoutPage, MessagePage, form_post_csp, render};
 use super::{AppState, redirect};
@@ -113,6 +113,11 @@ async fn authorize(
             let next =
                 format!("/application/o/authorize/?{}", serde_urlencoded::to_string(&resume).unwrap_or_default());
             redirect(&sign_in_url(&next, login_hint.as_deref()))
+        }
+        AuthorizeOutcome::SecondFactor { app_name, session, resume } => {
+            let next =
+                format!("/application/o/authorize/?{}", serde_urlencoded::to_string(&resume).unwrap_or_default());
+            step_up(&state, headers, &session, &next, &app_name).await?
         }
         AuthorizeOutcome::Consent { app_name, scopes, resume } => {
             let (csrf_token, set_cookie) = csrf_token_for(&state, headers);

@@ -33,6 +33,28 @@ pub struct PasswordPage<'a> {
     pub error: Option<&'a str>,
 }
 
+/// The second-factor step of a sign-in under way
+/// (`login::flow::Step::SecondFactor`); the passkey form joins the code form
+/// here.
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage<'a> {
+    pub csrf_token: &'a str,
+    pub step: &'a str,
+    pub username: &'a str,
+    pub next: &'a str,
+    pub restart: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// After a sign-in with a recovery code: how many remain, then on to `next`.
+#[derive(Template)]
+#[template(path = "recovery_used.html")]
+pub struct RecoveryUsedPage<'a> {
+    pub left: i64,
+    pub next: &'a str,
+}
+
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct MessagePage<'a> {

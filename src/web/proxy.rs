@@ -21,6 +21,7 @@ use self::forwarded::{
 use super::AppState;
 use super::cookies::{self, set_cookie};
 use super::error::{InFormat, WebError};
+use super::login::step_up;
 use super::oidc::current_session;
 use super::ops::Requester;
 use super::pages::{LogoutPage, MessagePage, render};
@@ -207,6 +208,9 @@ async fn sso(
             WebError::page(StatusCode::FORBIDDEN, "No access to this app", message).into_response()
         }
         SsoOutcome::Redirect(callback) => no_store(Redirect::to(&callback).into_response()),
+        SsoOutcome::SecondFactor { app_name, session, next } => {
+            step_up(&state, &headers, &session, &next, &app_name).await?
+        }
     })
 }
 

@@ -214,6 +214,10 @@ pub struct Options {
     pub https_public_url: bool,
     pub login_max_failures: Option<&'static str>,
     pub login_lockout: Option<&'static str>,
+    /// `require_mfa`: `true` or `false`.
+    pub require_mfa: Option<&'static str>,
+    /// `mfa_enrolment`: `open` or `closed`.
+    pub mfa_enrolment: Option<&'static str>,
 }
 
 impl TestApp {
@@ -235,6 +239,8 @@ impl TestApp {
             access_token_ttl: options.access_token_ttl.map(Into::into),
             login_max_failures: options.login_max_failures.map(Into::into),
             login_lockout: options.login_lockout.map(Into::into),
+            require_mfa: options.require_mfa.map(Into::into),
+            mfa_enrolment: options.mfa_enrolment.map(Into::into),
             ..Default::default()
         };
         let config = args.load().expect("config");

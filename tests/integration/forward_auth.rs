@@ -356,7 +356,7 @@ pub const PAGE_HEADERS: [(&str, &str); 3] = [
 ];
 
 /// A browser that opens pages, as a person does (unlike a script's `fetch`).
-fn page_browser() -> Browser {
+pub(crate) fn page_browser() -> Browser {
     let headers = PAGE_HEADERS.iter().map(|(name, value)| (name.parse().unwrap(), value.parse().unwrap())).collect();
     let client = reqwest::Client::builder()
         .cookie_store(true)
@@ -724,7 +724,7 @@ async fn proxy_misconfiguration_is_named_and_traefik_is_answered(backend: Backen
 
 /// A second Latch instance on `app`'s database and public URL, as behind a
 /// load balancer. Returns its own address.
-async fn second_instance(app: &TestApp, dir: &Path) -> (String, tokio::task::JoinHandle<()>) {
+pub(crate) async fn second_instance(app: &TestApp, dir: &Path) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let args = latch::config::ConfigArgs {

@@ -16,13 +16,13 @@ use crate::common::{Backend, Browser, TestApp, location, poll_until};
 use crate::on_every_backend;
 use crate::relying_party::{PASSWORD, confirm_sign_out, server};
 
-const IP: &str = "127.0.0.4";
+pub const IP: &str = "127.0.0.4";
 const MODULES: &str = "/usr/lib/apache2/modules";
 
 /// Apache's binary and `mod_auth_openidc`, or `None` (with a notice) when
 /// they are not installed outside CI. Under CI they must be: `.ci/run`
 /// installs them.
-fn apache() -> Option<PathBuf> {
+pub fn apache() -> Option<PathBuf> {
     let binary = ["/usr/sbin/apache2", "/usr/sbin/httpd"].map(PathBuf::from).into_iter().find(|path| path.is_file());
     let module = Path::new(MODULES).join("mod_auth_openidc.so");
     match binary {
@@ -37,7 +37,7 @@ fn apache() -> Option<PathBuf> {
     }
 }
 
-struct Apache {
+pub struct Apache {
     base: String,
     child: tokio::process::Child,
     dir: tempfile::TempDir,
@@ -47,37 +47,51 @@ struct Apache {
 /// `?logout=backchannel`, logout tokens.
 const REDIRECT_PATH: &str = "/protected/redirect_uri";
 
-/// The whole configuration: the modules it needs, mod_auth_openidc set up
-/// from Latch's discovery, and `/protected` behind it.
-fn config(dir: &Path, port: u16, issuer: &str, client_id: &str, client_secret: &str) -> String {
+/// The whole configuration: the modules it needs, the `mod_auth_openidc`
+/// directives (one per line), and `location` behind it.
+fn config(dir: &Path, port: u16, directives: &str, location: &str) -> String {
     let d = dir.display();
     // Run as root (CI), Apache switches to `User` for its worker.
     let user = if rustix::process::geteuid().is_root() { "User www-data\nGroup www-data\n" } else { "" };
     // One process serves one connection at a time (-X): a browser's
-    // kept-alive connection would keep Latch's notice waiting.
+    // kept-alive connection would keep Latch's notice waiting. The access
+    // log records the user each request was served to.
     format!(
         "ServerRoot \"{d}\"\nServerName {IP}\nListen {IP}:{port}\nPidFile {d}/apache.pid\n\
              ErrorLog {d}/error.log\nLogLevel warn auth_openidc:debug\n{user}\
-             KeepAlive Off\n\
+             CustomLog {d}/access.log \"%u %U\"\nKeepAlive Off\n\
              LoadModule mpm_prefork_module {MODULES}/mod_mpm_prefork.so\n\
              LoadModule authn_core_module {MODULES}/mod_authn_core.so\n\
              LoadModule authz_core_module {MODULES}/mod_authz_core.so\n\
              LoadModule authz_user_module {MODULES}/mod_authz_user.so\n\
              LoadModule auth_openidc_module {MODULES}/mod_auth_openidc.so\n\
-             DocumentRoot \"{d}/htdocs\"\n\
-             OIDCProviderMetadataURL {issuer}.well-known/openid-configuration\n\
-             OIDCClientID {client_id}\nOIDCClientSecret {client_secret}\n\
-             OIDCRedirectURI http://{IP}:{port}{REDIRECT_PATH}\n\
-             OIDCCryptoPassphrase {passphrase}\nOIDCScope \"openid profile\"\n\
-             <Location /protected>\n  AuthType openid-connect\n  Require valid-user\n</Location>\n",
+             DocumentRoot \"{d}/htdocs\"\n{directives}\n\
+             <Location {location}>\n  AuthType openid-connect\n  Require valid-user\n</Location>\n",
+    )
+}
+
+/// The directives of the back-channel test: set up by hand from Latch's
+/// discovery.
+fn directives(port: u16, issuer: &str, client_id: &str, client_secret: &str) -> String {
+    format!(
+        "OIDCProviderMetadataURL {issuer}.well-known/openid-configuration\n\
+         OIDCClientID {client_id}\nOIDCClientSecret {client_secret}\n\
+         OIDCRedirectURI http://{IP}:{port}{REDIRECT_PATH}\n\
+         OIDCCryptoPassphrase {passphrase}\nOIDCScope \"openid profile\"",
         passphrase = uuid::Uuid::new_v4().simple(),
     )
 }
 
 impl Apache {
     async fn start(binary: &Path, port: u16, issuer: &str, client_id: &str, client_secret: &str) -> Self {
+        Self::start_with(binary, port, &directives(port, issuer, client_id, client_secret), "/protected").await
+    }
+
+    /// Apache on `IP:port` with `directives` and `location` protected; its
+    /// document root has `<location>/index.html`.
+    pub async fn start_with(binary: &Path, port: u16, directives: &str, location: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let protected = dir.path().join("htdocs/protected");
+        let protected = dir.path().join("htdocs").join(location.trim_start_matches('/'));
         std::fs::create_dir_all(&protected).unwrap();
         std::fs::write(protected.join("index.html"), "PROTECTED\n").unwrap();
         // The worker may run as www-data: let it in.
@@ -85,7 +99,7 @@ impl Apache {
             std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         }
         let file = dir.path().join("apache.conf");
-        std::fs::write(&file, config(dir.path(), port, issuer, client_id, client_secret)).unwrap();
+        std::fs::write(&file, config(dir.path(), port, directives, location)).unwrap();
         let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
         let child = tokio::process::Command::new(binary)
             .arg("-X")
@@ -113,7 +127,7 @@ impl Apache {
         assert!(listening.is_some(), "apache did not listen on {IP}:{port} within 10 s:\n{}", self.logs());
     }
 
-    fn logs(&self) -> String {
+    pub fn logs(&self) -> String {
         ["stderr.log", "error.log"]
             .iter()
             .filter_map(|name| std::fs::read_to_string(self.dir.path().join(name)).ok())
@@ -121,7 +135,12 @@ impl Apache {
             .join("\n")
     }
 
-    fn url(&self, path: &str) -> String {
+    /// The users Apache served pages to, from its access log.
+    pub fn served_users(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 }

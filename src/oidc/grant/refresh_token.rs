@@ -4,6 +4,7 @@ use crate::audit::Actor;
 use crate::clock::UnixTime;
 use crate::crypto::keys::KeyError;
 use crate::crypto::{random_token, seal, sha256_hex};
+use crate::login::flow::has_mfa;
 use crate::oidc::Provider;
 use crate::oidc::claims::{granted_scope, has_scope};
 use crate::oidc::error::{ErrorCode, ProtocolResult, client_error};
@@ -19,7 +20,9 @@ impl Provider {
     /// retry after a lost response) is benign: it gets the same successor
     /// the first use got, so the family stays one chain and either holder
     /// continues with it. Any other spent token revokes the whole family.
-    /// Every refresh re-applies the access rule.
+    /// Every refresh re-applies the access rule, and the app's second-factor
+    /// requirement: tokens from a password-only sign-in stop once the app
+    /// requires more.
     pub(super) async fn refresh_token(&self, app: &App, params: &Params, now: UnixTime) -> ProtocolResult<Issued> {
         let Some(presented) = params.get("refresh_token") else {
             return client_error(ErrorCode::InvalidRequest, "refresh_token is required");
@@ -78,6 +81,12 @@ impl Provider {
         let Some(user) = self.store.active_user_claims(&grant.user_id).await? else {
             return client_error(ErrorCode::InvalidGrant, "the user is disabled");
         };
+        if self.mfa.required_for(app.options.require_mfa) && !has_mfa(&grant.amr) {
+            return client_error(
+                ErrorCode::InvalidGrant,
+                "the app requires a second factor: the user must sign in again",
+            );
+        }
         self.issue(
             Issue {
                 app,

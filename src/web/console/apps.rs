@@ -11,7 +11,9 @@ use axum::response::Response;
 
 use super::form::Form;
 use super::{ConsoleAdmin, DoneQuery, Frame, Section, Shell, Stop, done, found, missing, path_part, refused, stop};
-use crate::admin::{self, AddApp, AddProxyApp, AdminError, AppCredentials, AppDetails, AppOptionChanges, UpdateApp};
+use crate::admin::{
+    self, Actor, AddApp, AddProxyApp, AdminError, AppCredentials, AppDetails, AppOptionChanges, UpdateApp,
+};
 use crate::crypto::keys::SigningAlg;
 use crate::store::{AppSummary, ConsentMode};
 use crate::web::AppState;
@@ -56,6 +58,8 @@ pub struct AppValues {
     pub backchannel_logout_uri: String,
     pub external_url: String,
     pub cookie_domain: String,
+    /// `""` (the deployment decides), `true` or `false`.
+    pub require_mfa: String,
 }
 
 impl AppValues {
@@ -79,6 +83,7 @@ impl AppValues {
             backchannel_logout_uri: form.text("backchannel_logout_uri"),
             external_url: form.text("external_url"),
             cookie_domain: form.text("cookie_domain"),
+            require_mfa: form.text("require_mfa"),
         }
     }
 
@@ -107,11 +112,20 @@ impl AppValues {
             backchannel_logout_uri: options.backchannel_logout_uri.clone().unwrap_or_default(),
             external_url: app.external_url.clone().unwrap_or_default(),
             cookie_domain: String::new(),
+            require_mfa: options.require_mfa.map(|required| required.to_string()).unwrap_or_default(),
         }
     }
 
     pub fn consents(&self) -> Vec<(&'static str, bool)> {
         ConsentMode::NAMES.iter().map(|name| (*name, *name == self.consent)).collect()
+    }
+
+    /// The second-factor choices: (value, words, chosen).
+    pub fn mfa_choices(&self) -> Vec<(&'static str, &'static str, bool)> {
+        [("", "as the deployment decides (require_mfa)"), ("true", "required"), ("false", "not required")]
+            .into_iter()
+            .map(|(value, words)| (value, words, value == self.require_mfa))
+            .collect()
     }
 
     pub fn algs(&self) -> Vec<(&'static str, bool)> {
@@ -157,7 +171,21 @@ fn option_changes(form: &Form, update: bool) -> Result<AppOptionChanges, AdminEr
         },
         device_code: Some(form.checked("device_code")),
         device_code_ttl: None,
+        require_mfa: require_mfa(form)?,
     })
+}
+
+/// The second-factor choice of an app form: empty for the deployment's
+/// `require_mfa`, else `true` or `false`.
+fn require_mfa(form: &Form) -> Result<Option<bool>, AdminError> {
+    match form.get("require_mfa").unwrap_or_default() {
+        "" => Ok(None),
+        "true" => Ok(Some(true)),
+        "false" => Ok(Some(false)),
+        other => {
+            Err(AdminError::invalid("require_mfa", format!("require_mfa must be empty, true or false, not {other:?}")))
+        }
+    }
 }
 
 #[derive(Template)]
@@ -182,40 +210,8 @@ pub async fn create(
 ) -> Result<Response, Stop> {
     let form = Form::parse(&body);
     admin.check_form(&state, &headers, &form)?;
-    let config = &state.config;
-    let (slug, name, groups) = (form.text("slug"), form.text("name"), form.all("group"));
-    let created = if form.get("kind") == Some("proxy") {
-        let command = AddProxyApp {
-            slug: slug.clone(),
-            name,
-            groups,
-            external_url: form.text("external_url"),
-            cookie_domain: form.optional("cookie_domain"),
-        };
-        admin::add_proxy_app(&state.store, config, &admin.actor, command)
-            .await
-            .map(|settings| (None, AppDetails::Proxy(Box::new(settings))))
-    } else {
-        match option_changes(&form, false) {
-            Ok(options) => {
-                let command = AddApp {
-                    slug: slug.clone(),
-                    name,
-                    redirect_uris: form.lines("redirect_uris"),
-                    public: form.checked("public"),
-                    groups,
-                    options,
-                };
-                match admin::add_app(&state.store, config, &admin.actor, command).await {
-                    Ok(credentials) => {
-                        admin::show_app(&state.store, config, &slug).await.map(|details| (Some(credentials), details))
-                    }
-                    Err(error) => Err(error),
-                }
-            }
-            Err(error) => Err(error),
-        }
-    };
+    let slug = form.text("slug");
+    let created = register(&state, &admin.actor, &form).await;
     match created {
         Ok((credentials, details)) => {
             let snippet = snippet(&details)?;
@@ -237,6 +233,34 @@ pub async fn create(
             Ok(admin.show(status, &NewPage { shell: admin.shell(), frame, values }))
         }
     }
+}
+
+/// Registers the app the form describes; its credentials (for an OpenID
+/// Connect app) and settings.
+async fn register(
+    state: &AppState,
+    actor: &Actor,
+    form: &Form,
+) -> Result<(Option<AppCredentials>, AppDetails), AdminError> {
+    let (store, config) = (&state.store, &state.config);
+    let (slug, name, groups) = (form.text("slug"), form.text("name"), form.all("group"));
+    if form.get("kind") == Some("proxy") {
+        let command = AddProxyApp {
+            slug,
+            name,
+            groups,
+            external_url: form.text("external_url"),
+            cookie_domain: form.optional("cookie_domain"),
+            require_mfa: require_mfa(form)?,
+        };
+        let settings = admin::add_proxy_app(store, config, actor, command).await?;
+        return Ok((None, AppDetails::Proxy(Box::new(settings))));
+    }
+    let options = option_changes(form, false)?;
+    let redirect_uris = form.lines("redirect_uris");
+    let command = AddApp { slug: slug.clone(), name, redirect_uris, public: form.checked("public"), groups, options };
+    let credentials = admin::add_app(store, config, actor, command).await?;
+    Ok((Some(credentials), admin::show_app(store, config, &slug).await?))
 }
 
 /// The lines `latch app show` prints, as one text.

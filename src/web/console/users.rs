@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::dates::date_time;
 use super::form::Form;
 use super::{ConsoleAdmin, DoneQuery, Frame, Section, Shell, Stop, done, found, path_part, refused, stop};
 use crate::admin::{self, AddUser, AdminError, Membership, SetPassword, UpdateUser};
@@ -155,6 +156,15 @@ struct UserPage<'a> {
     name: &'a str,
     /// Groups the person is not in, to add them to.
     other_groups: Vec<String>,
+    factors: Vec<FactorRow>,
+}
+
+/// A second factor as the person's page lists it (never its secret).
+struct FactorRow {
+    kind: String,
+    name: String,
+    created: String,
+    last_used: String,
 }
 
 pub async fn show(
@@ -184,11 +194,20 @@ async fn user_page(
         .map(|group| group.name)
         .filter(|group| !user.groups.contains(group))
         .collect();
+    let factors = found(admin::list_factors(&state.store, username).await)?
+        .into_iter()
+        .map(|factor| FactorRow {
+            kind: factor.kind.to_string(),
+            name: factor.name,
+            created: date_time(factor.created),
+            last_used: factor.last_used.map(date_time).unwrap_or_else(|| "never".into()),
+        })
+        .collect();
     let (email, name) = typed.unwrap_or_else(|| (user.email.clone(), user.name.clone()));
     let mut frame = admin.frame(Section::Users);
     frame.notice = notice;
     frame.error = error;
-    let page = UserPage { shell: admin.shell(), frame, user: &user, email: &email, name: &name, other_groups };
+    let page = UserPage { shell: admin.shell(), frame, user: &user, email: &email, name: &name, other_groups, factors };
     Ok(admin.show(status, &page))
 }
 
@@ -225,6 +244,7 @@ pub async fn act(
         "enable" => admin::enable_user(store, actor, &username).await.map(|()| "enabled"),
         "unlock" => admin::unlock_user(store, actor, &username).await.map(|_| "unlocked"),
         "end-sessions" => admin::end_sessions(store, actor, &username).await.map(|_| "signed-out"),
+        "reset-factors" => admin::reset_factors(store, actor, &username).await.map(|_| "factors-reset"),
         "add-group" => admin::add_member(store, actor, &membership()).await.map(|()| "group-added"),
         "remove-group" => admin::remove_member(store, actor, &membership()).await.map(|()| "group-removed"),
         _ => return Err(stop(StatusCode::NOT_FOUND, "Not found", "No such action.")),
@@ -250,6 +270,7 @@ fn notice(done: &str) -> Option<&'static str> {
         "unlocked" => "Sign-in lock lifted.",
         "signed-out" => "Signed out everywhere: their sessions ended and their tokens were revoked.",
         "group-added" => "Added to the group.",
+        "factors-reset" => "Second factors removed: they sign in with their password alone until they enrol new ones.",
         "group-removed" => "Removed from the group.",
         _ => return None,
     })
