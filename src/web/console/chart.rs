@@ -73,10 +73,9 @@ pub struct BarLineChart {
     pub description: String,
     pub width: i64,
     pub height: i64,
-    /// The plot area: x from `left` to `right`, y from `top` to `bottom`.
+    /// The plot area: x from `left` to `right`, y from `TOP` to `bottom`.
     pub left: i64,
     pub right: i64,
-    pub top: i64,
     pub bottom: i64,
     /// Horizontal grid lines with their values (`at` is y).
     pub y_ticks: Vec<Tick>,
@@ -150,7 +149,6 @@ pub fn bar_line_chart(spec: BarLineSpec) -> BarLineChart {
         height: HEIGHT,
         left,
         right,
-        top,
         bottom,
         y_ticks,
         x_ticks,
@@ -276,9 +274,9 @@ mod tests {
     fn bars_stand_on_the_axis_and_reach_their_value() {
         let chart = bar_line_chart(spec(vec![0, 5, 10, 2], vec![1, 0, 0, 10]));
         // Top of the scale is 10: the 10 bar fills the plot, the 5 half of it.
-        let plot = chart.bottom - chart.top;
+        let plot = chart.bottom - TOP;
         assert_eq!(chart.bars[2].height, plot);
-        assert_eq!(chart.bars[2].y, chart.top);
+        assert_eq!(chart.bars[2].y, TOP);
         assert_eq!(chart.bars[1].height, plot / 2);
         assert_eq!(chart.bars[0].height, 0);
         for bar in &chart.bars {
@@ -291,7 +289,7 @@ mod tests {
         }
         assert_eq!(chart.bars[1].title, "Dec 2: 5 sign-ins");
         // The line goes through each slot's centre at its value.
-        assert_eq!(chart.dots[3].y, chart.top);
+        assert_eq!(chart.dots[3].y, TOP);
         assert_eq!(chart.dots[1].y, chart.bottom);
         assert_eq!(chart.dots[3].x, chart.bars[3].x + chart.bars[3].width / 2);
         assert_eq!(chart.dots[0].title, "Dec 1: 1 failures");
@@ -302,7 +300,7 @@ mod tests {
         let values: Vec<&str> = chart.y_ticks.iter().map(|tick| tick.label.as_str()).collect();
         assert_eq!(values, ["0", "2", "4", "6", "8", "10"]);
         assert_eq!(chart.y_ticks[0].at, chart.bottom);
-        assert_eq!(chart.y_ticks[5].at, chart.top);
+        assert_eq!(chart.y_ticks[5].at, TOP);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! admin layer's reason.
 
 mod apps;
-pub mod chart;
+mod chart;
 mod dashboard;
 mod dates;
 mod events;
@@ -223,8 +223,8 @@ fn done(path: &str, what: &str) -> Response {
     redirect(&format!("{path}?done={what}"))
 }
 
-/// `path` with each `/`-separated part of `name` percent-encoded: for
-/// usernames and slugs in links.
-pub fn path_part(name: &str) -> String {
+/// `name` percent-encoded (every byte but ASCII letters and digits), to put
+/// a username, group or slug in a path or query.
+fn path_part(name: &str) -> String {
     percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
