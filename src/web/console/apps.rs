@@ -308,7 +308,7 @@ async fn app_page(
     let groups = group_names(state).await?;
     let values = match typed {
         Some(form) => AppValues {
-            kind: "oidc".into(),
+            kind: if app.external_url.is_some() { "proxy" } else { "oidc" }.into(),
             slug: app.slug.clone(),
             name: app.name.clone(),
             public: app.public,
@@ -323,7 +323,8 @@ async fn app_page(
     Ok(admin.show(status, &page))
 }
 
-/// `POST /admin/apps/<slug>`: changes an OpenID Connect app's settings.
+/// `POST /admin/apps/<slug>`: changes an app's settings (of a proxy app,
+/// its groups and second factor: the rest of its form is absent).
 pub async fn update(
     State(state): State<AppState>,
     admin: ConsoleAdmin,
