@@ -38,6 +38,8 @@ pub struct ProxySettings {
     pub groups: Vec<String>,
     pub external_url: String,
     pub cookie_domain: Option<String>,
+    /// Whether the app requires a second factor; `None`: `require_mfa` decides.
+    pub require_mfa: Option<bool>,
     /// Route `<external_url>/outpost.goauthentik.io/` here.
     pub outpost_url: String,
     pub nginx_auth_url: String,
@@ -67,6 +69,7 @@ impl ProxySettings {
             groups,
             external_url: app.external_url,
             cookie_domain: app.cookie_domain,
+            require_mfa: app.require_mfa,
         }
     }
 }

@@ -222,6 +222,8 @@ async fn forward_auth_honours_require_mfa(backend: Backend) {
     assert_eq!(check().send().await.unwrap().status(), StatusCode::OK, "no requirement yet");
 
     app.admin(&["app", "update", "kuma", "--require-mfa"]).await;
+    let shown: Value = serde_json::from_str(&app.admin(&["app", "show", "kuma", "--json"]).await).unwrap();
+    assert_eq!(shown["require_mfa"], true, "{shown}");
     let secret = enrol_totp(&app, "ada").await;
     let refused = check().send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::FOUND, "sent to sign in again");

@@ -464,6 +464,20 @@ async fn sign_in_works_with_encrypted_secrets(backend: Backend) {
     let mark_key = deployment.stored_fact("csrf_key").await;
     let opened = open_sealed(&key_file, &mark_key, "deployment_facts:csrf_key");
     assert!(opened.is_some_and(|secret| secret.len() >= 43), "csrf_key is not sealed: {mark_key}");
+    // A TOTP secret is stored sealed for its person's row.
+    let printed = deployment.admin(Some(&key_file), &["user", "mfa", "totp", "ada", "--json"]).await;
+    let uri: serde_json::Value = serde_json::from_str(&printed).expect("JSON");
+    let uri = url::Url::parse(uri["otpauth_uri"].as_str().expect("otpauth_uri")).expect("a URI");
+    let secret = uri.query_pairs().find(|(name, _)| name == "secret").expect("secret").1.into_owned();
+    let pool = deployment.database().await;
+    let row = sqlx::query("SELECT t.user_id, t.secret FROM totp_factors t JOIN users u ON u.id = t.user_id")
+        .fetch_one(&pool)
+        .await
+        .expect("a TOTP row");
+    pool.close().await;
+    let (user_id, stored): (String, String) = (row.get("user_id"), row.get("secret"));
+    assert!(!stored.contains(&secret), "stored in plaintext: {stored}");
+    assert_eq!(open_sealed(&key_file, &stored, &format!("totp_factors:{user_id}")), Some(secret));
     serving.stop().await;
 }
 
