@@ -108,8 +108,7 @@ pub async fn unlock_user(store: &Store, actor: &Actor, username: &str) -> AdminR
     Ok(had_failures)
 }
 
-/// `user update`: what is `None` stays as it is. No `Debug` needed beyond
-/// the fields, which hold no secret.
+/// `user update`: what is `None` stays as it is.
 #[derive(Debug, Clone)]
 pub struct UpdateUser {
     pub username: String,
