@@ -167,6 +167,7 @@ impl Server {
             database_id: database_id.into(),
             auditor,
             trusted_proxies: config.trusted_proxies.clone().into(),
+            config: Arc::new(config.clone()),
             body_read_timeout: config.connections.body_read_timeout,
             mailer: config.mailer.clone(),
             public_url: config.public_url.clone(),

@@ -14,6 +14,7 @@ mod app_passwords;
 mod app_presets;
 mod apps;
 mod cluster;
+mod dashboard;
 mod error;
 mod events;
 mod groups;
@@ -25,6 +26,7 @@ mod mfa;
 mod proxy;
 mod record;
 pub mod setup;
+mod snippet;
 mod users;
 pub mod validate;
 
@@ -37,6 +39,7 @@ pub use apps::{
     set_client_secret, show_app, update_app,
 };
 pub use cluster::cluster_status;
+pub use dashboard::{DASHBOARD_DAYS, Dashboard, DayStats, dashboard};
 pub use error::{AdminError, AdminResult, ErrorClass};
 pub use events::{EventQuery, list_events};
 pub use groups::{
@@ -55,7 +58,8 @@ pub use mfa::{
 };
 pub use proxy::{AddProxyApp, ProxySettings, add_proxy_app};
 pub use record::ChangeKind;
+pub use snippet::app_snippet;
 pub use users::{
-    AddUser, SetPassword, UpdateUser, UserAdded, add_user, disable_user, enable_user, list_users, set_password,
-    unlock_user, update_user,
+    AddUser, SetPassword, UpdateUser, UserAdded, add_user, disable_user, enable_user, end_sessions, find_users,
+    list_users, set_password, show_user, unlock_user, update_user,
 };

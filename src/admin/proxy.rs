@@ -31,7 +31,7 @@ pub struct AddProxyApp {
 }
 
 /// Everything an operator configures in the reverse proxy.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ProxySettings {
     pub slug: String,
     pub name: String,

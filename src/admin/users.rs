@@ -2,10 +2,10 @@
 //! list.
 
 use super::record::{Change, ChangeKind};
-use super::{Actor, AdminResult, validate};
+use super::{Actor, AdminError, AdminResult, validate};
 use crate::clock;
 use crate::crypto::password::{generate_password, hash_password_blocking};
-use crate::store::{NewUser, Store, UserSummary};
+use crate::store::{NewUser, Store, UserPage, UserSummary};
 
 /// `user add`. No `Debug`: it carries a password.
 pub struct AddUser {
@@ -134,6 +134,35 @@ pub async fn unlock_user(store: &Store, actor: &Actor, username: &str) -> AdminR
     }
     Change::to_user(ChangeKind::UserUnlocked, username).record(store, actor).await?;
     Ok(had_failures)
+}
+
+/// Signs a person out everywhere (every session ends, every token is
+/// revoked, apps get their back-channel logout) without disabling them;
+/// returns how many sessions ended. Errors: `NotFound` user.
+pub async fn end_sessions(store: &Store, actor: &Actor, username: &str) -> AdminResult<u64> {
+    let ended = store.end_user_sessions(username, clock::now()).await?;
+    Change::to_user(ChangeKind::SessionsEnded, username)
+        .detail(format!("{ended} session(s) ended"))
+        .record(store, actor)
+        .await?;
+    Ok(ended)
+}
+
+/// One person and their groups. Errors: `NotFound` user.
+pub async fn show_user(store: &Store, username: &str) -> AdminResult<UserSummary> {
+    store.user_summary(username).await?.ok_or_else(|| AdminError::not_found("user", username))
+}
+
+/// One page of the people whose username, e-mail or name contains
+/// `search` (ignoring case), by username: `per_page` of them from the
+/// `page`th (counting from 0). Errors: `Invalid` for a page size outside
+/// 1–500.
+pub async fn find_users(store: &Store, search: &str, page: i64, per_page: i64) -> AdminResult<UserPage> {
+    if !(1..=500).contains(&per_page) {
+        return Err(AdminError::invalid("per_page", "a page holds 1 to 500 people"));
+    }
+    let offset = page.max(0).saturating_mul(per_page);
+    Ok(store.search_users(search, per_page, offset).await?)
 }
 
 /// Every user, by username, with their groups.

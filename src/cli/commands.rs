@@ -71,6 +71,14 @@ pub(super) async fn user(store: &Store, config: &Config, actor: &Actor, command:
                 say!("{username} had no failed sign-ins.")?;
             }
         }
+        UserCommand::Update { username, email, name } => {
+            admin::update_user(store, actor, admin::UpdateUser { username: username.clone(), email, name }).await?;
+            say!("Updated {username}.")?;
+        }
+        UserCommand::EndSessions { username } => {
+            let ended = admin::end_sessions(store, actor, &username).await?;
+            say!("Signed {username} out everywhere: {ended} session(s) ended and their tokens revoked.")?;
+        }
         UserCommand::List { json } => output::users(&admin::list_users(store).await?, json)?,
         UserCommand::AppPassword(command) => app_password(store, actor, command).await?,
         UserCommand::Invite { username, email, name, groups, ttl, send, json } => {

@@ -170,6 +170,17 @@ enum UserCommand {
     /// Manage a person's app passwords (for LDAP binds only).
     #[command(subcommand)]
     AppPassword(AppPasswordCommand),
+    /// Change a user's e-mail address or name.
+    Update {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Full name, as apps will show it.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Sign a user out everywhere: their sessions end and their tokens are revoked.
+    EndSessions { username: String },
     /// List users.
     List {
         #[arg(long)]
@@ -402,7 +413,9 @@ async fn with_config(config: Config, command: Command) -> anyhow::Result<()> {
         Command::Key(command) => commands::key(&open(&config).await?, &config, &actor, command).await,
         Command::Ldap(command) => commands::ldap(&open(&config).await?, &config, &actor, command).await,
         Command::Events { user, app, since, limit, json } => {
-            let events = admin::list_events(&open(&config).await?, EventQuery { user, app, since, limit }).await?;
+            let events =
+                admin::list_events(&open(&config).await?, EventQuery { user, app, since, ..EventQuery::newest(limit) })
+                    .await?;
             output::events(&events, json)?;
             Ok(())
         }

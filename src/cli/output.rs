@@ -214,48 +214,28 @@ pub fn keys(keys: &[KeyListing], json: bool) -> OutputResult {
 }
 
 pub fn app_details(details: &AppDetails, json: bool) -> OutputResult {
-    match details {
-        AppDetails::Proxy(settings) => proxy_settings(settings, json),
-        AppDetails::Oidc(details) => {
+    if json {
+        return match details {
+            AppDetails::Proxy(settings) => print_json(settings),
             // Through a `Value`, whose fields are sorted: the order `app
             // show` has always printed them in.
-            let value = serde_json::to_value(details)?;
-            if json {
-                return print_json(&value);
-            }
-            fields(&value, 23, "")
-        }
+            AppDetails::Oidc(details) => print_json(&serde_json::to_value(details)?),
+        };
     }
+    lines(&crate::admin::app_snippet(details)?)
 }
 
 pub fn proxy_settings(settings: &ProxySettings, json: bool) -> OutputResult {
     if json {
         return print_json(settings);
     }
-    fields(&serde_json::to_value(settings)?, 17, "-")?;
-    say!("")?;
-    say!(
-        "Route {}{PREFIX}/ to {} and protect the rest of the host with the auth URL of your proxy \
-         (README: \"Forward auth\").",
-        settings.external_url,
-        settings.outpost_url
-    )
+    lines(&crate::admin::app_snippet(&AppDetails::Proxy(Box::new(settings.clone())))?)
 }
 
-/// One `name value` line per field of a JSON object; lists space-separated,
-/// `null` as `none` when that is not empty.
-fn fields(value: &serde_json::Value, width: usize, none: &str) -> OutputResult {
-    let Some(fields) = value.as_object() else { return Ok(()) };
-    for (key, value) in fields {
-        let shown = match value {
-            serde_json::Value::String(text) => text.clone(),
-            serde_json::Value::Array(items) => {
-                items.iter().filter_map(|item| item.as_str()).collect::<Vec<_>>().join(" ")
-            }
-            serde_json::Value::Null if !none.is_empty() => none.to_owned(),
-            other => other.to_string(),
-        };
-        say!("{key:<width$} {shown}")?;
+/// Each line as it is (`say!` makes it printable).
+fn lines(lines: &[String]) -> OutputResult {
+    for line in lines {
+        say!("{line}")?;
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ mod proxy;
 mod sealed;
 mod sessions;
 mod sign_ins;
+mod stats;
 mod throttle;
 mod tokens;
 mod users;
@@ -59,6 +60,7 @@ pub use passkeys::{CeremonyRow, PasskeyRow};
 pub use proxy::{ForwardAuthCheck, NewProxyApp, NewProxyCode, ProxyApp, ProxyGrant, ProxyUser};
 pub use sessions::{NewSessionRecord, SessionListing, SessionUser};
 pub use sign_ins::PendingSignInRow;
+pub use stats::{DAY, DayCount, UserPage};
 pub use throttle::{Admission, AttemptOutcome, FailureLimit};
 pub use tokens::{
     AccessTokenGrant, ClientTokenGrant, NewAccessToken, NewFamily, RefreshGrant, RefreshTokenInfo, Rotation,

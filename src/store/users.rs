@@ -234,6 +234,37 @@ impl Store {
         Ok(())
     }
 
+    /// Ends every session of a person and revokes their tokens, as
+    /// disabling does, but leaves them able to sign in again. Returns how
+    /// many sessions ended. Errors: `NotFound` user.
+    pub async fn end_user_sessions(&self, username: &str, now: UnixTime) -> StoreResult<u64> {
+        let mut lease = self.write().await?;
+        let mut transaction = lease.begin().await?;
+        let row = sqlx::query("SELECT id FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&mut *transaction)
+            .await?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound { kind: "user", name: username.to_owned() });
+        };
+        let ended = Self::end_sessions_of(&mut transaction, &row.try_get::<String, _>("id")?, now).await?;
+        transaction.commit().await?;
+        Ok(ended)
+    }
+
+    /// One person with their groups, or `None`.
+    pub async fn user_summary(&self, username: &str) -> StoreResult<Option<UserSummary>> {
+        let rows = sqlx::query(
+            "SELECT u.id, u.username, u.email, u.name, u.disabled_at, u.created_at, g.name AS group_name \
+             FROM users u LEFT JOIN group_members m ON m.user_id = u.id LEFT JOIN groups g ON g.id = m.group_id \
+             WHERE u.username = $1 ORDER BY g.name",
+        )
+        .bind(username)
+        .fetch_all(&mut *self.read().await?)
+        .await?;
+        Ok(summaries_from_rows(&rows)?.pop())
+    }
+
     pub async fn list_users(&self) -> StoreResult<Vec<UserSummary>> {
         let rows = sqlx::query(
             "SELECT u.id, u.username, u.email, u.name, u.disabled_at, u.created_at, g.name AS group_name \
@@ -242,26 +273,7 @@ impl Store {
         )
         .fetch_all(&mut *self.read().await?)
         .await?;
-        let mut users: Vec<UserSummary> = Vec::new();
-        for row in rows {
-            let id: String = row.try_get("id")?;
-            let group: Option<String> = row.try_get("group_name")?;
-            if users.last().is_none_or(|last| last.id != id) {
-                users.push(UserSummary {
-                    id,
-                    username: row.try_get("username")?,
-                    email: row.try_get("email")?,
-                    name: row.try_get("name")?,
-                    disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
-                    groups: Vec::new(),
-                    created_at: row.try_get("created_at")?,
-                });
-            }
-            if let (Some(group), Some(user)) = (group, users.last_mut()) {
-                user.groups.push(group);
-            }
-        }
-        Ok(users)
+        summaries_from_rows(&rows)
     }
 
     /// Claims of an active user; `None` when the user is unknown or disabled.
@@ -293,6 +305,31 @@ impl Store {
         let scope = first.try_get("scope")?;
         Ok(claims_from_rows(&rows)?.map(|claims| (scope, claims)))
     }
+}
+
+/// People from rows of `id, username, email, name, disabled_at,
+/// created_at, group_name`, one row per group, ordered by username.
+pub(super) fn summaries_from_rows(rows: &[AnyRow]) -> StoreResult<Vec<UserSummary>> {
+    let mut users: Vec<UserSummary> = Vec::new();
+    for row in rows {
+        let id: String = row.try_get("id")?;
+        let group: Option<String> = row.try_get("group_name")?;
+        if users.last().is_none_or(|last| last.id != id) {
+            users.push(UserSummary {
+                id,
+                username: row.try_get("username")?,
+                email: row.try_get("email")?,
+                name: row.try_get("name")?,
+                disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+                groups: Vec::new(),
+                created_at: row.try_get("created_at")?,
+            });
+        }
+        if let (Some(group), Some(user)) = (group, users.last_mut()) {
+            user.groups.push(group);
+        }
+    }
+    Ok(users)
 }
 
 const CLAIM_COLUMNS: &str = "u.username, u.email, u.name, g.name AS group_name";

@@ -2,6 +2,7 @@
 //! call the protocol layer and map its result.
 
 mod account;
+pub mod console;
 pub mod cookies;
 mod device;
 pub mod error;
@@ -59,6 +60,9 @@ pub struct AppState {
     pub database_id: Arc<str>,
     pub auditor: Auditor,
     pub trusted_proxies: Arc<[IpNet]>,
+    /// The settings the admin console hands the admin layer (the public
+    /// URL apps are told, token lifetimes).
+    pub config: Arc<crate::config::Config>,
     /// Which apps require a second factor, and who enrols one.
     pub mfa: crate::config::MfaPolicy,
     pub body_read_timeout: Duration,
@@ -151,6 +155,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/account/sign-out", post(account::sign_out))
         .route(fresh::CONFIRM, get(fresh::page).post(fresh::submit))
         .merge(proxy::routes())
+        .merge(console::routes())
         .layer(in_format(ErrorFormat::Page));
     let mut operations = Router::new().route("/health/live", get(ops::live)).route("/health/ready", get(ops::ready));
     if with_metrics {

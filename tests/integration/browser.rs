@@ -353,9 +353,7 @@ struct Callback {
 
 impl RelyingParty {
     pub(crate) async fn start(latch: &TestApp, mode: Mode) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let base = format!("http://{RP_HOST}:{port}");
+        let (listener, base) = Self::bind().await;
         let (callback, bye) = (format!("{base}/callback"), format!("{base}/bye"));
         let added = latch
             .admin(&[
@@ -374,6 +372,25 @@ impl RelyingParty {
             ])
             .await;
         let credentials: AppCredentials = serde_json::from_str(&added).expect("app add --json prints JSON");
+        Self::serve(listener, base, credentials, mode).await
+    }
+
+    /// The relying party's listener and base URL (`http://rp.test:<port>`),
+    /// for registering it before it serves.
+    pub(crate) async fn bind() -> (tokio::net::TcpListener, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        (listener, format!("http://{RP_HOST}:{port}"))
+    }
+
+    /// Serves the relying party registered with `credentials`: its
+    /// redirect URI is `<base>/callback`, its post-logout one `<base>/bye`.
+    pub(crate) async fn serve(
+        listener: tokio::net::TcpListener,
+        base: String,
+        credentials: AppCredentials,
+        mode: Mode,
+    ) -> Self {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
         let issuer = IssuerUrl::new(credentials.issuer.clone()).expect("issuer");
         let metadata = ProviderMetadataWithLogout::discover_async(issuer, &http).await.expect("discovery");
@@ -708,7 +725,7 @@ impl Browser {
         self.get("/url").await.ok().and_then(|url| url.as_str().map(str::to_owned)).unwrap_or_default()
     }
 
-    async fn source(&self) -> String {
+    pub(crate) async fn source(&self) -> String {
         self.get("/source").await.ok().and_then(|source| source.as_str().map(str::to_owned)).unwrap_or_default()
     }
 
