@@ -134,6 +134,7 @@ impl Server {
             config.session_ttl,
             limits,
             config.public_url.as_str(),
+            config.mfa.required_by_default,
         ));
         let ldap =
             match LdapListeners::bind(config.ldap.listen, config.ldap.ldaps_listen, config.ldap.tls.as_ref()).await? {

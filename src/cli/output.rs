@@ -11,7 +11,6 @@ use crate::admin::{
 use crate::cluster::ClusterStatus;
 use crate::doctor::Problem;
 use crate::presets::{Kind, Preset};
-use crate::proxy::PREFIX;
 use crate::store::{AppPasswordSummary, AppSummary, AuditEvent, Factor, GroupSummary, LdapAccountSummary, UserSummary};
 
 /// Writing to standard output failed.

@@ -135,6 +135,7 @@ fn oidc(entry: &AppEntry, base: &Path) -> Result<DesiredKind, String> {
         device_code: entry.device_code,
         device_code_ttl: entry.device_code_ttl.clone(),
         webfinger: entry.webfinger,
+        launch_url: entry.launch_url.clone(),
         require_mfa: Some(entry.require_mfa),
     };
     // The flags' names in the admin layer's messages become the file's keys.

@@ -71,6 +71,7 @@ fn app_entry(app: &AppSummary, slug: Spanned<String>) -> AppEntry {
         device_code: set(options.device_code).map(|()| true),
         device_code_ttl: lifetime(options.device_code_ttl),
         webfinger: set(options.webfinger).map(|()| true),
+        launch_url: options.launch_url.clone(),
         require_mfa: options.require_mfa,
     }
 }

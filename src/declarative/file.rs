@@ -119,6 +119,9 @@ pub struct AppEntry {
     /// WebFinger names this app's issuer (at most one app).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webfinger: Option<bool>,
+    /// What the account portal's launcher opens for this app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_url: Option<String>,
     /// Signing in needs a second factor (proxy apps too); absent: the
     /// deployment's `require_mfa` decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,6 +148,7 @@ impl AppEntry {
             ("device_code", self.device_code.is_some()),
             ("device_code_ttl", self.device_code_ttl.is_some()),
             ("webfinger", self.webfinger.is_some()),
+            ("launch_url", self.launch_url.is_some()),
         ];
         given.into_iter().filter(|(_, set)| *set).map(|(key, _)| key).collect()
     }

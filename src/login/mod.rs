@@ -4,8 +4,8 @@
 mod attempt;
 pub mod csrf;
 pub mod flow;
-pub mod passkey;
 pub mod fresh;
+pub mod passkey;
 
 use attempt::Gate;
 use flow::Method;
@@ -69,6 +69,9 @@ pub struct Authenticator {
     limits: Limits,
     gate: Gate,
     passkeys: Passkeys,
+    /// The deployment's `require_mfa`: then no account password binds over
+    /// LDAP (`check_directory_bind`).
+    mfa_required_by_default: bool,
 }
 
 /// Brute-force limits, per username and per client address.
@@ -142,6 +145,7 @@ impl Authenticator {
         session_ttl: std::time::Duration,
         limits: Limits,
         public_url: &str,
+        mfa_required_by_default: bool,
     ) -> Self {
         Self {
             gate: Gate::new(store.clone()),
@@ -150,6 +154,7 @@ impl Authenticator {
             hasher,
             session_ttl: i64::try_from(session_ttl.as_secs()).unwrap_or(i64::MAX),
             limits,
+            mfa_required_by_default,
         }
     }
 
@@ -170,8 +175,9 @@ impl Authenticator {
         self.check_throttled(username, password, Accepts::AccountPassword, client_ip, now).await
     }
 
-    /// An LDAP simple bind as a person: the account password or one of the
-    /// person's app passwords, throttled with the very counters of the
+    /// An LDAP simple bind as a person: the account password (only for
+    /// people from whom no second factor is expected:
+    /// `second_factor_expected`) or one of the person's app passwords, throttled with the very counters of the
     /// sign-in page (`check_password`), so failures over LDAP and on the
     /// web add up to one lock, which `latch user unlock` lifts. Nothing is
     /// cached: a changed password counts from the next bind. The user's id;
@@ -300,6 +306,15 @@ impl Authenticator {
         Ok(!self.store.factors(user_id).await?.is_empty())
     }
 
+    /// Whether a sign-in by this person is expected to show a second
+    /// factor: they hold one, or the deployment requires one by default.
+    /// An LDAP bind cannot ask for it, so such a person binds with an app
+    /// password, never the account password (a phished password alone
+    /// must not open their mail).
+    async fn second_factor_expected(&self, user_id: &str) -> Result<bool, StoreError> {
+        Ok(self.mfa_required_by_default || self.holds_second_factor(user_id).await?)
+    }
+
     /// The id of the user when the password is theirs and the account is
     /// active.
     async fn verify_password(
@@ -318,7 +333,16 @@ impl Authenticator {
             }
         }
         if !password_ok {
-            let stored = credentials.as_ref().map(|credentials| credentials.password_hash.clone());
+            let account_password_binds = match (accepts, &credentials) {
+                (Accepts::AppPasswordsToo, Some(credentials)) => !self.second_factor_expected(&credentials.id).await?,
+                _ => true,
+            };
+            // A refused account password still costs one hash: the time of
+            // the answer tells nothing about the person's factors.
+            let stored = credentials
+                .as_ref()
+                .filter(|_| account_password_binds)
+                .map(|credentials| credentials.password_hash.clone());
             password_ok = self.hasher.verify(password, stored).await?;
         }
         Ok(credentials.filter(|credentials| password_ok && !credentials.disabled).map(|credentials| credentials.id))

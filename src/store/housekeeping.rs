@@ -12,7 +12,7 @@ const BATCH: i64 = 500;
 /// expiry, so a device still polling is told `expired_token`, not that the
 /// code is unknown. An instance silent for a day is gone for good (`latch
 /// cluster status` shows it as stale until then).
-const EXPIRED: [(&str, &str, &str); 11] = [
+const EXPIRED: [(&str, &str, &str); 13] = [
     (
         "authorization_codes",
         "code_hash",

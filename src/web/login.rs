@@ -14,7 +14,7 @@ use super::cookies;
 use super::error::WebError;
 use super::oidc::current_session;
 use super::ops::Requester;
-use super::pages::{LoginPage, MessagePage, PASSKEY_CSP, PasswordPage, RecoveryUsedPage, SecondFactorPage, render};
+use super::pages::{LoginPage, PASSKEY_CSP, PasswordPage, RecoveryUsedPage, SecondFactorPage, render};
 use super::signed_in::SignedIn;
 use super::{AppState, redirect};
 use crate::clock::UnixTime;

@@ -17,8 +17,8 @@ mod proxy;
 pub mod refusal;
 mod security;
 pub mod signed_in;
-mod webfinger;
 mod user_agent;
+mod webfinger;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -260,7 +260,7 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         // A database given belongs to another `TestApp` (or to the test), which drops it.
         let shared = options.database_url.is_some();
-        let database_url = match options.database_url {
+        let database_url = match options.database_url.clone() {
             Some(database_url) => database_url,
             None if options.fresh_database => fresh_database(backend, dir.path()).await?,
             None => prepared_database(backend, dir.path()).await?,
@@ -330,7 +330,19 @@ impl TestApp {
         let server = tokio::spawn(async move {
             server.run(std::future::pending()).await.expect("server runs");
         });
-        Self { base, public_url, database_url, backend, clock, ldap_url, ldaps_url, setup_url, server, owns_database: true, dir }
+        Self {
+            base,
+            public_url,
+            database_url,
+            backend,
+            clock,
+            ldap_url,
+            ldaps_url,
+            setup_url,
+            server,
+            owns_database: true,
+            dir,
+        }
     }
 
     /// The certificate the LDAP listeners present (`Options::ldap_tls`).

@@ -112,6 +112,7 @@ on_every_backend!(
     the_directory_answers_what_apps_ask,
     binds_follow_the_store_at_once,
     app_passwords_bind_over_ldap_only,
+    a_deployment_requiring_a_second_factor_binds_app_passwords_only,
     a_restricted_account_sees_only_its_groups,
 );
 
@@ -302,6 +303,24 @@ async fn app_passwords_bind_over_ldap_only(backend: Backend) {
     assert!(whoami(&url, &person("ada"), &second.password, &[], None).await.is_ok());
     let events = app.admin(&["events", "--user", "ada"]).await;
     assert!(events.contains("app_password_created") && events.contains("app_password_removed"), "{events}");
+
+    // Someone with a second factor binds with app passwords only: a bind
+    // cannot ask for the factor, so the account password alone opens nothing.
+    app.admin(&["user", "mfa", "totp", "ada"]).await;
+    assert_eq!(whoami(&url, &person("ada"), "ada's password 1", &[], None).await, Err(49));
+    assert!(whoami(&url, &person("ada"), &second.password, &[], None).await.is_ok());
+    app.admin(&["user", "mfa", "reset", "ada"]).await;
+    assert!(whoami(&url, &person("ada"), "ada's password 1", &[], None).await.is_ok(), "no factor left");
+}
+
+async fn a_deployment_requiring_a_second_factor_binds_app_passwords_only(backend: Backend) {
+    let Some(app) = spawn(backend, Options { require_mfa: Some("true"), ..Options::default() }).await else { return };
+    let url = app.ldap_url.clone().expect("LDAP is on");
+    staff(&app).await;
+    let added: serde_json::Value =
+        serde_json::from_str(&app.admin(&["user", "app-password", "add", "ada", "mail", "--json"]).await).unwrap();
+    assert_eq!(whoami(&url, &person("ada"), "ada's password 1", &[], None).await, Err(49));
+    assert!(whoami(&url, &person("ada"), added["password"].as_str().unwrap(), &[], None).await.is_ok());
 }
 
 async fn a_restricted_account_sees_only_its_groups(backend: Backend) {

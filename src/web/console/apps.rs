@@ -56,6 +56,8 @@ pub struct AppValues {
     pub device_code: bool,
     pub post_logout_redirect_uris: String,
     pub backchannel_logout_uri: String,
+    /// What the account portal's launcher opens; empty: no link.
+    pub launch_url: String,
     pub external_url: String,
     pub cookie_domain: String,
     /// `""` (the deployment decides), `true` or `false`.
@@ -81,6 +83,7 @@ impl AppValues {
             device_code: form.checked("device_code"),
             post_logout_redirect_uris: form.text("post_logout_redirect_uris"),
             backchannel_logout_uri: form.text("backchannel_logout_uri"),
+            launch_url: form.text("launch_url"),
             external_url: form.text("external_url"),
             cookie_domain: form.text("cookie_domain"),
             require_mfa: form.text("require_mfa"),
@@ -110,6 +113,7 @@ impl AppValues {
             device_code: options.device_code,
             post_logout_redirect_uris: options.post_logout_redirect_uris.join("\n"),
             backchannel_logout_uri: options.backchannel_logout_uri.clone().unwrap_or_default(),
+            launch_url: options.launch_url.clone().unwrap_or_default(),
             external_url: app.external_url.clone().unwrap_or_default(),
             cookie_domain: String::new(),
             require_mfa: options.require_mfa.map(|required| required.to_string()).unwrap_or_default(),
@@ -162,7 +166,7 @@ fn option_changes(form: &Form, update: bool) -> Result<AppOptionChanges, AdminEr
         consent: consent.map_err(|error| AdminError::invalid("consent", error.to_string()))?,
         signing_alg: signing_alg.map_err(|error| AdminError::invalid("signing_alg", error.to_string()))?,
         client_credentials: Some(form.checked("client_credentials")),
-        post_logout_redirect_uris: form.lines("post_logout_redirect_uris"),
+        post_logout_redirect_uris: Some(form.lines("post_logout_redirect_uris")),
         refresh_token_reuse_grace: None,
         backchannel_logout_uri: if update {
             Some(form.text("backchannel_logout_uri"))
@@ -171,7 +175,11 @@ fn option_changes(form: &Form, update: bool) -> Result<AppOptionChanges, AdminEr
         },
         device_code: Some(form.checked("device_code")),
         device_code_ttl: None,
-        require_mfa: require_mfa(form)?,
+        // The console keeps no WebFinger switch: it leaves the mark where
+        // `latch app update --webfinger` put it.
+        webfinger: None,
+        launch_url: if update { Some(form.text("launch_url")) } else { form.optional("launch_url") },
+        require_mfa: Some(require_mfa(form)?),
     })
 }
 
@@ -252,13 +260,24 @@ async fn register(
             external_url: form.text("external_url"),
             cookie_domain: form.optional("cookie_domain"),
             require_mfa: require_mfa(form)?,
+            client_id: None,
         };
         let settings = admin::add_proxy_app(store, config, actor, command).await?;
         return Ok((None, AppDetails::Proxy(Box::new(settings))));
     }
     let options = option_changes(form, false)?;
     let redirect_uris = form.lines("redirect_uris");
-    let command = AddApp { slug: slug.clone(), name, redirect_uris, public: form.checked("public"), groups, options };
+    let public = form.checked("public");
+    let command = AddApp {
+        slug: slug.clone(),
+        name,
+        redirect_uris,
+        public,
+        groups,
+        options,
+        client_id: None,
+        client_secret: None,
+    };
     let credentials = admin::add_app(store, config, actor, command).await?;
     Ok((Some(credentials), admin::show_app(store, config, &slug).await?))
 }
@@ -342,6 +361,7 @@ pub async fn update(
                 redirect_uris: (!redirect_uris.is_empty()).then_some(redirect_uris),
                 groups: Some(form.all("group")),
                 options,
+                name: form.optional("name"),
             };
             admin::update_app(&state.store, &admin.actor, command).await
         }
