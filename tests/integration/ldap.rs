@@ -114,6 +114,7 @@ on_every_backend!(
     app_passwords_bind_over_ldap_only,
     a_deployment_requiring_a_second_factor_binds_app_passwords_only,
     a_restricted_account_sees_only_its_groups,
+    python_ldap3_binds_searches_and_pages,
 );
 
 async fn the_directory_answers_what_apps_ask(backend: Backend) {
@@ -673,4 +674,69 @@ fn free_port() -> u16 {
 fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// tests/apps/.venv's Python (tests/apps/setup.sh installs ldap3 into it), or
+/// `None` (with a notice) outside CI; under CI it must be there.
+fn venv_python() -> Option<PathBuf> {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/.venv/bin/python");
+    if python.exists() {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is missing under CI: .ci/run runs tests/apps/setup.sh",
+        python.display()
+    );
+    eprintln!("SKIPPED ({} missing: run tests/apps/setup.sh)", python.display());
+    None
+}
+
+/// tests/ldap/ldap3_client.py with `args`: the JSON it prints.
+async fn ldap3(python: &Path, args: &[&str]) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ldap/ldap3_client.py");
+    let output = tokio::process::Command::new(python).arg(script).args(args).output().await.expect("run python");
+    assert!(output.status.success(), "ldap3_client.py {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("ldap3_client.py prints JSON")
+}
+
+async fn python_ldap3_binds_searches_and_pages(backend: Backend) {
+    let Some(python) = venv_python() else { return };
+    let Some(app) = spawn(backend, Options { ldap_tls: true, ..Options::default() }).await else { return };
+    let url = app.ldap_url.clone().expect("LDAP is on");
+    staff(&app).await;
+    add_person(&app, "cy", "Cy Young", "cy's password 1", &["staff"]).await;
+    let reader = add_account(&app, "reader", &[]).await;
+    let as_reader = [url.as_str(), &reader.dn, &reader.password];
+
+    let me = ldap3(&python, &[&as_reader[..], &["whoami"]].concat()).await;
+    assert_eq!((&me["bind"], &me["whoami"]), (&0.into(), &format!("dn:{}", reader.dn).into()), "{me}");
+    let ada = ldap3(&python, &[&url, &person("ada"), "ada's password 1", "whoami"]).await;
+    assert_eq!(ada["whoami"], format!("dn:{}", person("ada")), "{ada}");
+    let wrong = ldap3(&python, &[&url, &person("ada"), "wrong", "whoami"]).await;
+    assert_eq!(wrong["bind"], 49, "invalidCredentials: {wrong}");
+
+    let staff_filter = format!("(&(objectClass=inetOrgPerson)(memberOf=cn=staff,ou=groups,{BASE}))");
+    let found = ldap3(&python, &[&as_reader[..], &["search", BASE, &staff_filter, "uid", "mail", "cn"]].concat()).await;
+    assert_eq!(found["result"], 0, "{found}");
+    let entries = found["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 2, "{found}");
+    assert_eq!(entries[0]["dn"], person("ada"));
+    assert_eq!(entries[0]["attributes"]["mail"], serde_json::json!(["ada@example.com"]), "{found}");
+    assert_eq!(entries[0]["attributes"]["cn"], serde_json::json!(["Ada King Lovelace"]), "{found}");
+    assert_eq!(entries[1]["attributes"]["uid"], serde_json::json!(["cy"]), "{found}");
+
+    // Three people in pages of one: ldap3 follows the cookies to the end.
+    let everyone = [person("ada"), person("bob"), person("cy")];
+    let paged = ldap3(&python, &[&as_reader[..], &["paged", BASE, "(objectClass=person)", "1"]].concat()).await;
+    assert_eq!(paged["paged_search"], serde_json::json!(everyone), "{paged}");
+    assert_eq!(paged["pages"], serde_json::json!([[&everyone[0]], [&everyone[1]], [&everyone[2]]]), "{paged}");
+
+    let ca = app.ldap_ca();
+    let ca = ca.to_str().expect("UTF-8 path");
+    let tls = ldap3(&python, &[&as_reader[..], &["--starttls", ca, "whoami"]].concat()).await;
+    assert_eq!((&tls["tls"], &tls["bind"]), (&true.into(), &0.into()), "{tls}");
+
+    let modified = ldap3(&python, &[&as_reader[..], &["modify", &person("bob")]].concat()).await;
+    assert_eq!(modified["result"], 53, "unwillingToPerform: {modified}");
 }
