@@ -11,7 +11,11 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(link) = server.setup_link() {
         // Standard output, so that `latch serve | head -1` or the service's
         // journal shows it; the log line says the same for log collectors.
-        say!("No administrator yet: open {} within the hour to create one.", link.url)?;
+        // With JSON logs the output is for machines, often merged into one
+        // stream: there the log line alone says it, so every line stays JSON.
+        if config.log_format != LogFormat::Json {
+            say!("No administrator yet: open {} within the hour to create one.", link.url)?;
+        }
         tracing::warn!(url = %link.url, "no administrator yet: open the setup link within the hour to create one");
     }
     tracing::info!(

@@ -21,6 +21,10 @@ on_every_backend!(
     refusals_are_shown_on_the_form_as_typed,
     dashboard_counts_sign_ins_failures_and_sessions,
     events_filter_page_and_export,
+    an_invite_from_the_console_signs_the_invitee_in,
+    a_reset_link_from_the_console_works_once,
+    sensitive_actions_need_a_fresh_sign_in,
+    only_administrators_make_links,
 );
 
 /// Makes `username` an administrator from the CLI (a member of
@@ -549,4 +553,134 @@ async fn events_filter_page_and_export(backend: Backend) {
     kinds.sort();
     assert_eq!(kinds, ["user_created", "user_disabled"]);
     assert!(lines[0]["actor"].as_str().is_some_and(|actor| actor.starts_with("cli:")));
+}
+
+/// The one-time link a console answer shows.
+fn one_time_link(page: &str) -> String {
+    text_of(page, "one-time-link").unwrap_or_else(|| panic!("no link on {page}"))
+}
+
+/// An administrator invites someone from the console; a refused invite
+/// keeps what was typed; the invitee opens the link, chooses a password
+/// and is signed in on /account.
+async fn an_invite_from_the_console_signs_the_invitee_in(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    add_admin(&app, ADMIN).await;
+    app.admin(&["group", "add", "staff"]).await;
+    let console = signed_in(&app, ADMIN).await;
+    let fields = [("username", "ivy"), ("email", "ivy@example.com"), ("name", "Ivy Invitee"), ("group", "staff")];
+    let page = console.change_with_page("/admin/users/new", "/admin/users/new", &fields).await;
+    let url = one_time_link(&page);
+    assert!(url.starts_with(&app.url("/invite/")), "{url}");
+
+    let again = console
+        .submit("/admin/users/new", "/admin/users/new", &[("username", "ivy"), ("email", "i@example.org")])
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let again = again.text().await.expect("page");
+    assert!(alert_text(&again).is_some_and(|text| text.contains("already exists")), "{again}");
+    assert!(again.contains("value=\"i@example.org\""), "typed e-mail kept: {again}");
+
+    let invitee = Browser::new();
+    let accepted = crate::onboarding::choose(&invitee, &url, PASSWORD, PASSWORD).await;
+    assert_eq!(accepted.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&accepted).as_deref(), Some("/account"));
+    let account = invitee.client.get(app.url("/account")).send().await.expect("GET /account");
+    assert_eq!(account.status(), StatusCode::OK);
+    assert!(account.text().await.expect("page").contains("Hello, Ivy Invitee"));
+    let invited = events(&app).await.into_iter().find(|event| event["kind"] == "user_invited").expect("user_invited");
+    assert_eq!(invited["username"], "ivy");
+    assert_eq!(invited["detail"], "groups staff");
+}
+
+/// A password-reset link made on a person's page sets their password once.
+async fn a_reset_link_from_the_console_works_once(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    add_admin(&app, ADMIN).await;
+    app.add_user("carol", PASSWORD, &[]).await;
+    let console = signed_in(&app, ADMIN).await;
+    let page = console.change_with_page("/admin/users/carol", "/admin/users/carol/reset-link", &[]).await;
+    let url = one_time_link(&page);
+    assert!(url.starts_with(&app.url("/reset/")), "{url}");
+
+    let new_password = "a brand new long password";
+    let used = crate::onboarding::choose(&Browser::new(), &url, new_password, new_password).await;
+    assert_eq!(used.status(), StatusCode::SEE_OTHER);
+    let twice = Browser::new().client.get(&url).send().await.expect("GET link");
+    assert_eq!(twice.status(), StatusCode::GONE);
+    assert_eq!(Browser::new().sign_in(&app.base, "carol", new_password).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(Browser::new().sign_in(&app.base, "carol", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    let missing = console.submit("/admin/users/carol", "/admin/users/nobody/reset-link", &[]).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+/// A console action: the page its form is on, where it posts, its fields.
+type Action = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+
+/// Rotating a client secret or keys, granting admin (from a person's page
+/// or the group's) and resetting someone's second factors with a sign-in
+/// older than `FRESH_FOR`: each goes to confirm the password and back to
+/// the page its form was on, changing nothing; after confirming, each works.
+async fn sensitive_actions_need_a_fresh_sign_in(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    add_admin(&app, ADMIN).await;
+    app.add_user("carol", PASSWORD, &[]).await;
+    app.add_user("dave", PASSWORD, &[]).await;
+    app.admin(&["user", "mfa", "totp", "carol"]).await;
+    app.admin(&["app", "add", "web", "--name", "Web", "--redirect-uri", "https://web.example.com/cb"]).await;
+    let console = signed_in(&app, ADMIN).await;
+    let actions: [Action; 5] = [
+        ("/admin/apps/web", "/admin/apps/web/rotate-secret", &[]),
+        ("/admin/keys", "/admin/keys/rotate", &[("alg", "RS256"), ("grace", "1h")]),
+        ("/admin/users/carol", "/admin/users/carol/add-group", &[("group", "latch-admins")]),
+        ("/admin/groups/latch-admins", "/admin/groups/latch-admins/add-member", &[("username", "dave")]),
+        ("/admin/users/carol", "/admin/users/carol/reset-factors", &[]),
+    ];
+
+    app.clock.advance(latch::login::fresh::FRESH_FOR + 1);
+    let before = changes(&app).await;
+    for (page, action, fields) in actions {
+        let response = console.submit(page, action, fields).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{action}");
+        let confirm = location(&response).expect("Location");
+        assert!(confirm.starts_with("/account/confirm?next="), "{action}: {confirm}");
+        let confirm_page = console.page(&confirm).await;
+        // The page's path as the console writes it: every byte but letters and digits encoded.
+        let next = hidden_input(&confirm_page, "next").expect("next").replace("%2D", "-");
+        assert_eq!(next, page, "{action}");
+    }
+    assert_eq!(changes(&app).await, before, "a stale sign-in changed something");
+
+    let confirm_page = console.page("/account/confirm?next=/admin/keys").await;
+    let token = hidden_input(&confirm_page, "csrf_token").expect("csrf_token");
+    let form = [("csrf_token", token.as_str()), ("next", "/admin/keys"), ("password", PASSWORD)];
+    let confirmed = console.post("/account/confirm", &form).await;
+    assert_eq!(location(&confirmed).as_deref(), Some("/admin/keys"));
+
+    let secret = console.change_with_page("/admin/apps/web", "/admin/apps/web/rotate-secret", &[]).await;
+    assert!(secret.contains("has a new client secret"), "{secret}");
+    for (page, action, fields) in &actions[1..] {
+        console.change(page, action, fields).await;
+    }
+    let kinds: Vec<String> =
+        changes(&app).await.into_iter().filter(|change| !before.contains(change)).map(|change| change.0).collect();
+    for kind in ["app_secret_rotated", "key_rotated", "group_member_added", "factors_reset"] {
+        assert!(kinds.iter().any(|seen| seen == kind), "no {kind} in {kinds:?}");
+    }
+    let admins = app.admin(&["group", "list", "--json"]).await;
+    assert!(admins.contains("\"carol\"") && admins.contains("\"dave\""), "{admins}");
+}
+
+/// Someone who is not an administrator can make no link.
+async fn only_administrators_make_links(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    add_admin(&app, ADMIN).await;
+    app.add_user("eve", PASSWORD, &[]).await;
+    let eve = signed_in(&app, "eve").await;
+    let invite = eve.post("/admin/users/new", &[("username", "evil"), ("email", "evil@example.com")]).await;
+    assert_eq!(invite.status(), StatusCode::FORBIDDEN);
+    let reset = eve.post("/admin/users/boss/reset-link", &[]).await;
+    assert_eq!(reset.status(), StatusCode::FORBIDDEN);
+    assert!(!app.admin(&["user", "list"]).await.contains("evil"));
+    assert!(!events(&app).await.iter().any(|event| event["kind"] == "reset_link_issued"));
 }

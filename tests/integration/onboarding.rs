@@ -30,7 +30,7 @@ async fn invite(app: &TestApp, username: &str, extra: &[&str]) -> String {
 }
 
 /// Opens a link's page and posts `password` twice (or `again` as the second).
-async fn choose(browser: &Browser, url: &str, password: &str, again: &str) -> reqwest::Response {
+pub async fn choose(browser: &Browser, url: &str, password: &str, again: &str) -> reqwest::Response {
     let page = browser.client.get(url).send().await.expect("link page");
     assert_eq!(page.status(), StatusCode::OK, "{url}");
     let html = page.text().await.expect("page");

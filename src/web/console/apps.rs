@@ -387,6 +387,7 @@ pub async fn rotate_secret(
 ) -> Result<Response, Stop> {
     let form = Form::parse(&body);
     admin.check_form(&state, &headers, &form)?;
+    admin.require_fresh(&state, &format!("/admin/apps/{}", path_part(&slug)))?;
     match admin::rotate_secret(&state.store, &state.config, &admin.actor, &slug).await {
         Ok(credentials) => {
             let details = found(admin::show_app(&state.store, &state.config, &slug).await)?;

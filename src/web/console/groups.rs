@@ -9,7 +9,7 @@ use axum::response::Response;
 
 use super::form::Form;
 use super::{ConsoleAdmin, DoneQuery, Frame, Section, Shell, Stop, done, found, missing, path_part, refused, stop};
-use crate::admin::{self, Membership};
+use crate::admin::{self, ADMINISTRATORS, Membership};
 use crate::store::GroupSummary;
 use crate::web::AppState;
 
@@ -104,6 +104,9 @@ pub async fn act(
 ) -> Result<Response, Stop> {
     let form = Form::parse(&body);
     admin.check_form(&state, &headers, &form)?;
+    if action == "add-member" && name == ADMINISTRATORS {
+        admin.require_fresh(&state, &format!("/admin/groups/{}", path_part(&name)))?;
+    }
     let membership = Membership { group: name.clone(), username: form.text("username") };
     let outcome = match action.as_str() {
         "add-member" => admin::add_member(&state.store, &admin.actor, &membership).await.map(|()| "added"),

@@ -89,6 +89,7 @@ pub async fn rotate(
 ) -> Result<Response, Stop> {
     let form = Form::parse(&body);
     admin.check_form(&state, &headers, &form)?;
+    admin.require_fresh(&state, "/admin/keys")?;
     let (alg, grace) = (form.text("alg"), form.text("grace"));
     let outcome = match alg.parse::<SigningAlg>() {
         Ok(alg) => {

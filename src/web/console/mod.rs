@@ -14,6 +14,7 @@ mod dates;
 mod events;
 mod form;
 mod groups;
+mod invites;
 mod keys;
 mod users;
 
@@ -26,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::error::WebError;
+use super::fresh;
 use super::pages::error_page;
 use super::signed_in::{Section as ShellSection, Shell, SignedIn};
 use super::{AppState, redirect};
@@ -37,8 +39,9 @@ pub fn routes() -> Router<AppState> {
         .route("/admin", get(dashboard::page))
         .route("/admin/", get(dashboard::page))
         .route("/admin/users", get(users::list).post(users::create))
-        .route("/admin/users/new", get(users::new))
+        .route("/admin/users/new", get(users::new).post(invites::invite))
         .route("/admin/users/{username}", get(users::show))
+        .route("/admin/users/{username}/reset-link", post(invites::reset_link))
         .route("/admin/users/{username}/{action}", post(users::act))
         .route("/admin/groups", get(groups::list).post(groups::create))
         .route("/admin/groups/{name}", get(groups::show))
@@ -96,6 +99,15 @@ impl ConsoleAdmin {
     /// the page it came from is too old, or it came from another site.
     fn check_form(&self, state: &AppState, headers: &HeaderMap, form: &form::Form) -> Result<(), Stop> {
         Ok(self.signed_in.check_form(state, headers, form.get("csrf_token"))?)
+    }
+
+    /// Refuses a sensitive action (a secret, keys, granting admin, someone
+    /// else's factors) unless the administrator proved their password in
+    /// the last `FRESH_FOR` seconds: `Err` sends them to confirm it and
+    /// then back to `back`, the GET page the form was on, to press the
+    /// button again (a posted action is never replayed).
+    fn require_fresh(&self, state: &AppState, back: &str) -> Result<(), Stop> {
+        fresh::require_fresh(state, &self.signed_in.session, back).map_or(Ok(()), |detour| Err(detour.into()))
     }
 }
 

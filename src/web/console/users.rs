@@ -11,8 +11,9 @@ use serde::Deserialize;
 
 use super::dates::date_time;
 use super::form::Form;
+use super::invites::InviteForm;
 use super::{ConsoleAdmin, DoneQuery, Frame, Section, Shell, Stop, done, found, path_part, refused, stop};
-use crate::admin::{self, AddUser, AdminError, Membership, SetPassword, UpdateUser};
+use crate::admin::{self, ADMINISTRATORS, AddUser, AdminError, Membership, SetPassword, UpdateUser};
 use crate::store::UserSummary;
 use crate::web::AppState;
 
@@ -77,13 +78,32 @@ struct NewPage<'a> {
     name: &'a str,
     /// Every group, and whether it is ticked.
     groups: Vec<(String, bool)>,
+    invite: InviteForm,
 }
 
 pub async fn new(State(state): State<AppState>, admin: ConsoleAdmin) -> Result<Response, Stop> {
-    let groups = found(admin::list_groups(&state.store).await)?.into_iter().map(|group| (group.name, false)).collect();
-    let page =
-        NewPage { shell: admin.shell(), frame: admin.frame(Section::Users), username: "", email: "", name: "", groups };
-    Ok(admin.show(StatusCode::OK, &page))
+    let groups = group_names(&state).await?;
+    new_page(&state, &admin, StatusCode::OK, None, InviteForm::empty(&state, groups)).await
+}
+
+/// The new-person page with an empty add form and `invite` (empty, or as
+/// typed when refused for `error`).
+pub(super) async fn new_page(
+    state: &AppState,
+    admin: &ConsoleAdmin,
+    status: StatusCode,
+    error: Option<String>,
+    invite: InviteForm,
+) -> Result<Response, Stop> {
+    let groups = group_names(state).await?.into_iter().map(|group| (group, false)).collect();
+    let mut frame = admin.frame(Section::Users);
+    frame.error = error;
+    let page = NewPage { shell: admin.shell(), frame, username: "", email: "", name: "", groups, invite };
+    Ok(admin.show(status, &page))
+}
+
+async fn group_names(state: &AppState) -> Result<Vec<String>, Stop> {
+    Ok(found(admin::list_groups(&state.store).await)?.into_iter().map(|group| group.name).collect())
 }
 
 #[derive(Template)]
@@ -129,17 +149,27 @@ pub async fn create(
         Err(error) => {
             let (status, message) = refused(error)?;
             let ticked = form.all("group");
-            let groups = found(admin::list_groups(&state.store).await)?
+            let names = group_names(&state).await?;
+            let invite = InviteForm::empty(&state, names.clone());
+            let groups = names
                 .into_iter()
                 .map(|group| {
-                    let on = ticked.contains(&group.name);
-                    (group.name, on)
+                    let on = ticked.contains(&group);
+                    (group, on)
                 })
                 .collect();
             let mut frame = admin.frame(Section::Users);
             frame.error = Some(message);
             let (username, email, name) = (form.text("username"), form.text("email"), form.text("name"));
-            let page = NewPage { shell: admin.shell(), frame, username: &username, email: &email, name: &name, groups };
+            let page = NewPage {
+                shell: admin.shell(),
+                frame,
+                username: &username,
+                email: &email,
+                name: &name,
+                groups,
+                invite,
+            };
             Ok(admin.show(status, &page))
         }
     }
@@ -157,6 +187,8 @@ struct UserPage<'a> {
     /// Groups the person is not in, to add them to.
     other_groups: Vec<String>,
     factors: Vec<FactorRow>,
+    /// Whether a mailer is configured, so a reset link can be e-mailed.
+    can_mail: bool,
 }
 
 /// A second factor as the person's page lists it (never its secret).
@@ -207,7 +239,17 @@ async fn user_page(
     let mut frame = admin.frame(Section::Users);
     frame.notice = notice;
     frame.error = error;
-    let page = UserPage { shell: admin.shell(), frame, user: &user, email: &email, name: &name, other_groups, factors };
+    let can_mail = state.config.mailer.is_some();
+    let page = UserPage {
+        shell: admin.shell(),
+        frame,
+        user: &user,
+        email: &email,
+        name: &name,
+        other_groups,
+        factors,
+        can_mail,
+    };
     Ok(admin.show(status, &page))
 }
 
@@ -221,6 +263,10 @@ pub async fn act(
 ) -> Result<Response, Stop> {
     let form = Form::parse(&body);
     admin.check_form(&state, &headers, &form)?;
+    let granting_admin = action == "add-group" && form.text("group") == ADMINISTRATORS;
+    if granting_admin || action == "reset-factors" {
+        admin.require_fresh(&state, &format!("/admin/users/{}", path_part(&username)))?;
+    }
     let (store, actor) = (&state.store, &admin.actor);
     let membership = || Membership { group: form.text("group"), username: username.clone() };
     let outcome: Result<&'static str, AdminError> = match action.as_str() {
