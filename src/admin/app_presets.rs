@@ -80,39 +80,17 @@ pub async fn add_preset_app(
     actor: &Actor,
     command: AddPresetApp,
 ) -> AdminResult<PresetApp> {
-    let preset = presets::find(&command.preset)?;
-    let base = BaseUrl::parse(&command.url)?;
-    let name = command.name.unwrap_or_else(|| preset.title.clone());
-    let mut values = Placeholders::default();
-    values
-        .set("url", base.as_str())
-        .set("url_scheme", base.scheme())
-        .set("url_authority", base.authority())
-        .set("url_path", base.path())
-        .set("slug", command.slug.as_str())
-        .set("name", name.as_str());
-    let registered = match &preset.oidc {
-        Some(needs) => {
-            let add = oidc_command(needs, &values, command.slug, name, command.groups)?;
+    let (preset, mut values, start) = prepare(command)?;
+    let registered = match start {
+        PresetCommand::Oidc(add) => {
             let slug = add.slug.clone();
             let credentials = add_app(store, config, actor, add).await?;
-            if let AppDetails::Oidc(details) = show_app(store, config, &slug).await? {
+            if let (AppDetails::Oidc(details), Some(needs)) = (show_app(store, config, &slug).await?, &preset.oidc) {
                 oidc_values(&mut values, &credentials, &details, needs);
             }
             Registered::Oidc(credentials)
         }
-        None => {
-            let add = AddProxyApp {
-                slug: command.slug,
-                name,
-                groups: command.groups,
-                external_url: base.as_str().to_owned(),
-                cookie_domain: None,
-                // The app's own requirement is not the preset's to set: the
-                // global `require_mfa` applies until `app update` says more.
-                require_mfa: None,
-                client_id: None,
-            };
+        PresetCommand::Proxy(add) => {
             let settings = add_proxy_app(store, config, actor, add).await?;
             proxy_values(&mut values, &settings);
             Registered::Proxy(Box::new(settings))
@@ -132,6 +110,52 @@ pub async fn add_preset_app(
         settings: Settings(settings),
         notes,
     })
+}
+
+/// The plain `app add` (OpenID Connect) or proxy `app add` that a preset
+/// registration amounts to: its starting settings, before anything is
+/// written.
+pub enum PresetCommand {
+    Oidc(AddApp),
+    Proxy(AddProxyApp),
+}
+
+/// What `add_preset_app` would register for `command`, for callers that
+/// change some settings first (`latch apply`). Errors: as
+/// `add_preset_app`'s checks of the preset and `url`.
+pub fn preset_command(command: AddPresetApp) -> AdminResult<PresetCommand> {
+    Ok(prepare(command)?.2)
+}
+
+/// The preset, the template values known before registering, and the
+/// command to register.
+fn prepare(command: AddPresetApp) -> AdminResult<(Preset, Placeholders, PresetCommand)> {
+    let preset = presets::find(&command.preset)?;
+    let base = BaseUrl::parse(&command.url)?;
+    let name = command.name.unwrap_or_else(|| preset.title.clone());
+    let mut values = Placeholders::default();
+    values
+        .set("url", base.as_str())
+        .set("url_scheme", base.scheme())
+        .set("url_authority", base.authority())
+        .set("url_path", base.path())
+        .set("slug", command.slug.as_str())
+        .set("name", name.as_str());
+    let start = match &preset.oidc {
+        Some(needs) => PresetCommand::Oidc(oidc_command(needs, &values, command.slug, name, command.groups)?),
+        None => PresetCommand::Proxy(AddProxyApp {
+            slug: command.slug,
+            name,
+            groups: command.groups,
+            external_url: base.as_str().to_owned(),
+            cookie_domain: None,
+            // The app's own requirement is not the preset's to set: the
+            // global `require_mfa` applies until `app update` says more.
+            require_mfa: None,
+            client_id: None,
+        }),
+    };
+    Ok((preset, values, start))
 }
 
 /// The `app add` the preset asks for.

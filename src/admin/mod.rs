@@ -33,7 +33,9 @@ pub mod validate;
 pub use actor::Actor;
 pub use app_options::AppOptionChanges;
 pub use app_passwords::{AddAppPassword, AppPasswordAdded, add_app_password, list_app_passwords, remove_app_password};
-pub use app_presets::{AddPresetApp, PresetApp, Registered, Settings, add_preset_app, list_presets};
+pub use app_presets::{
+    AddPresetApp, PresetApp, PresetCommand, Registered, Settings, add_preset_app, list_presets, preset_command,
+};
 pub use apps::{
     AddApp, AppCredentials, AppDetails, OidcAppDetails, UpdateApp, add_app, list_apps, remove_app, rotate_secret,
     set_client_secret, show_app, update_app,

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use super::file::{AppEntry, Declared, PersonEntry, SecretEntry, line_of};
 use super::plan::PlanError;
 use super::state::{Desired, DesiredApp, DesiredKind, DesiredPerson, DesiredSecret, KnownSecret, Located};
-use crate::admin::{AdminError, AppOptionChanges, validate};
+use crate::admin::{AddApp, AddPresetApp, AdminError, AppOptionChanges, PresetCommand, preset_command, validate};
 use crate::canonical::UnknownValue;
 use crate::proxy::target;
 use crate::store::AppOptions;
@@ -80,8 +80,18 @@ fn app(entry: &AppEntry, base: &Path) -> Result<DesiredApp, String> {
     for group in &entry.groups {
         validate::group_name(group).map_err(|error| error.to_string())?;
     }
-    let kind = match &entry.proxy {
-        Some(proxy) => {
+    let start = preset_start(entry)?;
+    let kind = match (&entry.proxy, start) {
+        (None, Some(PresetCommand::Proxy(add))) => {
+            let given = entry.oidc_settings_given();
+            if !given.is_empty() {
+                return Err(format!("a proxy preset takes no OpenID Connect settings: remove {}", given.join(", ")));
+            }
+            DesiredKind::Proxy { external_url: add.external_url, cookie_domain: None, require_mfa: entry.require_mfa }
+        }
+        (Some(_), Some(_)) => return Err("a preset app takes its settings from preset and url: remove proxy".into()),
+        (None, Some(PresetCommand::Oidc(add))) => oidc(entry, Some(add), base)?,
+        (Some(proxy), None) => {
             let given = entry.oidc_settings_given();
             if !given.is_empty() {
                 return Err(format!("a proxy app takes no OpenID Connect settings: remove {}", given.join(", ")));
@@ -100,7 +110,7 @@ fn app(entry: &AppEntry, base: &Path) -> Result<DesiredApp, String> {
                 require_mfa: entry.require_mfa,
             }
         }
-        None => oidc(entry, base)?,
+        (None, None) => oidc(entry, None, base)?,
     };
     Ok(DesiredApp {
         slug: slug.clone(),
@@ -111,40 +121,65 @@ fn app(entry: &AppEntry, base: &Path) -> Result<DesiredApp, String> {
     })
 }
 
-/// The settings of an OpenID Connect app entry, as `app add` would store
-/// them.
-// A preset (`preset = "…"`, `url = "…"`) would give the starting
-// `AppOptionChanges` and redirect URIs here, which the entry's own keys
-// then override.
-fn oidc(entry: &AppEntry, base: &Path) -> Result<DesiredKind, String> {
-    let public = entry.public.unwrap_or(false);
-    let redirect_uris = entry.redirect_uris.clone().unwrap_or_default();
-    for uri in &redirect_uris {
-        validate::redirect_uri(uri).map_err(|error| error.to_string())?;
-    }
-    let changes = AppOptionChanges {
-        code_ttl: entry.code_ttl.clone(),
-        access_token_ttl: entry.access_token_ttl.clone(),
-        refresh_token_ttl: entry.refresh_token_ttl.clone(),
-        consent: one_of("consent", &entry.consent)?,
-        signing_alg: one_of("signing_alg", &entry.signing_alg)?,
-        client_credentials: entry.client_credentials,
-        post_logout_redirect_uris: entry.post_logout_redirect_uris.clone(),
-        refresh_token_reuse_grace: entry.refresh_token_reuse_grace.clone(),
-        backchannel_logout_uri: entry.backchannel_logout_uri.clone(),
-        device_code: entry.device_code,
-        device_code_ttl: entry.device_code_ttl.clone(),
-        webfinger: entry.webfinger,
-        launch_url: entry.launch_url.clone(),
-        require_mfa: Some(entry.require_mfa),
+/// What the entry's preset would register, when it names one. Errors: a
+/// preset without `url` (or the reverse), an unknown preset, a bad `url`.
+fn preset_start(entry: &AppEntry) -> Result<Option<PresetCommand>, String> {
+    let (preset, url) = match (&entry.preset, &entry.url) {
+        (None, None) => return Ok(None),
+        (Some(preset), Some(url)) => (preset, url),
+        (Some(_), None) => return Err("preset needs url = \"<the app's base URL>\"".into()),
+        (None, Some(_)) => return Err("url is the base URL for a preset: add preset = \"<name>\" or remove url".into()),
     };
-    // The flags' names in the admin layer's messages become the file's keys.
-    let options = changes.resolve(AppOptions::default(), public).map_err(|error| match error {
+    let command = AddPresetApp {
+        slug: entry.slug.get_ref().clone(),
+        preset: preset.clone(),
+        url: url.clone(),
+        name: Some(entry.name.clone()),
+        groups: entry.groups.clone(),
+    };
+    preset_command(command).map(Some).map_err(file_keys)
+}
+
+/// An admin error's sentence with the flags it names (`--access-token-ttl`)
+/// spelled as the file's keys (`access_token_ttl`).
+fn file_keys(error: AdminError) -> String {
+    match error {
         AdminError::Invalid { field, reason } if field.starts_with("--") => {
             reason.replace(field, &field.trim_start_matches('-').replace('-', "_"))
         }
         other => other.to_string(),
-    })?;
+    }
+}
+
+/// The settings of an OpenID Connect app entry, as `app add` would store
+/// them: the preset's (`start`) where the entry does not say.
+fn oidc(entry: &AppEntry, start: Option<AddApp>, base: &Path) -> Result<DesiredKind, String> {
+    let (start_public, start_uris, start_options) = match start {
+        Some(add) => (add.public, add.redirect_uris, add.options),
+        None => (false, Vec::new(), AppOptionChanges::default()),
+    };
+    let public = entry.public.unwrap_or(start_public);
+    let redirect_uris = entry.redirect_uris.clone().unwrap_or(start_uris);
+    for uri in &redirect_uris {
+        validate::redirect_uri(uri).map_err(|error| error.to_string())?;
+    }
+    let changes = AppOptionChanges {
+        code_ttl: entry.code_ttl.clone().or(start_options.code_ttl),
+        access_token_ttl: entry.access_token_ttl.clone().or(start_options.access_token_ttl),
+        refresh_token_ttl: entry.refresh_token_ttl.clone().or(start_options.refresh_token_ttl),
+        consent: one_of("consent", &entry.consent)?.or(start_options.consent),
+        signing_alg: one_of("signing_alg", &entry.signing_alg)?.or(start_options.signing_alg),
+        client_credentials: entry.client_credentials.or(start_options.client_credentials),
+        post_logout_redirect_uris: entry.post_logout_redirect_uris.clone().or(start_options.post_logout_redirect_uris),
+        refresh_token_reuse_grace: entry.refresh_token_reuse_grace.clone().or(start_options.refresh_token_reuse_grace),
+        backchannel_logout_uri: entry.backchannel_logout_uri.clone().or(start_options.backchannel_logout_uri),
+        device_code: entry.device_code.or(start_options.device_code),
+        device_code_ttl: entry.device_code_ttl.clone().or(start_options.device_code_ttl),
+        webfinger: entry.webfinger.or(start_options.webfinger),
+        launch_url: entry.launch_url.clone().or(start_options.launch_url),
+        require_mfa: Some(entry.require_mfa),
+    };
+    let options = changes.resolve(AppOptions::default(), public).map_err(file_keys)?;
     let secret = match (&entry.client_secret, public) {
         (Some(_), true) => return Err("a public client has no client_secret: remove it".into()),
         (None, true) => None,
@@ -226,6 +261,31 @@ mod tests {
         assert!(checked(unset).unwrap_err().reason.contains("LATCH_TEST_SURELY_UNSET_VARIABLE is not set"));
         let alg = "[[app]]\nslug = \"web\"\nname = \"Web\"\npublic = true\nsigning_alg = \"HS256\"\n";
         assert!(checked(alg).unwrap_err().reason.contains("HS256"));
+    }
+
+    #[test]
+    fn a_preset_gives_the_starting_settings_and_the_entry_overrides_them() {
+        let text = "[[app]]\nslug = \"graf\"\nname = \"Grafana\"\npreset = \"grafana\"\nurl = \"https://grafana.example.com\"\n\
+                    client_secret = { generate = \"s\" }\naccess_token_ttl = \"7m\"\n";
+        let app = checked(text).unwrap().apps.remove(0).value;
+        let DesiredKind::Oidc { redirect_uris, options, public, .. } = &app.kind else { panic!("an OIDC app") };
+        assert_eq!(redirect_uris, &["https://grafana.example.com/login/generic_oauth"]);
+        assert!(!public);
+        assert_eq!(options.access_token_ttl, Some(420));
+        let proxy =
+            "[[app]]\nslug = \"up\"\nname = \"Up\"\npreset = \"uptime-kuma\"\nurl = \"https://up.example.com/\"\n";
+        let DesiredKind::Proxy { external_url, .. } = checked(proxy).unwrap().apps.remove(0).value.kind else {
+            panic!("a proxy app")
+        };
+        assert_eq!(external_url, "https://up.example.com");
+        let unknown = "[[app]]\nslug = \"x\"\nname = \"X\"\npreset = \"nope\"\nurl = \"https://x.example.com\"\n";
+        let error = checked(unknown).unwrap_err();
+        assert_eq!(error.line, 2);
+        assert!(error.reason.contains("no preset named \"nope\""), "{error:?}");
+        let bad_url = "[[app]]\nslug = \"x\"\nname = \"X\"\npreset = \"grafana\"\nurl = \"ftp://x\"\n";
+        assert!(checked(bad_url).unwrap_err().reason.contains("invalid url"));
+        let no_url = "[[app]]\nslug = \"x\"\nname = \"X\"\npreset = \"grafana\"\n";
+        assert!(checked(no_url).unwrap_err().reason.contains("preset needs url"));
     }
 
     #[test]

@@ -54,6 +54,9 @@ fn app_entry(app: &AppSummary, slug: Spanned<String>) -> AppEntry {
         client_id: Some(app.client_id.clone()),
         groups: app.groups.clone(),
         proxy,
+        // Written in full: the state does not say a preset was used.
+        preset: None,
+        url: None,
         public: set(app.public).map(|()| true),
         redirect_uris: set(true).map(|()| app.redirect_uris.clone()),
         client_secret: set(!app.public).map(|()| SecretEntry::Generate(secret_path(&app.slug).into())),

@@ -87,6 +87,13 @@ pub struct AppEntry {
     /// A forward-auth app, guarded by the reverse proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<ProxyEntry>,
+    /// An app preset (`latch app presets`) giving the starting settings,
+    /// which the entry's own keys override; needs `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// The app's base URL for `preset`, e.g. `https://grafana.example.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -417,10 +417,57 @@ async fn bad_files_are_refused_with_their_line_and_change_nothing(backend: Backe
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read /nonexistent/latch.toml"));
 }
 
+/// `app show --json` without what differs between two registrations.
+async fn shown_without_credentials(app: &TestApp, slug: &str) -> serde_json::Value {
+    let mut shown = json(app, &["app", "show", slug, "--json"]).await;
+    let object = shown.as_object_mut().expect("object");
+    for key in ["slug", "client_id", "client_secret", "id", "created_at"] {
+        object.remove(key);
+    }
+    // The per-app endpoint URLs name the slug.
+    serde_json::from_str(&shown.to_string().replace(&format!("/{slug}/"), "/<slug>/")).unwrap()
+}
+
+async fn a_preset_entry_registers_as_app_add_preset_and_its_keys_override(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("latch.toml");
+    let declared = "[[app]]\nslug = \"graf\"\nname = \"Grafana\"\npreset = \"grafana\"\n\
+                    url = \"https://grafana.example.com\"\nclient_secret = { env = \"ENV_SECRET\" }\n\n\
+                    [[app]]\nslug = \"kuma\"\nname = \"Uptime Kuma\"\npreset = \"uptime-kuma\"\n\
+                    url = \"https://kuma.example.com\"\n";
+    std::fs::write(&file, declared).unwrap();
+    succeeded(apply(&app, &file, &[]).await, "apply");
+    for (slug, preset, url) in
+        [("graf", "grafana", "https://grafana.example.com"), ("kuma", "uptime-kuma", "https://kuma.example.com")]
+    {
+        let cli = format!("{slug}-cli");
+        // One proxy app per address: the CLI's copy gets another host.
+        let cli_url = url.replace("example.com", "example.org");
+        app.admin(&["app", "add", &cli, "--preset", preset, "--url", &cli_url, "--json"]).await;
+        let by_cli = shown_without_credentials(&app, &cli).await.to_string().replace(&cli_url, url);
+        assert_eq!(shown_without_credentials(&app, slug).await.to_string(), by_cli, "{slug}");
+    }
+    let again = succeeded(apply(&app, &file, &[]).await, "second apply");
+    assert!(again.contains("No changes"), "{again}");
+    std::fs::write(&file, declared.replace("client_secret", "access_token_ttl = \"7m\"\nclient_secret")).unwrap();
+    let dry = succeeded(apply(&app, &file, &["--dry-run"]).await, "dry run");
+    assert!(dry.contains("access_token_ttl"), "{dry}");
+    succeeded(apply(&app, &file, &[]).await, "override");
+    let shown = json(&app, &["app", "show", "graf", "--json"]).await;
+    assert_eq!(shown["options"]["access_token_ttl"], 420, "{shown}");
+    let unknown = "\n[[app]]\nslug = \"x\"\nname = \"X\"\npreset = \"nope\"\nurl = \"https://x.example.com\"\n";
+    std::fs::write(&file, unknown).unwrap();
+    let output = apply(&app, &file, &[]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains(":3: app x: no preset named \"nope\""), "{stderr}");
+}
+
 on_every_backend!(
     apply_is_idempotent_and_a_dry_run_changes_nothing,
     prune_alone_removes_what_the_file_does_not_mention,
     export_then_apply_on_an_empty_database_reproduces_it,
     secrets_come_from_the_environment_a_file_or_a_generated_file,
     bad_files_are_refused_with_their_line_and_change_nothing,
+    a_preset_entry_registers_as_app_add_preset_and_its_keys_override,
 );
