@@ -184,8 +184,7 @@ pub async fn forgot_password(
         return Ok(0);
     }
     let mut sent = 0;
-    for username in store.usernames_for_login(login.trim()).await? {
-        let Some(user_id) = store.user_id(&username).await? else { continue };
+    for (user_id, username) in store.users_for_login(login.trim()).await? {
         if !counted(store, &format!("forgot:user:{user_id}"), FORGOT_PER_PERSON, now).await? {
             continue;
         }

@@ -197,17 +197,17 @@ impl Store {
         Ok(row.try_get::<i64, _>("members")? > 0)
     }
 
-    /// The usernames of the active people whose username is `login`, or
+    /// `(id, username)` of the active people whose username is `login`, or
     /// whose e-mail address is `login` (case-insensitive), at most five.
-    pub async fn usernames_for_login(&self, login: &str) -> StoreResult<Vec<String>> {
+    pub async fn users_for_login(&self, login: &str) -> StoreResult<Vec<(String, String)>> {
         let rows = sqlx::query(
-            "SELECT username FROM users WHERE disabled_at IS NULL AND (username = $1 OR LOWER(email) = LOWER($1)) \
+            "SELECT id, username FROM users WHERE disabled_at IS NULL AND (username = $1 OR LOWER(email) = LOWER($1)) \
              ORDER BY username LIMIT 5",
         )
         .bind(login)
         .fetch_all(&mut *self.read().await?)
         .await?;
-        rows.iter().map(|row| Ok(row.try_get("username")?)).collect()
+        rows.iter().map(|row| Ok((row.try_get("id")?, row.try_get("username")?))).collect()
     }
 
     /// The id of the user `username`, if any.
